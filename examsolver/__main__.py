@@ -1,0 +1,3 @@
+from examsolver.cli import main
+
+main()

@@ -1,0 +1,162 @@
+"""Activations: ReLU, sigmoid, tanh (elementwise) and softmax."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from examsolver.engine import scalar
+from examsolver.engine.ops.base import Flow, Layer, channels, layer, val
+from examsolver.engine.tensor import emap
+from examsolver.errors import EngineError
+from examsolver.mathnodes import Const, Deriv, Indicator, Op, Sym, call, mul
+from examsolver.solution import Phrase, Step
+
+
+class Elementwise(Layer):
+    """y = f(x) entry by entry; ∂L/∂x = ∂L/∂y ⊙ f′(x)."""
+
+    is_activation = True
+    fn_name: str
+
+    def f(self, v):
+        raise NotImplementedError
+
+    def df(self, x, y):
+        """f′ at one entry, given its input x and output y."""
+        raise NotImplementedError
+
+    def derivative_node(self, x_sym: Sym, y_sym: Sym):
+        raise NotImplementedError
+
+    def forward_one(self, x):
+        return emap(self.f, x)
+
+    def vjp_one(self, x, y, gy):
+        derivative = np.empty(x.shape, dtype=object)
+        for index, xv in np.ndenumerate(x):
+            derivative[index] = self.df(xv, y[index])
+        return gy * derivative, {}
+
+    def forward_steps(self, flow: Flow) -> list:
+        steps = []
+        for (xs, xv), (ys, yv) in zip(channels(flow.x_sym, flow.x), channels(flow.y_sym, flow.y)):
+            steps.append(Step(lhs=ys, forms=[call(self.fn_name, xs)],
+                              bindings={xs: val(xv, _layout(xv, flow))}, result=yv, layout=_layout(yv, flow)))
+        steps[0].text = self.phrase("forward")
+        return steps
+
+    def backward_steps(self, flow: Flow, gy, gx, grads, want_input) -> list:
+        if not want_input:
+            return []
+        steps = []
+        views = zip(channels(flow.x_sym, flow.x), channels(flow.y_sym, flow.y),
+                    _split(gy, flow.x), _split(gx, flow.x))
+        for (xs, xv), (ys, yv), g, gxv in views:
+            dnode = self.derivative_node(xs, ys)
+            dvalue = np.asarray(gxv, dtype=object)
+            local = np.empty(np.shape(xv), dtype=object)
+            for index, v in np.ndenumerate(np.asarray(xv, dtype=object)):
+                local[index] = self.df(v, np.asarray(yv, dtype=object)[index])
+            steps.append(Step(lhs=flow.d(xs), forms=[mul(flow.d(ys), Deriv(ys, xs)), Op("odot", (flow.d(ys), dnode))],
+                              bindings={flow.d(ys): val(g, "row"), dnode: val(local, "row")},
+                              result=dvalue, layout="row"))
+        steps[0].text = self.phrase("backward")
+        return steps
+
+
+def _layout(value, flow) -> str:
+    return "colT" if np.ndim(value) == 1 and np.ndim(flow.x) >= 2 else "col"
+
+
+def _split(g, like):
+    g = np.asarray(g, dtype=object)
+    return [g[k] for k in range(g.shape[0])] if np.ndim(like) >= 2 else [g]
+
+
+@layer
+class ReLU(Elementwise):
+    kind = "relu"
+    fn_name = "relu"
+
+    def f(self, v):
+        return v if v.sign() > 0 else v * 0
+
+    def df(self, x, y):
+        sign = x.sign()
+        if sign == 0:
+            return scalar.exact(self.conventions.relu_grad_at_zero)
+        return scalar.Exact(1 if sign > 0 else 0)
+
+    def derivative_node(self, x_sym, y_sym):
+        return Indicator(x_sym)
+
+    def conventions_used(self):
+        return [Phrase("convention.relu_at_zero", {"value": self.conventions.relu_grad_at_zero})]
+
+    def degeneracies(self, xs):
+        zeros = sum(1 for x in xs for v in x.flat if v.sign() == 0)
+        return [Phrase("warning.relu_at_zero", {"layer": self.name, "count": zeros})] if zeros else []
+
+
+@layer
+class Sigmoid(Elementwise):
+    kind = "sigmoid"
+    fn_name = "sigma"
+
+    def f(self, v):
+        return scalar.sigmoid(v)
+
+    def df(self, x, y):
+        return y * (1 - y)
+
+    def derivative_node(self, x_sym, y_sym):
+        return Op("odot", (y_sym, Op("-", (Const(1), y_sym))))
+
+
+@layer
+class Tanh(Elementwise):
+    kind = "tanh"
+    fn_name = "tanh"
+
+    def f(self, v):
+        return scalar.tanh(v)
+
+    def df(self, x, y):
+        return 1 - y * y
+
+    def derivative_node(self, x_sym, y_sym):
+        return Op("-", (Const(1), Op("odot", (y_sym, y_sym))))
+
+
+@layer
+class Softmax(Layer):
+    kind = "softmax"
+    is_activation = True
+
+    def check_input(self, x):
+        if x.ndim != 1:
+            raise EngineError(f"{self.name}: softmax expects a vector, got shape {x.shape}")
+
+    def forward_one(self, x):
+        exps = [scalar.exp(v) for v in x]
+        total = scalar.Exact(0)
+        for e in exps:
+            total = total + e
+        return np.array([e / total for e in exps], dtype=object)
+
+    def vjp_one(self, x, y, gy):
+        jacobian = np.diag(y) - np.multiply.outer(y, y)    # ∂p/∂s = diag(p) − p pᵀ
+        return np.asarray(gy.dot(jacobian), dtype=object), {}
+
+    def forward_steps(self, flow: Flow) -> list:
+        return [Step(lhs=flow.y_sym, forms=[call("softmax", flow.x_sym)], bindings={flow.x_sym: val(flow.x)},
+                     result=flow.y, text=self.phrase("forward"))]
+
+    def backward_steps(self, flow: Flow, gy, gx, grads, want_input) -> list:
+        if not want_input:
+            return []
+        p = flow.y_sym
+        jac = Op("-", (call("diag", p), mul(p, p.T)))
+        return [Step(lhs=flow.d(flow.x_sym), forms=[mul(flow.d(p), Deriv(p, flow.x_sym)), mul(flow.d(p), jac)],
+                     bindings={flow.d(p): val(gy, "row"), p: val(flow.y)}, result=gx, layout="row",
+                     text=self.phrase("backward"))]

@@ -1,0 +1,213 @@
+"""What every layer and loss provides, and the registries the engine dispatches on.
+
+A layer is one class holding everything about it: the schema of its spec
+parameters, forward and vector-Jacobian product side by side, the formulas of
+both passes (as mathnodes with the names left as slots), its parameter count
+and its phrase keys (`forward.<kind>`, `backward.<kind>`).  The engine and the
+renderers never branch on a layer's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from examsolver.mathnodes import Deriv, Node, Sym, Value
+from examsolver.solution import Phrase, Step
+
+LAYERS: dict = {}
+LOSSES: dict = {}
+
+
+def layer(cls):
+    """Class decorator: register a layer kind."""
+    LAYERS[cls.kind] = cls
+    return cls
+
+
+def loss(cls):
+    """Class decorator: register a loss kind."""
+    LOSSES[cls.kind] = cls
+    return cls
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, validate_default=True)
+    name: str | None = None
+    out: str | None = None
+
+
+@dataclass
+class Flow:
+    """One example's view of a layer: symbols and values in and out."""
+
+    n: int | None          # example number (1-based), None when there is one example
+    x_sym: Sym
+    y_sym: Sym
+    x: np.ndarray
+    y: np.ndarray
+
+    @property
+    def loss_sym(self) -> Sym:
+        return Sym("L").of_example(self.n)
+
+    def d(self, of: Node) -> Deriv:
+        """∂L/∂(of) for this example's loss."""
+        return Deriv(self.loss_sym, of)
+
+
+def val(value, layout: str = "col") -> Value:
+    return Value(value, layout)
+
+
+def channels(sym: Sym, value: np.ndarray):
+    """Feature maps one by one (h_{11}, h_{12}, …) when the tensor has channels."""
+    if value.ndim >= 2:
+        return [(sym.with_sub(str(k + 1)), value[k]) for k in range(value.shape[0])]
+    return [(sym, value)]
+
+
+def symbol_for(value, base: str, sub: str = "") -> Sym:
+    return Sym(base, sub, bold=np.ndim(value) > 0)
+
+
+class Layer:
+    """A layer of a sequential model; subclasses register with @layer."""
+
+    kind: ClassVar[str]
+    Params: ClassVar[type] = NoParams
+    is_activation: ClassVar[bool] = False
+    keeps_symbol: ClassVar[bool] = False    # batchnorm writes ĥ for the h it normalises
+
+    def __init__(self, params, position: int, conventions):
+        self.p = params
+        self.position = position           # 0-based index in the model
+        self.conventions = conventions
+        self.name = getattr(params, "name", None) or f"{self.kind}{position + 1}"
+        self.weights: dict = self.init_weights()
+        self.number = _trailing_digits(self.name) or str(position + 1)
+
+    # ----- parameters -----------------------------------------------------
+    def init_weights(self) -> dict:
+        return {}
+
+    def weight_sym(self, key: str) -> Sym:
+        value = self.weights[key]
+        return Sym(key, self.number, bold=np.ndim(value) > 0)
+
+    def weight_layout(self, key: str) -> str:
+        """A weight 'W' given as one row is printed as a row."""
+        return "row" if key == "W" and np.ndim(self.weights[key]) == 1 else "col"
+
+    def param_count(self) -> int:
+        return sum(int(np.size(w)) for w in self.weights.values())
+
+    # ----- symbols --------------------------------------------------------
+    def output_symbol(self, x_sym: Sym, counter: int, y_example) -> tuple[Sym, int]:
+        if self.p.out:
+            return _parse_symbol(self.p.out, y_example), counter
+        if self.keeps_symbol:
+            return x_sym.hatted(), counter
+        return symbol_for(y_example, "h", str(counter + 1)), counter + 1
+
+    # ----- passes ----------------------------------------------------------
+    def check_input(self, x: np.ndarray) -> None:
+        """Raise EngineError when x cannot enter this layer."""
+
+    def forward(self, xs: list) -> list:
+        return [self.forward_one(x) for x in xs]
+
+    def forward_one(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def vjp(self, xs: list, ys: list, gys: list) -> tuple[list, dict]:
+        """Gradients for a batch; gys[m] is None where the upstream gradient is zero."""
+        gxs, grads = [], {}
+        for x, y, gy in zip(xs, ys, gys):
+            if gy is None:
+                gxs.append(None)
+                continue
+            gx, g = self.vjp_one(x, y, gy)
+            gxs.append(gx)
+            for key, value in g.items():
+                grads[key] = grads[key] + value if key in grads else value
+        return gxs, grads
+
+    def vjp_one(self, x, y, gy) -> tuple[np.ndarray, dict]:
+        raise NotImplementedError
+
+    # ----- presentation --------------------------------------------------
+    def batch_steps(self, xs: list, x_syms: list) -> list:
+        """Steps computed over the whole minibatch before the per-example ones."""
+        return []
+
+    def forward_steps(self, flow: Flow) -> list:
+        return []
+
+    def backward_steps(self, flow: Flow, gy, gx, grads: dict, want_input: bool) -> list:
+        return []
+
+    def phrase(self, direction: str) -> Phrase:
+        return Phrase(f"{direction}.{self.kind}", {"layer": self.name})
+
+    def conventions_used(self) -> list[Phrase]:
+        """The choices this layer made that a reader must know (DESIGN.md table)."""
+        return []
+
+    def degeneracies(self, xs: list) -> list[Phrase]:
+        """Warnings where this input sits exactly at a convention's edge."""
+        return []
+
+
+class Loss:
+    """A loss on the model output; subclasses register with @loss."""
+
+    kind: ClassVar[str]
+    Params: ClassVar[type] = NoParams
+    fuses_with: ClassVar[str | None] = None  # final activation whose gradient combines to p − y
+
+    def __init__(self, params):
+        self.p = params
+
+    def check_target(self, output: np.ndarray, target) -> None:
+        """Raise EngineError when the target does not fit the output."""
+
+    def value(self, output, target):
+        raise NotImplementedError
+
+    def grad(self, output, target):
+        raise NotImplementedError
+
+    def fused_grad(self, output, target):
+        """∂L/∂s through the final activation it fuses with (p − y)."""
+        raise NotImplementedError
+
+    def conventions_used(self) -> list[Phrase]:
+        return []
+
+    def steps(self, flow: Flow, target, value) -> list[Step]:
+        return []
+
+    def grad_steps(self, flow: Flow, s_sym: Sym | None, target, grad) -> list[Step]:
+        return []
+
+
+def _trailing_digits(name: str) -> str:
+    digits = ""
+    for ch in reversed(name):
+        if not ch.isdigit():
+            break
+        digits = ch + digits
+    return digits
+
+
+def _parse_symbol(text: str, example) -> Sym:
+    """'h_1' → h₁, 'hhat_1' → ĥ₁, 's' → s (bold when the value is a tensor)."""
+    base, _, sub = text.partition("_")
+    hat = base.endswith("hat") and len(base) > 3
+    if hat:
+        base = base[:-3]
+    return Sym(base, sub, hat=hat, bold=np.ndim(example) > 0)

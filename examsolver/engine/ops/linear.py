@@ -1,0 +1,81 @@
+"""Fully connected layer: y = W x + b."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from examsolver.engine.ops.base import Flow, Layer, NoParams, layer, val
+from examsolver.engine.tensor import zeros
+from examsolver.errors import EngineError
+from examsolver.mathnodes import Deriv, mul
+from examsolver.solution import Step
+from examsolver.spec.model import Tensor
+
+
+class LinearParams(NoParams):
+    W: Tensor
+    b: Tensor | None = None
+
+
+@layer
+class Linear(Layer):
+    kind = "linear"
+    Params = LinearParams
+
+    def init_weights(self) -> dict:
+        W = self.p.W
+        if W.ndim not in (1, 2):
+            raise EngineError(f"{self.name}: W must be a matrix (or one row), got shape {W.shape}")
+        out_shape = W.shape[:1] if W.ndim == 2 else ()
+        b = self.p.b if self.p.b is not None else zeros(out_shape)
+        if b.shape != out_shape and not (b.size == 1 and out_shape == ()):
+            raise EngineError(f"{self.name}: b has shape {b.shape}, expected {out_shape} to match W")
+        return {"W": W, "b": b.reshape(out_shape)}
+
+    def check_input(self, x):
+        if x.ndim != 1 or x.shape[0] != self.weights["W"].shape[-1]:
+            raise EngineError(f"{self.name}: input has shape {x.shape}, W expects a vector of "
+                              f"{self.weights['W'].shape[-1]} (add flatten before it?)")
+
+    # forward and VJP, side by side
+    def forward_one(self, x):
+        W, b = self.weights["W"], self.weights["b"]
+        return np.asarray(W.dot(x) + b, dtype=object)
+
+    def vjp_one(self, x, y, gy):
+        W = self.weights["W"]
+        gW = np.multiply.outer(gy, x)                 # ∂L/∂W = (∂L/∂y)ᵀ xᵀ
+        gx = np.asarray(np.tensordot(gy, W, axes=np.ndim(gy)), dtype=object)  # ∂L/∂x = ∂L/∂y W
+        return gx, {"W": gW, "b": np.asarray(gy, dtype=object)}
+
+    # formulas
+    def forward_steps(self, flow: Flow) -> list:
+        W, b = self.weight_sym("W"), self.weight_sym("b")
+        x = flow.x_sym
+        return [Step(lhs=flow.y_sym, forms=[mul(W, x) + b],
+                     bindings={W: val(self.weights["W"], self.weight_layout("W")),
+                               x: val(flow.x), b: val(self.weights["b"])},
+                     result=flow.y, text=self.phrase("forward"))]
+
+    def backward_steps(self, flow: Flow, gy, gx, grads, want_input) -> list:
+        W, b = self.weight_sym("W"), self.weight_sym("b")
+        x, y = flow.x_sym, flow.y_sym
+        gy_node = flow.d(y)
+        gy_t = gy_node if np.ndim(gy) == 0 else gy_node.T
+        out = []
+        first = True
+        if "W" in grads:
+            out.append(Step(lhs=flow.d(W), forms=[mul(gy_node, Deriv(y, W)), mul(gy_t, x.T)],
+                            bindings={gy_node: val(gy, "row"), x: val(flow.x, "col")},
+                            result=grads["W"], layout=self.weight_layout("W"), text=self.phrase("backward") if first else None))
+            first = False
+        if "b" in grads:
+            out.append(Step(lhs=flow.d(b), forms=[mul(gy_node, Deriv(y, b)), gy_node],
+                            bindings={gy_node: val(gy, "row")}, result=grads["b"], layout="row",
+                            text=self.phrase("backward") if first else None))
+            first = False
+        if want_input:
+            out.append(Step(lhs=flow.d(x), forms=[mul(gy_node, Deriv(y, x)), mul(gy_node, W)],
+                            bindings={gy_node: val(gy, "row"), W: val(self.weights["W"], self.weight_layout("W"))},
+                            result=gx, layout="row", text=self.phrase("backward") if first else None))
+        return out

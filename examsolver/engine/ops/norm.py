@@ -1,0 +1,167 @@
+"""Batch normalization in training mode (statistics of the current minibatch).
+
+Conventions: biased variance (divide by N) unless `variance: unbiased`; eps 0
+unless given; backward either through the statistics (`full`) or with them
+treated as constants (`conventions: {batchnorm_backward: constants}`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from examsolver.engine import scalar
+from examsolver.engine.ops.base import Flow, Layer, NoParams, layer, val
+from examsolver.engine.tensor import emap, zeros
+from examsolver.errors import EngineError
+from examsolver.mathnodes import Const, Frac, Op, Paren, Power, Sym, call, mul
+from examsolver.solution import Phrase, Step
+from examsolver.spec.model import Number, Tensor
+
+
+class BatchNormParams(NoParams):
+    eps: Number = 0
+    variance: Literal["biased", "unbiased"] = "biased"
+    affine: bool = False
+    gamma: Tensor | None = None
+    beta: Tensor | None = None
+
+
+@layer
+class BatchNorm(Layer):
+    kind = "batchnorm"
+    Params = BatchNormParams
+    keeps_symbol = True
+
+    def init_weights(self) -> dict:
+        weights = {}
+        if self.p.gamma is not None:
+            weights["gamma"] = self.p.gamma.reshape(-1)
+        if self.p.beta is not None:
+            weights["beta"] = self.p.beta.reshape(-1)
+        return weights
+
+    @property
+    def constants(self) -> bool:
+        return self.conventions.batchnorm_backward == "constants"
+
+    def _expand(self, stat, like):
+        """Per-feature statistics broadcast over an example (channels first)."""
+        return stat.reshape(stat.shape + (1,) * (like.ndim - 1))
+
+    def conventions_used(self):
+        return [Phrase(f"convention.batchnorm_variance_{self.p.variance}", {"eps": self.p.eps}),
+                Phrase(f"convention.batchnorm_backward_{self.conventions.batchnorm_backward}", {})]
+
+    # forward and VJP, side by side
+    def forward(self, xs: list) -> list:
+        X = np.stack(xs)
+        axes = (0,) + tuple(range(2, X.ndim))
+        count = X.size // X.shape[1]
+        divisor = count - 1 if self.p.variance == "unbiased" else count
+        if divisor < 1:
+            raise EngineError(f"{self.name}: unbiased variance needs at least two values per feature")
+        mu = X.sum(axis=axes) / count
+        centred = X - mu.reshape((1,) + mu.shape + (1,) * (X.ndim - 2))
+        var = (centred * centred).sum(axis=axes) / divisor
+        sigma = emap(lambda v: scalar.sqrt(v + self.p.eps), var)
+        if any(s.sign() == 0 for s in sigma):
+            raise EngineError(f"{self.name}: a feature has zero variance and eps = 0 (division by zero)")
+        self.stats = {"mean": mu, "var": var, "std": sigma, "divisor": divisor, "count": count}
+        out = []
+        for x in xs:
+            h = (x - self._expand(mu, x)) / self._expand(sigma, x)
+            if "gamma" in self.weights:
+                h = h * self._expand(self.weights["gamma"], x)
+            if "beta" in self.weights:
+                h = h + self._expand(self.weights["beta"], x)
+            out.append(h)
+        return out
+
+    def vjp(self, xs, ys, gys):
+        mu, sigma = self.stats["mean"], self.stats["std"]
+        G = np.stack([g if g is not None else zeros(xs[0].shape) for g in gys])
+        X = np.stack(xs)
+        shape = (1,) + mu.shape + (1,) * (X.ndim - 2)
+        centred, sig = X - mu.reshape(shape), sigma.reshape(shape)
+        xhat = centred / sig
+        grads = {}
+        if "gamma" in self.weights:
+            grads["gamma"] = (G * xhat).sum(axis=_axes(X))
+            G = G * self.weights["gamma"].reshape(shape)
+        if "beta" in self.weights:
+            grads["beta"] = np.stack([g for g in gys if g is not None]).sum(axis=_axes(X))
+        if self.constants:
+            GX = G / sig
+            rows = [None if g is None else GX[m] for m, g in enumerate(gys)]
+        else:
+            axes = _axes(X)
+            mean_g = G.sum(axis=axes) / self.stats["count"]
+            s = (G * centred).sum(axis=axes)
+            GX = (G - mean_g.reshape(shape)) / sig - centred * (s.reshape(shape) / (self.stats["divisor"] * sig ** 3))
+            rows = [GX[m] for m in range(len(xs))]
+        return rows, grads
+
+    # formulas
+    def batch_steps(self, xs: list, x_syms: list) -> list:
+        n = len(xs)
+        mu, var = Sym("mu", bold=True), Power(Sym("sigma", bold=True), Const(2))
+        sigma = Sym("sigma", bold=True)
+        if xs[0].ndim != 1:
+            return [Step(lhs=mu, forms=[], result=self.stats["mean"], text=self.phrase("stats")),
+                    Step(lhs=var, forms=[], result=self.stats["var"]),
+                    Step(lhs=sigma, forms=[call("sqrt", Op("+", (var, Sym("epsilon"))))], result=self.stats["std"])]
+        total = Op("+", tuple(x_syms)) if n > 1 else x_syms[0]
+        mean_step = Step(lhs=mu, forms=[mul(Frac(Const(1), Const(n)), Paren(total))],
+                         bindings={s: val(x) for s, x in zip(x_syms, xs)},
+                         result=self.stats["mean"], text=self.phrase("stats"))
+        squares, bindings = [], {}
+        for s, x in zip(x_syms, xs):
+            node = Power(Paren(Op("-", (s, mu))), Const(2))
+            squares.append(node)
+            d = x - self.stats["mean"]
+            bindings[node] = val(d * d)
+        divisor = self.stats["divisor"]
+        var_step = Step(lhs=var, forms=[mul(Frac(Const(1), Const(divisor)),
+                                            Paren(Op("+", tuple(squares)) if n > 1 else squares[0]))],
+                        bindings=bindings, result=self.stats["var"])
+        eps = self.p.eps
+        root = call("sqrt", Op("+", (var, Sym("epsilon")))) if eps.sign() else call("sqrt", var)
+        std_step = Step(lhs=sigma, forms=[root], bindings={var: val(self.stats["var"]), Sym("epsilon"): val(eps)},
+                        result=self.stats["std"])
+        return [mean_step, var_step, std_step]
+
+    def forward_steps(self, flow: Flow) -> list:
+        mu, sigma = Sym("mu", bold=True), Sym("sigma", bold=True)
+        form = Op("oslash", (Paren(Op("-", (flow.x_sym, mu))), sigma))
+        bindings = {flow.x_sym: val(flow.x), mu: val(self.stats["mean"]), sigma: val(self.stats["std"])}
+        if "gamma" in self.weights or "beta" in self.weights:
+            gamma, beta = Sym("gamma", bold=True), Sym("beta", bold=True)
+            form = Op("+", (Op("odot", (gamma, Paren(form))), beta))
+            bindings[gamma] = val(self.weights.get("gamma", np.array([scalar.Exact(1)] * len(self.stats["mean"]))))
+            bindings[beta] = val(self.weights.get("beta", zeros(self.stats["mean"].shape)))
+        return [Step(lhs=flow.y_sym, forms=[form], bindings=bindings if flow.x.ndim == 1 else {},
+                     result=flow.y, text=self.phrase("normalize"))]
+
+    def _backward_phrase(self) -> Phrase:
+        which = "constants" if self.constants else "full"
+        return Phrase(f"backward.batchnorm_{which}", {"layer": self.name})
+
+    def backward_steps(self, flow: Flow, gy, gx, grads, want_input) -> list:
+        if not want_input:
+            return []
+        sigma = Sym("sigma", bold=True)
+        g = flow.d(flow.y_sym)
+        if self.constants and flow.x.ndim == 1 and "gamma" not in self.weights:
+            scale = call("diag", Op("oslash", (Const(1), sigma)))
+            inverse = emap(lambda s: 1 / s, self.stats["std"])
+            return [Step(lhs=flow.d(flow.x_sym), forms=[mul(g, scale)],
+                         bindings={g: val(gy, "row"), scale: val(np.diag(inverse))},
+                         result=gx, layout="row", text=self._backward_phrase())]
+        return [Step(lhs=flow.d(flow.x_sym), forms=[], result=gx, layout="row", text=self._backward_phrase())]
+
+
+
+def _axes(X):
+    return (0,) + tuple(range(2, X.ndim))

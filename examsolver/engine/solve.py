@@ -1,0 +1,60 @@
+"""From a spec file to a Solution: pick the problem kind, validate, solve, check the key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+
+from examsolver.errors import SpecError
+from examsolver.solution import Solution
+from examsolver.spec.load import Document, load_file
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A problem kind: where its schema and its solver live (imported on use)."""
+
+    schema: str     # "module:function" returning the pydantic model
+    solver: str     # "module:function" (spec, doc) → Solution
+
+    def load(self, which: str):
+        module, _, name = getattr(self, which).partition(":")
+        return getattr(import_module(module), name)
+
+
+KINDS = {
+    "network": Kind("examsolver.spec.model:network_spec_model", "examsolver.engine.network:solve"),
+}
+
+
+def kind_of(doc: Document) -> Kind:
+    if not isinstance(doc.data, dict):
+        raise SpecError([doc.problem((), "a problem spec must be a YAML mapping (id:, model:, …)")])
+    name = doc.data.get("kind", "network")
+    if name not in KINDS:
+        raise SpecError([doc.problem(("kind",), f"unknown problem kind {name!r} (expected one of: {', '.join(KINDS)})")])
+    return KINDS[name]
+
+
+def schema_of(doc: Document):
+    from examsolver.spec.model import validate
+
+    return validate(doc, kind_of(doc).load("schema")())
+
+
+def solve_document(doc: Document, answers: dict | None = None) -> Solution:
+    kind = kind_of(doc)
+    from examsolver.spec.model import validate
+
+    spec = validate(doc, kind.load("schema")())
+    solution = kind.load("solver")(spec, doc)
+    from examsolver.verify import check_answers
+
+    key = answers if answers is not None else getattr(spec, "answers", {}) or {}
+    solution.checks = check_answers(key, solution.results)
+    return solution
+
+
+def solve_file(path: str | Path) -> Solution:
+    return solve_document(load_file(path))

@@ -1,0 +1,79 @@
+"""Exact tensors: numpy object arrays of Exact, plus the few helpers the ops need.
+
+numpy gives shapes, slicing and matmul on object arrays for free; every entry
+stays an exact scalar, so decisions taken on them are exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from examsolver.engine.scalar import Exact, exact
+from examsolver.errors import EngineError
+
+
+def tensor(nested) -> np.ndarray:
+    """Nested lists of int/Fraction/Exact → object array of Exact."""
+    array = np.array(nested, dtype=object)
+    return emap(exact, array)
+
+
+def emap(fn, array: np.ndarray) -> np.ndarray:
+    """Apply fn to every entry; keeps the shape (also for 0-d arrays)."""
+    array = np.asarray(array, dtype=object)
+    out = np.empty(array.shape, dtype=object)
+    for index, value in np.ndenumerate(array):
+        out[index] = fn(value)
+    return out
+
+
+def zeros(shape) -> np.ndarray:
+    out = np.empty(shape, dtype=object)
+    out.fill(Exact(0))
+    return out
+
+
+def ones(shape) -> np.ndarray:
+    out = np.empty(shape, dtype=object)
+    out.fill(Exact(1))
+    return out
+
+
+def is_zero(array) -> bool:
+    return all(v.sign() == 0 for v in np.asarray(array, dtype=object).flat)
+
+
+def to_float(array) -> np.ndarray | float:
+    array = np.asarray(array, dtype=object)
+    if array.ndim == 0:
+        return float(array[()])
+    return np.vectorize(float, otypes=[float])(array)
+
+
+def to_list(array):
+    """Floats as nested lists (for JSON)."""
+    value = to_float(array)
+    return value if isinstance(value, float) else value.tolist()
+
+
+def scalar_of(value) -> Exact:
+    array = np.asarray(value, dtype=object)
+    if array.size != 1:
+        raise EngineError(f"expected a single number, got shape {array.shape}")
+    return array.reshape(())[()]
+
+
+def total(array) -> Exact:
+    result = Exact(0)
+    for v in np.asarray(array, dtype=object).flat:
+        result = result + v
+    return result
+
+
+def check_shape(value: np.ndarray, shape: tuple, what: str) -> None:
+    if tuple(value.shape) != tuple(shape):
+        raise EngineError(f"{what} has shape {_fmt(value.shape)}, expected {_fmt(shape)}")
+
+
+def _fmt(shape) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")" if len(shape) != 1 else f"({shape[0]},)"

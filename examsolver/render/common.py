@@ -1,0 +1,62 @@
+"""What every text renderer needs: phrases in a language, equations as chains."""
+
+from __future__ import annotations
+
+from examsolver.locales import catalog
+from examsolver.mathnodes import Node
+from examsolver.render.math import Printer
+from examsolver.solution import Phrase, Step
+
+DECIMAL_SEPARATOR = {"hr": ",", "en": "."}
+
+
+def equation_parts(step: Step, printer: Printer) -> list[str]:
+    """[lhs, form, …, form with values, result, ≈ decimals] as printed pieces."""
+    parts = [printer.print(step.lhs)] if step.lhs is not None else []
+    parts += [printer.print(form) for form in step.forms]
+    if step.forms and step.bindings:
+        parts.append(printer.substituted(step.forms[-1], step.bindings))
+    parts += [printer.print(form) for form in step.extra_forms]
+    if step.result is not None:
+        result = step.result if isinstance(step.result, Node) else printer.value(step.result, step.layout)
+        if not parts or result != parts[-1]:
+            parts.append(result)
+    unique = []
+    for part in parts:       # a form that prints like its neighbour adds nothing
+        if not unique or part != unique[-1]:
+            unique.append(part)
+    return unique
+
+
+def approximation(step: Step, printer: Printer) -> str | None:
+    if step.result is None or isinstance(step.result, Node) or not step.approx:
+        return None
+    return printer.approx(step.result)
+
+
+def translate(phrase: Phrase, lang: str, inline_math) -> str:
+    """The phrase's sentence; inline_math(node) prints formula arguments."""
+    template = catalog(lang)[phrase.key]
+    args = {}
+    for name, value in phrase.args.items():
+        args[name] = _argument(value, lang, inline_math)
+    return template.format(**args)
+
+
+def _argument(value, lang, inline_math) -> str:
+    if isinstance(value, Phrase):
+        return translate(value, lang, inline_math)
+    if isinstance(value, dict) and lang in value:
+        return str(value[lang])
+    if isinstance(value, Node):
+        return inline_math(value)
+    if hasattr(value, "_t"):   # an exact number
+        from examsolver.render import values
+
+        return values.localize(values.plain(value), DECIMAL_SEPARATOR[lang])
+    return str(value)
+
+
+def title_of(solution, lang: str) -> str:
+    title = solution.title or {}
+    return title.get(lang) or title.get("en") or title.get("hr") or solution.problem_id

@@ -1,0 +1,88 @@
+"""Markdown with math that GitHub and KaTeX render ($…$ and $$…$$ with \\tag)."""
+
+from __future__ import annotations
+
+from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, title_of, translate
+from examsolver.render.math import LatexPrinter
+from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
+from examsolver.verify import literal_text
+
+
+class MarkdownRenderer:
+    def __init__(self, lang: str = "hr"):
+        self.lang = lang
+        self.math = LatexPrinter(decimal_separator=DECIMAL_SEPARATOR[lang])
+
+    def text(self, phrase: Phrase) -> str:
+        return translate(phrase, self.lang, lambda node: f"${self.math.print(node)}$")
+
+    def heading(self, key: str) -> str:
+        return self.text(Phrase(key))
+
+    def render(self, solution: Solution, level: int = 1) -> str:
+        h = "#" * level
+        out = [f"{h} {title_of(solution, self.lang)}", ""]
+        if solution.source:
+            out += [f"*{self.heading('heading.source')}:* {solution.source}", ""]
+        if solution.statement and solution.statement.get(self.lang):
+            out += [f"{h}# {self.heading('heading.statement')}", "", solution.statement[self.lang].strip(), ""]
+        if solution.conventions:
+            out += [f"{h}# {self.heading('heading.conventions')}", ""]
+            out += [f"- {self.text(p)}" for p in solution.conventions] + [""]
+        if solution.warnings:
+            out += [f"{h}# {self.heading('heading.warnings')}", ""]
+            out += [f"- ⚠ {self.text(p)}" for p in solution.warnings] + [""]
+        for section in solution.sections:
+            out += [f"{h}# {self.text(section.title)}", ""]
+            for block in section.blocks:
+                out += self.block(block) + [""]
+        if solution.checks:
+            out += self.checks(solution, h)
+        return "\n".join(out).rstrip() + "\n"
+
+    def block(self, block) -> list[str]:
+        if isinstance(block, Step):
+            return self.step(block)
+        if isinstance(block, Phrase):
+            return [self.text(block)]
+        if isinstance(block, Table):
+            return self.table(block)
+        if isinstance(block, Code):
+            return [f"```{block.language}", block.source.rstrip(), "```"]
+        if isinstance(block, Figure):
+            return [f"*[{block.kind}]*"]
+        raise TypeError(f"cannot render {type(block).__name__}")
+
+    def step(self, step: Step) -> list[str]:
+        out = [self.text(step.text), ""] if step.text else []
+        chain = " = ".join(equation_parts(step, self.math))
+        approx = approximation(step, self.math)
+        if approx:
+            chain += f" \\approx {approx}"
+        tag = f" \\tag{{{step.number}}}" if step.number else ""
+        return out + ["$$", chain + tag, "$$"]
+
+    def table(self, table: Table) -> list[str]:
+        header = [self.text(h) if isinstance(h, Phrase) else str(h) for h in table.header]
+        rows = [[self.cell(c) for c in row] for row in table.rows]
+        out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return out + ["| " + " | ".join(r) + " |" for r in rows]
+
+    def cell(self, value) -> str:
+        if isinstance(value, Phrase):
+            return self.text(value)
+        if isinstance(value, str):
+            return value
+        return f"${self.math.print(value)}$"
+
+    def checks(self, solution: Solution, h: str) -> list[str]:
+        out = [f"{h}# {self.heading('heading.answers')}", "",
+               f"| {self.heading('label.name')} | {self.heading('label.expected')} | "
+               f"{self.heading('label.computed')} | {self.heading('label.status')} |", "|---|---|---|---|"]
+        for check in solution.checks:
+            computed = "" if check.computed is None else f"${self.math.value(check.computed, 'row')}$"
+            status = self.heading(f"status.{check.status}")
+            if check.detail:
+                status += f" ({self.text(check.detail)})"
+            out.append(f"| `{check.name}` | `{literal_text(check.expected)}` | {computed} | {status} |")
+        return out + [""]

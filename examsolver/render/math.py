@@ -1,0 +1,377 @@
+"""Printers for formula trees and values: one class per notation.
+
+As in SymPy's printers, dispatch is by node class (`_print_<Class>`), every
+sub-part is printed through `self.print`, and settings live in one dictionary
+where an unknown setting is an error.  A node found in the current bindings is
+printed as its value: that is how "the formula with the numbers put in" is made.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from examsolver.mathnodes import Call, Const, Deriv, Frac, Node, Op, Paren, Sym, Transpose, Value
+from examsolver.render import values as V
+
+GREEK = {"mu": ("\\mu", "μ"), "sigma": ("\\sigma", "σ"), "eta": ("\\eta", "η"), "epsilon": ("\\varepsilon", "ε"),
+         "gamma": ("\\gamma", "γ"), "beta": ("\\beta", "β"), "delta": ("\\delta", "δ"), "theta": ("\\theta", "θ"),
+         "lambda": ("\\lambda", "λ"), "alpha": ("\\alpha", "α"), "partial": ("\\partial", "∂")}
+
+_SUB = str.maketrans("0123456789aehijklmnoprstuvx+-=(),", "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₊₋₌₍₎,")
+_SUP = str.maketrans("0123456789+-=()TUPDn", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵀᵁᴾᴰⁿ")
+MAX_ROWS = 8       # larger tensors are elided: first rows, dots, last row
+MAX_ENTRIES = 10
+
+
+class Printer:
+    settings = {"decimal_separator": ".", "approx_places": V.APPROX_DECIMALS}
+
+    def __init__(self, bindings: dict | None = None, **settings):
+        unknown = set(settings) - set(self.settings)
+        if unknown:
+            raise TypeError(f"unknown printer setting(s): {', '.join(sorted(unknown))}")
+        self.s = {**self.settings, **settings}
+        self.bindings = bindings or {}
+
+    def print(self, node) -> str:
+        if isinstance(node, Node) and self.bindings:
+            try:
+                bound = self.bindings.get(node)
+            except TypeError:
+                bound = None
+            if bound is not None:
+                return self.print(bound)
+        if not isinstance(node, Node):
+            return self.value(node, "col")
+        for cls in type(node).__mro__:
+            method = getattr(self, "_print_" + cls.__name__, None)
+            if method is not None:
+                return method(node)
+        raise TypeError(f"{type(self).__name__} cannot print {type(node).__name__}")
+
+    def substituted(self, node, bindings: dict) -> str:
+        return type(self)(bindings, **self.s).print(node)
+
+    # ----- shared structure --------------------------------------------------
+    def _print_Value(self, node: Value) -> str:
+        return self.value(node.value, node.layout)
+
+    def _print_Const(self, node: Const) -> str:
+        return self.scalar(node.value)
+
+    def _print_Paren(self, node: Paren) -> str:
+        return self.paren(self.print(node.arg))
+
+    def _print_Op(self, node: Op) -> str:
+        if node.op == "+":
+            out = self.operand(node.args[0], node)
+            for arg in node.args[1:]:
+                negative = self._negative_scalar(arg)
+                if negative is not None:
+                    out += f" {self.minus} " + self.scalar(-negative)
+                else:
+                    out += " + " + self.operand(arg, node)
+            return out
+        joiner = self.ops[node.op]
+        texts = [self.operand(a, node) for a in node.args]
+        if node.op != "mul":
+            return joiner.join(texts)
+        out = texts[0]    # juxtaposition, but a dot where a number meets anything
+        for left, right, text in zip(node.args, node.args[1:], texts[1:]):
+            numeric = self._is_number(left) or self._is_number(right)
+            out += (self.ops["dot"] if numeric else joiner) + text
+        return out
+
+    def _is_number(self, node) -> bool:
+        bound = self.bindings.get(node) if self.bindings and _hashable(node) else None
+        return isinstance(bound or node, (Value, Const, Frac))
+
+    def operand(self, arg, parent: Op) -> str:
+        text = self.print(arg)
+        low = isinstance(arg, Op) and arg.op in ("+", "-") and parent.op != "+"
+        if low or (parent.op != "+" and self._negative_scalar(arg) is not None and arg is not parent.args[0]):
+            return self.paren(text)
+        return text
+
+    def _negative_scalar(self, node):
+        value = self.bindings.get(node) if self.bindings and _hashable(node) else None
+        if isinstance(node, Value):
+            value = node
+        if isinstance(value, Value) and np.ndim(value.value) == 0:
+            v = np.asarray(value.value, dtype=object)[()]
+            if hasattr(v, "sign") and v.sign() < 0:
+                return v
+        return None
+
+    def transposed_value(self, node) -> str | None:
+        """A bound vector under a transpose is printed in the other layout."""
+        bound = self.bindings.get(node) if self.bindings and _hashable(node) else None
+        bound = node if isinstance(node, Value) else bound
+        if not isinstance(bound, Value):
+            return None
+        array = np.asarray(bound.value, dtype=object)
+        if array.ndim == 1:
+            return self.value(array, "row" if bound.layout in ("col", "colT") else "col")
+        return self.value(array.T, bound.layout)
+
+    def value(self, value, layout: str) -> str:
+        array = np.asarray(value, dtype=object)
+        if array.ndim == 0:
+            return self.scalar(array[()])
+        factored = V.common_factor(list(array.flat)) if array.size > 1 else None
+        if factored is not None:
+            factor, ints = factored
+            inner = np.array([_int(i) for i in ints], dtype=object).reshape(array.shape)
+            return self.scaled(self.scalar(factor), self.tensor(inner, layout))
+        return self.tensor(array, layout)
+
+    def tensor(self, array, layout: str) -> str:
+        if array.ndim == 1:
+            return self.vector([self.scalar(v) for v in array], layout)
+        if array.ndim == 2:
+            return self.matrix([[self.scalar(v) for v in row] for row in array])
+        return self.brackets([self.tensor(a, "col") for a in array])
+
+    def approx(self, value) -> str | None:
+        """Decimals of a value that has irrational or long entries, else None."""
+        array = np.asarray(value, dtype=object)
+        if not any(V.needs_decimal(v) for v in array.flat):
+            return None
+        sep, places = self.s["decimal_separator"], self.s["approx_places"]
+        texts = np.empty(array.shape, dtype=object)
+        for index, v in np.ndenumerate(array):
+            texts[index] = self.decimal(V.decimal_text(v, sep if sep != "{,}" else ",", places))
+        if array.ndim == 0:
+            return texts[()]
+        return self.tensor_text(texts)
+
+    def tensor_text(self, texts) -> str:
+        if texts.ndim == 1:
+            return self.vector(list(texts), "row")
+        if texts.ndim == 2:
+            return self.matrix([list(r) for r in texts])
+        return self.brackets([self.tensor_text(t) for t in texts])
+
+    def _elide(self, items: list, limit: int, dots: str) -> list:
+        if len(items) <= limit:
+            return items
+        return items[:limit - 3] + [dots] + items[-2:]
+
+
+def _int(i: int):
+    from examsolver.engine.scalar import Exact
+
+    return Exact(i)
+
+
+def _hashable(node) -> bool:
+    try:
+        hash(node)
+        return True
+    except TypeError:
+        return False
+
+
+class LatexPrinter(Printer):
+    minus = "-"
+    ops = {"-": " - ", "mul": " ", "dot": " \\cdot ", "star": " \\star ", "odot": " \\odot ",
+           "oslash": " \\oslash ", "fullconv": " \\ast ", "times": " \\times "}
+    functions = {"relu": "\\mathrm{ReLU}", "sigma": "\\sigma", "softmax": "\\mathrm{softmax}",
+                 "avg": "\\mathrm{AVG}", "tanh": "\\tanh", "ln": "\\ln", "exp": "\\exp", "diag": "\\mathrm{diag}",
+                 "max": "\\max", "softplus": "\\mathrm{softplus}"}
+
+    def scalar(self, v) -> str:
+        text = V.latex(v)
+        sep = self.s["decimal_separator"]
+        return V.localize(text, "{,}" if sep == "," else sep)
+
+    def decimal(self, text: str) -> str:
+        return text.replace("−", "-").replace(",", "{,}")
+
+    def paren(self, text: str) -> str:
+        return f"\\left({text}\\right)"
+
+    def scaled(self, factor: str, tensor: str) -> str:
+        return f"{factor} \\cdot {tensor}"
+
+    def vector(self, items: list, layout: str) -> str:
+        items = self._elide(items, MAX_ENTRIES, "\\dots")
+        if layout == "col":
+            return "\\begin{bmatrix} " + " \\\\ ".join(items) + " \\end{bmatrix}"
+        text = "\\left[" + ", ".join(items) + "\\right]"
+        return text + "^T" if layout == "colT" else text
+
+    def matrix(self, rows: list) -> str:
+        wide = any(len(r) > MAX_ENTRIES for r in rows)
+        rows = [self._elide(r, MAX_ENTRIES, "\\cdots") for r in rows]
+        if len(rows) > MAX_ROWS:
+            dots = ["\\vdots"] * len(rows[0])
+            if wide:
+                dots[MAX_ENTRIES - 3] = "\\ddots"
+            rows = rows[:MAX_ROWS - 3] + [dots] + rows[-2:]
+        return "\\begin{bmatrix} " + " \\\\ ".join(" & ".join(r) for r in rows) + " \\end{bmatrix}"
+
+    def brackets(self, parts: list) -> str:
+        return "\\left[" + ",\\ ".join(parts) + "\\right]"
+
+    def _print_Sym(self, node: Sym) -> str:
+        base = node.base
+        if base in GREEK:
+            text = GREEK[base][0]
+            text = f"\\boldsymbol{{{text}}}" if node.bold else text
+        else:
+            text = f"\\mathbf{{{base}}}" if node.bold else base
+        if node.hat:
+            text = f"\\hat{{{text}}}"
+        if node.sub:
+            text += f"_{{{node.sub}}}"
+        if node.sup:
+            sup = "\\text{UPD}" if node.sup == "UPD" else node.sup
+            text += f"^{{{sup}}}"
+        return text
+
+    def _print_Call(self, node: Call) -> str:
+        args = ", ".join(self.print(a) for a in node.args)
+        if node.fn == "sqrt":
+            return f"\\sqrt{{{args}}}"
+        if node.fn == "vector":
+            return f"\\left[{args}\\right]^T"
+        name = self.functions.get(node.fn, f"\\mathrm{{{node.fn}}}")
+        return f"{name}\\left({args}\\right)"
+
+    def _print_Neg(self, node) -> str:
+        inner = self.print(node.arg)
+        return f"-{self.paren(inner) if isinstance(node.arg, Op) and node.arg.op in '+-' else inner}"
+
+    def _print_Frac(self, node: Frac) -> str:
+        return f"\\frac{{{self.print(node.num)}}}{{{self.print(node.den)}}}"
+
+    def _print_Power(self, node) -> str:
+        return f"{{{self.print(node.base)}}}^{{{self.print(node.exp)}}}"
+
+    def _print_Transpose(self, node: Transpose) -> str:
+        flipped = self.transposed_value(node.arg)
+        if flipped is not None:
+            return flipped
+        inner = self.print(node.arg)
+        if isinstance(node.arg, (Deriv, Op)):
+            inner = self.paren(inner)
+        return inner + "^T"
+
+    def _print_Deriv(self, node: Deriv) -> str:
+        return f"\\frac{{\\partial {self.print(node.num)}}}{{\\partial {self.print(node.den)}}}"
+
+    def _print_Sum(self, node) -> str:
+        return f"\\sum_{{{node.index}={self.print(node.lo)}}}^{{{self.print(node.hi)}}} {self.print(node.body)}"
+
+    def _print_Indicator(self, node) -> str:
+        return f"\\mathbb{{1}}\\left[{self.print(node.arg)} > 0\\right]"
+
+    def _print_Abs(self, node) -> str:
+        return f"\\left|{self.print(node.arg)}\\right|"
+
+    def _print_Norm(self, node) -> str:
+        return f"\\left\\lVert {self.print(node.arg)} \\right\\rVert"
+
+    def _print_Subscript(self, node) -> str:
+        return f"{self.print(node.arg)}_{{{node.index}}}"
+
+
+class PlainPrinter(Printer):
+    minus = "−"
+    ops = {"-": " − ", "mul": " ", "dot": " · ", "star": " ⋆ ", "odot": " ⊙ ", "oslash": " ⊘ ",
+           "fullconv": " ∗ ", "times": " × "}
+    functions = {"relu": "ReLU", "sigma": "σ", "softmax": "softmax", "avg": "AVG", "tanh": "tanh", "ln": "ln",
+                 "exp": "exp", "diag": "diag", "max": "max", "sqrt": "√", "softplus": "softplus"}
+
+    def scalar(self, v) -> str:
+        return V.localize(V.plain(v), self.s["decimal_separator"])
+
+    def decimal(self, text: str) -> str:
+        return text
+
+    def paren(self, text: str) -> str:
+        return f"({text})"
+
+    def scaled(self, factor: str, tensor: str) -> str:
+        return f"{factor} · {tensor}"
+
+    def vector(self, items: list, layout: str) -> str:
+        items = self._elide(items, MAX_ENTRIES, "…")
+        sep = "; " if self.s["decimal_separator"] == "," else ", "
+        text = "[" + sep.join(items) + "]"
+        return text + "ᵀ" if layout in ("col", "colT") else text
+
+    def matrix(self, rows: list) -> str:
+        rows = [self._elide(r, MAX_ENTRIES, "…") for r in rows]
+        if len(rows) > MAX_ROWS:
+            rows = rows[:MAX_ROWS - 3] + [["⋮"]] + rows[-2:]
+        sep = "; " if self.s["decimal_separator"] == "," else ", "
+        return "[" + sep.join("[" + sep.join(r) + "]" for r in rows) + "]"
+
+    def brackets(self, parts: list) -> str:
+        return "[" + ", ".join(parts) + "]"
+
+    def _print_Sym(self, node: Sym) -> str:
+        text = GREEK.get(node.base, (None, node.base))[1]
+        if node.hat:
+            text = text + "\u0302"
+        if node.sub:
+            sub = node.sub.translate(_SUB)
+            text += sub if all(ch in "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₊₋₌₍₎," for ch in sub) else f"_{node.sub}"
+        if node.sup:
+            sup = node.sup.translate(_SUP)
+            text += sup if all(ch in "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵀᵁᴾᴰⁿ" for ch in sup) else f"^{node.sup}"
+        return text
+
+    def _print_Call(self, node: Call) -> str:
+        args = ", ".join(self.print(a) for a in node.args)
+        if node.fn == "vector":
+            return f"[{args}]ᵀ"
+        return f"{self.functions.get(node.fn, node.fn)}({args})"
+
+    def _print_Neg(self, node) -> str:
+        inner = self.print(node.arg)
+        return f"−{self.paren(inner) if isinstance(node.arg, Op) and node.arg.op in '+-' else inner}"
+
+    def _print_Frac(self, node: Frac) -> str:
+        num, den = self.print(node.num), self.print(node.den)
+        if isinstance(node.num, Op):
+            num = self.paren(num)
+        if isinstance(node.den, Op):
+            den = self.paren(den)
+        return f"{num}/{den}"
+
+    def _print_Power(self, node) -> str:
+        base = self.print(node.base)
+        exp = self.print(node.exp)
+        sup = exp.translate(_SUP)
+        return base + (sup if all(ch in "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵀᵁᴾᴰⁿ" for ch in sup) else f"^{exp}")
+
+    def _print_Transpose(self, node: Transpose) -> str:
+        flipped = self.transposed_value(node.arg)
+        if flipped is not None:
+            return flipped
+        inner = self.print(node.arg)
+        if isinstance(node.arg, (Deriv, Op)):
+            inner = self.paren(inner)
+        return inner + "ᵀ"
+
+    def _print_Deriv(self, node: Deriv) -> str:
+        return f"∂{self.print(node.num)}/∂{self.print(node.den)}"
+
+    def _print_Sum(self, node) -> str:
+        return f"Σ_{node.index}={self.print(node.lo)}..{self.print(node.hi)} {self.print(node.body)}"
+
+    def _print_Indicator(self, node) -> str:
+        return f"𝟙[{self.print(node.arg)} > 0]"
+
+    def _print_Abs(self, node) -> str:
+        return f"|{self.print(node.arg)}|"
+
+    def _print_Norm(self, node) -> str:
+        return f"‖{self.print(node.arg)}‖"
+
+    def _print_Subscript(self, node) -> str:
+        index = node.index.translate(_SUB)
+        return f"{self.print(node.arg)}{index if index != node.index or node.index.isdigit() else '_' + node.index}"

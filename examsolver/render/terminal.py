@@ -1,0 +1,88 @@
+"""The terminal: rich text with Unicode math, one numbered equation per line."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, title_of, translate
+from examsolver.render.math import PlainPrinter
+from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
+from examsolver.verify import literal_text
+
+STATUS_STYLE = {"match": "green", "mismatch": "bold red", "missing": "yellow", "invalid": "yellow"}
+
+
+class TerminalRenderer:
+    def __init__(self, lang: str = "hr", console: Console | None = None):
+        self.lang = lang
+        self.math = PlainPrinter(decimal_separator=DECIMAL_SEPARATOR[lang])
+        self.console = console or Console(highlight=False)
+
+    def text(self, phrase: Phrase) -> str:
+        return translate(phrase, self.lang, self.math.print)
+
+    def heading(self, key: str) -> str:
+        return self.text(Phrase(key))
+
+    def render(self, solution: Solution) -> None:
+        c = self.console
+        c.rule(Text(title_of(solution, self.lang), style="bold"))
+        if solution.source:
+            c.print(Text(f"{self.heading('heading.source')}: {solution.source}", style="dim"))
+        if solution.statement and solution.statement.get(self.lang):
+            c.print(Text(solution.statement[self.lang].strip()))
+        if solution.conventions:
+            c.print(Text(self.heading("heading.conventions"), style="bold"))
+            for p in solution.conventions:
+                c.print(Text(f"  • {self.text(p)}"))
+        for p in solution.warnings:
+            c.print(Text(f"⚠ {self.text(p)}", style="yellow"))
+        for section in solution.sections:
+            c.print()
+            c.print(Text(self.text(section.title), style="bold cyan"))
+            for block in section.blocks:
+                self.block(block)
+        if solution.checks:
+            self.checks(solution)
+
+    def block(self, block) -> None:
+        c = self.console
+        if isinstance(block, Step):
+            if block.text:
+                c.print(Text(self.text(block.text)))
+            chain = " = ".join(equation_parts(block, self.math))
+            approx = approximation(block, self.math)
+            line = Text("  ")
+            if block.number:
+                line.append(f"({block.number}) ", style="dim")
+            line.append(chain)
+            if approx:
+                line.append(f"  ≈ {approx}", style="dim")
+            c.print(line)
+        elif isinstance(block, Phrase):
+            c.print(Text(self.text(block)))
+        elif isinstance(block, Table):
+            table = RichTable(*[self.text(h) if isinstance(h, Phrase) else str(h) for h in block.header])
+            for row in block.rows:
+                table.add_row(*[self.text(v) if isinstance(v, Phrase) else v if isinstance(v, str)
+                                else self.math.print(v) for v in row])
+            c.print(table)
+        elif isinstance(block, Code):
+            c.print(Text(block.source.rstrip(), style="green"))
+        elif isinstance(block, Figure):
+            c.print(Text(f"[{block.kind}]", style="dim"))
+
+    def checks(self, solution: Solution) -> None:
+        table = RichTable(title=self.heading("heading.answers"))
+        for key in ("label.name", "label.expected", "label.computed", "label.status"):
+            table.add_column(self.heading(key))
+        for check in solution.checks:
+            computed = "" if check.computed is None else self.math.value(check.computed, "row")
+            status = self.heading(f"status.{check.status}")
+            if check.detail:
+                status += f" ({self.text(check.detail)})"
+            table.add_row(check.name, literal_text(check.expected), computed, Text(status, style=STATUS_STYLE[check.status]))
+        self.console.print()
+        self.console.print(table)

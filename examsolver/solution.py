@@ -1,0 +1,120 @@
+"""The contract between the engine and the renderers.
+
+The engine produces a Solution: sections of steps, each step a sentence (a
+phrase key with arguments, never text) and an equation (left side, generic
+forms, values to substitute, result).  Renderers turn it into text; they never
+compute.  Everything is language-neutral.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from examsolver.mathnodes import Node
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A sentence from the phrase catalogs: key plus format arguments.
+
+    Arguments are strings, numbers, formula nodes (printed inline as math),
+    other Phrases (translated), or per-language dicts {"hr": …, "en": …}.
+    """
+
+    key: str
+    args: dict = field(default_factory=dict)
+
+
+@dataclass
+class Step:
+    """One numbered equation: lhs = forms[0] = … = forms[-1]|values = result."""
+
+    lhs: Node | None = None
+    forms: list[Node] = field(default_factory=list)
+    bindings: dict = field(default_factory=dict)   # node → value, shown in the last form
+    result: object = None                          # a value (Exact / ndarray) or a Node
+    layout: str = "col"                            # how a vector result is laid out
+    text: Phrase | None = None                     # sentence before the equation
+    number: int | None = None
+    approx: bool = True                            # show decimals beside irrational results
+    extra_forms: list[Node] = field(default_factory=list)  # forms after the substitution
+
+
+@dataclass
+class Table:
+    """A table: header phrases and rows of cells (values, nodes, strings)."""
+
+    header: list
+    rows: list[list]
+    caption: Phrase | None = None
+
+
+@dataclass
+class Figure:
+    """A figure drawn by render/plots.py from data (never a file path)."""
+
+    kind: str                 # a key of the plot registry
+    data: dict
+    caption: Phrase | None = None
+
+
+@dataclass
+class Code:
+    """Source code the solution presents (e.g. a generated Layer class)."""
+
+    language: str
+    source: str
+    caption: Phrase | None = None
+
+
+Block = Step | Phrase | Table | Figure | Code
+
+
+@dataclass
+class Section:
+    title: Phrase
+    blocks: list[Block] = field(default_factory=list)
+
+    def add(self, block: Block) -> Block:
+        self.blocks.append(block)
+        return block
+
+    def say(self, key: str, **args) -> None:
+        self.blocks.append(Phrase(key, args))
+
+
+@dataclass
+class AnswerCheck:
+    """One answer-key entry compared with the computed result."""
+
+    name: str
+    expected: str
+    computed: object
+    status: str                     # "match", "mismatch", "missing"
+    detail: Phrase | None = None
+
+
+@dataclass
+class Solution:
+    problem_id: str
+    title: dict                     # {"hr": …, "en": …}
+    source: str = ""
+    statement: dict | None = None   # per language, optional
+    conventions: list[Phrase] = field(default_factory=list)
+    warnings: list[Phrase] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+    results: dict = field(default_factory=dict)   # result name → value
+    checks: list[AnswerCheck] = field(default_factory=list)
+
+    def section(self, key: str, **args) -> Section:
+        section = Section(Phrase(key, args))
+        self.sections.append(section)
+        return section
+
+    def number_equations(self) -> None:
+        n = 0
+        for section in self.sections:
+            for block in section.blocks:
+                if isinstance(block, Step) and block.lhs is not None:
+                    n += 1
+                    block.number = n

@@ -1,0 +1,128 @@
+"""Safe YAML with source positions, for files written by strangers.
+
+We compose the node graph with PyYAML's SafeLoader and build plain Python values
+ourselves, so that (1) every value's line and column is known for error
+messages, (2) a decimal like 1.3 keeps its text and stays exact (13/10, not the
+float 1.3), and (3) anchors, aliases and merge keys are refused: they are never
+needed in an exam problem and are the door to "billion laughs" expansion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from examsolver.errors import Problem, SpecError
+
+MAX_BYTES = 1_000_000
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+
+class DecimalText(str):
+    """A plain YAML scalar that looks like a decimal; kept as text to stay exact."""
+
+
+@dataclass
+class Document:
+    path: str
+    data: object
+    positions: dict          # path tuple → (line, col), 1-based
+
+    def where(self, loc: tuple) -> tuple[int | None, int | None]:
+        """Position of the deepest existing prefix of loc."""
+        for end in range(len(loc), -1, -1):
+            if tuple(loc[:end]) in self.positions:
+                return self.positions[tuple(loc[:end])]
+        return None, None
+
+    def problem(self, loc: tuple, message: str) -> Problem:
+        line, col = self.where(loc)
+        return Problem(self.path, line, col, message)
+
+
+def load_file(path: str | Path) -> Document:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise SpecError([Problem(str(path), None, None, f"cannot read file ({err.strerror})")]) from None
+    return load_text(raw, str(path))
+
+
+def load_text(raw: bytes | str, name: str = "<string>") -> Document:
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    if len(raw) > MAX_BYTES:
+        raise SpecError([Problem(name, None, None, f"file larger than {MAX_BYTES} bytes")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError([Problem(name, None, None, f"not UTF-8 text (byte {err.start})")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise SpecError([Problem(name, line, col, f"invalid YAML: {err.problem or err.context}")]) from None
+    except yaml.YAMLError as err:
+        raise SpecError([Problem(name, None, None, f"invalid YAML: {err}")]) from None
+    if node is None:
+        raise SpecError([Problem(name, 1, 1, "empty file (expected a YAML mapping)")])
+    builder = _Builder(name)
+    data = builder.build(node, (), 0)
+    return Document(name, data, builder.positions)
+
+
+class _Builder:
+    def __init__(self, name: str):
+        self.name = name
+        self.positions: dict = {}
+        self.seen: set = set()
+        self.count = 0
+        self.constructor = yaml.SafeLoader("")
+
+    def fail(self, node, message: str):
+        mark = node.start_mark
+        raise SpecError([Problem(self.name, mark.line + 1, mark.column + 1, message)])
+
+    def build(self, node, path: tuple, depth: int):
+        if id(node) in self.seen:
+            self.fail(node, "YAML anchors and aliases are not allowed (write the value out)")
+        self.seen.add(id(node))
+        self.count += 1
+        if self.count > MAX_NODES:
+            self.fail(node, f"more than {MAX_NODES} YAML nodes")
+        if depth > MAX_DEPTH:
+            self.fail(node, f"nested deeper than {MAX_DEPTH} levels")
+        self.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        return self.scalar(node)
+
+    def mapping(self, node, path: tuple, depth: int) -> dict:
+        out: dict = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self.fail(key_node, "YAML merge keys (<<) are not allowed")
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.fail(key_node, "mapping keys must be plain names")
+            key = key_node.value
+            if key in out:
+                self.fail(key_node, f"duplicate key {key!r}")
+            out[key] = self.build(value_node, path + (key,), depth + 1)
+        return out
+
+    def scalar(self, node):
+        tag = node.tag
+        if tag == "tag:yaml.org,2002:float":
+            return DecimalText(node.value)
+        if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"):
+            return self.constructor.construct_object(node)
+        if tag == "tag:yaml.org,2002:str" or tag == "tag:yaml.org,2002:timestamp":
+            return node.value
+        self.fail(node, f"unsupported YAML tag {tag}")
