@@ -165,6 +165,20 @@ class Subscript(Node):
     index: str
 
 
+@dataclass(frozen=True, eq=False)
+class Expr(Node):
+    """A sympy expression (symbolic problems); printed by sympy's own printers."""
+
+    expr: object
+
+
+@dataclass(frozen=True, eq=False)
+class Text(Node):
+    """Words inside a formula, per language: {"hr": "za", "en": "for"}; printed upright."""
+
+    words: dict
+
+
 def children(node: Node) -> tuple:
     """Sub-nodes, for walks that substitute or search."""
     if isinstance(node, (Call, Op)):

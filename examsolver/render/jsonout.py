@@ -33,11 +33,17 @@ def _nested(array) -> str:
 
 
 def result_entry(value) -> dict:
+    """{"exact": text our parser reads back, "value": floats (None for free symbols)}."""
+    if type(value).__module__.startswith("sympy"):
+        number = float(value) if getattr(value, "is_number", False) else None
+        return {"exact": V.sympy_code(value), "value": number}
+    if isinstance(value, (str, int, bool)) and not hasattr(value, "_t"):
+        return {"exact": str(value), "value": value}
     return {"exact": exact_text(value), "value": to_list(value)}
 
 
 def to_dict(solution: Solution, lang: str) -> dict:
-    math = LatexPrinter(decimal_separator=".")
+    math = LatexPrinter(decimal_separator=".", lang=lang)
 
     def text(phrase: Phrase) -> str:
         return translate(phrase, lang, math.print)

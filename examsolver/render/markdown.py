@@ -11,7 +11,7 @@ from examsolver.verify import literal_text
 class MarkdownRenderer:
     def __init__(self, lang: str = "hr"):
         self.lang = lang
-        self.math = LatexPrinter(decimal_separator=DECIMAL_SEPARATOR[lang])
+        self.math = LatexPrinter(decimal_separator=DECIMAL_SEPARATOR[lang], lang=lang)
 
     def text(self, phrase: Phrase) -> str:
         return translate(phrase, self.lang, lambda node: f"${self.math.print(node)}$")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from examsolver.mathnodes import Call, Const, Deriv, Frac, Node, Op, Paren, Sym, Transpose, Value
+from examsolver.mathnodes import Call, Const, Deriv, Expr, Frac, Node, Op, Paren, Sym, Transpose, Value
 from examsolver.render import values as V
 
 GREEK = {"mu": ("\\mu", "μ"), "sigma": ("\\sigma", "σ"), "eta": ("\\eta", "η"), "epsilon": ("\\varepsilon", "ε"),
@@ -24,7 +24,7 @@ MAX_ENTRIES = 10
 
 
 class Printer:
-    settings = {"decimal_separator": ".", "approx_places": V.APPROX_DECIMALS}
+    settings = {"decimal_separator": ".", "approx_places": V.APPROX_DECIMALS, "lang": "en"}
 
     def __init__(self, bindings: dict | None = None, **settings):
         unknown = set(settings) - set(self.settings)
@@ -42,6 +42,8 @@ class Printer:
             if bound is not None:
                 return self.print(bound)
         if not isinstance(node, Node):
+            if _is_sympy(node):
+                return self.print(Expr(node))
             return self.value(node, "col")
         for cls in type(node).__mro__:
             method = getattr(self, "_print_" + cls.__name__, None)
@@ -115,6 +117,8 @@ class Printer:
         return self.value(array.T, bound.layout)
 
     def value(self, value, layout: str) -> str:
+        if _is_sympy(value):
+            return self.print(Expr(value))
         array = np.asarray(value, dtype=object)
         if array.ndim == 0:
             return self.scalar(array[()])
@@ -134,6 +138,8 @@ class Printer:
 
     def approx(self, value) -> str | None:
         """Decimals of a value that has irrational or long entries, else None."""
+        if _is_sympy(value):
+            return None
         array = np.asarray(value, dtype=object)
         if not any(V.needs_decimal(v) for v in array.flat):
             return None
@@ -156,6 +162,10 @@ class Printer:
         if len(items) <= limit:
             return items
         return items[:limit - 3] + [dots] + items[-2:]
+
+
+def _is_sympy(value) -> bool:
+    return type(value).__module__.startswith("sympy")
 
 
 def _int(i: int):
@@ -276,6 +286,14 @@ class LatexPrinter(Printer):
     def _print_Subscript(self, node) -> str:
         return f"{self.print(node.arg)}_{{{node.index}}}"
 
+    def _print_Expr(self, node) -> str:
+        import sympy
+
+        return sympy.latex(node.expr, ln_notation=True)
+
+    def _print_Text(self, node) -> str:
+        return f"\\text{{{node.words.get(self.s['lang'], next(iter(node.words.values())))}}}"
+
 
 class PlainPrinter(Printer):
     minus = "−"
@@ -371,6 +389,14 @@ class PlainPrinter(Printer):
 
     def _print_Norm(self, node) -> str:
         return f"‖{self.print(node.arg)}‖"
+
+    def _print_Expr(self, node) -> str:
+        from examsolver.render.values import sympy_plain
+
+        return sympy_plain(node.expr)
+
+    def _print_Text(self, node) -> str:
+        return node.words.get(self.s["lang"], next(iter(node.words.values())))
 
     def _print_Subscript(self, node) -> str:
         index = node.index.translate(_SUB)

@@ -17,7 +17,7 @@ STATUS_STYLE = {"match": "green", "mismatch": "bold red", "missing": "yellow", "
 class TerminalRenderer:
     def __init__(self, lang: str = "hr", console: Console | None = None):
         self.lang = lang
-        self.math = PlainPrinter(decimal_separator=DECIMAL_SEPARATOR[lang])
+        self.math = PlainPrinter(decimal_separator=DECIMAL_SEPARATOR[lang], lang=lang)
         self.console = console or Console(highlight=False)
 
     def text(self, phrase: Phrase) -> str:

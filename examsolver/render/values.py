@@ -146,11 +146,25 @@ def _sympy_text(expr, n: Notation) -> str:
 
     if isinstance(n, _Latex):
         return sympy.latex(expr, ln_notation=True)
-    text = sympy.sstr(expr).replace("log(", "ln(")
     if n is CODE:
-        return text.replace("E", "e")
-    return (text.replace("**", "^").replace("*", "·").replace("exp(", "exp(")
-            .replace("-", "−").replace("pi", "π").replace("sqrt", "√").replace("E", "e"))
+        return sympy_code(expr)
+    return sympy_plain(expr)
+
+
+def sympy_code(expr) -> str:
+    """ASCII our parser reads back (ln, e, **), for JSON and keys."""
+    import sympy
+
+    return sympy.sstr(expr).replace("log(", "ln(").replace("E", "e")
+
+
+def sympy_plain(expr) -> str:
+    """One-line Unicode for the terminal: ln, ·, ^, −, π, √."""
+    import sympy
+
+    text = sympy.sstr(expr).replace("log(", "ln(")
+    return (text.replace("**", "^").replace("*", "·").replace("-", "−").replace("pi", "π")
+            .replace("sqrt", "√").replace("E", "e"))
 
 
 # ----- decimals ---------------------------------------------------------------
