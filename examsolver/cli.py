@@ -88,9 +88,9 @@ def schema() -> None:
     """Print the JSON Schema of a problem spec (for editors that check YAML)."""
     import json
 
-    from examsolver.spec.model import network_spec_model
+    from examsolver.spec.model import spec_json_schema
 
-    typer.echo(json.dumps(network_spec_model().model_json_schema(), indent=2, ensure_ascii=False))
+    typer.echo(json.dumps(spec_json_schema(), indent=2, ensure_ascii=False))
 
 
 def main() -> None:

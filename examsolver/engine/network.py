@@ -29,24 +29,17 @@ class Pass:
     syms: list = field(default_factory=list)     # syms[i]: symbol of acts[i]
 
 
-def _unwrap(entry):
-    """A validated `{kind: params}` wrapper → (kind, params)."""
-    (kind, params), = entry.model_dump(exclude_none=False, by_alias=False).items()
-    return kind, getattr(entry, kind)
-
-
 class Network:
     def __init__(self, spec, doc):
         self.spec, self.doc = spec, doc
         self.conventions = spec.conventions
         self.layers = []
-        for i, entry in enumerate(spec.model):
-            kind, params = _unwrap(entry)
+        for i, (kind, params) in enumerate(spec.layers):
             with self.located(("model", i)):
                 self.layers.append(LAYERS[kind](params, i, self.conventions))
         self.loss = None
-        if spec.loss is not None:
-            kind, params = _unwrap(spec.loss)
+        if spec.loss_entry is not None:
+            kind, params = spec.loss_entry
             self.loss = LOSSES[kind](params)
         examples = spec.data if isinstance(spec.data, list) else [spec.data]
         self.xs = [e.x for e in examples]

@@ -17,6 +17,7 @@ class Kind:
 
     schema: str     # "module:function" returning the pydantic model
     solver: str     # "module:function" (spec, doc) → Solution
+    parse: str = ""  # optional "module:function" doc → spec, when validation needs more than the model
 
     def load(self, which: str):
         module, _, name = getattr(self, which).partition(":")
@@ -24,7 +25,8 @@ class Kind:
 
 
 KINDS = {
-    "network": Kind("examsolver.spec.model:network_spec_model", "examsolver.engine.network:solve"),
+    "network": Kind("examsolver.spec.model:network_spec_model", "examsolver.engine.network:solve",
+                    "examsolver.spec.model:validate_network"),
 }
 
 
@@ -37,17 +39,19 @@ def kind_of(doc: Document) -> Kind:
     return KINDS[name]
 
 
-def schema_of(doc: Document):
+def parse_spec(doc: Document):
+    """The validated spec of the document's kind (SpecError with every problem otherwise)."""
+    kind = kind_of(doc)
+    if kind.parse:
+        return kind.load("parse")(doc)
     from examsolver.spec.model import validate
 
-    return validate(doc, kind_of(doc).load("schema")())
+    return validate(doc, kind.load("schema")())
 
 
 def solve_document(doc: Document, answers: dict | None = None) -> Solution:
     kind = kind_of(doc)
-    from examsolver.spec.model import validate
-
-    spec = validate(doc, kind.load("schema")())
+    spec = parse_spec(doc)
     solution = kind.load("solver")(spec, doc)
     from examsolver.verify import check_answers
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError,
-                      WithJsonSchema, create_model)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
+                      ValidationError, WithJsonSchema, create_model)
 from pydantic_core import PydanticCustomError
 
 from examsolver.errors import ExprError, SpecError
@@ -61,7 +61,10 @@ Text = Annotated[str, Field(max_length=20_000)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, validate_default=True)
+    # defer_build: a model's validator is built on first use, so a run pays only for the
+    # layer kinds its spec uses (building all of them costs ~0.2 s at every start).
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, validate_default=True,
+                              defer_build=True)
 
 
 class Localized(Strict):
@@ -70,16 +73,45 @@ class Localized(Strict):
 
 
 # ----- layers and losses, from the registries -----------------------------------
-def _tagged_union(registry: dict, what: str):
-    """`relu` or `{conv1d: {...}}` → the registered params model, keyed by kind."""
+def _normalize_entry(value):
+    """`relu` → {relu: {}}; `{conv1d: null}` → {conv1d: {}}."""
+    if isinstance(value, str):
+        return {value: {}}
+    if isinstance(value, dict) and len(value) == 1:
+        (kind, params), = value.items()
+        return {kind: {} if params is None else params}
+    return value
 
-    def normalize(value):
-        if isinstance(value, str):
-            return {value: {}}
-        if isinstance(value, dict) and len(value) == 1:
-            (kind, params), = value.items()
-            return {kind: {} if params is None else params}
-        return value
+
+def validate_entries(doc: Document, entries, registry: dict, loc: tuple, what: str) -> tuple[list, list]:
+    """Validate `kind: params` entries against the registry: ([(kind, params)], [problems]).
+
+    Each entry is checked only against its own kind's schema, so a run builds the
+    validators of the kinds it uses and no others.
+    """
+    out, problems = [], []
+    expected = ", ".join(registry)
+    for i, raw in enumerate(entries if isinstance(entries, list) else [entries]):
+        here = loc + ((i,) if isinstance(entries, list) else ())
+        entry = _normalize_entry(raw)
+        if not isinstance(entry, dict) or len(entry) != 1:
+            problems.append(doc.problem(here, f"expected a {what} name or `kind: {{parameters}}`"))
+            continue
+        (kind, params), = entry.items()
+        if kind not in registry:
+            problems.append(doc.problem(here, f"unknown {what} {kind!r} (expected one of: {expected})"))
+            continue
+        try:
+            out.append((kind, registry[kind].Params.model_validate(params)))
+        except ValidationError as err:
+            for e in err.errors():
+                path = _yaml_path(doc.data, here + (kind,) + tuple(e["loc"]))
+                problems.append(doc.problem(path, _message(e)))
+    return out, problems
+
+
+def _tagged_union(registry: dict, what: str):
+    """The JSON-Schema view of `kind: params` entries (for `examsolver schema` only)."""
 
     def kind_of(value):
         if isinstance(value, dict) and len(value) == 1:
@@ -95,7 +127,7 @@ def _tagged_union(registry: dict, what: str):
     union = Annotated[Union[tuple(members)], Discriminator(
         kind_of, custom_error_type=f"unknown_{what}",
         custom_error_message=f"unknown {what} (expected one of: {expected})")]
-    return Annotated[union, BeforeValidator(normalize)]
+    return Annotated[union, BeforeValidator(_normalize_entry)]
 
 
 def _registries():
@@ -148,12 +180,28 @@ Task = Annotated[
                   custom_error_message="unknown task (expected forward, gradient or train_step)")]
 
 
-def network_spec_model():
+class NetworkBase(Strict):
+    """Layers and loss are validated entry by entry (validate_network) and kept here."""
+
+    _layers: list = PrivateAttr(default_factory=list)
+    _loss_entry: tuple | None = PrivateAttr(default=None)
+
+    @property
+    def layers(self) -> list:
+        return self._layers
+
+    @property
+    def loss_entry(self):
+        return self._loss_entry
+
+
+def network_spec_model(for_schema: bool = False):
+    """The network spec; layers and loss are checked by validate_network unless for_schema."""
     layers, losses = _registries()
-    Layer = _tagged_union(layers, "layer")
-    Loss = _tagged_union(losses, "loss")
+    Layer = _tagged_union(layers, "layer") if for_schema else Any
+    Loss = _tagged_union(losses, "loss") if for_schema else Any
     return create_model(
-        "NetworkSpec", __base__=Strict,
+        "NetworkSpec", __base__=NetworkBase,
         id=(Text, ...),
         kind=(Literal["network"], "network"),
         source=(Text, ""),
@@ -163,9 +211,31 @@ def network_spec_model():
         loss=(Loss | None, None),
         data=(Example | list[Example], ...),
         tasks=(list[Task], Field(default_factory=lambda: ["forward"], max_length=20)),
-        conventions=(Conventions, Conventions()),
+        conventions=(Conventions, Field(default_factory=Conventions)),
         answers=(dict[str, Any], Field(default_factory=dict)),
     )
+
+
+def validate_network(doc: Document):
+    """The validated network spec with `.layers` and `.loss_entry` as (kind, params); all errors at once."""
+    layers, losses = _registries()
+    problems, spec = [], None
+    try:
+        spec = validate(doc, network_spec_model())
+    except SpecError as err:
+        problems += err.problems
+    data = doc.data if isinstance(doc.data, dict) else {}
+    entries, found = validate_entries(doc, data.get("model", []), layers, ("model",), "layer")
+    problems += found
+    loss = None
+    if data.get("loss") is not None:
+        found_loss, found = validate_entries(doc, data["loss"], losses, ("loss",), "loss")
+        problems += found
+        loss = found_loss[0] if found_loss else None
+    if problems:
+        raise SpecError(_dedupe(problems))
+    spec._layers, spec._loss_entry = entries, loss
+    return spec
 
 
 # ----- validation ------------------------------------------------------------
@@ -211,3 +281,18 @@ def _dedupe(problems: list) -> list:
             seen.add(str(p))
             out.append(p)
     return out
+
+
+def spec_json_schema() -> dict:
+    """One JSON Schema for every problem kind: a spec is one of them (selected by `kind`)."""
+    from pydantic.json_schema import models_json_schema
+
+    from examsolver.engine.solve import KINDS
+
+    models = []
+    for name, kind in KINDS.items():
+        factory = kind.load("schema")
+        models.append(factory(for_schema=True) if name == "network" else factory())
+    refs, schema = models_json_schema([(m, "validation") for m in models], title="examsolver problem spec")
+    schema["oneOf"] = [refs[(m, "validation")] for m in models]
+    return schema
