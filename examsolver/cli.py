@@ -73,7 +73,12 @@ def solve(
         if solution is None:
             failed = True
             continue
-        texts.append(render_solution(solution, fmt.value, lang.value, to_terminal=output is None))
+        text = _run_guarded(debug, lambda solution=solution: render_solution(
+            solution, fmt.value, lang.value, to_terminal=output is None))
+        if text is None:
+            failed = True
+            continue
+        texts.append(text)
     text = "".join(t for t in texts if t)
     if output is not None and texts:
         write_atomic(output, text)

@@ -31,7 +31,7 @@ def equation_parts(step: Step, printer: Printer) -> list[str]:
 def approximation(step: Step, printer: Printer) -> str | None:
     if step.result is None or isinstance(step.result, Node) or not step.approx:
         return None
-    return printer.approx(step.result)
+    return printer.approx(step.result, step.layout)
 
 
 def translate(phrase: Phrase, lang: str, inline_math) -> str:

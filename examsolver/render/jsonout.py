@@ -27,6 +27,7 @@ def exact_text(value) -> str:
 
 
 def _nested(array) -> str:
+    array = np.asarray(array, dtype=object)
     if array.ndim == 0:
         return V.code(array[()])
     return "[" + ", ".join(_nested(a) for a in array) + "]"

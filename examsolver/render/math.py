@@ -136,7 +136,7 @@ class Printer:
             return self.matrix([[self.scalar(v) for v in row] for row in array])
         return self.brackets([self.tensor(a, "col") for a in array])
 
-    def approx(self, value) -> str | None:
+    def approx(self, value, layout: str = "row") -> str | None:
         """Decimals of a value that has irrational or long entries, else None."""
         if _is_sympy(value):
             return None
@@ -149,11 +149,11 @@ class Printer:
             texts[index] = self.decimal(V.decimal_text(v, sep if sep != "{,}" else ",", places))
         if array.ndim == 0:
             return texts[()]
-        return self.tensor_text(texts)
+        return self.tensor_text(texts, layout)
 
-    def tensor_text(self, texts) -> str:
+    def tensor_text(self, texts, layout: str = "row") -> str:
         if texts.ndim == 1:
-            return self.vector(list(texts), "row")
+            return self.vector(list(texts), layout)
         if texts.ndim == 2:
             return self.matrix([list(r) for r in texts])
         return self.brackets([self.tensor_text(t) for t in texts])
@@ -208,7 +208,8 @@ class LatexPrinter(Printer):
         items = self._elide(items, MAX_ENTRIES, "\\dots")
         if layout == "col":
             return "\\begin{bmatrix} " + " \\\\ ".join(items) + " \\end{bmatrix}"
-        text = "\\left[" + ", ".join(items) + "\\right]"
+        sep = "; " if self.s["decimal_separator"] == "," else ", "   # 0{,}5; 1 — never 0,5, 1
+        text = "\\left[" + sep.join(items) + "\\right]"
         return text + "^T" if layout == "colT" else text
 
     def matrix(self, rows: list) -> str:
