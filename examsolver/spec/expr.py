@@ -148,9 +148,10 @@ class _Interpreter:
         raise ExprError(f"operator {_describe(node.op)} is not allowed (expected + - * / **)")
 
     def visit_Call(self, node: ast.Call, depth: int):
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            name = node.func.id if isinstance(node.func, ast.Name) else _describe(node.func)
-            raise ExprError(f"unknown function {name!r} (known: {', '.join(FUNCTIONS)})")
+        if not isinstance(node.func, ast.Name):
+            raise ExprError(f"only these functions may be called: {', '.join(FUNCTIONS)}")
+        if node.func.id not in FUNCTIONS:
+            raise ExprError(f"unknown function {node.func.id!r} (known: {', '.join(FUNCTIONS)})")
         if node.keywords or len(node.args) != 1:
             raise ExprError(f"{node.func.id}() takes exactly one argument")
         argument = self.visit(node.args[0], depth)

@@ -165,6 +165,11 @@ class Conventions(Strict):
     maxpool_ties: Literal["first", "split"] = "first"
 
 
+Data = Annotated[
+    Union[Annotated[Example, Tag("one")], Annotated[list[Example], Tag("batch")]],
+    Discriminator(lambda v: "batch" if isinstance(v, list) else "one")]
+
+
 def _task_kind(value):
     if value == "forward" or value == {"forward": None}:
         return "forward"
@@ -209,7 +214,7 @@ def network_spec_model(for_schema: bool = False):
         statement=(Localized | None, None),
         model=(list[Layer], Field(min_length=1, max_length=200)),
         loss=(Loss | None, None),
-        data=(Example | list[Example], ...),
+        data=(Data, ...),
         tasks=(list[Task], Field(default_factory=lambda: ["forward"], max_length=20)),
         conventions=(Conventions, Field(default_factory=Conventions)),
         answers=(dict[str, Any], Field(default_factory=dict)),
@@ -275,12 +280,13 @@ def _message(error: dict) -> str:
 
 
 def _dedupe(problems: list) -> list:
+    """Unique problems in the order of their position in the file."""
     seen, out = set(), []
     for p in problems:
         if str(p) not in seen:
             seen.add(str(p))
             out.append(p)
-    return out
+    return sorted(out, key=lambda p: (p.file, p.line or 0, p.col or 0))
 
 
 def spec_json_schema() -> dict:
