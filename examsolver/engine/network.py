@@ -138,27 +138,19 @@ class Network:
                     names[f"{layer.name}.kernels"] = (i, key)
         return names
 
-    def backward(self, fwd: Pass, m: int, wanted: set, want_x: bool, section) -> dict:
-        """Backpropagate L⁽ᵐ⁾; add the steps to section; return {(i, key): gradient}."""
-        n_examples = len(self.xs)
+    def backward(self, fwd: Pass, rows: list, loss: Sym, scale, wanted: set, want_x: bool, section) -> dict:
+        """Backpropagate `loss` = scale · Σ_{m in rows} L⁽ᵐ⁾; add the steps to section.
+
+        rows = [m] is the slides' per-example pass (∂L⁽ᵐ⁾/∂θ); all rows with scale 1/N is
+        the backward pass of the minibatch loss at once.  Returns {(i, key): gradient}.
+        """
         last = len(self.layers) - 1
-        p, y = fwd.acts[-1][m], self.ys[m]
-        fused = (self.loss.fuses_with == self.layers[last].kind and last > 0)
-        flow = self.output_flow(fwd, m)
-        if fused:
-            g = self.loss.fused_grad(p, y)
-            s_sym = fwd.syms[last].of_example(flow.n)
-            steps = self.loss.grad_steps(flow, s_sym, y, g)
-            start = last - 1
-        else:
-            g = self.loss.grad(p, y)
-            steps = self.loss.grad_steps(flow, None, y, g)
-            start = last
-        for step in steps:
-            section.add(step)
+        fused = self.loss.fuses_with == self.layers[last].kind and last > 0
+        start = last - 1 if fused else last
+        G = [None] * len(self.xs)
+        for m in rows:
+            G[m] = self._seed(fwd, m, loss, scale, fused, section)
         lowest = 0 if want_x else min((i for i, _ in wanted), default=start + 1)
-        G = [None] * n_examples
-        G[m] = g
         grads = {}
         for i in range(start, lowest - 1, -1):
             layer = self.layers[i]
@@ -167,19 +159,60 @@ class Network:
             gxs, layer_grads = layer.vjp(fwd.acts[i], fwd.acts[i + 1], G)
             for key in keys:
                 grads[(i, key)] = layer_grads[key]
-            for k in range(n_examples):
+            shares = []
+            for k in range(len(self.xs)):
                 if G[k] is None:
                     continue
-                shown = {key: layer_grads[key] for key in keys} if k == m else {}
-                for step in layer.backward_steps(self.flow(fwd, i, k), G[k], gxs[k], shown, want_input):
+                flow = self.flow(fwd, i, k)
+                flow.loss = loss
+                if len(rows) > 1:   # parameter gradients are summed over the rows below
+                    shares.append(self._row_grads(layer, fwd, i, k, G, keys))
+                    shown = {}
+                else:
+                    shown = {key: layer_grads[key] for key in keys}
+                for n_step, step in enumerate(layer.backward_steps(flow, G[k], gxs[k], shown, want_input)):
+                    if shares and len(shares) > 1 and n_step == 0:
+                        step.text = None      # said for the first example
                     section.add(step)
+            for key in sorted(keys) if len(rows) > 1 else ():
+                parts = tuple(val(share[key], layer.weight_layout(key)) for share in shares)
+                section.add(Step(lhs=Deriv(loss, layer.weight_sym(key)), forms=[Op("+", parts)],
+                                 result=layer_grads[key], layout=layer.weight_layout(key),
+                                 text=Phrase("backward.parameter_sum", {"name": f"{layer.name}.{key}"})))
             G = gxs
         if want_x:
-            grads[("x", None)] = G[m]
+            grads[("x", None)] = [G[m] for m in rows] if len(rows) > 1 else G[rows[0]]
         return grads
 
+    def _seed(self, fwd: Pass, m: int, loss: Sym, scale, fused: bool, section):
+        """∂loss/∂(s or p) of example m, with its steps."""
+        p, y = fwd.acts[-1][m], self.ys[m]
+        flow = self.output_flow(fwd, m)
+        flow.loss = loss
+        last = len(self.layers) - 1
+        if fused:
+            g = self.loss.fused_grad(p, y) * scale
+            steps = self.loss.grad_steps(flow, fwd.syms[last].of_example(flow.n), y, g)
+        else:
+            g = self.loss.grad(p, y) * scale
+            steps = self.loss.grad_steps(flow, None, y, g)
+        for step in steps:
+            if scale != 1:
+                step.forms = [mul(Const(scale), Paren(form)) for form in step.forms]
+            section.add(step)
+        return g
+
+    def _row_grads(self, layer, fwd: Pass, i: int, k: int, G: list, keys: set) -> dict:
+        """This example's share of the parameter gradients (for showing it)."""
+        if not keys:
+            return {}
+        only = [g if m == k else None for m, g in enumerate(G)]
+        _, grads = layer.vjp(fwd.acts[i], fwd.acts[i + 1], only)
+        return {key: grads[key] for key in keys if key in grads}
+
     # ----- update ---------------------------------------------------------------
-    def update_section(self, solution: Solution, per_example: list, lr, reduction: str) -> dict:
+    def update_section(self, solution: Solution, per_example: list, labels: list, lr, reduction: str) -> dict:
+        """θ − η·(reduced gradients); per_example[k] holds ∂L^(labels[k])/∂θ."""
         section = solution.section("section.update", lr=lr)
         n = len(per_example)
         updated = {}
@@ -194,7 +227,7 @@ class Network:
             step_grad = total / n if reduction == "mean" else total
             new = layer.weights[key] - step_grad * lr
             updated[(i, key)] = (step_grad, new)
-            derivs = tuple(Sym("L").of_example(k + 1 if self.batched else None) for k in range(n))
+            derivs = tuple(Sym("L").of_example(label) for label in labels)
             parts = tuple(Deriv(d, w) for d in derivs)
             summed = Paren(Op("+", parts)) if n > 1 else parts[0]
             scale = (eta, Frac(Const(1), Const(n))) if reduction == "mean" and n > 1 else (eta,)
@@ -276,17 +309,25 @@ def solve(spec, doc) -> Solution:
         if net.batched:
             for n, v in zip(numbers, values):
                 results[f"loss({n})"] = v
-    per_example = []
-    if wanted or want_x:
+    per_example, labels = [], []
+    if (wanted or want_x) and train is not None and train.method == "batch" and net.batched:
+        scale = Exact(1) / len(numbers) if reduction == "mean" else Exact(1)
+        section = solution.section("section.backward_batch")
+        grads = net.backward(fwd, list(range(len(numbers))), Sym("L"), scale, wanted, want_x, section)
+        per_example, labels = [grads], [None]
+        reduction = "sum"       # the batch loss already carries the 1/N
+    elif wanted or want_x:
         for m, n in enumerate(numbers):
             section = solution.section("section.backward_example" if n else "section.backward", n=n)
-            grads = net.backward(fwd, m, wanted, want_x, section)
+            grads = net.backward(fwd, [m], Sym("L").of_example(n), Exact(1), wanted, want_x, section)
             per_example.append(grads)
+            labels.append(n)
             for (i, key), g in grads.items():
                 name = "x" if i == "x" else f"{net.layers[i].name}.{key}"
                 results[f"{name}.grad" + (f"({n})" if n else "")] = g
     if train is not None:
-        for (i, key), (step_grad, new) in net.update_section(solution, per_example, train.lr, reduction).items():
+        updates = net.update_section(solution, per_example, labels, train.lr, reduction)
+        for (i, key), (step_grad, new) in updates.items():
             results[f"{net.layers[i].name}.{key}.grad"] = step_grad
             results[f"{net.layers[i].name}.{key}.updated"] = new
     elif net.batched and per_example:

@@ -23,6 +23,7 @@ PHRASES = {
     "section.loss": "Loss",
     "section.backward": "Backward pass",
     "section.backward_example": "Backward pass for example {n}",
+    "section.backward_batch": "Backward pass of the minibatch loss",
     "section.update": "Parameter update (learning rate {lr})",
     # forward
     "forward.linear": "Forward pass through the fully connected layer {layer}:",
@@ -55,6 +56,7 @@ PHRASES = {
     "backward.global_avg_pool": "Backward pass through global average pooling:",
     "backward.batchnorm_constants": "Backward pass through batch normalization (μ and σ treated as constants):",
     "backward.batchnorm_full": "Backward pass through batch normalization (including the batch statistics):",
+    "backward.parameter_sum": "Gradient of the minibatch loss with respect to {name}: the examples' contributions summed:",
     # update
     "update.parameter": "Update of {name} with the averaged gradient:",
     # conventions

@@ -23,6 +23,7 @@ PHRASES = {
     "section.loss": "Gubitak",
     "section.backward": "Unatražni prolaz",
     "section.backward_example": "Unatražni prolaz za {n}. podatak",
+    "section.backward_batch": "Unatražni prolaz gubitka minigrupe",
     "section.update": "Ažuriranje parametara (stopa učenja {lr})",
     # forward
     "forward.linear": "Unaprijedni prolaz kroz potpuno povezani sloj {layer}:",
@@ -55,6 +56,7 @@ PHRASES = {
     "backward.global_avg_pool": "Unatražni prolaz kroz globalno sažimanje prosjekom:",
     "backward.batchnorm_constants": "Unatražni prolaz kroz normalizaciju nad grupom (μ i σ smatramo konstantama):",
     "backward.batchnorm_full": "Unatražni prolaz kroz normalizaciju nad grupom (uključujući statistike grupe):",
+    "backward.parameter_sum": "Gradijent gubitka minigrupe po parametru {name}: zbroj doprinosa podataka:",
     # update
     "update.parameter": "Ažuriranje parametra {name} uprosječenim gradijentom:",
     # conventions

@@ -148,6 +148,8 @@ class Gradient(Strict):
 class TrainStep(Strict):
     lr: Number = Field(description="learning rate η")
     reduction: Literal["mean", "sum"] = "mean"
+    method: Literal["per_example", "batch"] = Field(
+        "per_example", description="backward per example then reduce (as the 2022 slides), or of the batch loss at once")
 
 
 class GradientTask(Strict):

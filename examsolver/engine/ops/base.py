@@ -49,10 +49,11 @@ class Flow:
     y_sym: Sym
     x: np.ndarray
     y: np.ndarray
+    loss: Sym | None = None   # the loss differentiated; default L⁽ⁿ⁾ of this example
 
     @property
     def loss_sym(self) -> Sym:
-        return Sym("L").of_example(self.n)
+        return self.loss if self.loss is not None else Sym("L").of_example(self.n)
 
     def d(self, of: Node) -> Deriv:
         """∂L/∂(of) for this example's loss."""
