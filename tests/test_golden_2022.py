@@ -57,3 +57,15 @@ def test_answer_keys_of_both_files_match(z1, z3):
 def test_equations_are_numbered_consecutively(z3):
     numbers = [b.number for s in z3.sections for b in s.blocks if getattr(b, "number", None)]
     assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_batch_method_gives_the_same_update_as_per_example(z1, tmp_path):
+    text = (PROBLEMS / "2022_z1.yaml").read_text(encoding="utf-8")
+    assert "reduction: mean}" in text
+    spec = tmp_path / "z1_batch.yaml"
+    spec.write_text(text.replace("reduction: mean}", "reduction: mean, method: batch}"), encoding="utf-8")
+    batch = solve_file(spec)
+    for name in ("fc1.W", "fc1.b", "fc2.W", "fc2.b"):
+        assert (np.asarray(batch.results[f"{name}.updated"]) == np.asarray(z1.results[f"{name}.updated"])).all()
+    titles = [s.title.key for s in batch.sections]
+    assert "section.backward_batch" in titles and "section.backward_example" not in titles
