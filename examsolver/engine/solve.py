@@ -27,6 +27,7 @@ class Kind:
 KINDS = {
     "network": Kind("examsolver.spec.model:network_spec_model", "examsolver.engine.network:solve",
                     "examsolver.spec.model:validate_network"),
+    "retrieval": Kind("examsolver.engine.retrieval:retrieval_spec_model", "examsolver.engine.retrieval:solve"),
 }
 
 

@@ -18,7 +18,8 @@ def equation_parts(step: Step, printer: Printer) -> list[str]:
         parts.append(printer.substituted(step.forms[-1], step.bindings))
     parts += [printer.print(form) for form in step.extra_forms]
     if step.result is not None:
-        result = step.result if isinstance(step.result, Node) else printer.value(step.result, step.layout)
+        result = printer.print(step.result) if isinstance(step.result, Node) else \
+            printer.value(step.result, step.layout)
         if not parts or result != parts[-1]:
             parts.append(result)
     unique = []
