@@ -179,10 +179,24 @@ class Text(Node):
     words: dict
 
 
+@dataclass(frozen=True, eq=False)
+class Seq(Node):
+    """Items separated by commas: X₁, X₃, X₄."""
+
+    items: tuple
+
+
+@dataclass(frozen=True, eq=False)
+class Infinity(Node):
+    """∞ (e.g. the similarity 1/d at d = 0)."""
+
+
 def children(node: Node) -> tuple:
     """Sub-nodes, for walks that substitute or search."""
     if isinstance(node, (Call, Op)):
         return node.args
+    if isinstance(node, Seq):
+        return node.items
     if isinstance(node, (Neg, Transpose, Paren, Indicator, Abs, Norm, Subscript)):
         return (node.arg,)
     if isinstance(node, (Frac, Deriv)):

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from examsolver.engine.scalar import Exact, sqrt
 from examsolver.errors import SpecError
-from examsolver.mathnodes import (Abs, Call, Const, Frac, Neg, Norm, Op, Paren, Power, Sum, Sym, Text,
+from examsolver.mathnodes import (Abs, Call, Const, Frac, Infinity, Neg, Norm, Op, Paren, Power, Seq, Sum, Sym,
                                   Value, mul)
 from examsolver.solution import Figure, Phrase, Solution, Step, Table
 from examsolver.spec.model import Localized, Number, Strict, Tensor, Text as TextField
@@ -37,7 +37,7 @@ MAX_QUERIES = 50
 
 SIMILARITIES = ("reciprocal_l1", "reciprocal_l2", "negative_l1", "negative_l2", "dot", "cosine")
 TIE_RULES = ("index", "optimistic", "pessimistic", "grouped")
-INFINITY = Text({"hr": "∞", "en": "∞"})
+INFINITY = Infinity()
 
 
 # ----- the spec ----------------------------------------------------------------------
@@ -315,10 +315,9 @@ class Retrieval:
         return Outcome(n, qsym, scored, relevant, order, groups, rows, ap, terms, levels, interpolated_ap(levels))
 
 
-def _items_text(indices: list) -> str:
+def _items_text(indices: list) -> Seq:
     """X₁, X₃, X₄: item names for table cells and warnings."""
-    sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-    return ", ".join("X" + str(i + 1).translate(sub) for i in indices)
+    return Seq(tuple(Sym("X", str(i + 1)) for i in indices))
 
 
 def _title(key: str, n: int | None, solution: Solution):

@@ -55,6 +55,12 @@ class Printer:
         return type(self)(bindings, **self.s).print(node)
 
     # ----- shared structure --------------------------------------------------
+    def _print_Seq(self, node) -> str:
+        return ", ".join(self.print(item) for item in node.items)
+
+    def _print_Infinity(self, node) -> str:
+        return self.infinity
+
     def _print_Value(self, node: Value) -> str:
         return self.value(node.value, node.layout)
 
@@ -184,6 +190,7 @@ def _hashable(node) -> bool:
 
 class LatexPrinter(Printer):
     minus = "-"
+    infinity = "\\infty"
     ops = {"-": " - ", "mul": " ", "dot": " \\cdot ", "star": " \\star ", "odot": " \\odot ",
            "oslash": " \\oslash ", "fullconv": " \\ast ", "times": " \\times "}
     functions = {"relu": "\\mathrm{ReLU}", "sigma": "\\sigma", "softmax": "\\mathrm{softmax}",
@@ -267,6 +274,8 @@ class LatexPrinter(Printer):
         inner = self.print(node.arg)
         if isinstance(node.arg, (Deriv, Op)):
             inner = self.paren(inner)
+        elif "^" in inner:   # x^{(1)}^T is a LaTeX error ("double superscript")
+            inner = "{" + inner + "}"
         return inner + "^T"
 
     def _print_Deriv(self, node: Deriv) -> str:
@@ -298,6 +307,7 @@ class LatexPrinter(Printer):
 
 class PlainPrinter(Printer):
     minus = "−"
+    infinity = "∞"
     ops = {"-": " − ", "mul": " ", "dot": " · ", "star": " ⋆ ", "odot": " ⊙ ", "oslash": " ⊘ ",
            "fullconv": " ∗ ", "times": " × "}
     functions = {"relu": "ReLU", "sigma": "σ", "softmax": "softmax", "avg": "AVG", "tanh": "tanh", "ln": "ln",
