@@ -150,6 +150,15 @@ class Network:
         G = [None] * len(self.xs)
         for m in rows:
             G[m] = self._seed(fwd, m, loss, scale, fused, section)
+        return self.propagate(fwd, G, rows, start, loss, wanted, want_x, section)
+
+    def propagate(self, fwd: Pass, G: list, rows: list, start: int, loss: Sym, wanted: set, want_x: bool,
+                  section) -> dict:
+        """Backpropagate upstream gradients G[m] (None where zero) from layer `start` down.
+
+        Kept apart from the loss seeding so that other problem kinds (siamese) can
+        seed the gradients of the model outputs themselves.
+        """
         lowest = 0 if want_x else min((i for i, _ in wanted), default=start + 1)
         grads = {}
         for i in range(start, lowest - 1, -1):
@@ -290,8 +299,11 @@ def solve(spec, doc) -> Solution:
     net = Network(spec, doc)
     solution = Solution(problem_id=spec.id, title=spec.title.model_dump(), source=spec.source,
                         statement=spec.statement.model_dump() if spec.statement else None)
+    from examsolver.engine.shapes import prepare_inputs
+
+    prepare_inputs(spec, net, solution)     # sparse inputs, inferred image size (task infer_input_size)
+    fwd = net.forward()             # first: layers may learn their shapes here (batchnorm γ, β)
     wanted, want_x, train = _tasks(spec, net)
-    fwd = net.forward()
     net.forward_section(solution, fwd)
     results = solution.results
     numbers = net.example_numbers()
@@ -325,6 +337,8 @@ def solve(spec, doc) -> Solution:
             for (i, key), g in grads.items():
                 name = "x" if i == "x" else f"{net.layers[i].name}.{key}"
                 results[f"{name}.grad" + (f"({n})" if n else "")] = g
+    if train is not None and "updated_weights_in_backward" in getattr(spec.conventions, "mistakes", ()):
+        per_example = _mistaken_backward(net, fwd, wanted, want_x, train, reduction, per_example, labels)
     if train is not None:
         updates = net.update_section(solution, per_example, labels, train.lr, reduction)
         for (i, key), (step_grad, new) in updates.items():
@@ -365,3 +379,33 @@ def _conventions(net: Network, train) -> list:
             seen.add(p.key)
             out.append(p)
     return out
+
+
+def _mistaken_backward(net, fwd, wanted, want_x, train, reduction, per_example, labels) -> list:
+    """The deliberate mistake `updated_weights_in_backward`, only for diagnose/ (never in a solution).
+
+    Each layer's already updated weights carry the gradient on to the layers
+    below.  A layer's update depends only on the layers above it, so repeating
+    the backward pass once per layer, each time with the latest updates, settles
+    every layer from the top down.
+    """
+    from examsolver.solution import Section
+
+    originals = [dict(layer.weights) for layer in net.layers]
+    batch = labels == [None]
+    rows = [list(range(len(net.xs)))] if batch else [[m] for m in range(len(net.xs))]
+    scale = Exact(1) / len(net.xs) if batch and train.reduction == "mean" else Exact(1)
+    try:
+        for _ in net.layers:
+            per_example = [net.backward(fwd, r, Sym("L"), scale, wanted, want_x, Section(Phrase("section.backward", {})))
+                           for r in rows]
+            for (i, key) in per_example[0]:
+                if i == "x":
+                    continue
+                total = sum((g[(i, key)] for g in per_example[1:]), per_example[0][(i, key)])
+                step = total / len(per_example) if reduction == "mean" else total
+                net.layers[i].weights[key] = originals[i][key] - step * train.lr
+    finally:
+        for layer, weights in zip(net.layers, originals):
+            layer.weights = weights
+    return per_example

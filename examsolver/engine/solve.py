@@ -25,9 +25,15 @@ class Kind:
 
 
 KINDS = {
+    "recurrent": Kind("examsolver.engine.recurrent:recurrent_spec_model", "examsolver.engine.recurrent:solve",
+                      "examsolver.engine.recurrent:parse"),
+    "counting": Kind("examsolver.engine.counting:counting_spec_model", "examsolver.engine.counting:solve"),
     "network": Kind("examsolver.spec.model:network_spec_model", "examsolver.engine.network:solve",
                     "examsolver.spec.model:validate_network"),
     "retrieval": Kind("examsolver.engine.retrieval:retrieval_spec_model", "examsolver.engine.retrieval:solve"),
+    "siamese": Kind("examsolver.engine.siamese:siamese_spec_model", "examsolver.engine.siamese:solve",
+                    "examsolver.engine.siamese:validate_siamese"),
+    "symbolic": Kind("examsolver.engine.symbolic:symbolic_spec_model", "examsolver.engine.symbolic:solve"),
 }
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
-                      ValidationError, WithJsonSchema, create_model)
+                      ValidationError, WithJsonSchema, create_model, model_validator)
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from examsolver.errors import ExprError, SpecError
@@ -123,11 +124,22 @@ def _tagged_union(registry: dict, what: str):
     for kind, entry in registry.items():
         wrapper = create_model(f"{kind}_{what}", __base__=Strict, **{kind: (entry.Params, ...)})
         members.append(Annotated[wrapper, Tag(kind)])
+    bare = tuple(kind for kind, entry in registry.items() if _accepts_empty(entry.Params))
+    if bare:   # the shorthand `- relu`; in validation strings are normalized to {kind: {}} first
+        members.append(Annotated[Literal[bare], Tag("bare")])
     expected = ", ".join(registry)
     union = Annotated[Union[tuple(members)], Discriminator(
         kind_of, custom_error_type=f"unknown_{what}",
         custom_error_message=f"unknown {what} (expected one of: {expected})")]
     return Annotated[union, BeforeValidator(_normalize_entry)]
+
+
+def _accepts_empty(params_model) -> bool:
+    try:
+        params_model.model_validate({})
+    except ValidationError:
+        return False
+    return True
 
 
 def _registries():
@@ -136,8 +148,25 @@ def _registries():
     return LAYERS, LOSSES
 
 
+class SparseEntry(Strict):
+    at: list[Annotated[int, Field(ge=0, le=100_000)]] = Field(min_length=1, max_length=4)
+    value: Number = 1
+
+
+class SparseTensor(Strict):
+    """Zeros except the listed entries; `shape: infer` leaves the shape to the model (engine/shapes.py)."""
+
+    shape: list[PositiveInt] | Literal["infer"] = "infer"
+    entries: list[SparseEntry] = Field(default_factory=list, max_length=10_000)
+
+
+Input = Annotated[
+    Union[Annotated[Tensor, Tag("dense")], Annotated[SparseTensor, Tag("sparse")]],
+    Discriminator(lambda v: "sparse" if isinstance(v, (dict, SparseTensor)) else "dense")]
+
+
 class Example(Strict):
-    x: Tensor
+    x: Input
     y: Tensor | None = None
 
 
@@ -160,11 +189,36 @@ class TrainTask(Strict):
     train_step: TrainStep
 
 
+class InferInputSize(Strict):
+    also_padding: list[Annotated[int, Field(ge=0, le=100)]] = Field(
+        default_factory=list, max_length=5, description="other zero paddings of every conv2d to compare")
+
+
+class InferSizeTask(Strict):
+    infer_input_size: InferInputSize = Field(default_factory=InferInputSize)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, value):
+        """`- infer_input_size` and `- infer_input_size:` mean the task with its defaults."""
+        if value == "infer_input_size" or value == {"infer_input_size": None}:
+            return {"infer_input_size": {}}
+        return value
+
+
+MISTAKE_HOOKS = ("relu_mask_forgotten", "global_pool_sum", "updated_weights_in_backward")
+
+
 class Conventions(Strict):
     batchnorm_backward: Literal["full", "constants"] = "full"
     convolution: Literal["cross_correlation", "convolution"] = "cross_correlation"
     relu_grad_at_zero: Number = 0
     maxpool_ties: Literal["first", "split"] = "first"
+    flatten: Literal["channel_first", "channel_last"] = "channel_first"
+    # Hidden from the JSON Schema: deliberate mistakes the engine can make on request, so that
+    # `examsolver check`/`verify` can tell which mistake reproduces a wrong answer (see diagnose/).
+    # Ops consult it by name; the names are listed in MISTAKE_HOOKS.
+    mistakes: SkipJsonSchema[list[Literal[MISTAKE_HOOKS]]] = Field(default_factory=list, max_length=10)
 
 
 Data = Annotated[
@@ -175,16 +229,18 @@ Data = Annotated[
 def _task_kind(value):
     if value == "forward" or value == {"forward": None}:
         return "forward"
+    if value == "infer_input_size":
+        return "infer_input_size"
     if isinstance(value, dict) and len(value) == 1:
-        return next(iter(value)) if next(iter(value)) in ("gradient", "train_step") else None
+        return next(iter(value)) if next(iter(value)) in ("gradient", "train_step", "infer_input_size") else None
     return None
 
 
 Task = Annotated[
     Union[Annotated[Literal["forward"], Tag("forward")], Annotated[GradientTask, Tag("gradient")],
-          Annotated[TrainTask, Tag("train_step")]],
+          Annotated[TrainTask, Tag("train_step")], Annotated[InferSizeTask, Tag("infer_input_size")]],
     Discriminator(_task_kind, custom_error_type="unknown_task",
-                  custom_error_message="unknown task (expected forward, gradient or train_step)")]
+                  custom_error_message="unknown task (expected forward, gradient, train_step or infer_input_size)")]
 
 
 class NetworkBase(Strict):
@@ -251,7 +307,8 @@ def validate(doc: Document, model_cls) -> Any:
     try:
         return model_cls.model_validate(doc.data)
     except ValidationError as err:
-        problems = [doc.problem(_yaml_path(doc.data, e["loc"]), _message(e)) for e in err.errors()]
+        paths = [_yaml_path(doc.data, e["loc"]) for e in err.errors()]
+        problems = [doc.problem(path, _message(e, path)) for e, path in zip(err.errors(), paths)]
         raise SpecError(_dedupe(problems)) from None
 
 
@@ -268,9 +325,11 @@ def _yaml_path(data, loc: tuple) -> tuple:
     return tuple(path)
 
 
-def _message(error: dict) -> str:
+def _message(error: dict, path: tuple = ()) -> str:
     kind, loc = error["type"], error["loc"]
     field = next((str(p) for p in reversed(loc) if isinstance(p, str)), "value")
+    if kind not in ("missing", "extra_forbidden"):   # name the YAML key, not a union tag such as 'dense'
+        field = next((str(p) for p in reversed(path) if isinstance(p, str)), field)
     if kind == "missing":
         return f"missing field {field!r}"
     if kind == "extra_forbidden":

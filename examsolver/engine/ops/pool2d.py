@@ -1,0 +1,215 @@
+"""2D max and average pooling over windows of each feature map (kernel, stride; no padding).
+
+Max pooling decides its winners on exact values, so ties are real ties: with
+`conventions.maxpool_ties: first` the gradient of a window goes to its first
+maximum in row-major order (what PyTorch's CPU kernel does: it keeps the
+running maximum with a strict `>`), with `split` it is shared equally among
+the tied maxima.  Every tied window is reported by `degeneracies()`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from examsolver.engine.ops.base import Flow, Layer, NoParams, channels, layer, val
+from examsolver.engine.ops.conv2d import Pair, out_size, pair
+from examsolver.engine.scalar import Exact
+from examsolver.engine.tensor import zeros
+from examsolver.errors import EngineError
+from examsolver.mathnodes import Call, Const, Frac, Op, Sym, mul
+from examsolver.solution import Phrase, Step
+
+
+class Pool2dParams(NoParams):
+    kernel_size: Pair = 2
+    stride: Pair | None = None          # PyTorch's default: the kernel size
+
+
+class Pool2d(Layer):
+    """Shared window walk; subclasses give the per-window forward and gradient share."""
+
+    Params = Pool2dParams
+    fn_name: str
+
+    def init_weights(self) -> dict:
+        self.size = pair(self.p.kernel_size, "kernel_size")
+        self.stride = pair(self.p.stride if self.p.stride is not None else self.p.kernel_size, "stride")
+        if min(self.size + self.stride) < 1 or max(self.size + self.stride) > 1000:
+            raise EngineError(f"{self.name}: kernel_size and stride must be between 1 and 1000")
+        return {}
+
+    @classmethod
+    def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def check_input(self, x):
+        if x.ndim not in (2, 3) or x.shape[-2] < self.size[0] or x.shape[-1] < self.size[1]:
+            raise EngineError(f"{self.name}: expects feature maps (C, H, W) or (H, W) of at least "
+                              f"{self.size[0]}×{self.size[1]}, got shape {x.shape}")
+
+    # spatial-size algebra
+    def out_channels(self, c_in):
+        return c_in
+
+    def out_extent(self, size: int, axis: int) -> int:
+        return out_size(size, self.size[axis], self.stride[axis])
+
+    def in_extent(self, size: int, axis: int) -> tuple[int, tuple]:
+        k, s = self.size[axis], self.stride[axis]
+        return (size - 1) * s + k, (k, s, 0)
+
+    def windows(self, shape):
+        """(i, j, rows, cols) for every output position of an (H, W) map."""
+        (kh, kw), (sh, sw) = self.size, self.stride
+        for i in range(out_size(shape[0], kh, sh)):
+            for j in range(out_size(shape[1], kw, sw)):
+                yield i, j, slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+
+    def _maps(self, x):
+        return [x] if x.ndim == 2 else [x[c] for c in range(x.shape[0])]
+
+    @property
+    def overlapping(self) -> bool:
+        return self.stride[0] < self.size[0] or self.stride[1] < self.size[1]
+
+    # forward and VJP, side by side (per map; shares() is the local derivative of one window)
+    def forward_one(self, x):
+        out = [self._pool_map(m) for m in self._maps(x)]
+        return out[0] if x.ndim == 2 else np.stack(out)
+
+    def _pool_map(self, m):
+        shape = (out_size(m.shape[0], self.size[0], self.stride[0]), out_size(m.shape[1], self.size[1], self.stride[1]))
+        y = zeros(shape)
+        for i, j, rows, cols in self.windows(m.shape):
+            y[i, j] = self.pool(m[rows, cols])
+        return y
+
+    def vjp_one(self, x, y, gy):
+        maps, gmaps = self._maps(x), self._maps(gy)
+        out = [self.route(m, g) for m, g in zip(maps, gmaps)]
+        return (out[0] if x.ndim == 2 else np.stack(out)), {}
+
+    def route(self, m, g):
+        """∂L/∂x of one map: each window's upstream gradient times its local shares."""
+        gx = zeros(m.shape)
+        for i, j, rows, cols in self.windows(m.shape):
+            gx[rows, cols] = gx[rows, cols] + self.shares(m[rows, cols]) * g[i, j]
+        return gx
+
+    def share_map(self, m):
+        """The local derivatives laid over the map (for non-overlapping windows: the mask M)."""
+        out = zeros(m.shape)
+        for _, _, rows, cols in self.windows(m.shape):
+            out[rows, cols] = out[rows, cols] + self.shares(m[rows, cols])
+        return out
+
+    def pool(self, window):
+        raise NotImplementedError
+
+    def shares(self, window) -> np.ndarray:
+        raise NotImplementedError
+
+    # formulas
+    def _views(self, flow: Flow):
+        if flow.x.ndim == 2:
+            return [(flow.x_sym, flow.x, flow.y_sym, flow.y)]
+        return [(xs, xv, ys, yv) for (xs, xv), (ys, yv) in zip(channels(flow.x_sym, flow.x), channels(flow.y_sym, flow.y))]
+
+    def phrase(self, direction: str) -> Phrase:
+        return Phrase(f"{direction}.{self.kind}", {"layer": self.name, "kh": self.size[0], "kw": self.size[1],
+                                                    "sh": self.stride[0], "sw": self.stride[1]})
+
+    def forward_steps(self, flow: Flow) -> list:
+        steps = [Step(lhs=ys, forms=[Call(self.fn_name, (xs,))], bindings={xs: val(xv)}, result=yv)
+                 for xs, xv, ys, yv in self._views(flow)]
+        steps[0].text = self.phrase("forward")
+        return steps
+
+    def backward_steps(self, flow: Flow, gy, gx, grads, want_input) -> list:
+        if not want_input:
+            return []
+        steps = []
+        gys, gxs = self._maps(np.asarray(gy, dtype=object)), self._maps(np.asarray(gx, dtype=object))
+        for (xs, xv, ys, _), g, gxv in zip(self._views(flow), gys, gxs):
+            up = Call("up", (flow.d(ys),))
+            bindings = {flow.d(ys): val(g)}
+            if self.overlapping:
+                forms = []          # windows overlap: the shares add up, no elementwise form
+            else:
+                forms = [self.backward_form(xs, up)]
+                bindings.update(self.backward_bindings(xs, xv))
+            steps.append(Step(lhs=flow.d(xs), forms=forms, bindings=bindings, result=gxv))
+        steps[0].text = self.phrase("backward")
+        return steps
+
+
+@layer
+class MaxPool2d(Pool2d):
+    kind = "max_pool2d"
+    fn_name = "maxpool"
+
+    def pool(self, window):
+        best = window.flat[0]
+        for v in window.flat:
+            if v > best:
+                best = v
+        return best
+
+    def shares(self, window):
+        best = self.pool(window)
+        tied = [n for n, v in enumerate(window.flat) if v == best]
+        out = zeros(window.shape)
+        if self.conventions.maxpool_ties == "split":
+            for n in tied:
+                out.flat[n] = Exact(1) / len(tied)
+        else:
+            out.flat[tied[0]] = Exact(1)            # first maximum in row-major order, as PyTorch
+        return out
+
+    def backward_form(self, xs, up):
+        return Op("odot", (Sym("M", xs.sub, bold=True), up))
+
+    def backward_bindings(self, xs, xv):
+        return {Sym("M", xs.sub, bold=True): val(self.share_map(xv))}
+
+    def conventions_used(self):
+        return [Phrase(f"convention.maxpool_{self.conventions.maxpool_ties}", {})]
+
+    def tied_windows(self, xs: list) -> tuple[int, int]:
+        """(windows with more than one maximum, all windows) over the inputs."""
+        tied = total = 0
+        for x in xs:
+            for m in self._maps(x):
+                for _, _, rows, cols in self.windows(m.shape):
+                    window = m[rows, cols]
+                    best = self.pool(window)
+                    total += 1
+                    tied += sum(1 for v in window.flat if v == best) > 1
+        return tied, total
+
+    def degeneracies(self, xs):
+        tied, total = self.tied_windows(xs)
+        if not tied:
+            return []
+        return [Phrase("warning.maxpool_ties", {"layer": self.name, "count": tied, "total": total,
+                                                "rule": Phrase(f"convention.maxpool_{self.conventions.maxpool_ties}", {})})]
+
+
+@layer
+class AvgPool2d(Pool2d):
+    kind = "avg_pool2d"
+    fn_name = "avgpool"
+
+    def pool(self, window):
+        return window.sum() / window.size
+
+    def shares(self, window):
+        out = zeros(window.shape)
+        out.fill(Exact(1) / window.size)
+        return out
+
+    def backward_form(self, xs, up):
+        return mul(Frac(Const(1), Const(self.size[0] * self.size[1])), up)
+
+    def backward_bindings(self, xs, xv):
+        return {}

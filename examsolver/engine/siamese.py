@@ -1,0 +1,448 @@
+"""Siamese models: one shared sequential model applied to two (pair) or three (triplet) inputs.
+
+The shared model is engine/network.py's Network, fed the named inputs as if
+they were the examples of a minibatch (x⁽¹⁾, x⁽²⁾, …): its forward pass and its
+backward propagation are reused as they are; only the loss on the embeddings
+differs, and it seeds the gradients of the embeddings itself.  Because the
+weights are shared, ∂L/∂θ is the sum of the shares of the branches.
+
+Losses (DESIGN.md conventions): squared contrastive L⁺ = d², L⁻ = max(0, m − d)²
+(optionally with ½), d = ‖e⁽ⁱ⁾ − e⁽ʲ⁾‖₂; triplet max(0, d(a, p) − d(a, n) + m).
+A margin the spec leaves out is taken as 1, and the solution says so.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BeforeValidator, Field, model_validator
+
+from examsolver.engine import scalar
+from examsolver.engine.network import Network
+from examsolver.engine.ops.base import val
+from examsolver.engine.scalar import Exact
+from examsolver.engine.tensor import total, zeros
+from examsolver.errors import SpecError
+from examsolver.mathnodes import Abs, Call, Const, Frac, Norm, Op, Paren, Power, Sym, mul
+from examsolver.solution import Phrase, Solution, Step
+from examsolver.spec.model import (Conventions, Localized, Number, Strict, Task, Tensor, Text as TextField,
+                                   _dedupe, _normalize_entry, _tagged_union, validate, validate_entries)
+
+DEFAULT_MARGIN = 1
+
+
+class ContrastiveParams(Strict):
+    margin: Number | None = None
+    half: bool = Field(False, description="L⁺ = ½d², L⁻ = ½max(0, m − d)²")
+
+
+class TripletParams(Strict):
+    margin: Number | None = None
+
+
+class SiameseLoss(Strict):
+    contrastive: ContrastiveParams | None = None
+    triplet: TripletParams | None = None
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.contrastive is None) == (self.triplet is None):
+            raise ValueError("give exactly one loss: contrastive or triplet")
+        return self
+
+
+class PairSpec(Strict):
+    inputs: list[str] = Field(min_length=2, max_length=2)
+    label: Literal["positive", "negative"]
+
+
+class TripletSpec(Strict):
+    anchor: str
+    positive: str
+    negative: str
+
+
+def siamese_spec_model(for_schema: bool = False):
+    from pydantic import create_model
+
+    from examsolver.engine.ops import LAYERS
+
+    Layer = _tagged_union(LAYERS, "layer") if for_schema else Any
+    return create_model(
+        "SiameseSpec", __base__=Strict,
+        id=(TextField, ...),
+        kind=(Literal["siamese"], "siamese"),
+        source=(TextField, ""),
+        title=(Localized, Localized()),
+        statement=(Localized | None, None),
+        model=(list[Layer], Field(min_length=1, max_length=200)),
+        loss=(Annotated[SiameseLoss, BeforeValidator(_normalize_entry)], ...),
+        inputs=(dict[str, Tensor], Field(min_length=1, max_length=100)),
+        pairs=(list[PairSpec], Field(default_factory=list, max_length=100)),
+        triplets=(list[TripletSpec], Field(default_factory=list, max_length=100)),
+        reduction=(Literal["none", "mean", "sum"], "none"),
+        tasks=(list[Task], Field(default_factory=lambda: ["forward"], max_length=20)),
+        conventions=(Conventions, Field(default_factory=Conventions)),
+        answers=(dict[str, Any], Field(default_factory=dict)),
+    )
+
+
+def validate_siamese(doc):
+    """The validated spec with `.layers` as (kind, params); every problem at once."""
+    from examsolver.engine.ops import LAYERS
+
+    problems, spec = [], None
+    try:
+        spec = validate(doc, siamese_spec_model())
+    except SpecError as err:
+        problems += err.problems
+    data = doc.data if isinstance(doc.data, dict) else {}
+    entries, found = validate_entries(doc, data.get("model", []), LAYERS, ("model",), "layer")
+    problems += found
+    if spec is not None:
+        problems += _reference_problems(doc, spec)
+    if problems:
+        raise SpecError(_dedupe(problems))
+    spec.__dict__["layers"] = entries
+    return spec
+
+
+def _reference_problems(doc, spec) -> list:
+    names, problems = set(spec.inputs), []
+    for t, pair in enumerate(spec.pairs):
+        for j, name in enumerate(pair.inputs):
+            if name not in names:
+                problems.append(doc.problem(("pairs", t, "inputs", j), f"unknown input {name!r} (inputs: {', '.join(names)})"))
+    for t, trip in enumerate(spec.triplets):
+        for role in ("anchor", "positive", "negative"):
+            if getattr(trip, role) not in names:
+                problems.append(doc.problem(("triplets", t, role), f"unknown input {getattr(trip, role)!r}"))
+    if spec.loss.contrastive is not None and (spec.triplets or not spec.pairs):
+        problems.append(doc.problem(("pairs",), "the contrastive loss needs `pairs:` (and no triplets)"))
+    if spec.loss.triplet is not None and (spec.pairs or not spec.triplets):
+        problems.append(doc.problem(("triplets",), "the triplet loss needs `triplets:` (and no pairs)"))
+    return problems
+
+
+# ----- distances and losses on embeddings (value and gradient side by side) ------------------
+def distance(a: np.ndarray, b: np.ndarray) -> Exact:
+    diff = np.asarray(a - b, dtype=object)
+    return scalar.sqrt(total(diff * diff))
+
+
+def distance_grad(a, b, d: Exact) -> np.ndarray | None:
+    """∂d/∂a = (a − b)/d; None at d = 0, where d is not differentiable."""
+    if d.sign() == 0:
+        return None
+    return np.asarray((a - b) / d, dtype=object)
+
+
+class Contrastive:
+    def __init__(self, params):
+        self.half = params.half
+        self.given = params.margin is not None
+        self.m = params.margin if self.given else Exact(DEFAULT_MARGIN)
+
+    @property
+    def factor(self) -> Exact:
+        return Exact(1) / 2 if self.half else Exact(1)
+
+    def value(self, d: Exact, positive: bool) -> Exact:
+        if positive:
+            return self.factor * d * d
+        gap = self.m - d
+        return self.factor * gap * gap if gap.sign() > 0 else Exact(0)
+
+    def grad_e(self, e1, e2, d: Exact, positive: bool):
+        """∂L/∂e⁽ⁱ⁾ (∂L/∂e⁽ʲ⁾ is its negative): 2(e1 − e2), or −2(m − d)(e1 − e2)/d while m > d."""
+        if positive:
+            return np.asarray((e1 - e2) * (2 * self.factor), dtype=object)
+        gap = self.m - d
+        unit = distance_grad(e1, e2, d)
+        if gap.sign() <= 0 or unit is None:
+            return zeros(np.shape(e1))
+        return np.asarray(unit * (-2 * self.factor * gap), dtype=object)
+
+
+class Triplet:
+    def __init__(self, params):
+        self.given = params.margin is not None
+        self.m = params.margin if self.given else Exact(DEFAULT_MARGIN)
+
+    def value(self, d_ap: Exact, d_an: Exact) -> Exact:
+        z = d_ap - d_an + self.m
+        return z if z.sign() > 0 else Exact(0)
+
+    def grads(self, a, p, n, d_ap, d_an):
+        """(∂L/∂a, ∂L/∂p, ∂L/∂n): (a − p)/d_ap − (a − n)/d_an, −(a − p)/d_ap, (a − n)/d_an while active."""
+        if (d_ap - d_an + self.m).sign() <= 0:
+            return zeros(np.shape(a)), zeros(np.shape(a)), zeros(np.shape(a))
+        u_ap = distance_grad(a, p, d_ap)
+        u_an = distance_grad(a, n, d_an)
+        u_ap = zeros(np.shape(a)) if u_ap is None else u_ap
+        u_an = zeros(np.shape(a)) if u_an is None else u_an
+        return np.asarray(u_ap - u_an, dtype=object), np.asarray(-u_ap, dtype=object), u_an
+
+
+# ----- the problem kind ------------------------------------------------------------------------
+class Siamese:
+    def __init__(self, spec, doc):
+        self.spec, self.doc = spec, doc
+        self.names = list(spec.inputs)
+        adapter = SimpleNamespace(conventions=spec.conventions, layers=spec.layers, loss_entry=None,
+                                  data=[SimpleNamespace(x=spec.inputs[n], y=None) for n in self.names])
+        self.net = Network(adapter, doc)
+        self.contrastive = spec.loss.contrastive is not None
+        self.loss = Contrastive(spec.loss.contrastive) if self.contrastive else Triplet(spec.loss.triplet)
+        self.groups = ([[self.names.index(n) for n in p.inputs] for p in spec.pairs] if self.contrastive else
+                       [[self.names.index(getattr(t, r)) for r in ("anchor", "positive", "negative")]
+                        for t in spec.triplets])
+
+    def e(self, m: int) -> Sym:
+        return self.fwd.syms[-1].of_example(m + 1)
+
+    def forward(self, solution: Solution) -> None:
+        self.fwd = self.net.forward()
+        self.fwd.syms[-1] = Sym("e", bold=np.ndim(self.fwd.acts[-1][0]) > 0)
+        solution.section("section.siamese_inputs").blocks.extend(
+            Phrase("siamese.input", {"x": Sym("x", bold=True).of_example(m + 1), "name": name})
+            for m, name in enumerate(self.names))
+        self.net.forward_section(solution, self.fwd)
+
+    def dist_node(self, i: int, j: int) -> Node:
+        diff = Op("-", (self.e(i), self.e(j)))
+        return Abs(diff) if np.size(self.fwd.acts[-1][i]) == 1 else Norm(diff)
+
+    def dist_bindings(self, i: int, j: int) -> dict:
+        return {self.e(i): val(self.fwd.acts[-1][i]), self.e(j): val(self.fwd.acts[-1][j])}
+
+
+Node = Any
+
+
+def _label(k: int, count: int) -> str:
+    return str(k + 1) if count > 1 else ""
+
+
+def equations_section(model: Siamese, solution: Solution) -> None:
+    """(a) the model and the loss as equations, before any number."""
+    section = solution.section("section.siamese_equations")
+    x = Sym("x", bold=True)
+    section.add(Step(lhs=Sym("e", bold=True), forms=[_model_formula(model.net, x)],
+                     text=Phrase("siamese.model", {})))
+    e1, e2 = Sym("e", bold=True).of_example(1), Sym("e", bold=True).of_example(2)
+    d, m = Sym("d"), Sym("m")
+    section.add(Step(lhs=d, forms=[Norm(Op("-", (e1, e2)))], text=Phrase("siamese.distance", {})))
+    half = Frac(Const(1), Const(2))
+    if model.contrastive:
+        pos = Power(d, Const(2))
+        neg = Power(Paren(Call("max", (Const(0), Op("-", (m, d))))), Const(2))
+        if model.loss.half:
+            pos, neg = mul(half, pos), mul(half, neg)
+        section.add(Step(lhs=Sym("L", sup="+"), forms=[pos], text=Phrase("siamese.loss_positive", {})))
+        section.add(Step(lhs=Sym("L", sup="-"), forms=[neg], text=Phrase("siamese.loss_negative", {})))
+    else:
+        form = Call("max", (Const(0), Op("+", (Op("-", (Sym("d", "ap"), Sym("d", "an"))), m))))
+        section.add(Step(lhs=Sym("L"), forms=[form], text=Phrase("siamese.loss_triplet", {})))
+
+
+def _model_formula(net: Network, x: Node) -> Node:
+    """The shared model as one formula: AVG(x ⋆ w₁₁ + b₁₁) for conv1d + global average pooling."""
+    out = x
+    for layer in net.layers:
+        if layer.kind.startswith("conv"):
+            out = Op("star", (out, Sym("w", f"{layer.number}1" if layer.weights["W"].shape[0] == 1 else layer.number, bold=True)))
+            if "b" in layer.weights:
+                out = Op("+", (out, Sym("b", f"{layer.number}1" if layer.weights["b"].shape[0] == 1 else layer.number)))
+        elif layer.kind == "linear":
+            out = Op("+", (mul(layer.weight_sym("W"), Paren(out) if isinstance(out, Op) else out), layer.weight_sym("b")))
+        else:
+            name = {"global_avg_pool": "avg", "relu": "relu", "sigmoid": "sigma"}.get(layer.kind, layer.kind)
+            out = Call(name, (out,))
+    return out
+
+
+def solve(spec, doc) -> Solution:
+    model = Siamese(spec, doc)
+    solution = Solution(problem_id=spec.id, title=spec.title.model_dump(), source=spec.source,
+                        statement=spec.statement.model_dump() if spec.statement else None)
+    wanted = _wanted(spec, model.net)
+    equations_section(model, solution)
+    model.forward(solution)
+    results = solution.results
+    for m, value in enumerate(model.fwd.acts[-1]):
+        results[f"e{m + 1}"] = value
+    for i, layer in enumerate(model.net.layers):
+        solution.warnings.extend(layer.degeneracies(model.fwd.acts[i]))
+    count = len(model.groups)
+    values, grads_per_group = [], []
+    for k, group in enumerate(model.groups):
+        label = _label(k, count)
+        loss_sym = Sym("L", label)
+        value, seeds, grad_steps = (_contrastive(model, solution, k, group, loss_sym, results) if model.contrastive
+                                    else _triplet(model, solution, k, group, loss_sym, results))
+        values.append(value)
+        results["loss" + (f"({label})" if label else "")] = value
+        if wanted:
+            section = solution.section("section.siamese_backward" + ("_n" if label else ""), pair=label)
+            section.blocks.extend(grad_steps)
+            G = [None] * len(model.names)
+            for m, g in seeds:
+                G[m] = g if G[m] is None else G[m] + g      # an input used twice collects both shares
+            rows = sorted({m for m, _ in seeds})
+            grads = model.net.propagate(model.fwd, G, rows, len(model.net.layers) - 1, loss_sym, wanted, False, section)
+            _reword_sums(section)
+            grads_per_group.append(grads)
+            for (i, key), g in grads.items():
+                results[f"{model.net.layers[i].name}.{key}.grad" + (f"({label})" if label else "")] = g
+    if count > 1 and spec.reduction != "none":
+        scale = Exact(1) / count if spec.reduction == "mean" else Exact(1)
+        results["loss"] = sum(values, Exact(0)) * scale
+        for key in (grads_per_group[0] if grads_per_group else {}):
+            total_g = sum((g[key] for g in grads_per_group[1:]), grads_per_group[0][key])
+            results[f"{model.net.layers[key[0]].name}.{key[1]}.grad"] = total_g * scale
+    solution.conventions = _conventions(model, spec)
+    solution.number_equations()
+    return solution
+
+
+def _reword_sums(section) -> None:
+    """The network calls the summed shares a minibatch's; here they are the branches'."""
+    for block in section.blocks:
+        if isinstance(block, Step) and block.text is not None and block.text.key == "backward.parameter_sum":
+            block.text = Phrase("siamese.parameter_sum", block.text.args)
+
+
+def _d(loss_sym, of):
+    from examsolver.mathnodes import Deriv
+
+    return Deriv(loss_sym, of)
+
+
+def _contrastive(model: Siamese, solution, k: int, group: list, loss_sym: Sym, results: dict):
+    i, j = group
+    pair = model.spec.pairs[k]
+    positive = pair.label == "positive"
+    label = _label(k, len(model.groups))
+    e1, e2 = model.fwd.acts[-1][i], model.fwd.acts[-1][j]
+    d = distance(e1, e2)
+    loss = model.loss
+    value = loss.value(d, positive)
+    results["d" + (f"({label})" if label else "")] = d
+    section = solution.section(f"section.siamese_loss_{pair.label}" + ("_n" if label else ""), pair=label)
+    d_sym = Sym("d", label)
+    section.add(Step(lhs=d_sym, forms=[model.dist_node(i, j)], bindings=model.dist_bindings(i, j), result=d,
+                     text=Phrase("siamese.pair", {"a": model.names[i], "b": model.names[j], "label": Phrase(f"siamese.{pair.label}")})))
+    m = Sym("m")
+    if positive:
+        form = Power(d_sym, Const(2))
+    else:
+        form = Power(Paren(Call("max", (Const(0), Op("-", (m, d_sym))))), Const(2))
+    if loss.half:
+        form = mul(Frac(Const(1), Const(2)), form)
+    section.add(Step(lhs=loss_sym, forms=[form], bindings={d_sym: val(d), m: val(loss.m)}, result=value))
+    if not positive:
+        gap = (loss.m - d).sign()
+        if gap == 0:
+            solution.warnings.append(Phrase("warning.contrastive_at_margin", {"pair": label or "1", "m": loss.m}))
+        elif gap < 0:
+            section.add(Phrase("siamese.inactive", {"d": d, "m": loss.m}))
+        if d.sign() == 0:
+            solution.warnings.append(Phrase("warning.contrastive_zero_distance", {"pair": label or "1"}))
+    g1 = loss.grad_e(e1, e2, d, positive)
+    g2 = np.asarray(-g1, dtype=object)
+    diff = Paren(Op("-", (model.e(i), model.e(j))))
+    two = Const(1 if loss.half else 2)
+    if positive:
+        form = mul(two, diff)
+    else:
+        form = Neg_(mul(two, Paren(Op("-", (m, d_sym))), Frac(diff, d_sym)))
+    bindings = {**model.dist_bindings(i, j), d_sym: val(d), m: val(loss.m)}
+    if not positive and ((loss.m - d).sign() <= 0 or d.sign() == 0):
+        form = Const(0)             # outside the margin (or d = 0): the loss is flat here
+    steps = [Step(lhs=_d(loss_sym, model.e(i)), forms=[form], bindings=bindings, result=g1, layout="row",
+                  text=Phrase("siamese.grad_embeddings", {})),
+             Step(lhs=_d(loss_sym, model.e(j)), forms=[Neg_(_d(loss_sym, model.e(i)))],
+                  bindings={_d(loss_sym, model.e(i)): val(g1, "row")}, result=g2, layout="row")]
+    return value, [(i, g1), (j, g2)], steps
+
+
+def Neg_(node):
+    from examsolver.mathnodes import Neg
+
+    return Neg(node)
+
+
+def _triplet(model: Siamese, solution, k: int, group: list, loss_sym: Sym, results: dict):
+    a, p, n = group
+    label = _label(k, len(model.groups))
+    E = model.fwd.acts[-1]
+    d_ap, d_an = distance(E[a], E[p]), distance(E[a], E[n])
+    loss = model.loss
+    value = loss.value(d_ap, d_an)
+    suffix = f"({label})" if label else ""
+    results["d_ap" + suffix], results["d_an" + suffix] = d_ap, d_an
+    section = solution.section("section.siamese_loss_triplet" + ("_n" if label else ""), pair=label)
+    s_ap, s_an, m = Sym("d", f"ap{label}"), Sym("d", f"an{label}"), Sym("m")
+    trip = model.spec.triplets[k]
+    section.add(Step(lhs=s_ap, forms=[model.dist_node(a, p)], bindings=model.dist_bindings(a, p), result=d_ap,
+                     text=Phrase("siamese.triplet", {"a": trip.anchor, "p": trip.positive, "n": trip.negative})))
+    section.add(Step(lhs=s_an, forms=[model.dist_node(a, n)], bindings=model.dist_bindings(a, n), result=d_an))
+    form = Call("max", (Const(0), Op("+", (Op("-", (s_ap, s_an)), m))))
+    section.add(Step(lhs=loss_sym, forms=[form], bindings={s_ap: val(d_ap), s_an: val(d_an), m: val(loss.m)},
+                     result=value))
+    z = (d_ap - d_an + loss.m).sign()
+    if z == 0:
+        solution.warnings.append(Phrase("warning.triplet_at_margin", {"triplet": label or "1"}))
+    elif z < 0:
+        section.add(Phrase("siamese.triplet_inactive", {}))
+    if z > 0 and (d_ap.sign() == 0 or d_an.sign() == 0):
+        solution.warnings.append(Phrase("warning.triplet_zero_distance", {"triplet": label or "1"}))
+    ga, gp, gn = loss.grads(E[a], E[p], E[n], d_ap, d_an)
+    ea, ep, en = model.e(a), model.e(p), model.e(n)
+    u_ap, u_an = Frac(Paren(Op("-", (ea, ep))), s_ap), Frac(Paren(Op("-", (ea, en))), s_an)
+    b = {**model.dist_bindings(a, p), en: val(E[n]), s_ap: val(d_ap), s_an: val(d_an)}
+    steps = [Step(lhs=_d(loss_sym, ea), forms=[Op("-", (u_ap, u_an))], bindings=b, result=ga, layout="row",
+                  text=Phrase("siamese.grad_embeddings", {})),
+             Step(lhs=_d(loss_sym, ep), forms=[Neg_(u_ap)], bindings=b, result=gp, layout="row"),
+             Step(lhs=_d(loss_sym, en), forms=[u_an], bindings=b, result=gn, layout="row")]
+    if z <= 0:
+        for step in steps:
+            step.forms = []
+    return value, [(a, ga), (p, gp), (n, gn)], steps
+
+
+def _wanted(spec, net: Network) -> set:
+    names, wanted = net.parameter_names(), set()
+    for t, task in enumerate(spec.tasks):
+        gradient = getattr(task, "gradient", None)
+        if gradient is None:
+            continue
+        for j, name in enumerate(gradient.wrt):
+            if name not in names:
+                raise SpecError([net.doc.problem(("tasks", t, "gradient", "wrt", j),
+                                                 f"unknown parameter {name!r} (expected one of: {', '.join(names)})")])
+            wanted.add(names[name])
+    return wanted
+
+
+def _conventions(model: Siamese, spec) -> list:
+    phrases = []
+    for layer in model.net.layers:
+        phrases.extend(layer.conventions_used())
+    loss = model.loss
+    if model.contrastive:
+        phrases.append(Phrase("convention.contrastive_half" if loss.half else "convention.contrastive_plain", {}))
+    if not loss.given:
+        phrases.append(Phrase("convention.margin_default", {"m": loss.m}))
+    phrases.append(Phrase("convention.siamese_shared", {}))
+    if len(model.groups) > 1:
+        phrases.append(Phrase(f"convention.siamese_reduction_{spec.reduction}", {}))
+    seen, out = set(), []
+    for p in phrases:
+        if p.key not in seen:
+            seen.add(p.key)
+            out.append(p)
+    return out

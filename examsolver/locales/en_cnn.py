@@ -1,0 +1,31 @@
+"""English phrases for 2D convolution, 2D pooling, flatten and the inferred image size."""
+
+PHRASES = {
+    # conv2d
+    "forward.conv2d": "Forward pass through the 2D convolutional layer {layer} ({c} kernel(s) of size {kh}×{kw}, {details}), one feature map per kernel:",
+    "backward.conv2d": "Gradients of the 2D convolutional layer {layer} ({details}): ∂L/∂w = x ⋆ ∂L/∂h, summed over the positions of each kernel:",
+    "conv2d.padding_stride": "zero padding {ph}×{pw}, stride {sh}×{sw}",
+    # pooling
+    "forward.max_pool2d": "Max pooling {layer} (window {kh}×{kw}, stride {sh}×{sw}), separately for each feature map:",
+    "backward.max_pool2d": "Backward pass through max pooling {layer}: each window's gradient goes to its maximum (mask M; up(·) repeats every entry over its window):",
+    "forward.avg_pool2d": "Average pooling {layer} (window {kh}×{kw}, stride {sh}×{sw}), separately for each feature map:",
+    "backward.avg_pool2d": "Backward pass through average pooling {layer}: each window's gradient is shared equally by its entries (up(·) repeats every entry over its window):",
+    "forward.flatten": "Flattening the feature maps into a vector:",
+    "backward.flatten": "Backward pass through flattening (the gradient takes the shape of the feature maps again):",
+    # conventions
+    "convention.maxpool_first": "Max-pooling ties: the gradient goes to the first maximum of the window in row-major order (as PyTorch).",
+    "convention.maxpool_split": "Max-pooling ties: the gradient is split equally among the tied maxima of the window.",
+    "convention.flatten_channel_first": "Flattening is channel-first: all of feature map 1 row by row, then map 2, … (order (C, H, W), as PyTorch).",
+    "convention.flatten_channel_last": "Flattening is channel-last: for each position (row by row) all channels (order (H, W, C), as TensorFlow/Keras).",
+    # warnings
+    "warning.maxpool_ties": "{layer}: {count} of {total} pooling windows have more than one maximum. {rule} Another rule would give other gradients.",
+    # input size
+    "section.input_size": "Size of the input image",
+    "input_size.flatten": "The fully connected layer takes {width} inputs, the flattened {channels} feature map(s) of size H×W:",
+    "input_size.square": "Assuming square feature maps (H = W):",
+    "input_size.layer": "Going back through {layer} (window k = {k}, stride s = {s}, padding p = {p}); n_in = (n_out − 1)·s + k − 2p is the size whose windows cover the input exactly:",
+    "input_size.result": "The input image is {shape}.",
+    "input_size.floor": "With the floor rule of PyTorch the input sizes {sizes} all give the same shapes; the larger ones leave their last rows/columns unused, so we take {size}.",
+    "input_size.alternative_outside": "With zero padding {p} in every convolution the image would be {shape}; the given entry at ({at}) lies outside it, so that reading does not fit the data.",
+    "input_size.alternative_fits": "With zero padding {p} in every convolution the image would be {shape}; the given entries also fit that reading.",
+}

@@ -1,0 +1,31 @@
+"""Hrvatske fraze za 2D konvoluciju, 2D sažimanje, izravnavanje i zaključenu veličinu slike."""
+
+PHRASES = {
+    # conv2d
+    "forward.conv2d": "Unaprijedni prolaz kroz 2D konvolucijski sloj {layer} ({c} jezgr(e) veličine {kh}×{kw}, {details}), po jedna mapa značajki za svaku jezgru:",
+    "backward.conv2d": "Gradijenti 2D konvolucijskog sloja {layer} ({details}): ∂L/∂w = x ⋆ ∂L/∂h, zbrojeno po svim položajima jezgre:",
+    "conv2d.padding_stride": "nadopunjavanje nulama {ph}×{pw}, korak {sh}×{sw}",
+    # pooling
+    "forward.max_pool2d": "Sažimanje maksimumom {layer} (prozor {kh}×{kw}, korak {sh}×{sw}), zasebno za svaku mapu značajki:",
+    "backward.max_pool2d": "Unatražni prolaz kroz sažimanje maksimumom {layer}: gradijent svakog prozora ide njegovom maksimumu (maska M; up(·) ponavlja svaki element po njegovu prozoru):",
+    "forward.avg_pool2d": "Sažimanje prosjekom {layer} (prozor {kh}×{kw}, korak {sh}×{sw}), zasebno za svaku mapu značajki:",
+    "backward.avg_pool2d": "Unatražni prolaz kroz sažimanje prosjekom {layer}: gradijent prozora jednako se dijeli na sve njegove elemente (up(·) ponavlja svaki element po njegovu prozoru):",
+    "forward.flatten": "Izravnavanje mapa značajki u vektor:",
+    "backward.flatten": "Unatražni prolaz kroz izravnavanje (gradijent ponovno dobiva oblik mapa značajki):",
+    # conventions
+    "convention.maxpool_first": "Izjednačeni maksimumi pri sažimanju: gradijent ide prvom maksimumu prozora redom po recima (kao u PyTorchu).",
+    "convention.maxpool_split": "Izjednačeni maksimumi pri sažimanju: gradijent se jednako dijeli na sve izjednačene maksimume prozora.",
+    "convention.flatten_channel_first": "Izravnavanje po kanalima: najprije cijela prva mapa značajki redak po redak, zatim druga, … (poredak (C, H, W), kao u PyTorchu).",
+    "convention.flatten_channel_last": "Izravnavanje po položajima: za svaki položaj (redak po redak) svi kanali (poredak (H, W, C), kao u TensorFlowu/Kerasu).",
+    # warnings
+    "warning.maxpool_ties": "{layer}: {count} od {total} prozora sažimanja ima više od jednog maksimuma. {rule} Drugo pravilo dalo bi drukčije gradijente.",
+    # input size
+    "section.input_size": "Veličina ulazne slike",
+    "input_size.flatten": "Potpuno povezani sloj prima {width} ulaza, izravnane mape značajki ({channels}) veličine H×W:",
+    "input_size.square": "Uz pretpostavku kvadratnih mapa značajki (H = W):",
+    "input_size.layer": "Unatrag kroz {layer} (prozor k = {k}, korak s = {s}, nadopunjavanje p = {p}); n_ul = (n_izl − 1)·s + k − 2p je veličina čije prozore ulaz točno pokriva:",
+    "input_size.result": "Ulazna slika je veličine {shape}.",
+    "input_size.floor": "Uz zaokruživanje naniže (kao u PyTorchu) ulazne veličine {sizes} daju iste oblike; veće ostavljaju zadnje retke/stupce neiskorištene, pa uzimamo {size}.",
+    "input_size.alternative_outside": "Uz nadopunjavanje nulama {p} u svakoj konvoluciji slika bi bila {shape}; zadani element na ({at}) je izvan nje, pa to čitanje ne odgovara podacima.",
+    "input_size.alternative_fits": "Uz nadopunjavanje nulama {p} u svakoj konvoluciji slika bi bila {shape}; zadani elementi odgovaraju i tom čitanju.",
+}

@@ -1,0 +1,147 @@
+"""Siamese kind: contrastive and triplet losses over a shared model, checked against PyTorch autograd."""
+
+import numpy as np
+import pytest
+
+from examsolver.engine.solve import solve_document, solve_file
+from examsolver.engine.tensor import to_float
+from examsolver.errors import SpecError
+from examsolver.spec.load import load_text
+
+from conftest import PROBLEMS
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+XP1 = [1.0, 1.0, 1.3, 1.0, 1.0, 1.3]
+XP2 = [3.3, 3.3, 2.7, 3.3, 3.3, 2.7]
+
+
+@pytest.fixture(scope="module")
+def t6():
+    return solve_file(PROBLEMS / "000_t6.yaml")
+
+
+def _embed(x, w, b):
+    """conv1d + global average pooling, as PyTorch computes it (w: (C_out, 1, K))."""
+    return F.conv1d(torch.tensor([[x]], dtype=torch.float64), w, b).mean(dim=2)[0]
+
+
+def _params(kernels, bias):
+    w = torch.tensor(kernels, dtype=torch.float64)[:, None, :].requires_grad_(True)
+    b = torch.tensor(bias, dtype=torch.float64).requires_grad_(True)
+    return w, b
+
+
+def test_t6_positive_pair_matches_torch(t6):
+    w, b = _params([[1 / 3, 1 / 3, 1 / 3]], [-0.1])
+    e1, e2 = _embed(XP1, w, b), _embed(XP2, w, b)
+    loss = ((e1 - e2) ** 2).sum()
+    loss.backward()
+    assert np.allclose(to_float(t6.results["e1"]), e1.detach().numpy())
+    assert np.allclose(to_float(t6.results["e2"]), e2.detach().numpy())
+    assert np.isclose(float(t6.results["loss(1)"]), loss.item())
+    assert np.allclose(to_float(t6.results["conv1.W.grad(1)"]), w.grad.numpy()[:, 0])
+    assert np.allclose(to_float(t6.results["conv1.b.grad(1)"]), b.grad.numpy())
+
+
+def test_t6_negative_pair_is_beyond_the_default_margin(t6):
+    assert t6.results["loss(2)"] == 0 and t6.results["d(2)"] == 2
+    assert any(c.key == "convention.margin_default" for c in t6.conventions)
+
+
+def test_t6_answer_key_matches(t6):
+    assert t6.checks and all(c.status == "match" for c in t6.checks), [(c.name, c.status) for c in t6.checks]
+
+
+def _pair_spec(label: str, loss: str, kernels="[[1, 0, -1], [0.5, 1, 0.25]]", bias="[0.1, -0.2]") -> str:
+    return f"""
+id: pair
+kind: siamese
+model:
+  - conv1d: {{name: conv1, kernels: {kernels}, b: {bias}}}
+  - relu
+  - global_avg_pool
+loss: {loss}
+inputs: {{a: [1, 2, 0.5, -1, 3], b: [0.5, 1, 1, -0.5, 2]}}
+pairs: [{{inputs: [a, b], label: {label}}}]
+tasks: [forward, {{gradient: {{wrt: [conv1.W, conv1.b]}}}}]
+"""
+
+
+def _torch_pair(label, margin=None, half=False):
+    w, b = _params([[1, 0, -1], [0.5, 1, 0.25]], [0.1, -0.2])
+    emb = [F.relu(F.conv1d(torch.tensor([[x]], dtype=torch.float64), w, b)).mean(dim=2)[0]
+           for x in ([1, 2, 0.5, -1, 3], [0.5, 1, 1, -0.5, 2])]
+    d = torch.linalg.vector_norm(emb[0] - emb[1])
+    loss = d ** 2 if label == "positive" else torch.clamp(margin - d, min=0) ** 2
+    loss = loss / 2 if half else loss
+    loss.backward()
+    return d, loss, w.grad.numpy()[:, 0], b.grad.numpy()
+
+
+@pytest.mark.parametrize("label,margin,half", [("positive", None, False), ("negative", 3, False),
+                                               ("negative", 3, True), ("positive", None, True)])
+def test_vector_embeddings_match_torch(label, margin, half):
+    params = {"half": "true" if half else "false"}
+    if margin is not None:
+        params["margin"] = margin
+    loss = "{contrastive: {" + ", ".join(f"{k}: {v}" for k, v in params.items()) + "}}"
+    sol = solve_document(load_text(_pair_spec(label, loss), "pair.yaml"), answers={})
+    d, value, gw, gb = _torch_pair(label, margin, half)
+    assert value.item() > 0       # the case is active, so the gradients are not trivially 0
+    assert np.isclose(float(sol.results["d"]), d.item())
+    assert np.isclose(float(sol.results["loss"]), value.item())
+    assert np.allclose(to_float(sol.results["conv1.W.grad"]), gw)
+    assert np.allclose(to_float(sol.results["conv1.b.grad"]), gb)
+
+
+def test_distance_exactly_at_margin_is_flagged():
+    # scalar embeddings 1 and 3 (as in 000_t6): d = 2 = m
+    text = (PROBLEMS / "000_t6.yaml").read_text(encoding="utf-8").replace("loss: contrastive",
+                                                                           "loss: {contrastive: {margin: 2}}")
+    sol = solve_document(load_text(text, "margin.yaml"), answers={})
+    assert any(w.key == "warning.contrastive_at_margin" for w in sol.warnings)
+    assert sol.results["loss(2)"] == 0
+
+
+def test_triplet_matches_torch():
+    text = """
+id: trip
+kind: siamese
+model:
+  - linear: {name: fc, W: [[1, -1, 0.5], [0.25, 2, -1]], b: [0, 0.5]}
+  - tanh
+loss: {triplet: {margin: 1}}
+inputs: {a: [0.2, 0.1, -0.3], p: [0.3, -0.2, 0.1], n: [0.1, 0.15, -0.25]}
+triplets: [{anchor: a, positive: p, negative: n}]
+tasks: [forward, {gradient: {wrt: [fc.W, fc.b]}}]
+"""
+    sol = solve_document(load_text(text, "trip.yaml"), answers={})
+    W = torch.tensor([[1, -1, 0.5], [0.25, 2, -1]], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([0, 0.5], dtype=torch.float64, requires_grad=True)
+    e = {k: torch.tanh(F.linear(torch.tensor(v, dtype=torch.float64), W, b))
+         for k, v in (("a", [0.2, 0.1, -0.3]), ("p", [0.3, -0.2, 0.1]), ("n", [0.1, 0.15, -0.25]))}
+    loss = F.triplet_margin_loss(e["a"][None], e["p"][None], e["n"][None], margin=1.0, eps=0)
+    loss.backward()
+    assert loss.item() > 0
+    assert np.isclose(float(sol.results["loss"]), loss.item())
+    assert np.allclose(to_float(sol.results["fc.W.grad"]), W.grad.numpy())
+    assert np.allclose(to_float(sol.results["fc.b.grad"]), b.grad.numpy())
+
+
+def test_unknown_input_in_a_pair_is_a_spec_error():
+    text = _pair_spec("positive", "contrastive").replace("inputs: [a, b]", "inputs: [a, c]")
+    with pytest.raises(SpecError, match="unknown input 'c'"):
+        solve_document(load_text(text, "bad.yaml"), answers={})
+
+
+@pytest.mark.parametrize("lang", ["hr", "en"])
+def test_cli_renders_t6_in_every_format(lang):
+    from typer.testing import CliRunner
+
+    from examsolver.cli import app
+
+    for fmt in ("term", "md", "json"):
+        result = CliRunner().invoke(app, ["solve", str(PROBLEMS / "000_t6.yaml"), "--lang", lang, "--format", fmt])
+        assert result.exit_code == 0, result.output
