@@ -72,3 +72,18 @@ def _localized(text, lang: str):
     if isinstance(text, dict):
         return text.get(lang) or next(iter(text.values()), None)
     return text
+
+
+def _discover() -> None:
+    """Register the plot kinds of every render/plots_<area>.py module (one file per problem family)."""
+    import pkgutil
+    from importlib import import_module
+
+    from examsolver import render
+
+    for module in sorted(m.name for m in pkgutil.iter_modules(render.__path__)):
+        if module.startswith("plots_"):
+            import_module(f"examsolver.render.{module}")
+
+
+_discover()

@@ -35,7 +35,9 @@ def loss(cls):
 
 
 class NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, validate_default=True)
+    # defer_build: a layer's validator is built when a spec first uses that layer kind
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, validate_default=True,
+                              defer_build=True)
     name: str | None = None
     out: str | None = None
 
@@ -105,6 +107,18 @@ class Layer:
 
     def param_count(self) -> int:
         return sum(int(np.size(w)) for w in self.weights.values())
+
+    @classmethod
+    def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
+        """Trainable tensors' shapes from sizes alone (no weights): the counting problem kind asks this."""
+        from examsolver.errors import EngineError
+
+        raise EngineError(f"no parameter count for {cls.kind}")
+
+    @classmethod
+    def buffer_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
+        """Stored but not trained tensors (batchnorm's running statistics); none by default."""
+        return {}
 
     # ----- symbols --------------------------------------------------------
     def output_symbol(self, x_sym: Sym, counter: int, y_example) -> tuple[Sym, int]:

@@ -31,6 +31,14 @@ class Conv1d(Layer):
     kind = "conv1d"
     Params = Conv1dParams
 
+    @classmethod
+    def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
+        """W is c_out × c_in × k (PyTorch's layout); b unless `bias: false`."""
+        shapes = {"W": (sizes["out_channels"], sizes.get("in_channels", 1), sizes["kernel_size"])}
+        if sizes.get("bias", True):
+            shapes["b"] = (sizes["out_channels"],)
+        return shapes
+
     def init_weights(self) -> dict:
         W = self.p.W
         if W.ndim not in (2, 3):

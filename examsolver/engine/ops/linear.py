@@ -22,6 +22,14 @@ class Linear(Layer):
     kind = "linear"
     Params = LinearParams
 
+    @classmethod
+    def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
+        """W is out × in (PyTorch's layout); b unless `bias: false`."""
+        shapes = {"W": (sizes["out_features"], sizes["in_features"])}
+        if sizes.get("bias", True):
+            shapes["b"] = (sizes["out_features"],)
+        return shapes
+
     def init_weights(self) -> dict:
         W = self.p.W
         if W.ndim not in (1, 2):

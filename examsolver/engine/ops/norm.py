@@ -13,7 +13,7 @@ import numpy as np
 
 from examsolver.engine import scalar
 from examsolver.engine.ops.base import Flow, Layer, NoParams, layer, val
-from examsolver.engine.tensor import emap, zeros
+from examsolver.engine.tensor import emap, ones, zeros
 from examsolver.errors import EngineError
 from examsolver.mathnodes import Const, Frac, Op, Paren, Power, Sym, call, mul
 from examsolver.solution import Phrase, Step
@@ -32,6 +32,18 @@ class BatchNormParams(NoParams):
 class BatchNorm(Layer):
     kind = "batchnorm"
     Params = BatchNormParams
+
+    @classmethod
+    def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
+        """γ and β per feature (PyTorch's affine=True default; `affine: false` has none)."""
+        C = sizes["num_features"]
+        return {"gamma": (C,), "beta": (C,)} if sizes.get("affine", True) else {}
+
+    @classmethod
+    def buffer_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
+        """The running mean and variance: stored for inference, not trained."""
+        C = sizes["num_features"]
+        return {"running_mean": (C,), "running_var": (C,)}
     keeps_symbol = True
 
     def init_weights(self) -> dict:
@@ -41,6 +53,16 @@ class BatchNorm(Layer):
         if self.p.beta is not None:
             weights["beta"] = self.p.beta.reshape(-1)
         return weights
+
+    def check_input(self, x):
+        """`affine: true` without values starts as PyTorch does: γ = 1, β = 0 per feature."""
+        if self.p.affine:
+            features = x.shape[0]
+            self.weights.setdefault("gamma", ones((features,)))
+            self.weights.setdefault("beta", zeros((features,)))
+        for key, value in self.weights.items():
+            if value.shape != (x.shape[0],):
+                raise EngineError(f"{self.name}: {key} has {value.size} entries, the input has {x.shape[0]} features")
 
     @property
     def constants(self) -> bool:

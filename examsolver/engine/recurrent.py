@@ -1,0 +1,664 @@
+"""The recurrent problem kind: a cell unrolled over a sequence, step by step.
+
+As on the 2022 slides (task 5): the general update equation, then every time
+step with the matrices written out and the result; an optional output layer
+o(t) = W_hy h(t) + b_y (with softmax); a loss at the last step or summed over the
+steps and backpropagation through time for the plain RNN; a check that the
+weights realise an intended behaviour (expected hidden states per step, from
+explicit vectors or a small rule set over the previous state and the input); and
+optionally parameter counts (the counting kind's architectures).
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, PrivateAttr, create_model
+
+from examsolver.engine.ops import LAYERS, LOSSES
+from examsolver.engine.ops.base import Flow, NoParams, val
+from examsolver.engine.ops.recurrent import Recurrent, as_sequence
+from examsolver.engine.scalar import Exact
+from examsolver.engine.tensor import emap, zeros
+from examsolver.errors import EngineError, ExprError, SpecError
+from examsolver.mathnodes import Call, Const, Deriv, Indicator, Op, Sum, Sym, Text, call, mul
+from examsolver.solution import Phrase, Solution, Step, Table
+from examsolver.spec.model import Conventions, Localized, Strict, Tensor, Text as TextField
+from examsolver.spec.model import validate, validate_entries
+
+MAX_RULE_LENGTH = 500
+
+
+# ----- schema ------------------------------------------------------------------
+class OutputLayer(Strict):
+    W_hy: Tensor
+    b_y: Tensor | None = None
+    activation: Literal["softmax", "sigmoid", "identity"] = "softmax"
+
+
+class Gradient(Strict):
+    wrt: list[str] = Field(min_length=1, max_length=20)
+
+
+class GradientTask(Strict):
+    gradient: Gradient
+
+
+class Rule(Strict):
+    """The intended value of one hidden element, from the previous intended state h1… and the input x1…."""
+
+    equals: str | None = Field(None, max_length=MAX_RULE_LENGTH)
+    positive_iff: str | None = Field(None, max_length=MAX_RULE_LENGTH)
+    meaning: Localized | None = None
+
+
+class Case(Strict):
+    inputs: Tensor
+    h0: Tensor | None = None
+    expected: Tensor | None = None           # T × H explicit intended states (instead of the rules)
+
+
+class Behaviour(Strict):
+    rules: list[Rule] | None = Field(None, max_length=100)
+    sequences: list[Case] = Field(default_factory=list, max_length=50)
+    check_given: bool = True                 # check the spec's own sequence first
+
+
+def recurrent_spec_model():
+    from examsolver.engine.counting import Architecture
+
+    return create_model(
+        "RecurrentSpec", __base__=RecurrentBase,
+        id=(TextField, ...),
+        kind=(Literal["recurrent"], ...),
+        source=(TextField, ""),
+        title=(Localized, Localized()),
+        statement=(Localized | None, None),
+        cell=(Any, ...),
+        output=(OutputLayer | None, None),
+        inputs=(Tensor, ...),
+        targets=(list[Tensor | None] | None, None),
+        loss=(Any, None),
+        loss_over=(Literal["last", "sum"], "last"),
+        tasks=(list[Literal["forward"] | GradientTask], Field(default_factory=lambda: ["forward"], max_length=10)),
+        behaviour=(Behaviour | None, None),
+        count=(list[Architecture] | None, Field(None, max_length=20)),
+        conventions=(Conventions, Field(default_factory=Conventions)),
+        answers=(dict[str, Any], Field(default_factory=dict)),
+    )
+
+
+CELLS = ("rnn", "lstm", "gru")
+
+
+class RecurrentBase(Strict):
+    """The cell and the loss are validated against their own kinds' schemas (parse) and kept here."""
+
+    _cell_entry: Any = PrivateAttr(None)
+    _loss_entry: Any = PrivateAttr(None)
+
+    @property
+    def cell_entry(self):
+        return self._cell_entry
+
+    @property
+    def loss_entry(self):
+        return self._loss_entry
+
+
+def parse(doc):
+    """Validate the spec, then its cell and loss against their own schemas; every problem at once."""
+    problems, spec = [], None
+    try:
+        spec = validate(doc, recurrent_spec_model())
+    except SpecError as err:
+        problems += err.problems
+    data = doc.data if isinstance(doc.data, dict) else {}
+    cells = {k: LAYERS[k] for k in CELLS}
+    cell, found = validate_entries(doc, data.get("cell", {}), cells, ("cell",), "cell")
+    problems += found
+    loss = []
+    if data.get("loss") is not None:
+        loss, found = validate_entries(doc, data["loss"], LOSSES, ("loss",), "loss")
+        problems += found
+    if problems:
+        raise SpecError(problems)
+    spec._cell_entry, spec._loss_entry = cell[0], (loss[0] if loss else None)
+    return spec
+
+
+# ----- symbols -------------------------------------------------------------------
+def at(base: str, t, bold: bool = True) -> Sym:
+    """x⁽ᵗ⁾, h⁽ᵗ⁻¹⁾ …"""
+    return Sym(base, sup=f"({t})", bold=bold)
+
+
+def weight(key: str) -> Sym:
+    base, _, sub = key.partition("_")
+    return Sym(base, sub, bold=True)
+
+
+class Located:
+    """EngineError inside the block → SpecError at a YAML location."""
+
+    def __init__(self, doc, loc):
+        self.doc, self.loc = doc, loc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        if kind is not None and issubclass(kind, (EngineError, ExprError)):
+            raise SpecError([self.doc.problem(self.loc, str(error))]) from None
+        return False
+
+
+# ----- forward ---------------------------------------------------------------------
+def rnn_steps(cell, xs, steps, h0, first_t: int = 1) -> list:
+    """h(t) = f(W_hh h(t−1) + W_xh x(t) + b_h) for every t, numbers written out."""
+    W_hh, W_xh, b = weight("W_hh"), weight("W_xh"), weight("b_h")
+    with_bias = any(v.sign() for v in cell.weights["b_h"])
+    fn = cell.f.fn_name
+
+    def form(t_prev, t):
+        inner = Op("+", (mul(W_hh, at("h", t_prev)), mul(W_xh, at("x", t))) + ((b,) if with_bias else ()))
+        return call(fn, inner) if fn else inner
+
+    out = [Step(lhs=at("h", "t"), forms=[form("t-1", "t")], text=Phrase("recurrent.rnn_equation", {}))]
+    previous = h0
+    for k, (x, s) in enumerate(zip(xs, steps)):
+        t = first_t + k
+        bindings = {W_hh: val(cell.weights["W_hh"]), at("h", t - 1): val(previous), W_xh: val(cell.weights["W_xh"]),
+                    at("x", t): val(x), b: val(cell.weights["b_h"])}
+        extra = [call(fn, val(s["a"]))] if fn else []
+        out.append(Step(lhs=at("h", t), forms=[form(t - 1, t)], bindings=bindings, extra_forms=extra,
+                        result=s["h"], text=Phrase("recurrent.time_step", {"t": t})))
+        previous = s["h"]
+    return out
+
+
+def _gate_form(cell, k: int, name: str, t, x_sym, h_sym, reset=None):
+    """W_i· x + b_i· + W_h· h + b_h·  (with r ⊙ (…) around the hidden part for GRU's n)."""
+    Wi, Wh = Sym("W", "i" + name, bold=True), Sym("W", "h" + name, bold=True)
+    bi, bh = Sym("b", "i" + name, bold=True), Sym("b", "h" + name, bold=True)
+    hidden = Op("+", (mul(Wh, h_sym), bh))
+    if reset is not None:
+        from examsolver.mathnodes import Paren
+
+        hidden = Op("odot", (reset, Paren(hidden)))
+        inner = Op("+", (mul(Wi, x_sym), bi, hidden))
+    else:
+        inner = Op("+", (mul(Wi, x_sym), bi, mul(Wh, h_sym), bh))
+    bindings = {Wi: val(cell.block("W_ih", k)), Wh: val(cell.block("W_hh", k)),
+                bi: val(cell.block("b_ih", k)), bh: val(cell.block("b_hh", k))}
+    return inner, bindings
+
+
+def gated_steps(cell, xs, steps) -> list:
+    """Every gate of every step of an LSTM or GRU (PyTorch's equations)."""
+    out = []
+    state = cell.initial()
+    lstm = cell.kind == "lstm"
+    for k, (x, s) in enumerate(zip(xs, steps)):
+        t = k + 1
+        x_sym, h_prev = at("x", t), at("h", t - 1)
+        base = {x_sym: val(x), h_prev: val(state["h"])}
+        first = True
+        for g, name in enumerate(cell.gate_names):
+            reset = at("r", t) if (not lstm and name == "n") else None
+            inner, bindings = _gate_form(cell, g, name, t, x_sym, h_prev, reset)
+            fn = "tanh" if name in ("g", "n") else "sigma"
+            bindings.update(base)
+            if reset is not None:
+                bindings[reset] = val(s["r"])
+            out.append(Step(lhs=at(name, t), forms=[call(fn, inner)], bindings=bindings, result=s[name],
+                            text=Phrase("recurrent.time_step", {"t": t}) if first else None))
+            first = False
+        if lstm:
+            c_prev = at("c", t - 1)
+            out.append(Step(lhs=at("c", t), forms=[Op("+", (Op("odot", (at("f", t), c_prev)),
+                                                            Op("odot", (at("i", t), at("g", t)))))],
+                            bindings={at("f", t): val(s["f"]), c_prev: val(state["c"]), at("i", t): val(s["i"]),
+                                      at("g", t): val(s["g"])}, result=s["c"]))
+            out.append(Step(lhs=at("h", t), forms=[Op("odot", (at("o", t), call("tanh", at("c", t))))],
+                            bindings={at("o", t): val(s["o"]), at("c", t): val(s["c"])}, result=s["h"]))
+        else:
+            one_minus = Op("-", (Const(1), at("z", t)))
+            from examsolver.mathnodes import Paren
+
+            out.append(Step(lhs=at("h", t), forms=[Op("+", (Op("odot", (Paren(one_minus), at("n", t))),
+                                                            Op("odot", (at("z", t), h_prev))))],
+                            bindings={at("z", t): val(s["z"]), at("n", t): val(s["n"]), h_prev: val(state["h"])},
+                            result=s["h"]))
+        state = s
+    return out
+
+
+class Output:
+    """o(t) = W_hy h(t) + b_y, then the output activation."""
+
+    def __init__(self, spec: OutputLayer, hidden: int, conventions):
+        W = spec.W_hy if spec.W_hy.ndim == 2 else spec.W_hy.reshape(1, -1)
+        if W.shape[1] != hidden:
+            raise EngineError(f"W_hy has {W.shape[1]} columns, the hidden state has {hidden} entries")
+        self.W = W
+        self.b = spec.b_y.reshape(-1) if spec.b_y is not None else zeros((W.shape[0],))
+        if self.b.shape != (W.shape[0],):
+            raise EngineError(f"b_y has {self.b.size} entries, W_hy has {W.shape[0]} rows")
+        self.kind = spec.activation
+        self.act = None if self.kind == "identity" else LAYERS[self.kind](NoParams(), 0, conventions)
+
+    def forward(self, h):
+        o = np.asarray(self.W.dot(h) + self.b, dtype=object)
+        if self.act is None:
+            return o, o
+        return o, self.act.forward_one(o)
+
+    def steps(self, t, h, o, p) -> list:
+        W, b = weight("W_hy"), weight("b_y")
+        out = [Step(lhs=at("o", t), forms=[Op("+", (mul(W, at("h", t)), b))],
+                    bindings={W: val(self.W), at("h", t): val(h), b: val(self.b)}, result=o,
+                    text=Phrase("recurrent.output", {"t": t}))]
+        if self.act is not None:
+            fn = "softmax" if self.kind == "softmax" else "sigma"
+            out.append(Step(lhs=at("p", t), forms=[call(fn, at("o", t))], bindings={at("o", t): val(o)}, result=p))
+        return out
+
+
+# ----- the solver ---------------------------------------------------------------------
+class Problem:
+    def __init__(self, spec, doc):
+        self.spec, self.doc = spec, doc
+        kind, params = spec.cell_entry
+        with Located(doc, ("cell", kind)):
+            self.cell: Recurrent = LAYERS[kind](params, 0, spec.conventions)
+            self.cell.name = params.name or kind
+        with Located(doc, ("inputs",)):
+            self.xs = as_sequence(spec.inputs, self.cell.input_size, "inputs")
+        self.output = None
+        if spec.output is not None:
+            with Located(doc, ("output",)):
+                self.output = Output(spec.output, self.cell.hidden, spec.conventions)
+        self.loss = LOSSES[spec.loss_entry[0]](spec.loss_entry[1]) if spec.loss_entry else None
+
+    @property
+    def T(self) -> int:
+        return len(self.xs)
+
+    def forward(self, solution: Solution) -> list:
+        section = solution.section("section.forward")
+        steps = self.cell.unroll(self.xs)
+        if self.cell.kind == "rnn":
+            blocks = rnn_steps(self.cell, self.xs, steps, self.cell.h0)
+        else:
+            blocks = gated_steps(self.cell, self.xs, steps)
+        for block in blocks:
+            section.add(block)
+        self.outputs = []
+        for t, s in enumerate(steps, 1):
+            solution.results[f"h{t}"] = s["h"]
+            if "c" in s:
+                solution.results[f"c{t}"] = s["c"]
+            if self.output is not None:
+                o, p = self.output.forward(s["h"])
+                self.outputs.append((o, p))
+                for block in self.output.steps(t, s["h"], o, p):
+                    section.add(block)
+                solution.results[f"o{t}"] = o
+                if self.output.act is not None:
+                    solution.results[f"p{t}"] = p
+        return steps
+
+    # ----- loss and backpropagation through time -----
+    def loss_steps(self) -> list[int]:
+        return list(range(self.T)) if self.spec.loss_over == "sum" else [self.T - 1]
+
+    def target(self, t: int):
+        targets = self.spec.targets or []
+        if t >= len(targets) or targets[t] is None:
+            raise SpecError([self.doc.problem(("targets",), f"the loss needs a target for step {t + 1} "
+                                                              f"(targets: one entry per step, null where unused)")])
+        return targets[t]
+
+    def loss_section(self, solution, steps) -> dict:
+        """L(t) for the steps that carry a loss, and ∂L(t)/∂h(t) for each."""
+        section = solution.section("section.loss")
+        direct, total = {}, Exact(0)
+        for t in self.loss_steps():
+            y = self.target(t)
+            n = t + 1
+            if self.output is not None:
+                o, p = self.outputs[t]
+                out_sym = at("p", n) if self.output.act is not None else at("o", n)
+                value_of = p
+            else:
+                out_sym, value_of = at("h", n), steps[t]["h"]
+            flow = Flow(n, out_sym, Sym("L").of_example(n), value_of, None)
+            with Located(self.doc, ("targets", t)):
+                self.loss.check_target(value_of, y)
+                value = self.loss.value(value_of, y)
+            for block in self.loss.steps(flow, y, value):
+                section.add(block)
+            solution.results[f"loss({n})"] = value
+            total = total + value
+            direct[t] = self._grad_h(section, flow, n, value_of, y)
+        if self.spec.loss_over == "sum" and self.T > 1:
+            parts = tuple(Sym("L").of_example(t + 1) for t in self.loss_steps())
+            section.add(Step(lhs=Sym("L"), forms=[Sum("t", Const(1), Const(self.T), Sym("L").of_example("t")),
+                                                  Op("+", parts)], result=total, text=Phrase("recurrent.loss_sum", {})))
+        solution.results["loss"] = total
+        return direct
+
+    def _grad_h(self, section, flow, n, value_of, y):
+        """∂L(t)/∂h(t) through the output layer (if any)."""
+        out = self.output
+        if out is None:
+            g = self.loss.grad(value_of, y)
+            for block in self.loss.grad_steps(flow, None, y, g):
+                section.add(block)
+            return np.asarray(g, dtype=object)
+        o_sym = at("o", n)
+        if out.act is not None and self.loss.fuses_with == out.kind:
+            g_o = self.loss.fused_grad(value_of, y)
+            blocks = self.loss.grad_steps(flow, o_sym, y, g_o)
+        else:
+            g_p = self.loss.grad(value_of, y)
+            blocks = self.loss.grad_steps(flow, None, y, g_p)
+            g_o = g_p if out.act is None else out.act.vjp_one(self.outputs[n - 1][0], value_of, g_p)[0]
+        for block in blocks:
+            section.add(block)
+        self.g_o[n - 1] = np.asarray(g_o, dtype=object)
+        L = Sym("L").of_example(n)
+        g_h = np.asarray(self.g_o[n - 1].dot(out.W), dtype=object)
+        section.add(Step(lhs=Deriv(L, at("h", n)), forms=[mul(Deriv(L, o_sym), weight("W_hy"))],
+                         bindings={Deriv(L, o_sym): val(self.g_o[n - 1], "row"), weight("W_hy"): val(out.W)},
+                         result=g_h, layout="row", text=Phrase("recurrent.grad_output", {"t": n})))
+        return g_h
+
+    def bptt_section(self, solution, steps, direct: dict, wanted: list) -> None:
+        cell = self.cell
+        if cell.kind != "rnn":
+            raise SpecError([self.doc.problem(("tasks",), "backpropagation through time is implemented for the "
+                                                          "plain rnn cell only")])
+        back = cell.bptt(self.xs, steps, [direct.get(t) for t in range(self.T)])
+        section = solution.section("section.bptt")
+        L = Sym("L")
+        W_hh = weight("W_hh")
+        for t in range(self.T - 1, -1, -1):
+            n = t + 1
+            terms, bindings = [], {}
+            if t in direct:
+                local = Deriv(L.of_example(n), at("h", n))
+                terms.append(local)
+                bindings[local] = val(direct[t], "row")
+            if t < self.T - 1:
+                da_next = Deriv(L, at("a", n + 1))
+                terms.append(mul(da_next, W_hh))
+                bindings[da_next] = val(back["ga"][t + 1], "row")
+                bindings[W_hh] = val(cell.weights["W_hh"])
+            form = terms[0] if len(terms) == 1 else Op("+", tuple(terms))
+            section.add(Step(lhs=Deriv(L, at("h", n)), forms=[form], bindings=bindings, result=back["gh"][t],
+                             layout="row", text=Phrase("recurrent.bptt_step", {"t": n})))
+            section.add(self._through_activation(n, back["gh"][t], back["ga"][t], steps[t]))
+        previous = [cell.h0] + [s["h"] for s in steps[:-1]]
+        sources = {"W_hh": ("h", previous, -1), "W_xh": ("x", list(self.xs), 0)}
+        for key in wanted:
+            if key in sources:
+                base, values, shift = sources[key]
+                terms, bindings = [], {}
+                for t in range(self.T):
+                    D = Deriv(L, at("a", t + 1))
+                    v = at(base, t + 1 + shift)
+                    terms.append(mul(D.T, v.T))
+                    bindings[D] = val(back["ga"][t], "row")
+                    bindings[v] = val(values[t])
+                general = Sum("t", Const(1), Const(self.T), mul(Deriv(L, at("a", "t")).T, at(base, "t-1" if shift else "t").T))
+                result = back["grads"][key]
+            elif key == "b_h":
+                terms = [Deriv(L, at("a", t + 1)) for t in range(self.T)]
+                bindings = {D: val(back["ga"][t], "row") for t, D in enumerate(terms)}
+                general = Sum("t", Const(1), Const(self.T), Deriv(L, at("a", "t")))
+                result = back["grads"]["b_h"]
+            else:
+                continue
+            form = terms[0] if len(terms) == 1 else Op("+", tuple(terms))
+            section.add(Step(lhs=Deriv(L, weight(key)), forms=[general, form], bindings=bindings, result=result,
+                             layout="row" if key == "b_h" else "col", text=Phrase("recurrent.grad_param", {"name": key})))
+            solution.results[f"{key}.grad"] = result
+        if self.output is not None:
+            self._output_grads(solution, section, steps, wanted)
+        solution.results["h0.grad"] = back["gh0"] if back["gh0"] is not None else zeros((cell.hidden,))
+
+    def _through_activation(self, n, gh, ga, s) -> Step:
+        L = Sym("L")
+        h_bar = Deriv(L, at("h", n))
+        fn = self.cell.f.fn_name
+        if fn == "relu":
+            local = Indicator(at("a", n))
+        elif fn == "tanh":
+            local = Op("-", (Const(1), Op("odot", (at("h", n), at("h", n)))))
+        else:
+            return Step(lhs=Deriv(L, at("a", n)), forms=[h_bar], bindings={h_bar: val(gh, "row")}, result=ga,
+                        layout="row")
+        mask = self.cell.local_derivative(s["a"], s["h"])
+        return Step(lhs=Deriv(L, at("a", n)), forms=[Op("odot", (h_bar, local))],
+                    bindings={h_bar: val(gh, "row"), local: val(mask, "row")}, result=ga, layout="row")
+
+    def _output_grads(self, solution, section, steps, wanted) -> None:
+        for key in ("W_hy", "b_y"):
+            if key not in wanted:
+                continue
+            terms, bindings, total = [], {}, None
+            for t in sorted(self.g_o):
+                L = Sym("L").of_example(t + 1)
+                D = Deriv(L, at("o", t + 1))
+                g = self.g_o[t] if key == "b_y" else np.multiply.outer(self.g_o[t], steps[t]["h"])
+                total = g if total is None else total + g
+                if key == "b_y":
+                    terms.append(D)
+                else:
+                    terms.append(mul(D.T, at("h", t + 1).T))
+                    bindings[at("h", t + 1)] = val(steps[t]["h"])
+                bindings[D] = val(self.g_o[t], "row")
+            form = terms[0] if len(terms) == 1 else Op("+", tuple(terms))
+            section.add(Step(lhs=Deriv(Sym("L"), weight(key)), forms=[form], bindings=bindings, result=total,
+                             layout="row" if key == "b_y" else "col", text=Phrase("recurrent.grad_param", {"name": key})))
+            solution.results[f"{key}.grad"] = total
+
+
+# ----- intended behaviour ------------------------------------------------------------
+def _rule_interpreter():
+    from examsolver.spec import expr
+
+    class RuleInterpreter(expr._Interpreter):
+        """The number interpreter plus variable names and one comparison."""
+
+        def __init__(self, source, variables):
+            super().__init__(source)
+            self.variables = variables
+
+        def visit_Name(self, node, depth):
+            if node.id in self.variables:
+                value = self.variables[node.id]
+                if value is None:
+                    raise ExprError(f"{node.id} is only constrained (positive_iff), it has no intended value")
+                return value
+            if node.id in expr.CONSTANTS:
+                return expr.CONSTANTS[node.id]
+            raise ExprError(f"unknown name {node.id!r} (known: {', '.join(self.variables)})")
+
+        def visit_Compare(self, node, depth):
+            if len(node.ops) != 1:
+                raise ExprError("one comparison at a time (a < b, not a < b < c)")
+            left, right = self.visit(node.left, depth), self.visit(node.comparators[0], depth)
+            if isinstance(left, list) or isinstance(right, list):
+                raise ExprError("comparisons are between numbers")
+            sign = (left - right).sign()
+            ops = {ast.Gt: sign > 0, ast.GtE: sign >= 0, ast.Lt: sign < 0, ast.LtE: sign <= 0,
+                   ast.Eq: sign == 0, ast.NotEq: sign != 0}
+            if type(node.ops[0]) not in ops:
+                raise ExprError("comparison must be one of > >= < <= == !=")
+            return ops[type(node.ops[0])]
+
+    return RuleInterpreter
+
+
+def evaluate_rule(text: str, variables: dict, condition: bool):
+    from examsolver.spec import expr
+
+    source = text.strip().replace("−", "-")
+    try:
+        tree = ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError):
+        raise ExprError(f"malformed rule {text!r}") from None
+    expr._check_size(tree)
+    value = _rule_interpreter()(source, variables).visit(tree.body, 0)
+    if condition != isinstance(value, bool):
+        raise ExprError(f"rule {text!r} must be " + ("a comparison (e.g. h1 - h2 > 0)" if condition
+                                                        else "a number, not a comparison"))
+    return value
+
+
+def intended_states(rules: list, h0, xs) -> list:
+    """Per step: a list of ('=', value) or ('>0', bool) per hidden element."""
+    H = len(rules)
+    previous = list(h0)
+    out = []
+    for x in xs:
+        variables = {f"h{j + 1}": previous[j] for j in range(H)}
+        variables.update({f"x{j + 1}": x[j] for j in range(len(x))})
+        state = []
+        for rule in rules:
+            if (rule.equals is None) == (rule.positive_iff is None):
+                raise ExprError("each rule has exactly one of equals / positive_iff")
+            if rule.equals is not None:
+                state.append(("=", evaluate_rule(rule.equals, variables, False)))
+            else:
+                state.append((">0", evaluate_rule(rule.positive_iff, variables, True)))
+        out.append(state)
+        previous = [v if kind == "=" else None for kind, v in state]
+    return out
+
+
+def _meets(value: Exact, want) -> bool:
+    kind, target = want
+    if kind == "=":
+        return value == target
+    return (value.sign() > 0) == target
+
+
+def _want_node(state) -> Call:
+    parts = []
+    for kind, target in state:
+        if kind == "=":
+            parts.append(Const(target))
+        else:
+            parts.append(Text({"hr": "> 0", "en": "> 0"}) if target else Const(Exact(0)))
+    return Call("vector", tuple(parts))
+
+
+def behaviour_section(problem: Problem, solution: Solution) -> None:
+    spec, cell = problem.spec.behaviour, problem.cell
+    cases = ([(problem.xs, cell.h0, None, ("inputs",))] if spec.check_given else [])
+    for k, case in enumerate(spec.sequences):
+        loc = ("behaviour", "sequences", k)
+        with Located(problem.doc, loc + ("inputs",)):
+            xs = as_sequence(case.inputs, cell.input_size, "inputs")
+        h0 = cell.h0 if case.h0 is None else case.h0.reshape(-1)
+        if h0.shape != (cell.hidden,):
+            raise SpecError([problem.doc.problem(loc + ("h0",), f"h0 must have {cell.hidden} entries")])
+        cases.append((xs, h0, case.expected, loc))
+    section = solution.section("section.behaviour")
+    if spec.rules:
+        section.say("behaviour.rules_intro")
+        for j, rule in enumerate(spec.rules):
+            key = "behaviour.rule_equals" if rule.equals is not None else "behaviour.rule_positive"
+            meaning = rule.meaning.model_dump() if rule.meaning else {"hr": "", "en": ""}
+            section.say(key, element=j + 1, rule=rule.equals or rule.positive_iff, meaning=meaning)
+    failures = 0
+    for k, (xs, h0, expected, loc) in enumerate(cases, 1):
+        with Located(problem.doc, loc):
+            wants = _wanted(spec, expected, h0, xs, cell.hidden)
+        saved = cell.h0
+        cell.h0 = h0
+        steps = cell.unroll(xs)
+        cell.h0 = saved
+        rows, first = [], 0
+        for t, (x, s, want) in enumerate(zip(xs, steps, wants), 1):
+            bad = [j + 1 for j, w in enumerate(want) if not _meets(s["h"][j], w)]
+            rows.append([Const(t), val(x, "colT"), val(s["h"], "colT"), _want_node(want),
+                         Phrase("behaviour.ok" if not bad else "behaviour.broken",
+                                {"elements": ", ".join(map(str, bad))})])
+            if bad and not first:
+                first = t
+                break
+        section.add(Phrase("behaviour.sequence", {"k": k, "h0": val(h0, "colT")}))
+        section.add(Table(header=[Phrase("behaviour.label.step"), Phrase("behaviour.label.input"), Phrase("behaviour.label.hidden"),
+                                  Phrase("behaviour.label.intended"), Phrase("behaviour.label.status")], rows=rows))
+        if first:
+            failures += 1
+            section.add(Phrase("behaviour.fails_at", {"k": k, "t": first}))
+        else:
+            section.add(Phrase("behaviour.holds", {"k": k, "steps": len(xs)}))
+        solution.results[f"behaviour.seq{k}.first_failure"] = Exact(first)
+    solution.results["behaviour.failures"] = Exact(failures)
+    section.add(Phrase("behaviour.summary_ok" if not failures else "behaviour.summary_broken",
+                       {"n": len(cases), "failures": failures}))
+
+
+def _wanted(spec: Behaviour, expected, h0, xs, hidden: int) -> list:
+    if expected is not None:
+        if expected.shape != (len(xs), hidden):
+            raise EngineError(f"expected must be {len(xs)} × {hidden} (one intended state per step)")
+        return [[("=", v) for v in row] for row in expected]
+    if not spec.rules:
+        raise EngineError("give `expected` states for this sequence or `rules` for the behaviour")
+    if len(spec.rules) != hidden:
+        raise EngineError(f"{len(spec.rules)} rules for a hidden state of {hidden} entries")
+    return intended_states(spec.rules, h0, xs)
+
+
+# ----- entry point ------------------------------------------------------------------------
+def solve(spec, doc) -> Solution:
+    problem = Problem(spec, doc)
+    solution = Solution(problem_id=spec.id, title=spec.title.model_dump(), source=spec.source,
+                        statement=spec.statement.model_dump() if spec.statement else None)
+    steps = problem.forward(solution)
+    wanted = [w for task in spec.tasks if not isinstance(task, str) for w in task.gradient.wrt]
+    known = ("W_hh", "W_xh", "b_h") + (("W_hy", "b_y") if problem.output is not None else ())
+    for j, name in enumerate(wanted):
+        if name not in known:
+            raise SpecError([doc.problem(("tasks",), f"unknown parameter {name!r} (expected one of: {', '.join(known)})")])
+    problem.g_o = {}
+    if wanted:
+        if problem.loss is None:
+            raise SpecError([doc.problem(("tasks",), "gradients need a loss: add `loss:` and `targets:`")])
+        if problem.cell.kind != "rnn":
+            raise SpecError([doc.problem(("tasks",), "backpropagation through time is implemented for the plain "
+                                                     "rnn cell only")])
+        direct = problem.loss_section(solution, steps)
+        problem.bptt_section(solution, steps, direct, wanted)
+    elif problem.loss is not None:
+        problem.loss_section(solution, steps)
+    if spec.behaviour is not None:
+        behaviour_section(problem, solution)
+    if spec.count:
+        from examsolver.engine.counting import count_section
+
+        for i, arch in enumerate(spec.count):
+            count_section(solution, arch, doc, ("count", i))
+    solution.conventions = _conventions(problem, wanted)
+    solution.number_equations()
+    return solution
+
+
+def _conventions(problem: Problem, wanted) -> list:
+    phrases = list(problem.cell.conventions_used())
+    if problem.cell.kind == "rnn" and problem.cell.p.activation == "relu" and wanted:
+        phrases.append(Phrase("convention.relu_at_zero", {"value": problem.spec.conventions.relu_grad_at_zero}))
+    if problem.loss is not None:
+        phrases.extend(problem.loss.conventions_used())
+        phrases.append(Phrase(f"convention.loss_over_{problem.spec.loss_over}", {}))
+    return phrases

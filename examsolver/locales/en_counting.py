@@ -1,0 +1,25 @@
+"""English phrases of the counting problem kind."""
+
+PHRASES = {
+    "section.counting": "Tensor shapes and parameter count {name}",
+    "section.anchor_candidates": "Positive and negative examples for one anchor",
+    "counting.label.layer": "layer",
+    "counting.label.tensor": "tensor",
+    "counting.label.role": "role",
+    "counting.label.shape": "shape",
+    "counting.label.count": "entries",
+    "counting.role.param": "parameter",
+    "counting.role.buffer": "statistic (not trained)",
+    "counting.role.activation": "input/state/output (per step)",
+    "counting.table_caption": "Shapes of the tensors",
+    "counting.layer": "Parameters of {layer} ({kind}):",
+    "counting.buffers": "{layer} also stores {count} running statistics ({names}); they are updated from the data, not trained, so they are not counted as parameters.",
+    "counting.total": "Total number of trainable parameters:",
+    "counting.largest": "The largest weight matrix is {names} ({shape}, {count} entries).",
+    "counting.formula": "The output of the network as one formula:",
+    "counting.formula_shapes": "The input x has {x} entries and the output y has {y}; the shapes of every W and b are in the table above.",
+    "counting.diagram": "The network: every node is connected to every node of the next layer.",
+    "counting.positives": "Positives: the other examples of the anchor's class:",
+    "counting.negatives": "Negatives: all examples of the other K − 1 classes:",
+    "convention.counting_trainable": "Parameters are the trained tensors; stored statistics (batch normalization's running mean and variance) are listed separately.",
+}

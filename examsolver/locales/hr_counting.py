@@ -1,0 +1,25 @@
+"""Hrvatske fraze za brojanje parametara."""
+
+PHRASES = {
+    "section.counting": "Oblici tenzora i broj parametara {name}",
+    "section.anchor_candidates": "Pozitivni i negativni primjeri za jedno sidro",
+    "counting.label.layer": "sloj",
+    "counting.label.tensor": "tenzor",
+    "counting.label.role": "uloga",
+    "counting.label.shape": "oblik",
+    "counting.label.count": "elemenata",
+    "counting.role.param": "parametar",
+    "counting.role.buffer": "statistika (ne uči se)",
+    "counting.role.activation": "ulaz/stanje/izlaz (po koraku)",
+    "counting.table_caption": "Oblici tenzora",
+    "counting.layer": "Parametri sloja {layer} ({kind}):",
+    "counting.buffers": "{layer} pamti i {count} pomičnih statistika ({names}); one se ažuriraju iz podataka, ne uče se gradijentom, pa se ne broje kao parametri.",
+    "counting.total": "Ukupan broj parametara koji se uče:",
+    "counting.largest": "Najveća matrica težina je {names} ({shape}, {count} elemenata).",
+    "counting.formula": "Izlaz mreže kao jedna formula:",
+    "counting.formula_shapes": "Ulaz x ima {x} elemenata, a izlaz y ima {y}; oblici svih W i b su u tablici iznad.",
+    "counting.diagram": "Mreža: svaki čvor povezan je sa svakim čvorom idućeg sloja.",
+    "counting.positives": "Pozitivni primjeri: ostali primjeri razreda sidra:",
+    "counting.negatives": "Negativni primjeri: svi primjeri ostalih K − 1 razreda:",
+    "convention.counting_trainable": "Parametri su tenzori koji se uče; pohranjene statistike (pomični prosjek i varijanca normalizacije nad grupom) navedene su zasebno.",
+}

@@ -1,0 +1,144 @@
+"""Counting problems: every count checked against PyTorch modules' own parameter counts."""
+
+import numpy as np
+import pytest
+
+from examsolver.engine.ops import LAYERS
+from examsolver.engine.solve import solve_document, solve_file
+from examsolver.errors import EngineError, SpecError
+from examsolver.spec.load import load_text
+
+from conftest import PROBLEMS
+
+
+def _numel(*modules, buffers=False) -> int:
+    if buffers:
+        return sum(b.numel() for m in modules for name, b in m.named_buffers() if name.startswith("running"))
+    return sum(p.numel() for m in modules for p in m.parameters())
+
+
+def test_lstm_two_layers_both_bias_conventions():
+    torch = pytest.importorskip("torch")
+    s = solve_file(PROBLEMS / "2022_z5.yaml")
+    lstm = torch.nn.LSTM(2, 3, num_layers=2)
+    assert _numel(lstm) == 180
+    assert s.results["lstm_two_biases.params.total"] == _numel(lstm)
+    # one bias per gate: PyTorch's count without its second bias vector (bias_hh) in each layer
+    one_bias = _numel(lstm) - lstm.bias_hh_l0.numel() - lstm.bias_hh_l1.numel()
+    assert s.results["lstm_one_bias.params.total"] == one_bias == 156
+    assert s.results["lstm_one_bias.params.lstm1"] == 72
+    assert s.results["lstm_one_bias.params.lstm2"] == 84
+
+
+def test_seed000_task4_rnn_with_softmax_output():
+    torch = pytest.importorskip("torch")
+    s = solve_file(PROBLEMS / "000_t4.yaml")
+    rnn, out = torch.nn.RNN(5000, 500, bias=False), torch.nn.Linear(500, 5000)
+    # PyTorch's RNN has two bias vectors; the exam's cell has one b_h
+    assert s.results["params.total"] == _numel(rnn, out) + 500 == 5_255_500
+    assert list(s.results["shape.rnn.W_xh"]) == list(rnn.weight_ih_l0.shape)
+    assert list(s.results["shape.rnn.W_hh"]) == list(rnn.weight_hh_l0.shape)
+    assert list(s.results["shape.rnn.W_hy"]) == list(out.weight.shape)
+    assert all(c.status == "match" for c in s.checks)
+
+
+def test_seed002_rnn_and_its_largest_matrix():
+    torch = pytest.importorskip("torch")
+    s = solve_file(PROBLEMS / "002_rnn_params.yaml")
+    rnn, out = torch.nn.RNN(100, 1000, bias=False), torch.nn.Linear(1000, 100)
+    assert s.results["params.total"] == _numel(rnn, out) + 1000 == 1_201_100
+    assert s.results["largest"] == "W_hh"
+    assert s.results["largest.count"] == rnn.weight_hh_l0.numel()
+
+
+def test_seed002_bn_conv_relu():
+    torch = pytest.importorskip("torch")
+    s = solve_file(PROBLEMS / "002_bn_conv_relu.yaml")
+    bn, conv = torch.nn.BatchNorm2d(32), torch.nn.Conv2d(32, 32, 3, padding=1)
+    assert s.results["params.conv"] == _numel(conv) == 9248
+    assert s.results["params.bn"] == _numel(bn) == 64
+    assert s.results["params.total"] == 9312
+    assert s.results["buffers.bn"] == _numel(bn, buffers=True) == 64
+
+
+def test_seed004_task4_chain():
+    torch = pytest.importorskip("torch")
+    s = solve_file(PROBLEMS / "004_t4.yaml")
+    net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Linear(5, 2), torch.nn.Linear(2, 4))
+    assert s.results["params.total"] == _numel(net) == 44
+    assert [int(w) for w in s.results["widths"]] == [3, 5, 2, 4]
+    from examsolver.render.terminal import TerminalRenderer  # noqa: F401  (renderer exists)
+    from examsolver.render.math import PlainPrinter
+    from examsolver.solution import Step
+
+    formulas = [PlainPrinter().print(b.forms[0]) for sec in s.sections for b in sec.blocks
+                if isinstance(b, Step) and b.lhs is not None and b.lhs.base == "y"]
+    assert formulas == ["W₃ (W₂ (W₁ x + b₁) + b₂) + b₃"]
+
+
+def test_layers_diagram_renders():
+    pytest.importorskip("matplotlib")
+    from examsolver.render.plots import PLOTS, render_figure
+    from examsolver.solution import Figure
+
+    assert "layers" in PLOTS
+    s = solve_file(PROBLEMS / "004_t4.yaml")
+    figure = next(b for sec in s.sections for b in sec.blocks if isinstance(b, Figure))
+    assert render_figure(figure, "svg", "hr").startswith(b"<?xml")
+
+
+def test_symbolic_counts():
+    import sympy
+
+    K, M, C = sympy.symbols("K M C")
+    anchor = solve_file(PROBLEMS / "002_anchor.yaml")
+    assert sympy.simplify(anchor.results["candidates.positive"] - (M - 1)) == 0
+    assert sympy.simplify(anchor.results["candidates.negative"] - (K - 1) * M) == 0
+    bn = solve_file(PROBLEMS / "004_t7.yaml")
+    assert sympy.simplify(bn.results["params.bn"] - 2 * C) == 0
+    assert sympy.simplify(bn.results["buffers.bn"] - 2 * C) == 0
+
+
+def test_anchor_counts_by_enumeration():
+    K, M = 3, 4
+    s = solve_document(load_text(f"id: a\nkind: counting\nanchor_candidates: {{classes: {K}, per_class: {M}}}\n"))
+    labels = [k for k in range(K) for _ in range(M)]
+    anchor = 0
+    positives = sum(1 for i, y in enumerate(labels) if i != anchor and y == labels[anchor])
+    negatives = sum(1 for y in labels if y != labels[anchor])
+    assert (s.results["candidates.positive"], s.results["candidates.negative"]) == (positives, negatives)
+
+
+def test_gru_count_matches_torch():
+    torch = pytest.importorskip("torch")
+    text = """
+id: g
+kind: counting
+architectures:
+  - layers: [{gru: {input_size: 7, hidden_size: 5}}]
+"""
+    s = solve_document(load_text(text))
+    assert s.results["params.total"] == _numel(torch.nn.GRU(7, 5))
+
+
+def test_symbolic_letters_are_recovered_from_the_op():
+    s = solve_document(load_text("id: c\nkind: counting\narchitectures:\n"
+                                 "  - layers: [{conv1d: {name: c, in_channels: 4, out_channels: 6, kernel_size: 3}}]\n"))
+    assert s.results["params.total"] == 6 * 4 * 3 + 6
+
+
+def test_a_layer_without_a_count_is_a_clear_error():
+    missing = next((k for k, cls in LAYERS.items() if not cls.is_activation
+                    and "param_shapes" not in {n for c in cls.__mro__[:-2] for n in vars(c)}), None)
+    if missing is None:
+        pytest.skip("every layer kind has a parameter count")
+    with pytest.raises(EngineError, match="no parameter count"):
+        LAYERS[missing].param_shapes({})
+
+
+def test_bad_sizes_are_spec_errors():
+    with pytest.raises(SpecError, match="hidden_size"):
+        solve_document(load_text("id: c\nkind: counting\narchitectures:\n  - layers: [{lstm: {input_size: 2}}]\n"))
+    with pytest.raises(SpecError, match="not a size"):
+        solve_document(load_text("id: c\nkind: counting\narchitectures:\n"
+                                 "  - layers: [{linear: {in_features: '1+1', out_features: 2}}]\n"))
