@@ -50,10 +50,20 @@ def to_float(array) -> np.ndarray | float:
     return np.vectorize(float, otypes=[float])(array)
 
 
+def _float_or_none(value):
+    """A float, or None for a symbolic entry with free symbols."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def to_list(array):
-    """Floats as nested lists (for JSON)."""
-    value = to_float(array)
-    return value if isinstance(value, float) else value.tolist()
+    """Floats as nested lists (for JSON); None where an entry has free symbols."""
+    array = np.asarray(array, dtype=object)
+    if array.ndim == 0:
+        return _float_or_none(array[()])
+    return [to_list(a) for a in array]
 
 
 def scalar_of(value) -> Exact:

@@ -70,6 +70,8 @@ def code(value) -> str:
 
 
 def _scalar(value, n: Notation) -> str:
+    if type(value).__module__.startswith("sympy"):
+        return _sympy_text(value, n)
     if not _is_exact(value):
         return _number(Fraction(value), n)
     if value.is_symbolic:
@@ -162,6 +164,10 @@ def sympy_plain(expr) -> str:
     """One-line Unicode for the terminal: ln, ·, ^, −, π, √."""
     import sympy
 
+    if isinstance(expr, sympy.MatrixBase):   # symbolic vectors and matrices, laid out like exact tensors
+        if expr.cols == 1:
+            return "[" + ", ".join(sympy_plain(v) for v in expr) + "]ᵀ"
+        return "[" + ", ".join("[" + ", ".join(sympy_plain(v) for v in row) + "]" for row in expr.tolist()) + "]"
     text = sympy.sstr(expr).replace("log(", "ln(")
     return (text.replace("**", "^").replace("*", "·").replace("-", "−").replace("pi", "π")
             .replace("sqrt", "√").replace("E", "e"))

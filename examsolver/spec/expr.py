@@ -21,6 +21,7 @@ MAX_NODES = 5_000
 MAX_DEPTH = 40
 MAX_DIGITS = 40
 MAX_EXPONENT = 64
+MAX_DECIMAL_EXPONENT = 300
 
 EXPECTED = "a number or expression such as 1.3, 1/3, -ln(2)/9, sqrt(2), e, pi, 2**-3"
 
@@ -114,7 +115,13 @@ class _Interpreter:
         literal = ast.get_source_segment(self.source, node) or repr(node.value)
         if sum(ch.isdigit() for ch in literal) > MAX_DIGITS:
             raise ExprError(f"number literal longer than {MAX_DIGITS} digits")
-        return Exact(Fraction(literal.replace("_", "")))
+        literal = literal.replace("_", "")
+        power = literal.lower().partition("e")[2]
+        # 0x…/0b…/0o… and huge decimal exponents (1e100000000 would build a 100-million-digit integer)
+        if literal[:2].lower() in ("0x", "0b", "0o") or (power and abs(int(power)) > MAX_DECIMAL_EXPONENT):
+            raise ExprError(f"number literal {literal!r} not allowed (decimal numbers with exponents "
+                            f"up to ±{MAX_DECIMAL_EXPONENT})")
+        return Exact(Fraction(literal))
 
     def visit_Name(self, node: ast.Name, depth: int):
         if node.id in CONSTANTS:
@@ -219,3 +226,156 @@ def _zip(fn, a, b):
     if isinstance(b, list):
         return [_zip(fn, a, y) for y in b]
     return fn(a, b)
+
+
+# ----- symbolic expressions (sympy), for the symbolic problem kind --------------
+SYMBOLIC_FUNCTIONS = ("ln", "log", "exp", "sqrt", "tanh", "sigmoid", "softplus", "max", "min", "abs", "sin", "cos")
+SYMBOLIC_EXPECTED = ("an expression in the declared symbols with numbers, + - * / **, and the functions "
+                     + ", ".join(SYMBOLIC_FUNCTIONS))
+
+
+def parse_symbolic(text, symbols: dict):
+    """A sympy expression built from untrusted text by walking the allow-listed AST.
+
+    `symbols` maps each allowed name to a sympy object (a Symbol, or an expression
+    or Matrix a name stands for); every other name is refused.  Numbers are exact
+    (1.3 is 13/10); `e` and `pi` are the constants unless declared as symbols.  A
+    list is a column vector, a list of lists a matrix.  sympy is never asked to
+    parse text (no sympify, no parse_expr): it only receives objects built here.
+    """
+    if isinstance(text, bool):
+        raise ExprError(f"expected {SYMBOLIC_EXPECTED}, got a boolean")
+    if isinstance(text, int):
+        text = str(text)
+    if not isinstance(text, str):
+        raise ExprError(f"expected {SYMBOLIC_EXPECTED}, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression longer than {MAX_LENGTH} characters")
+    source = text.strip().replace("−", "-").replace("·", "*")
+    try:
+        tree = ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError):
+        raise ExprError(f"malformed expression {_short(text)} (expected {SYMBOLIC_EXPECTED})") from None
+    _check_size(tree)
+    try:
+        return _SymbolicBuilder(source, symbols).visit(tree.body, 0)
+    except ExprError as err:
+        raise ExprError(f"{err} in {_short(text)}") from None
+    except (ArithmeticError, TypeError, ValueError) as err:   # e.g. adding a matrix to a scalar
+        raise ExprError(f"{err} in {_short(text)}") from None
+
+
+class _SymbolicBuilder:
+    """Like _Interpreter, but every node becomes a sympy object."""
+
+    def __init__(self, source: str, symbols: dict):
+        import sympy
+
+        self.sp = sympy
+        self.source = source
+        self.symbols = dict(symbols)
+        self.constants = {"e": sympy.E, "pi": sympy.pi}
+
+    def visit(self, node: ast.AST, depth: int):
+        if depth > MAX_DEPTH:
+            raise ExprError(f"expression nested deeper than {MAX_DEPTH} levels")
+        method = getattr(self, "visit_" + type(node).__name__, None)
+        if method is None:
+            raise ExprError(f"{_describe(node)} is not allowed (expected {SYMBOLIC_EXPECTED})")
+        return method(node, depth + 1)
+
+    def visit_Constant(self, node: ast.Constant, depth: int):
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise ExprError(f"{_describe(node)} is not allowed (expected {SYMBOLIC_EXPECTED})")
+        literal = ast.get_source_segment(self.source, node) or repr(node.value)
+        if sum(ch.isdigit() for ch in literal) > MAX_DIGITS:
+            raise ExprError(f"number literal longer than {MAX_DIGITS} digits")
+        q = Fraction(literal.replace("_", ""))
+        return self.sp.Rational(q.numerator, q.denominator)
+
+    def visit_Name(self, node: ast.Name, depth: int):
+        if node.id in self.symbols:
+            return self.symbols[node.id]
+        if node.id in self.constants:
+            return self.constants[node.id]
+        known = ", ".join(sorted(self.symbols)) or "none"
+        raise ExprError(f"unknown name {node.id!r} (declared symbols: {known}; constants: e, pi)")
+
+    def visit_UnaryOp(self, node: ast.UnaryOp, depth: int):
+        operand = self.visit(node.operand, depth)
+        if isinstance(node.op, ast.USub):
+            return -operand
+        if isinstance(node.op, ast.UAdd):
+            return operand
+        raise ExprError(f"{_describe(node)} is not allowed (expected {SYMBOLIC_EXPECTED})")
+
+    def visit_BinOp(self, node: ast.BinOp, depth: int):
+        left = self.visit(node.left, depth)
+        right = self.visit(node.right, depth)
+        op = type(node.op)
+        if op is ast.Add:
+            return left + right
+        if op is ast.Sub:
+            return left - right
+        if op is ast.Mult:
+            return left * right
+        if op is ast.Div:
+            if right == 0:
+                raise ExprError("division by zero")
+            return left / right
+        if op is ast.Pow:
+            if left is self.sp.E and not isinstance(right, self.sp.MatrixBase):   # e**x is exp(x)
+                return self.sp.exp(right)
+            if not getattr(right, "is_number", False) or not right.is_Rational or abs(right) > MAX_EXPONENT:
+                raise ExprError(f"exponent must be a rational number of magnitude at most {MAX_EXPONENT}")
+            if left == 0 and right < 0:
+                raise ExprError("division by zero")
+            if isinstance(left, self.sp.MatrixBase):
+                raise ExprError("powers of vectors or matrices are not allowed")
+            if left.is_Rational and len(str(abs(left.p))) + len(str(left.q)) > MAX_DIGITS // abs(right.p or 1) + 2:
+                raise ExprError("number too large (a power of a long number)")
+            return left ** right
+        if op is ast.BitXor:
+            raise ExprError("'^' is not a power here: write ** (e.g. x**2)")
+        raise ExprError(f"operator {_describe(node.op)} is not allowed (expected + - * / **)")
+
+    def visit_Call(self, node: ast.Call, depth: int):
+        if not isinstance(node.func, ast.Name):
+            raise ExprError(f"only these functions may be called: {', '.join(SYMBOLIC_FUNCTIONS)}")
+        name = node.func.id
+        if name not in SYMBOLIC_FUNCTIONS:
+            raise ExprError(f"unknown function {name!r} (known: {', '.join(SYMBOLIC_FUNCTIONS)})")
+        if node.keywords:
+            raise ExprError(f"{name}() takes no keyword arguments")
+        args = [self.visit(a, depth) for a in node.args]
+        two = name in ("max", "min")
+        if (two and len(args) < 2) or (not two and len(args) != 1):
+            raise ExprError(f"{name}() takes {'two or more arguments' if two else 'exactly one argument'}")
+        if any(isinstance(a, self.sp.MatrixBase) for a in args):
+            raise ExprError(f"{name}() applies to scalars, not to vectors or matrices")
+        sp = self.sp
+        build = {
+            "ln": sp.log, "log": sp.log, "exp": sp.exp, "sqrt": sp.sqrt, "tanh": sp.tanh,
+            "sin": sp.sin, "cos": sp.cos, "abs": sp.Abs,
+            "sigmoid": lambda u: 1 / (1 + sp.exp(-u)),
+            "softplus": lambda u: sp.log(1 + sp.exp(u)),
+        }
+        if name == "max":
+            return sp.Max(*args)
+        if name == "min":
+            return sp.Min(*args)
+        return build[name](args[0])
+
+    def visit_List(self, node: ast.List, depth: int):
+        items = [self.visit(item, depth) for item in node.elts]
+        if not items:
+            raise ExprError("empty list")
+        if all(isinstance(i, self.sp.MatrixBase) for i in items):
+            if len({i.shape for i in items}) != 1 or items[0].shape[1] != 1:
+                raise ExprError("ragged list: rows have different lengths")
+            return self.sp.Matrix([list(i) for i in items])
+        if any(isinstance(i, self.sp.MatrixBase) for i in items):
+            raise ExprError("ragged list: rows have different lengths")
+        return self.sp.Matrix(items)
+
+    visit_Tuple = visit_List

@@ -1,0 +1,629 @@
+"""The symbolic problem kind: derivatives, gradients, Jacobians, equations, code.
+
+A spec declares symbols, defines named expressions in them (read by the
+allow-list parser spec.expr.parse_symbolic, never by sympy from text) and lists
+tasks.  Every task computes with sympy and adds Steps; a task with `as:` binds
+its result to a name later tasks may use.  Results handed to the answer-key
+check are plain sympy (exp/log, no σ objects), so keys written with sigmoid(…)
+compare by symbolic equivalence; the steps show σ and softplus where the
+course writes them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Discriminator, Field, Tag, create_model
+
+from examsolver.engine import codegen
+from examsolver.engine.symfuncs import functions, plain, recognize, tidy
+from examsolver.errors import EngineError, ExprError, SpecError
+from examsolver.mathnodes import Call, Deriv, Expr, Sym
+from examsolver.solution import Code, Figure, Phrase, Solution, Step
+from examsolver.spec.model import Localized, Strict, Text as TextField
+
+NAME = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,30}$")]
+ExprText = Annotated[Union[str, int], Field(description="expression in the declared symbols")]
+Definition = Union[ExprText, list[ExprText], dict[str, Any]]
+MAX_DIM = 32
+
+
+# ----- schema ------------------------------------------------------------------
+class _Result(Strict):
+    name: TextField | None = None       # result key for the answer key
+    as_: NAME | None = Field(None, alias="as")   # bind the result for later tasks
+
+
+class Derivative(_Result):
+    of: ExprText
+    wrt: NAME
+    equals: list[ExprText] = Field(default_factory=list, max_length=10)
+    given: dict[NAME, ExprText] = Field(default_factory=dict)
+
+
+class Gradient(Derivative):
+    pass
+
+
+class Jacobian(_Result):
+    of: ExprText
+    wrt: NAME
+    elementwise: int | None = Field(None, ge=1, le=MAX_DIM)
+    equals: list[ExprText] = Field(default_factory=list, max_length=10)
+
+
+class Evaluate(Strict):
+    of: list[ExprText] = Field(min_length=1, max_length=20)
+    at: dict[NAME, Any]
+    names: list[TextField] = Field(default_factory=list)
+
+
+class Simplify(_Result):
+    of: ExprText
+
+
+class Integrate(_Result):
+    of: ExprText
+    wrt: NAME
+    lower: ExprText = Field(alias="from")
+    upper: ExprText = Field(alias="to")
+
+
+class Solve(_Result):
+    equation: list[ExprText] = Field(min_length=2, max_length=2)
+    for_: NAME = Field(alias="for")
+    substitute: dict[NAME, ExprText] = Field(default_factory=dict)
+    interval: list[ExprText] | None = Field(None, min_length=2, max_length=2)   # open interval
+    cases: dict[NAME, list[ExprText]] = Field(default_factory=dict)
+
+
+class Claim(Strict):
+    of: ExprText
+    claimed: ExprText
+    source: Localized = Field(default_factory=Localized)
+
+
+class Plot(Strict):
+    of: list[ExprText] = Field(min_length=1, max_length=6)
+    wrt: NAME
+    range: list[ExprText] = Field(min_length=2, max_length=2)
+    derivative: bool = True
+    points: int = Field(401, ge=11, le=5001)
+
+
+class CodeTask(Strict):
+    class_: NAME | None = Field(None, alias="class")
+    function: NAME | None = None
+    activation: ExprText | None = None
+    wrt: NAME | None = None
+    inputs: list[NAME] = Field(default_factory=list, max_length=MAX_DIM)
+    params: list[NAME] = Field(default_factory=list, max_length=MAX_DIM)
+    outputs: list[ExprText] = Field(default_factory=list, max_length=MAX_DIM)
+    loss: ExprText | None = None
+    reduction: Literal["mean", "sum"] = "mean"
+
+
+TASKS = {"derivative": Derivative, "gradient": Gradient, "jacobian": Jacobian, "evaluate": Evaluate,
+         "simplify": Simplify, "integrate": Integrate, "solve": Solve, "claim": Claim, "plot": Plot,
+         "code": CodeTask}
+
+
+def _task_union():
+    def kind(value):
+        if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in TASKS:
+            return next(iter(value))
+        return None
+
+    members = []
+    for key, model in TASKS.items():
+        wrapper = create_model(f"{key}_task", __base__=Strict, **{key: (model, ...)})
+        members.append(Annotated[wrapper, Tag(key)])
+    return Annotated[Union[tuple(members)], Discriminator(
+        kind, custom_error_type="unknown_task",
+        custom_error_message=f"unknown task (expected one of: {', '.join(TASKS)})")]
+
+
+def symbolic_spec_model():
+    return create_model(
+        "SymbolicSpec", __base__=Strict,
+        id=(TextField, ...),
+        kind=(Literal["symbolic"], ...),
+        source=(TextField, ""),
+        title=(Localized, Field(default_factory=Localized)),
+        statement=(Localized | None, None),
+        symbols=(list[NAME], Field(default_factory=list, max_length=100)),
+        vectors=(dict[NAME, Annotated[int, Field(ge=1, le=MAX_DIM)]], Field(default_factory=dict)),
+        distributions=(list[NAME], Field(default_factory=list)),
+        define=(dict[NAME, Definition], Field(default_factory=dict)),
+        notes=(list[Localized], Field(default_factory=list, max_length=20)),
+        conventions=(list[Localized], Field(default_factory=list, max_length=20)),
+        tasks=(list[_task_union()], Field(min_length=1, max_length=40)),
+        answers=(dict[str, Any], Field(default_factory=dict)),
+    )
+
+
+# ----- the namespace of a problem ------------------------------------------------
+class Scope:
+    """Declared symbols, vectors, definitions and bound results, with the spec location of errors."""
+
+    def __init__(self, spec, doc):
+        import sympy as sp
+
+        self.sp, self.doc = sp, doc
+        self.names: dict = {}
+        self.vectors: dict = {}
+        self.distributions = set(spec.distributions)
+        for name in spec.symbols:
+            self.names[name] = sp.Symbol(name)
+        for name, n in spec.vectors.items():
+            parts = [sp.Symbol(f"{name}{i}") for i in range(1, n + 1)]
+            for p in parts:
+                self.names.setdefault(p.name, p)
+            self.vectors[name] = sp.Matrix(parts)
+            self.names[name] = self.vectors[name]
+        unknown = self.distributions - set(self.vectors)
+        if unknown:
+            raise SpecError([doc.problem(("distributions",), f"not a declared vector: {', '.join(sorted(unknown))}")])
+        self.defined: dict = {}
+        self.display: dict = {}     # how a structured definition is written: softmax(z), not its entries
+        for name, text in spec.define.items():
+            value = self.definition(text, ("define", name))
+            self.defined[name] = value
+            self.names[name] = value
+            if isinstance(text, dict):
+                (kind, args), = text.items()
+                args = args if isinstance(args, list) else [args]
+                self.display[name] = Call(kind, tuple(Sym(str(a), bold=True) for a in args))
+
+    def parse(self, text, loc: tuple):
+        from examsolver.spec.expr import parse_symbolic
+
+        try:
+            return parse_symbolic(text, self.names)
+        except ExprError as err:
+            raise SpecError([self.doc.problem(loc, str(err))]) from None
+
+    def definition(self, value, loc: tuple):
+        sp = self.sp
+        if isinstance(value, list):
+            items = [self.parse(v, loc + (i,)) for i, v in enumerate(value)]
+            return sp.Matrix(items)
+        if isinstance(value, dict):
+            return self.structured(value, loc)
+        return self.parse(value, loc)
+
+    def structured(self, value: dict, loc: tuple):
+        """{softmax: z} and {cross_entropy: [target, probabilities]} over declared vectors."""
+        sp = self.sp
+        if len(value) != 1 or next(iter(value)) not in ("softmax", "cross_entropy"):
+            raise SpecError([self.doc.problem(loc, "expected an expression, a list, {softmax: v} or "
+                                                   "{cross_entropy: [target, probabilities]}")])
+        (kind, args), = value.items()
+        if kind == "softmax":
+            z = self.vector(args, loc + (kind,))
+            total = sum(sp.exp(v) for v in z)
+            return sp.Matrix([sp.exp(v) / total for v in z])
+        if not isinstance(args, list) or len(args) != 2:
+            raise SpecError([self.doc.problem(loc + (kind,), "cross_entropy takes [target, probabilities]")])
+        p, q = (self.vector(a, loc + (kind, i)) for i, a in enumerate(args))
+        if p.shape != q.shape:
+            raise SpecError([self.doc.problem(loc + (kind,), f"vectors of different lengths ({p.rows} and {q.rows})")])
+        return -sum(pi * sp.log(qi) for pi, qi in zip(p, q))
+
+    def vector(self, name, loc):
+        value = self.names.get(name) if isinstance(name, str) else None
+        if not isinstance(value, self.sp.MatrixBase) or value.cols != 1:
+            raise SpecError([self.doc.problem(loc, f"{name!r} is not a declared or defined vector")])
+        return value
+
+    def symbol(self, name: str, loc: tuple):
+        value = self.names.get(name)
+        if isinstance(value, self.sp.Symbol) or (isinstance(value, self.sp.MatrixBase) and name in self.vectors):
+            return value
+        raise SpecError([self.doc.problem(loc, f"{name!r} is not a declared symbol or vector")])
+
+
+def display_name(text) -> Sym:
+    """'L_sq' → L_sq as a symbol; 'q1' → q₁; other text stays one symbol."""
+    text = str(text)
+    match = re.fullmatch(r"([A-Za-z]+?)_?(\d+|[a-z]+)?", text)
+    if match and match.group(2) and "_" in text or (match and match.group(2) and match.group(2).isdigit()):
+        return Sym(match.group(1), sub=match.group(2))
+    return Sym(text)
+
+
+def shown(expr):
+    """The form a step shows: σ and softplus recognized."""
+    return Expr(recognize(expr))
+
+
+# ----- tasks -------------------------------------------------------------------
+class Solver:
+    def __init__(self, spec, doc):
+        import sympy as sp
+
+        self.sp, self.spec, self.doc = sp, spec, doc
+        self.scope = Scope(spec, doc)
+        self.solution = Solution(problem_id=spec.id, title=spec.title.model_dump(), source=spec.source,
+                                 statement=spec.statement.model_dump() if spec.statement else None)
+
+    def run(self) -> Solution:
+        s = self.solution
+        for note in self.spec.conventions:
+            s.conventions.append(Phrase("symbolic.note", {"text": note.model_dump()}))
+        if self.scope.defined:
+            self.definitions()
+        for i, entry in enumerate(self.spec.tasks):
+            (kind, _), = entry.model_dump(by_alias=False).items()
+            task = getattr(entry, kind)
+            getattr(self, "task_" + kind)(task, ("tasks", i, kind))
+        if self.spec.notes:
+            section = s.section("symbolic.section.notes")
+            for note in self.spec.notes:
+                section.say("symbolic.note", text=note.model_dump())
+        s.number_equations()
+        return s
+
+    # ----- helpers ------------------------------------------------------------
+    def expr(self, text, loc):
+        return self.scope.parse(text, loc)
+
+    def lhs_of(self, text) -> Sym | Expr:
+        if isinstance(text, str) and text in self.scope.names:
+            return display_name(text)
+        return Expr(recognize(self.expr(text, ())))
+
+    def record(self, task, default_name: str, value) -> None:
+        name = task.name or default_name
+        self.solution.results[name] = plain(value)
+        if task.as_:
+            self.scope.names[task.as_] = value
+
+    def given(self, expr, given: dict, loc):
+        subs = {self.scope.symbol(k, loc + ("given", k)): self.expr(v, loc + ("given", k)) for k, v in given.items()}
+        return expr.subs(subs) if subs else expr
+
+    def chain(self, f, x):
+        """Forms of df/dx: the elementary derivative when f has no σ/softplus in it, else
+        the derivative of the σ/softplus form (σ′ = σ(1 − σ)); then a tidier form."""
+        sp = self.sp
+        recognized = recognize(f)
+        if recognized == f:
+            raw = sp.diff(f, x)
+            candidates = [raw, recognize(raw), tidy(recognize(raw))]
+        else:
+            d = sp.diff(recognized, x)
+            candidates = [d, tidy(d)]
+        forms = []
+        for form in candidates:
+            if all(str(form) != str(f.expr) for f in forms):
+                forms.append(Expr(form))
+        return forms
+
+    def equal(self, a, b) -> bool:
+        sp = self.sp
+        diff = plain(a) - plain(b)
+        entries = list(diff) if isinstance(diff, sp.MatrixBase) else [diff]
+        return all(sp.cancel(sp.together(d)) == 0 or sp.simplify(d) == 0 for d in entries)
+
+    def check_equals(self, section, lhs, value, candidates, loc, forms: list, given: dict | None = None) -> list:
+        """forms + each candidate the engine proves equal (its σ form, or as written when that is new)."""
+        for j, text in enumerate(candidates):
+            candidate = self.given(self.expr(text, loc + ("equals", j)), given or {}, loc)
+            if not self.equal(value, candidate):
+                section.say("symbolic.not_equal", lhs=lhs, candidate=shown(candidate))
+                continue
+            seen = {str(f.expr) for f in forms}
+            for form in (recognize(candidate), candidate):
+                if str(form) not in seen and (form is not candidate or self.sp.count_ops(form) <= 6):
+                    forms.append(Expr(form))
+                    break
+        return forms
+
+    # ----- definitions --------------------------------------------------------
+    def definitions(self) -> None:
+        section = self.solution.section("symbolic.section.definitions")
+        for name, value in self.scope.defined.items():
+            forms = [Expr(value)] + ([Expr(recognize(value))] if recognize(value) != value else [])
+            if name in self.scope.display:
+                forms = [self.scope.display[name]]
+            section.add(Step(lhs=display_name(name), extra_forms=forms))
+
+    # ----- derivative / gradient / jacobian ------------------------------------
+    def task_derivative(self, task, loc) -> None:
+        sp = self.sp
+        f = self.given(self.expr(task.of, loc + ("of",)), task.given, loc)
+        x = self.scope.symbol(task.wrt, loc + ("wrt",))
+        if isinstance(x, sp.MatrixBase):
+            raise SpecError([self.doc.problem(loc + ("wrt",), "derivative is with respect to a scalar; use gradient or jacobian")])
+        f = _piecewise_max(f, sp)
+        raw = f.applyfunc(lambda e: sp.diff(e, x)) if isinstance(f, sp.MatrixBase) else sp.diff(f, x)
+        raw = _piecewise_max(raw, sp)
+        section = self.solution.section("symbolic.section.derivative", f=self.lhs_of(task.of), x=Sym(task.wrt))
+        if f.has(sp.Piecewise):
+            section.say("symbolic.max_ties")
+        lhs = Deriv(self.lhs_of(task.of), Sym(task.wrt))
+        value = sp.diff(recognize(f), x) if not isinstance(f, sp.MatrixBase) else raw
+        forms = [Expr(recognize(raw))] if isinstance(f, sp.MatrixBase) else self.chain(f, x)
+        forms = self.check_equals(section, lhs, value, task.equals, loc, forms, task.given)
+        section.add(Step(lhs=lhs, extra_forms=forms))
+        self.record(task, f"d{task.of}/d{task.wrt}", value)
+
+    def task_gradient(self, task, loc) -> None:
+        sp = self.sp
+        f = self.given(self.expr(task.of, loc + ("of",)), task.given, loc)
+        wrt = self.scope.symbol(task.wrt, loc + ("wrt",))
+        xs = list(wrt) if isinstance(wrt, sp.MatrixBase) else [wrt]
+        if isinstance(f, sp.MatrixBase):
+            raise SpecError([self.doc.problem(loc + ("of",), "gradient of a vector: use jacobian")])
+        f = _piecewise_max(f, sp)
+        section = self.solution.section("symbolic.section.gradient", f=self.lhs_of(task.of), x=Sym(task.wrt, bold=len(xs) > 1))
+        if f.has(sp.Piecewise):
+            section.say("symbolic.max_ties")
+        parts = []
+        for xi in xs:
+            d = tidy(sp.diff(recognize(f), xi))
+            parts.append(d)
+            if len(xs) > 1:
+                section.add(Step(lhs=Deriv(self.lhs_of(task.of), Sym(xi.name)), extra_forms=[Expr(d)]))
+        value = sp.Matrix(parts) if len(xs) > 1 else parts[0]
+        lhs = Deriv(self.lhs_of(task.of), Sym(task.wrt, bold=len(xs) > 1))
+        forms = self.check_equals(section, lhs, value, task.equals, loc, [Expr(value)], task.given)
+        section.add(Step(lhs=lhs, extra_forms=forms))
+        self.record(task, f"d{task.of}/d{task.wrt}", value)
+
+    def task_jacobian(self, task, loc) -> None:
+        sp = self.sp
+        f = self.expr(task.of, loc + ("of",))
+        section = self.solution.section("symbolic.section.jacobian", f=self.lhs_of(task.of), x=Sym(task.wrt, bold=True))
+        if task.elementwise:
+            x = self.scope.symbol(task.wrt, loc + ("wrt",))
+            if isinstance(f, sp.MatrixBase) or isinstance(x, sp.MatrixBase):
+                raise SpecError([self.doc.problem(loc, "elementwise: `of` is a scalar function of the scalar `wrt`")])
+            xs = [sp.Symbol(f"{task.wrt}{i}") for i in range(1, task.elementwise + 1)]
+            f = sp.Matrix([f.subs(x, xi) for xi in xs])
+            section.say("symbolic.elementwise", y=Sym("y", bold=True), x=Sym(task.wrt, bold=True), n=task.elementwise,
+                        value=shown(f))
+        else:
+            wrt = self.scope.symbol(task.wrt, loc + ("wrt",))
+            xs = list(wrt) if isinstance(wrt, sp.MatrixBase) else [wrt]
+            if not isinstance(f, sp.MatrixBase):
+                f = sp.Matrix([f])
+        if f.has(sp.Max, sp.Min):
+            section.say("symbolic.max_ties")
+        J = _piecewise_max(f, sp).jacobian(sp.Matrix(xs))
+        shown_J = recognize(J)
+        if task.elementwise:
+            off = all(J[i, j] == 0 for i in range(J.rows) for j in range(J.cols) if i != j)
+            section.say("symbolic.diagonal" if off else "symbolic.not_diagonal")
+        lhs = Deriv(Sym("y", bold=True) if task.elementwise else self.lhs_of(task.of), Sym(task.wrt, bold=True))
+        forms = self.check_equals(section, lhs, J, task.equals, loc, [Expr(shown_J)])
+        section.add(Step(lhs=lhs, extra_forms=forms))
+        self.record(task, "jacobian", J)
+
+    # ----- evaluate / simplify / integrate -------------------------------------
+    def task_evaluate(self, task, loc) -> None:
+        sp = self.sp
+        subs, shown_at = {}, []
+        for name, text in task.at.items():
+            target = self.scope.symbol(name, loc + ("at", name))
+            value = self.scope.definition(text, loc + ("at", name))
+            if isinstance(target, sp.MatrixBase):
+                if not isinstance(value, sp.MatrixBase) or value.shape != target.shape:
+                    raise SpecError([self.doc.problem(loc + ("at", name),
+                                                      f"{name} has {target.rows} entries, the value given has "
+                                                      f"{value.rows if isinstance(value, sp.MatrixBase) else 1}")])
+                self._validate_distribution(name, value, loc + ("at", name))
+                subs.update(dict(zip(target, value)))
+            else:
+                subs[target] = value
+            shown_at.append((name, value))
+        section = self.solution.section("symbolic.section.evaluate")
+        section.say("symbolic.values", values=", ".join(f"{n} = {_plain_text(v)}" for n, v in shown_at))
+        for j, text in enumerate(task.of):
+            expr = self.expr(text, loc + ("of", j))
+            value = plain(_piecewise_max(expr, sp)).subs(subs)
+            value = value.applyfunc(sp.simplify) if isinstance(value, sp.MatrixBase) else sp.simplify(value)
+            name = task.names[j] if j < len(task.names) else f"{text}({', '.join(f'{n}={_plain_text(v)}' for n, v in shown_at)})"
+            result = _numeric(value, sp)
+            defined = isinstance(text, str) and text in self.scope.names
+            lhs = self.lhs_of(text) if defined or j >= len(task.names) else Sym(task.names[j])
+            section.add(Step(lhs=lhs, extra_forms=[shown(expr)] if defined else [], result=result))
+            self.solution.results[name] = result
+
+    def _validate_distribution(self, name, value, loc) -> None:
+        if name not in self.scope.distributions:
+            return
+        sp = self.sp
+        if any((v.is_negative or v.is_number is False) for v in value):
+            raise SpecError([self.doc.problem(loc, f"{name} is a distribution: entries must be numbers ≥ 0")])
+        total = sp.nsimplify(sum(value))
+        if total != 1:
+            raise SpecError([self.doc.problem(loc, f"{name} is a distribution: entries must sum to 1, they sum to {total}")])
+
+    def task_simplify(self, task, loc) -> None:
+        sp = self.sp
+        expr = self.expr(task.of, loc + ("of",))
+        value = expr.applyfunc(sp.simplify) if isinstance(expr, sp.MatrixBase) else sp.simplify(expr)
+        section = self.solution.section("symbolic.section.simplify")
+        section.add(Step(lhs=self.lhs_of(task.of), extra_forms=[shown(expr), Expr(recognize(value))]))
+        self.record(task, str(task.of), value)
+
+    def task_integrate(self, task, loc) -> None:
+        sp = self.sp
+        f = self.expr(task.of, loc + ("of",))
+        x = self.scope.symbol(task.wrt, loc + ("wrt",))
+        lo, hi = self.expr(task.lower, loc + ("from",)), self.expr(task.upper, loc + ("to",))
+        value = sp.simplify(sp.integrate(f, (x, lo, hi)))
+        section = self.solution.section("symbolic.section.integrate")
+        section.add(Step(lhs=Expr(sp.Integral(f, (x, lo, hi))), extra_forms=[Expr(value)]))
+        self.record(task, f"integral({task.of})", value)
+
+    # ----- equations and claims ------------------------------------------------
+    def task_solve(self, task, loc) -> None:
+        sp = self.sp
+        lhs, rhs = (recognize(self.expr(t, loc + ("equation", i))) for i, t in enumerate(task.equation))
+        unknown = sp.Symbol(task.for_)
+        for name, text in task.substitute.items():
+            pattern = recognize(self.expr(text, loc + ("substitute", name)))
+            lhs, rhs = lhs.subs(pattern, sp.Symbol(name)), rhs.subs(pattern, sp.Symbol(name))
+        domain = sp.Reals
+        if task.interval:
+            lo, hi = (self.expr(t, loc + ("interval", i)) for i, t in enumerate(task.interval))
+            domain = sp.Interval.open(lo, hi)
+        section = self.solution.section("symbolic.section.solve", unknown=Sym(task.for_))
+        factored = sp.factor(lhs - rhs)
+        section.add(Step(lhs=Expr(lhs - rhs), extra_forms=[Expr(factored), Expr(sp.Integer(0))]))
+        if task.interval:
+            section.say("symbolic.domain", unknown=Sym(task.for_), domain=Expr(domain))
+        cases = _cases(task.cases, self, loc)
+        for case in cases:
+            equation = factored.subs(case)
+            solutions = sp.solveset(equation, unknown, domain)
+            if case:
+                section.say("symbolic.case", case=", ".join(f"{k} = {v}" for k, v in case.items()))
+            for factor in sp.Mul.make_args(sp.factor(equation)):
+                base = factor.base if factor.is_Pow else factor
+                if base.has(unknown):
+                    self._explain_factor(section, base, unknown, domain)
+            if solutions == sp.EmptySet:
+                section.say("symbolic.no_solution", unknown=Sym(task.for_))
+            else:
+                section.say("symbolic.solutions", unknown=Sym(task.for_), solutions=Expr(solutions))
+            key = (task.name or f"solve({task.for_})") + ("" if not case else "|" + ",".join(f"{k}={v}" for k, v in case.items()))
+            self.solution.results[key] = solutions
+
+    def _explain_factor(self, section, factor, unknown, domain) -> None:
+        sp = self.sp
+        roots = sp.solveset(factor, unknown, sp.Reals)
+        inside = sp.solveset(factor, unknown, domain)
+        if roots == sp.EmptySet and sp.degree(factor, unknown) == 2:
+            section.say("symbolic.no_real_root", factor=Expr(factor), disc=Expr(sp.discriminant(factor, unknown)))
+        elif inside == sp.EmptySet and roots != sp.EmptySet:
+            section.say("symbolic.root_outside", factor=Expr(factor), roots=Expr(roots))
+        else:
+            section.say("symbolic.factor_roots", factor=Expr(factor), roots=Expr(inside))
+
+    def task_claim(self, task, loc) -> None:
+        sp = self.sp
+        value = self.expr(task.of, loc + ("of",))
+        claimed = self.expr(task.claimed, loc + ("claimed",))
+        section = self.solution.section("symbolic.section.claim")
+        source = task.source.model_dump() if (task.source.hr or task.source.en) else {"hr": "", "en": ""}
+        if self.equal(value, claimed):
+            section.say("symbolic.claim_holds", claimed=shown(claimed), value=shown(value), source=source)
+            return
+        section.say("symbolic.claim_fails", claimed=shown(claimed), value=shown(value), source=source)
+        free = sorted(plain(value - claimed).free_symbols, key=lambda s: s.name)
+        if free:
+            where = sp.solve(sp.Eq(value, claimed), free[0], dict=True)
+            if where:
+                section.say("symbolic.claim_only_when",
+                            condition=", ".join(f"{_plain_text(k)} = {_plain_text(v)}" for k, v in where[0].items()))
+        self.solution.results[f"claim({task.claimed})"] = sp.false
+
+    # ----- plots and code -------------------------------------------------------
+    def task_plot(self, task, loc) -> None:
+        import numpy as np
+        sp = self.sp
+        x = self.scope.symbol(task.wrt, loc + ("wrt",))
+        lo, hi = (float(self.expr(t, loc + ("range", i))) for i, t in enumerate(task.range))
+        if not lo < hi:
+            raise SpecError([self.doc.problem(loc + ("range",), "range must be [low, high] with low < high")])
+        grid = np.linspace(lo, hi, task.points)
+        series = []
+        for j, text in enumerate(task.of):
+            f = recognize(self.expr(text, loc + ("of", j)))
+            curves = [(f, {"hr": f"{text}", "en": f"{text}"})]
+            if task.derivative:
+                curves.append((tidy(sp.diff(f, x)), {"hr": f"{text}′", "en": f"{text}′"}))
+            for expr, label in curves:
+                series.append({"x": grid.tolist(), "y": codegen.sample(expr, x, grid).tolist(), "label": label})
+        section = self.solution.section("symbolic.section.plot")
+        section.add(Figure("curves", {"series": series, "xlabel": task.wrt, "ylabel": "",
+                                      "size": (5, 3.5)}, caption=Phrase("symbolic.plot_caption", {})))
+        self.solution.results.setdefault("plot", len(series))
+
+    def task_code(self, task, loc) -> None:
+        section = self.solution.section("symbolic.section.code")
+        if task.activation is not None and task.class_:
+            x = self.scope.symbol(task.wrt or "x", loc + ("wrt",))
+            f = recognize(self.expr(task.activation, loc + ("activation",)))
+            source, notes = codegen.activation_layer(task.class_, f, x)
+        elif task.outputs and task.class_:
+            ins = [self.scope.symbol(n, loc + ("inputs",)) for n in task.inputs]
+            ps = [self.scope.symbol(n, loc + ("params",)) for n in task.params]
+            outs = [_piecewise_max(self.expr(t, loc + ("outputs", j)), self.sp) for j, t in enumerate(task.outputs)]
+            source, notes = codegen.equations_layer(task.class_, ins, ps, outs)
+        elif task.loss is not None and task.function:
+            z = self.scope.symbol(task.wrt or "z", loc + ("wrt",))
+            ins = [self.scope.symbol(n, loc + ("inputs",)) for n in task.inputs] or [z]
+            loss = recognize(self.expr(task.loss, loc + ("loss",)))
+            source, notes = codegen.loss_function(task.function, loss, z, ins, task.reduction)
+        else:
+            raise SpecError([self.doc.problem(loc, "code needs class + activation, class + inputs/params/outputs, "
+                                                   "or function + loss")])
+        for key in notes:
+            section.say(key)
+        section.add(Code("python", source, caption=Phrase("symbolic.code_caption", {})))
+        self.solution.results[f"code.{task.class_ or task.function}"] = source
+
+
+# ----- small helpers ------------------------------------------------------------
+def _piecewise_max(expr, sp):
+    """Max(a, b) → a where a ≥ b, else b: ties go to the first argument (stated in the solution)."""
+    def rewrite(*args):
+        out = args[-1]
+        for a in reversed(args[:-1]):
+            out = sp.Piecewise((a, sp.And(*[a >= b for b in args if b is not a])), (out, True))
+        return out
+
+    if isinstance(expr, sp.MatrixBase):
+        return expr.applyfunc(lambda e: _piecewise_max(e, sp))
+    if not hasattr(expr, "has") or not expr.has(sp.Max, sp.Min):
+        return expr
+    expr = expr.replace(sp.Max, rewrite)
+    return expr.replace(sp.Min, lambda *a: -rewrite(*[-x for x in a]))
+
+
+def _cases(cases: dict, solver, loc) -> list[dict]:
+    import itertools
+
+    if not cases:
+        return [{}]
+    names = list(cases)
+    values = [[solver.expr(v, loc + ("cases", n, i)) for i, v in enumerate(cases[n])] for n in names]
+    return [dict(zip((solver.sp.Symbol(n) for n in names), combo)) for combo in itertools.product(*values)]
+
+
+def _numeric(value, sp):
+    """A number as Exact (exact form + decimals in the steps); anything else stays sympy."""
+    from examsolver.engine.scalar import Exact
+
+    if isinstance(value, sp.MatrixBase):
+        if all(v.is_number for v in value):
+            import numpy as np
+
+            out = np.empty(value.shape if value.cols > 1 else (value.rows,), dtype=object)
+            for index, v in enumerate(value):
+                out.flat[index] = Exact._sympy(v)
+            return out
+        return value
+    if getattr(value, "is_number", False) and value.is_real is not False:
+        return Exact._sympy(value)
+    return value
+
+
+def _plain_text(value) -> str:
+    from examsolver.render.values import sympy_plain
+
+    if hasattr(value, "tolist") and not hasattr(value, "free_symbols"):
+        return str(value.tolist())
+    if type(value).__module__.startswith("sympy") and hasattr(value, "rows"):
+        return "[" + ", ".join(sympy_plain(v) for v in value) + "]"
+    return sympy_plain(value)
+
+
+def solve(spec, doc) -> Solution:
+    return Solver(spec, doc).run()
