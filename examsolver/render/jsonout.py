@@ -73,7 +73,7 @@ def to_dict(solution: Solution, lang: str) -> dict:
         "sections": sections,
         "results": {name: result_entry(value) for name, value in solution.results.items()},
         "checks": [{"name": c.name, "expected": literal_text(c.expected), "status": c.status,
-                    "computed": None if c.computed is None else exact_text(c.computed),
+                    "computed": None if c.computed is None else result_entry(c.computed)["exact"],
                     "detail": text(c.detail) if c.detail else None} for c in solution.checks],
     }
 

@@ -65,9 +65,9 @@ class TerminalRenderer:
             c.print(Text(self.text(block)))
         elif isinstance(block, Table):
             table = RichTable(*[self.text(h) if isinstance(h, Phrase) else str(h) for h in block.header])
-            for row in block.rows:
-                table.add_row(*[self.text(v) if isinstance(v, Phrase) else v if isinstance(v, str)
-                                else self.math.print(v) for v in row])
+            for row in block.rows:     # Text(): brackets in values are not rich markup
+                table.add_row(*[Text(self.text(v) if isinstance(v, Phrase) else v if isinstance(v, str)
+                                     else self.math.print(v)) for v in row])
             c.print(table)
         elif isinstance(block, Code):
             c.print(Text(block.source.rstrip(), style="green"))
@@ -83,6 +83,7 @@ class TerminalRenderer:
             status = self.heading(f"status.{check.status}")
             if check.detail:
                 status += f" ({self.text(check.detail)})"
-            table.add_row(check.name, literal_text(check.expected), computed, Text(status, style=STATUS_STYLE[check.status]))
+            table.add_row(Text(check.name), Text(literal_text(check.expected)), Text(computed),
+                          Text(status, style=STATUS_STYLE[check.status]))
         self.console.print()
         self.console.print(table)

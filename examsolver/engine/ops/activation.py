@@ -82,6 +82,8 @@ class ReLU(Elementwise):
         return v if v.sign() > 0 else v * 0
 
     def df(self, x, y):
+        if "relu_mask_forgotten" in getattr(self.conventions, "mistakes", ()):
+            return scalar.Exact(1)      # a deliberate mistake, only for diagnosing answers (diagnose/)
         sign = x.sign()
         if sign == 0:
             return scalar.exact(self.conventions.relu_grad_at_zero)

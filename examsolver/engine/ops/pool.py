@@ -15,17 +15,21 @@ from examsolver.solution import Step
 class GlobalAvgPool(Layer):
     kind = "global_avg_pool"
 
+    def _divisor(self, size: int) -> int:
+        """The pool size; 1 under the deliberate mistake `global_pool_sum` (only for diagnose/)."""
+        return 1 if "global_pool_sum" in getattr(self.conventions, "mistakes", ()) else size
+
     # forward and VJP, side by side
     def forward_one(self, x):
         if x.ndim == 1:
-            return np.asarray(x.sum() / x.size, dtype=object)
-        size = x[0].size
+            return np.asarray(x.sum() / self._divisor(x.size), dtype=object)
+        size = self._divisor(x[0].size)
         return np.array([x[k].sum() / size for k in range(x.shape[0])], dtype=object)
 
     def vjp_one(self, x, y, gy):
         if x.ndim == 1:
-            return ones(x.shape) * (gy[()] / x.size), {}
-        size = x[0].size
+            return ones(x.shape) * (gy[()] / self._divisor(x.size)), {}
+        size = self._divisor(x[0].size)
         return np.stack([ones(x[k].shape) * (gy[k] / size) for k in range(x.shape[0])]), {}
 
     # formulas
