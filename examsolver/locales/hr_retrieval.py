@@ -45,7 +45,7 @@ PHRASES = {
     "retrieval.curve_caption": "Krivulja preciznosti i odziva i interpolirana preciznost.",
     "retrieval.curve_caption_query": "Upit {n}: krivulja preciznosti i odziva i interpolirana preciznost.",
     # AP
-    "retrieval.ap_plain": "Neinterpolirana prosječna preciznost po svim pragovima (R₀ = 0), formulom funkcije average_precision_score iz scikit-learna:",
+    "retrieval.ap_plain": "Neinterpolirana prosječna preciznost po svim pragovima ({count}; R₀ = 0), formulom funkcije average_precision_score iz scikit-learna:",
     "retrieval.interp_precision": "Interpolirana preciznost za svaku razinu odziva: najbolja preciznost za taj ili veći odziv:",
     "retrieval.ap_interpolated": "Interpolirana prosječna preciznost (po svim točkama) po različitim razinama odziva (R₀ = 0):",
     "retrieval.map_plain": "Srednja vrijednost neinterpoliranih prosječnih preciznosti:",

@@ -19,6 +19,7 @@ from examsolver.errors import Problem, SpecError
 MAX_BYTES = 1_000_000
 MAX_NODES = 200_000
 MAX_DEPTH = 64
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 class DecimalText(str):
@@ -98,6 +99,8 @@ class _Builder:
         if depth > MAX_DEPTH:
             self.fail(node, f"nested deeper than {MAX_DEPTH} levels")
         self.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _COLLECTION_TAGS:
+            self.fail(node, f"unsupported YAML tag {node.tag}")     # e.g. !!python/object on a list
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):

@@ -1,0 +1,67 @@
+"""Start-up cost: `examsolver --help` and solving a plain network problem stay off the heavy imports.
+
+Measured in fresh interpreters (subprocesses), since this test process has imported everything.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import PROBLEMS, ROOT
+
+HEAVY_FOR_HELP = ("sympy", "numpy", "matplotlib", "torch", "pydantic")
+HEAVY_FOR_SOLVE = ("sympy", "torch", "matplotlib")
+
+
+def _imported_after(code: str, watch: tuple) -> list:
+    """Run code in a fresh interpreter; which of the watched top-level modules did it import?"""
+    probe = (f"import sys\n{code}\n"
+             f"import json; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(watch)!r}))))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_help_imports_nothing_heavy():
+    code = ("from typer.testing import CliRunner\nfrom examsolver.cli import app\n"
+            "result = CliRunner().invoke(app, ['--help'])\nassert result.exit_code == 0, result.output")
+    assert _imported_after(code, HEAVY_FOR_HELP) == []
+
+
+def test_command_help_imports_nothing_heavy_of_ours():
+    """Typer ≥ 0.2x imports pydantic itself to build a command's parameters, so it is not watched here."""
+    code = ("from typer.testing import CliRunner\nfrom examsolver.cli import app\n"
+            "from typer.main import get_command\n"
+            "for name in get_command(app).commands:\n"
+            "    assert CliRunner().invoke(app, [name, '--help']).exit_code == 0, name")
+    assert _imported_after(code, tuple(m for m in HEAVY_FOR_HELP if m != "pydantic")) == []
+
+
+def test_help_through_python_m_and_importtime():
+    """`python -X importtime -m examsolver --help`: the import log names no heavy module."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "examsolver", "--help"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Usage" in done.stdout
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
+    assert not imported & set(HEAVY_FOR_HELP), sorted(imported & set(HEAVY_FOR_HELP))
+
+
+def test_solving_2022_z3_needs_neither_sympy_nor_torch():
+    code = ("from examsolver.engine.solve import solve_file\n"
+            "from examsolver.render.output import render_solution\n"
+            f"solution = solve_file({str(PROBLEMS / '2022_z3.yaml')!r})\n"
+            "assert solution.checks and all(c.status == 'match' for c in solution.checks)\n"
+            "for fmt in ('md', 'json'):\n"
+            "    for lang in ('hr', 'en'):\n"
+            "        assert render_solution(solution, fmt, lang, to_terminal=False)")
+    assert _imported_after(code, HEAVY_FOR_SOLVE) == []
+
+
+def test_cli_solve_2022_z3_needs_neither_sympy_nor_torch():
+    code = ("from typer.testing import CliRunner\nfrom examsolver.cli import app\n"
+            f"result = CliRunner().invoke(app, ['solve', {str(PROBLEMS / '2022_z3.yaml')!r}, '--lang', 'en'])\n"
+            "assert result.exit_code == 0, result.output")
+    assert _imported_after(code, HEAVY_FOR_SOLVE) == []
