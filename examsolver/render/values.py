@@ -155,22 +155,16 @@ def _sympy_text(expr, n: Notation) -> str:
 
 def sympy_code(expr) -> str:
     """ASCII our parser reads back (ln, e, **), for JSON and keys."""
-    import sympy
+    from examsolver.render.sympy_text import code_text
 
-    return sympy.sstr(expr).replace("log(", "ln(").replace("E", "e")
+    return code_text(expr)
 
 
 def sympy_plain(expr) -> str:
-    """One-line Unicode for the terminal: ln, ·, ^, −, π, √."""
-    import sympy
+    """One-line Unicode for the terminal: ln, ·, ^, −, π, √, matrices as rows."""
+    from examsolver.render.sympy_text import plain_text
 
-    if isinstance(expr, sympy.MatrixBase):   # symbolic vectors and matrices, laid out like exact tensors
-        if expr.cols == 1:
-            return "[" + ", ".join(sympy_plain(v) for v in expr) + "]ᵀ"
-        return "[" + ", ".join("[" + ", ".join(sympy_plain(v) for v in row) + "]" for row in expr.tolist()) + "]"
-    text = sympy.sstr(expr).replace("log(", "ln(")
-    return (text.replace("**", "^").replace("*", "·").replace("-", "−").replace("pi", "π")
-            .replace("sqrt", "√").replace("E", "e"))
+    return plain_text(expr)
 
 
 # ----- decimals ---------------------------------------------------------------
