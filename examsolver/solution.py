@@ -105,6 +105,7 @@ class Solution:
     sections: list[Section] = field(default_factory=list)
     results: dict = field(default_factory=dict)   # result name → value
     checks: list[AnswerCheck] = field(default_factory=list)
+    alternatives: list = field(default_factory=list)   # verify.Alternative: results under another convention
 
     def section(self, key: str, **args) -> Section:
         section = Section(Phrase(key, args))

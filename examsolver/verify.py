@@ -372,7 +372,7 @@ def verify_file(path, keys_dir=None, answers_file=None, tolerance: Tolerance | N
     report = FileReport(str(path))
     try:
         doc = load_file(path)
-        solution = solve_document(doc, answers={})
+        solution = solve_document(doc, answers={}, with_alternatives=False)
         report.problem_id, report.title = solution.problem_id, solution.title or {}
         answers, report.key_source = _key_for(doc, solution.problem_id, keys_dir, answers_file)
         checks = check_answers(answers, solution.results, tolerance)

@@ -113,7 +113,8 @@ class Resolver:
         from examsolver.spec.load import Document
 
         try:
-            return solve_document(Document(self.doc.path, data, self.doc.positions), answers={}).results
+            return solve_document(Document(self.doc.path, data, self.doc.positions), answers={},
+                                  with_alternatives=False).results
         except ExamsolverError:      # e.g. unbiased variance of a single value: not this mistake
             return None
 

@@ -56,7 +56,7 @@ def parse_spec(doc: Document):
     return validate(doc, kind.load("schema")())
 
 
-def solve_document(doc: Document, answers: dict | None = None) -> Solution:
+def solve_document(doc: Document, answers: dict | None = None, with_alternatives: bool = True) -> Solution:
     kind = kind_of(doc)
     spec = parse_spec(doc)
     solution = kind.load("solver")(spec, doc)
@@ -64,6 +64,10 @@ def solve_document(doc: Document, answers: dict | None = None) -> Solution:
 
     key = answers if answers is not None else getattr(spec, "answers", {}) or {}
     solution.checks = check_answers(key, solution.results)
+    if solution.warnings and with_alternatives:   # answers under the other convention at this degenerate input
+        from examsolver.diagnose import alternatives
+
+        solution.alternatives = alternatives(doc, solution, list(key))
     return solution
 
 

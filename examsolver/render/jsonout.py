@@ -70,6 +70,8 @@ def to_dict(solution: Solution, lang: str) -> dict:
         "language": lang,
         "conventions": [text(p) for p in solution.conventions],
         "warnings": [text(p) for p in solution.warnings],
+        "alternatives": [{"convention": a.mistake, "text": text(a.phrase),
+                          "results": {name: result_entry(v) for name, v in a.values}} for a in solution.alternatives],
         "sections": sections,
         "results": {name: result_entry(value) for name, value in solution.results.items()},
         "checks": [{"name": c.name, "expected": literal_text(c.expected), "status": c.status,

@@ -32,6 +32,10 @@ class MarkdownRenderer:
         if solution.warnings:
             out += [f"{h}# {self.heading('heading.warnings')}", ""]
             out += [f"- ⚠ {self.text(p)}" for p in solution.warnings] + [""]
+            for alt in solution.alternatives:
+                shown = ", ".join(f"`{name}` = ${self.math.value(value, 'row')}$" for name, value in alt.values)
+                out += [f"- {self.heading('verify.heading.alternatives')} {self.text(alt.phrase)}: {shown}"]
+            out += [""] if solution.alternatives else []
         for section in solution.sections:
             out += [f"{h}# {self.text(section.title)}", ""]
             for block in section.blocks:

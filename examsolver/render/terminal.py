@@ -39,6 +39,10 @@ class TerminalRenderer:
                 c.print(Text(f"  • {self.text(p)}"))
         for p in solution.warnings:
             c.print(Text(f"⚠ {self.text(p)}", style="yellow"))
+        for alt in solution.alternatives:
+            shown = ", ".join(f"{name} = {self.math.value(value, 'row')}" for name, value in alt.values)
+            c.print(Text(f"  {self.heading('verify.heading.alternatives')} {self.text(alt.phrase)}: {shown}",
+                         style="yellow"))
         for section in solution.sections:
             c.print()
             c.print(Text(self.text(section.title), style="bold cyan"))
