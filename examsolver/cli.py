@@ -25,7 +25,15 @@ class Lang(str, Enum):
 class Format(str, Enum):
     term = "term"
     md = "md"
+    tex = "tex"
+    beamer = "beamer"
+    html = "html"
     json = "json"
+
+
+class Decimal(str, Enum):
+    comma = "comma"
+    point = "point"
 
 
 def _fail(problems) -> None:
@@ -56,36 +64,80 @@ def _run_guarded(debug: bool, action):
 
 @app.command()
 def solve(
-    specs: list[Path] = typer.Argument(..., help="Problem spec files (YAML)."),
+    specs: list[Path] = typer.Argument(..., help="Problem spec files (YAML); several make one booklet."),
     lang: Lang = typer.Option(Lang.hr, "--lang", "-l", help="Language of the solution."),
-    fmt: Format = typer.Option(Format.term, "--format", "-f", help="Output format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    fmt: Optional[Format] = typer.Option(None, "--format", "-f",
+                                         help="Output format (default: term, or tex with --pdf)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Write to this file (a directory with --split or --pdf)."),
+    pdf: bool = typer.Option(False, "--pdf", help="Compile tex/beamer to PDF with latexmk into the -o directory."),
+    split: bool = typer.Option(False, "--split", help="One document per spec instead of one booklet."),
+    decimal: Optional[Decimal] = typer.Option(None, "--decimal",
+                                              help="Decimal separator (default: comma for hr, point for en)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
-    """Solve problem specs and print the worked solutions."""
+    """Solve problem specs and write the worked solutions (terminal, Markdown, LaTeX, slides, HTML, JSON)."""
     from examsolver.engine.solve import solve_file
-    from examsolver.render.output import render_solution, write_atomic
 
-    failed = False
-    texts = []
+    fmt = fmt or (Format.tex if pdf else Format.term)
+    if pdf and fmt not in (Format.tex, Format.beamer):
+        typer.echo("error: --pdf needs --format tex or --format beamer", err=True)
+        raise typer.Exit(2)
+    if split and output is None:
+        typer.echo("error: --split needs -o DIRECTORY", err=True)
+        raise typer.Exit(2)
+    solutions, failed = [], False
     for spec in specs:
         solution = _run_guarded(debug, lambda spec=spec: solve_file(spec))
-        if solution is None:
-            failed = True
-            continue
-        text = _run_guarded(debug, lambda solution=solution: render_solution(
-            solution, fmt.value, lang.value, to_terminal=output is None))
-        if text is None:
-            failed = True
-            continue
-        texts.append(text)
-    text = "".join(t for t in texts if t)
-    if output is not None and texts:
-        write_atomic(output, text)
-    elif text:
-        sys.stdout.write(text)
+        failed |= solution is None
+        if solution is not None:
+            solutions.append(solution)
+    if solutions:
+        code = _run_guarded(debug, lambda: _write_solutions(solutions, fmt.value, lang.value, output, pdf, split,
+                                                            decimal.value if decimal else None, debug))
+        if code != 0:
+            raise typer.Exit(1 if code is None else code)
     if failed:
         raise typer.Exit(2)
+
+
+def _write_solutions(solutions, fmt: str, lang: str, output: Optional[Path], pdf: bool, split: bool,
+                     decimal: Optional[str], debug: bool) -> int:
+    """Every output mode of `solve`; returns the exit code (errors of ours are printed here)."""
+    from examsolver.errors import ExamsolverError
+    from examsolver.render import output as out
+
+    groups = [[s] for s in solutions] if split else [solutions]
+    try:
+        if pdf:
+            from examsolver.render.pdf import check_tools, compile_pdf
+
+            check_tools()
+            for group in groups:
+                target = Path(output or ".")
+                if not (target.suffix == ".pdf" and not split):
+                    target = target / (out.document_name(group, fmt) + ".pdf")
+                assets = out.Assets()
+                tex = out.render_document(group, fmt, lang, decimal, assets)
+                seconds = compile_pdf(tex, assets.files, target)
+                typer.echo(f"{target} ({seconds:.1f} s)", err=True)
+        elif split:
+            for group in groups:
+                name = out.document_name(group, fmt) + out.FORMATS[fmt].suffix
+                out.write_document(group, fmt, lang, Path(output) / name, decimal)
+        elif output is not None:
+            out.write_document(solutions, fmt, lang, output, decimal)
+        elif fmt == "term":
+            for solution in solutions:
+                out.render_solution(solution, fmt, lang, to_terminal=True, decimal=decimal)
+        else:
+            sys.stdout.write(out.render_document(solutions, fmt, lang, decimal))
+    except ExamsolverError as err:   # no TeX (2), a LaTeX failure (1): the message says what to do
+        if debug:
+            raise
+        typer.echo(f"error: {err}", err=True)
+        return err.exit_code
+    return 0
 
 
 @app.command()
@@ -96,6 +148,147 @@ def schema() -> None:
     from examsolver.spec.model import spec_json_schema
 
     typer.echo(json.dumps(spec_json_schema(), indent=2, ensure_ascii=False))
+
+
+# ----- answer keys: verify and check ---------------------------------------------------------
+_REPORT_KINDS = ("json", "junit")
+
+
+def _split_report_options(tokens: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """PATH... with `--report json|junit FILE` anywhere among them → (paths, [(kind, file)])."""
+    paths, reports, i = [], [], 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "--report":
+            if i + 2 >= len(tokens):
+                raise typer.BadParameter("--report needs a kind (json or junit) and a file", param_hint="--report")
+            kind, target = tokens[i + 1], tokens[i + 2]
+            if kind not in _REPORT_KINDS:
+                raise typer.BadParameter(f"unknown report kind {kind!r} (expected json or junit)", param_hint="--report")
+            reports.append((kind, target))
+            i += 3
+        elif token.startswith("-") and token != "-":
+            raise typer.BadParameter(f"no such option: {token}")
+        else:
+            paths.append(token)
+            i += 1
+    return paths, reports
+
+
+def _tolerance(rtol: Optional[str], atol: Optional[str]):
+    from examsolver.errors import ExprError
+    from examsolver.verify import Tolerance
+
+    try:
+        return Tolerance.parse(rtol, atol)
+    except ExprError as err:
+        raise typer.BadParameter(str(err), param_hint="--rtol/--atol") from None
+
+
+def _verify_one(args):
+    """One file in a worker process (or in this one); never raises for a user error."""
+    from examsolver.verify import FileReport, verify_file
+
+    path, keys, answers, tolerance, debug = args
+    try:
+        return verify_file(path, keys_dir=keys, answers_file=answers, tolerance=tolerance)
+    except Exception as err:  # a bug of ours: reported on that file, the rest still run
+        if debug:
+            raise
+        return FileReport(str(path), errors=[f"{path}: internal error: {type(err).__name__}: {err} "
+                                             "(rerun with --debug and report it)"])
+
+
+def _run_files(files: list, keys, tolerance, jobs: int, debug: bool) -> list:
+    """Reports in the order of files, with a progress bar on a terminal when the run is long."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    tasks = [(f, keys, None, tolerance, debug) for f in files]
+    err = Console(stderr=True)
+    show = err.is_terminal and len(files) > 3
+    reports = [None] * len(files)
+    with Progress(console=err, transient=True, disable=not show) as progress:
+        bar = progress.add_task("verify", total=len(files))
+        if jobs > 1 and len(files) > 1:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                futures = {pool.submit(_verify_one, t): k for k, t in enumerate(tasks)}
+                for future in as_completed(futures):
+                    reports[futures[future]] = future.result()
+                    progress.advance(bar)
+        else:
+            for k, t in enumerate(tasks):
+                reports[k] = _verify_one(t)
+                progress.advance(bar)
+    return reports
+
+
+def _write_reports(reports, targets, lang: str) -> None:
+    from examsolver.render.output import write_atomic
+    from examsolver.render.verify_report import to_json, to_junit
+
+    for kind, target in targets:
+        write_atomic(Path(target), to_json(reports, lang) if kind == "json" else to_junit(reports, lang))
+
+
+@app.command(context_settings={"ignore_unknown_options": True})
+def verify(
+    paths: list[str] = typer.Argument(..., metavar="PATH... [--report json|junit FILE]",
+                                      help="Spec files, directories (every *.yaml inside) or globs. "
+                                           "`--report json FILE` / `--report junit FILE` (repeatable) also "
+                                           "write a machine-readable report for CI."),
+    keys: Optional[Path] = typer.Option(None, "--keys", help="Take each key from DIR/<id>.yaml instead of the spec's answers."),
+    rtol: Optional[str] = typer.Option(None, "--rtol", help="Relative tolerance for every entry (an entry's own tol wins)."),
+    atol: Optional[str] = typer.Option(None, "--atol", help="Absolute tolerance for every entry."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Solve files in N parallel processes."),
+    lang: Lang = typer.Option(Lang.hr, "--lang", "-l", help="Language of the report."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of internal errors."),
+) -> None:
+    """Solve every spec and compare each answer-key entry; explain wrong answers.
+
+    Exit code 0 when every entry matches, 1 when one is wrong, 2 when a spec (or key) is unreadable or invalid.
+    """
+    from examsolver.render.verify_report import print_reports
+    from examsolver.verify import FileReport, exit_code, expand_paths
+
+    names, targets = _split_report_options(paths)
+    if not names:
+        raise typer.BadParameter("give at least one spec file, directory or glob")
+    tolerance = _tolerance(rtol, atol)
+    files, missing = expand_paths(names)
+    reports = _run_files(files, keys, tolerance, jobs, debug)
+    reports += [FileReport(name, errors=[f"{name}: no such file, directory or matching spec"]) for name in missing]
+    print_reports(reports, lang.value)
+    _write_reports(reports, targets, lang.value)
+    raise typer.Exit(exit_code(reports))
+
+
+@app.command()
+def check(
+    spec: Path = typer.Argument(..., help="The problem spec (YAML)."),
+    answers: Path = typer.Option(..., "--answers", "-a", help="YAML file of answers: result name → answer."),
+    rtol: Optional[str] = typer.Option(None, "--rtol", help="Relative tolerance for every answer."),
+    atol: Optional[str] = typer.Option(None, "--atol", help="Absolute tolerance for every answer."),
+    lang: Lang = typer.Option(Lang.hr, "--lang", "-l", help="Language of the report."),
+    fmt: Format = typer.Option(Format.term, "--format", "-f", help="term or json (md prints as term)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of internal errors."),
+) -> None:
+    """Compare someone's answers with the engine's; say which convention or mistake gives each wrong one.
+
+    Exit code 0 when every answer is right, 1 when one is wrong, 2 when the spec or answer file is invalid.
+    """
+    from examsolver.render.verify_report import print_reports, to_json
+    from examsolver.verify import exit_code
+
+    tolerance = _tolerance(rtol, atol)
+    report = _verify_one((spec, None, answers, tolerance, debug))
+    if fmt == Format.json:
+        sys.stdout.write(to_json([report], lang.value))
+    else:
+        print_reports([report], lang.value)
+    raise typer.Exit(exit_code([report]))
 
 
 def main() -> None:

@@ -1,44 +1,154 @@
-"""Choosing a renderer by format, and writing files whole or not at all."""
+"""The format registry, and writing outputs whole or not at all.
+
+One table says, for every output format, how a list of solutions becomes a
+document and what its file is called.  Several solutions make one booklet
+(or, split, one document each); figures are written beside a document as
+files of their own (PDF for LaTeX, SVG for Markdown) or inlined (HTML).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+from examsolver.render.document import Assets
 
 
-def render_solution(solution, fmt: str, lang: str, to_terminal: bool = True) -> str:
-    """The rendered text; the terminal format prints directly when to_terminal."""
-    if fmt == "md":
-        from examsolver.render.markdown import MarkdownRenderer
+@dataclass(frozen=True)
+class Format:
+    name: str
+    suffix: str
+    render: Callable          # (solutions, lang, decimal, assets) → text
+    figures: bool = False     # writes figure files beside the document
 
-        return MarkdownRenderer(lang).render(solution)
-    if fmt == "json":
-        from examsolver.render.jsonout import render
 
-        return render(solution, lang)
-    if fmt == "term":
-        from rich.console import Console
+def _markdown(solutions, lang, decimal, assets) -> str:
+    from examsolver.render.markdown_doc import render_markdown
 
+    return render_markdown(solutions, lang, decimal, assets)
+
+
+def _json(solutions, lang, decimal, assets) -> str:
+    import json
+
+    from examsolver.render.jsonout import render, to_dict
+
+    if len(solutions) == 1:
+        return render(solutions[0], lang)
+    return json.dumps([to_dict(s, lang) for s in solutions], ensure_ascii=False, indent=2) + "\n"
+
+
+def _terminal(solutions, lang, decimal, assets) -> str:
+    from rich.console import Console
+
+    from examsolver.render.terminal import TerminalRenderer
+
+    console = Console(record=True, width=120, file=open(os.devnull, "w"), color_system=None)
+    renderer = TerminalRenderer(lang, console)
+    _set_separator(renderer, "plain", decimal)
+    for solution in solutions:
+        renderer.render(solution)
+    return console.export_text()
+
+
+def _tex(kind: str):
+    def render(solutions, lang, decimal, assets) -> str:
+        from examsolver.render.latex import render_latex
+
+        return render_latex(solutions, lang, kind, decimal, assets)
+
+    return render
+
+
+def _html(solutions, lang, decimal, assets) -> str:
+    from examsolver.render.html import render_html
+
+    return render_html(solutions, lang, decimal, assets)
+
+
+FORMATS = {f.name: f for f in (
+    Format("term", ".txt", _terminal),
+    Format("md", ".md", _markdown, figures=True),
+    Format("tex", ".tex", _tex("article"), figures=True),
+    Format("beamer", ".tex", _tex("beamer"), figures=True),
+    Format("html", ".html", _html),
+    Format("json", ".json", _json),
+)}
+
+
+def _set_separator(renderer, kind: str, decimal: str | None) -> None:
+    """A renderer made for a language, with the decimal separator the user chose instead."""
+    if decimal is None:
+        return
+    from examsolver.render.document import SEPARATORS
+    from examsolver.render.math import LatexPrinter, PlainPrinter
+
+    printer = PlainPrinter if kind == "plain" else LatexPrinter
+    renderer.math = printer(decimal_separator=SEPARATORS[decimal], lang=renderer.lang)
+
+
+def render_solution(solution, fmt: str, lang: str, to_terminal: bool = True, decimal: str | None = None) -> str:
+    """One solution's text; the terminal format prints directly when to_terminal."""
+    if fmt == "term" and to_terminal:
         from examsolver.render.terminal import TerminalRenderer
 
-        if to_terminal:
-            TerminalRenderer(lang).render(solution)
-            return ""
-        console = Console(record=True, width=120, file=open(os.devnull, "w"), color_system=None)
-        TerminalRenderer(lang, console).render(solution)
-        return console.export_text()
-    raise ValueError(f"unknown format {fmt!r}")
+        renderer = TerminalRenderer(lang)
+        _set_separator(renderer, "plain", decimal)
+        renderer.render(solution)
+        return ""
+    return render_document([solution], fmt, lang, decimal)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def render_document(solutions: list, fmt: str, lang: str, decimal: str | None = None,
+                    assets: Assets | None = None) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    return FORMATS[fmt].render(solutions, lang, decimal, assets)
+
+
+def document_name(solutions: list, fmt: str) -> str:
+    """File stem: the problem id, or for a booklet the ids' common exam prefix."""
+    ids = [s.problem_id or "solution" for s in solutions]
+    if len(ids) == 1:
+        stem = ids[0]
+    else:
+        prefix = os.path.commonprefix(ids)
+        prefix = prefix[:max(prefix.rfind("_"), 0)] if not all(i == prefix for i in ids) else prefix
+        stem = f"{prefix}_solutions" if prefix else "solutions"
+    stem = re.sub(r"[^\w.-]", "_", stem)
+    return stem + ("-slides" if fmt == "beamer" else "")
+
+
+def write_document(solutions: list, fmt: str, lang: str, path: Path, decimal: str | None = None) -> list[Path]:
+    """Render and write one document (and its figure files beside it); returns what was written."""
+    path = Path(path)
+    spec = FORMATS[fmt]
+    assets = Assets(prefix=f"{path.stem}-") if spec.figures else None
+    text = render_document(solutions, fmt, lang, decimal, assets)
+    written = []
+    for name, data in (assets.files.items() if assets else ()):
+        write_atomic(path.parent / name, data)
+        written.append(path.parent / name)
+    write_atomic(path, text)
+    return written + [path]
+
+
+def write_atomic(path: Path, content: str | bytes) -> None:
     """Write to a temporary file beside path, then rename: never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        if isinstance(content, bytes):
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(content)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,0 +1,9 @@
+"""Croatian words of the document formats (LaTeX article, beamer slides, HTML)."""
+
+PHRASES = {
+    "doc.task": "Zadatak {n}",
+    "doc.solution_part": "{task} — rješenje {part}",
+    "doc.booklet_title": "Rješenja zadataka",
+    "doc.figure_omitted": "(Slika je izostavljena: zapišite rješenje u datoteku opcijom -o.)",
+    "doc.equation_number": "jednadžba {n}",
+}

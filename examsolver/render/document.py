@@ -1,0 +1,321 @@
+"""What the document formats (LaTeX article, beamer, HTML) share: a walk over a Solution.
+
+A `DocumentBuilder` turns Solutions into plain view objects (titles, paragraphs,
+equations already broken into lines, tables, figures) that jinja2 templates lay
+out.  Subclasses decide only the markup: how text is escaped, how an equation,
+a table, a figure or code looks.  Equations come from `equation_parts` and the
+LaTeX printer, the same composer every other format uses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from examsolver.locales import catalog
+from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, title_of, translate
+from examsolver.render.math import LatexPrinter
+from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+SEPARATORS = {"comma": ",", "point": "."}
+
+
+@dataclass
+class Assets:
+    """Files a document refers to (figures), written beside it; None data means 'omit figures'."""
+
+    prefix: str = ""
+    files: dict = field(default_factory=dict)      # file name → bytes
+
+    def add(self, suffix: str, data: bytes) -> str:
+        name = f"{self.prefix}fig{len(self.files) + 1}.{suffix}"
+        self.files[name] = data
+        return name
+
+
+@dataclass
+class BlockView:
+    kind: str           # text | equation | table | figure | code
+    body: str           # markup
+    height: float = 1.0  # in text lines, for slide chunking
+    intro: str = ""     # the sentence before an equation
+
+
+@dataclass
+class SectionView:
+    title: str
+    blocks: list[BlockView]
+
+
+@dataclass
+class SolutionView:
+    id: str
+    anchor: str
+    task: str           # "Zadatak 3" / "Task 3"
+    title: str
+    source: str
+    statement: list[str]
+    conventions: list[str]
+    warnings: list[str]
+    sections: list[SectionView]
+    checks: dict | None  # {"header": [...], "rows": [[...]]}
+
+
+def task_number(solution: Solution, index: int) -> int:
+    """The task's number from its id (2022_z3 → 3, 000_t2 → 2), else its place in the booklet."""
+    match = re.search(r"_[A-Za-z]*(\d+)$", solution.problem_id or "")
+    return int(match.group(1)) if match else index
+
+
+def roman(n: int) -> str:
+    out = ""
+    for value, letters in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"),
+                           (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
+        while n >= value:
+            out += letters
+            n -= value
+    return out
+
+
+def localized_phrase(phrase: Phrase, separator: str) -> Phrase:
+    """The phrase with exact-number arguments written with the chosen decimal separator."""
+    from examsolver.render import values
+
+    def arg(value):
+        if isinstance(value, Phrase):
+            return localized_phrase(value, separator)
+        if hasattr(value, "_t"):
+            return values.localize(values.plain(value), separator)
+        return value
+
+    return Phrase(phrase.key, {k: arg(v) for k, v in phrase.args.items()})
+
+
+# ----- how wide a LaTeX formula is ---------------------------------------------
+_WORDS = {"\\ln", "\\exp", "\\max", "\\min", "\\tanh", "\\log", "\\sin", "\\cos", "\\mathrm", "\\text"}
+_ZERO = {"\\left", "\\right", "\\displaystyle", "\\mathbf", "\\boldsymbol", "\\mathbb", "\\hat", "\\,", "\\!",
+         "\\quad", "\\big", "\\Big", "\\operatorname"}
+
+
+def _group(tex: str, i: int) -> tuple[str, int]:
+    """The braced group starting at tex[i] ('{…}') or the single token there; and the index after it."""
+    if i < len(tex) and tex[i] == "{":
+        depth = 0
+        for j in range(i, len(tex)):
+            depth += {"{": 1, "}": -1}.get(tex[j], 0)
+            if depth == 0:
+                return tex[i + 1:j], j + 1
+        return tex[i + 1:], len(tex)
+    if i < len(tex) and tex[i] == "\\":
+        match = re.match(r"\\([A-Za-z]+|.)", tex[i:])
+        return match.group(0), i + len(match.group(0))
+    return tex[i:i + 1], i + 1
+
+
+def math_width(tex: str) -> float:
+    """Rough width of a formula in characters: enough to decide where to break a chain."""
+    width, i = 0.0, 0
+    while i < len(tex):
+        ch = tex[i]
+        if tex.startswith("\\begin{", i):
+            env, j = _group(tex, i + 6)
+            end = tex.find("\\end{" + env + "}", j)
+            end = len(tex) if end < 0 else end
+            rows = [r.split("&") for r in tex[j:end].split("\\\\")]
+            columns = max(len(r) for r in rows)
+            cells = [max((math_width(r[c]) for r in rows if c < len(r)), default=0) for c in range(columns)]
+            width += sum(cells) + 1.5 * columns + 1
+            i = end + len(env) + 6
+        elif tex.startswith("\\frac", i):
+            num, j = _group(tex, i + 5)
+            den, i = _group(tex, j)
+            width += max(math_width(num), math_width(den)) + 0.5
+        elif ch in "_^":
+            group, i = _group(tex, i + 1)
+            width += 0.7 * math_width(group)
+        elif ch == "\\":
+            token, i = _group(tex, i)
+            if token in ("\\text", "\\mathrm"):
+                group, i = _group(tex, i)
+                width += len(group)
+            elif token in _WORDS:
+                width += len(token) - 1
+            elif token not in _ZERO:
+                width += 1.5 if token in ("\\star", "\\odot", "\\cdot", "\\approx", "\\oslash", "\\times") else 1
+        elif ch in "{}":
+            i += 1
+        elif ch == " ":
+            i += 1
+        else:
+            width += 2.2 if ch in "=+-<>" else 1
+            i += 1
+    return width
+
+
+def chain_lines(parts: list[str], approx: str | None, budget: float) -> list[str]:
+    """lhs = … = result [≈ decimals]: one line when it fits, else aligned lines filled greedily.
+
+    Continuation lines start at the first relation (`&=`), so each line's width counts the
+    left-hand side's indentation; a piece wider than the budget gets a line of its own.
+    """
+    pieces = [("=", p) for p in parts[1:]] + ([("\\approx", approx)] if approx else [])
+    one = " ".join([parts[0]] + [f"{rel} {p}" for rel, p in pieces]) if parts else (approx or "")
+    if len(parts) < 2 or math_width(one) <= budget:
+        return [one]
+    indent = math_width(parts[0])
+    lines: list[list] = [[]]
+    for rel, piece in pieces:
+        current = lines[-1]
+        width = indent + sum(math_width(p) + 2.2 for _, p in current) + math_width(piece) + 2.2
+        if current and width > budget:
+            lines.append([])
+        lines[-1].append((rel, piece))
+    out = []
+    for i, line in enumerate(lines):
+        (rel, piece), rest = line[0], line[1:]
+        text = (parts[0] + " " if i == 0 else "") + f"&{rel} {piece}"
+        out.append(text + "".join(f" {r} {p}" for r, p in rest))
+    return out
+
+
+def equation_height(lines: list[str]) -> float:
+    """Height in text lines: a matrix with r rows is about r lines tall, a fraction two."""
+    height = 0.0
+    for line in lines:
+        rows = [line[m.end():].split("\\end{bmatrix}")[0].count("\\\\") + 1
+                for m in re.finditer(r"\\begin\{bmatrix\}", line)]
+        fracs = 2.0 if "\\frac" in line else 1.1
+        height += max([fracs] + [1.1 * r + 0.4 for r in rows])
+    return height + 0.8      # display spacing
+
+
+class DocumentBuilder:
+    """Walks Solutions into views; subclasses give the markup."""
+
+    budget = 70.0            # characters of math on one line
+
+    def __init__(self, lang: str = "hr", decimal: str | None = None, assets: Assets | None = None):
+        self.lang = lang
+        self.sep = SEPARATORS[decimal] if decimal else DECIMAL_SEPARATOR[lang]
+        self.math = LatexPrinter(decimal_separator=self.sep, lang=lang)
+        self.assets = assets
+        self.words = catalog(lang)
+
+    # ----- hooks --------------------------------------------------------------
+    def escape(self, text: str) -> str:
+        raise NotImplementedError
+
+    def inline(self, latex: str) -> str:
+        raise NotImplementedError
+
+    def equation(self, lines: list[str], number: int | None) -> str:
+        raise NotImplementedError
+
+    def table(self, header: list[str], rows: list[list[str]], caption: str | None) -> str:
+        raise NotImplementedError
+
+    def figure(self, figure: Figure, caption: str | None) -> str:
+        raise NotImplementedError
+
+    def code(self, code: Code, caption: str | None) -> str:
+        raise NotImplementedError
+
+    # ----- text ---------------------------------------------------------------
+    def word(self, key: str, **args) -> str:
+        return self.text(Phrase(key, args))
+
+    def text(self, phrase: Phrase) -> str:
+        """The translated sentence, escaped, with formula arguments as inline math."""
+        formulas: list[str] = []
+
+        def hold(node) -> str:
+            formulas.append(self.inline(self.math.print(node)))
+            return f"\x00{len(formulas) - 1}\x00"
+
+        sentence = translate(localized_phrase(phrase, self.sep), self.lang, hold)
+        escaped = self.escape(sentence)
+        return re.sub("\x00(\\d+)\x00", lambda m: formulas[int(m.group(1))], escaped)
+
+    def cell(self, value) -> str:
+        if isinstance(value, Phrase):
+            return self.text(value)
+        if isinstance(value, str):
+            return self.escape(value)
+        return self.inline(self.math.print(value))
+
+    # ----- the walk -------------------------------------------------------------
+    def view(self, solution: Solution, index: int = 1) -> SolutionView:
+        statement = (solution.statement or {}).get(self.lang) or ""
+        paragraphs = [self.escape(" ".join(p.split())) for p in re.split(r"\n\s*\n", statement.strip()) if p.strip()]
+        sections = [SectionView(self.text(s.title), [v for b in s.blocks for v in self.blocks_of(b)])
+                    for s in solution.sections]
+        return SolutionView(
+            id=solution.problem_id, anchor=re.sub(r"[^A-Za-z0-9_-]", "-", solution.problem_id or f"p{index}"),
+            task=self.escape(self.words["doc.task"].format(n=task_number(solution, index))),
+            title=self.escape(title_of(solution, self.lang)), source=self.escape(solution.source or ""),
+            statement=paragraphs, conventions=[self.text(p) for p in solution.conventions],
+            warnings=[self.text(p) for p in solution.warnings], sections=sections, checks=self.checks(solution))
+
+    def blocks_of(self, block) -> list[BlockView]:
+        """Usually one view per block; slides cut long code into pieces that fit a frame."""
+        return [self.block(block)]
+
+    def block(self, block) -> BlockView:
+        if isinstance(block, Step):
+            return self.step(block)
+        if isinstance(block, Phrase):
+            body = self.text(block)
+            return BlockView("text", body, 1 + len(body) // 90)
+        caption = self.text(block.caption) if getattr(block, "caption", None) else None
+        if isinstance(block, Table):
+            header = [self.text(h) if isinstance(h, Phrase) else self.escape(str(h)) for h in block.header]
+            rows = [[self.cell(c) for c in row] for row in block.rows]
+            return BlockView("table", self.table(header, rows, caption), 1.3 * len(rows) + 2.5)
+        if isinstance(block, Figure):
+            return BlockView("figure", self.figure(block, caption), 99.0)
+        if isinstance(block, Code):
+            return BlockView("code", self.code(block, caption), 0.9 * len(block.source.strip().splitlines()) + 1.5)
+        raise TypeError(f"cannot render {type(block).__name__}")
+
+    def step(self, step: Step) -> BlockView:
+        lines = chain_lines(equation_parts(step, self.math), approximation(step, self.math), self.budget)
+        intro = self.text(step.text) if step.text else ""
+        body = self.equation(lines, step.number)
+        height = equation_height(lines) + (1 + len(intro) // 90 if intro else 0)
+        return BlockView("equation", body, height, intro)
+
+    def checks(self, solution: Solution) -> dict | None:
+        if not solution.checks:
+            return None
+        from examsolver.verify import literal_text
+
+        header = [self.word(k) for k in ("label.name", "label.expected", "label.computed", "label.status")]
+        rows = []
+        for check in solution.checks:
+            computed = "" if check.computed is None else self.inline(self.math.value(check.computed, "row"))
+            status = self.word(f"status.{check.status}")
+            if check.detail:
+                status += " (" + self.text(check.detail) + ")"
+            rows.append([self.escape(check.name), self.escape(literal_text(check.expected)), computed, status])
+        return {"header": header, "rows": rows, "status": [c.status for c in solution.checks]}
+
+
+def template_environment(latex: bool):
+    """jinja2 over templates/; LaTeX templates use <% %> and << >> so braces stay TeX's."""
+    import jinja2
+
+    options = dict(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    if latex:
+        options.update(block_start_string="<%", block_end_string="%>", variable_start_string="<<",
+                       variable_end_string=">>", comment_start_string="<#", comment_end_string="#>",
+                       autoescape=False)
+    else:
+        options.update(autoescape=True)
+    return jinja2.Environment(**options)
+
+
+def booklet_title(lang: str) -> str:
+    return catalog(lang)["doc.booklet_title"]

@@ -1,0 +1,131 @@
+"""Self-contained HTML: math as MathML (latex2mathml, converted here, nothing fetched when the
+page is viewed), figures as inline SVG, styles inline.  Browsers with MathML Core (Chromium,
+Firefox, Safari) lay the math out natively; no script runs in the page.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from markupsafe import Markup
+
+from examsolver.render.document import Assets, DocumentBuilder, booklet_title, template_environment
+from examsolver.solution import Code, Figure
+
+_FENCE = {"&#x0005B;": "&#x0005D;", "&#x00028;": "&#x00029;", "&#x0007C;": "&#x0007C;"}
+
+
+class MathError(ValueError):
+    """latex2mathml could not read a formula (a printer produced LaTeX it does not know)."""
+
+
+def mathml_inner(latex: str) -> str:
+    """The MathML content (inside <math>) of a LaTeX formula."""
+    from latex2mathml.converter import convert
+
+    try:
+        out = convert(latex)
+    except Exception as err:   # latex2mathml raises many unrelated types
+        raise MathError(f"{type(err).__name__}: {err} in {latex!r}") from err
+    inner = out[out.index(">") + 1:out.rindex("</math>")]
+    return _tidy(inner)
+
+
+def _tidy(mathml: str) -> str:
+    """Decimal commas as one number (0{,}5 → <mn>0,5</mn>); matrix brackets that stretch."""
+    mathml = re.sub(r"<mn>(\d+)</mn><mrow><mo>&#x0002C;</mo></mrow><mn>(\d+)</mn>", r"<mn>\1,\2</mn>", mathml)
+    # a minus after an operator or a fence is a sign, not a binary minus: no spaces around it
+    mathml = re.sub(r"(<mo[^>]*>[^<]*</mo>|<mrow>)<mo>&#x02212;</mo>", r'\1<mo form="prefix">&#x02212;</mo>', mathml)
+    # ln 2, exp x: a thin space after a function name, as TeX puts it
+    mathml = re.sub(r"<mi>(ln|log|exp|tanh|max|min|sin|cos)</mi>(?=<m[in])", r'<mi>\1</mi><mspace width="0.1667em"/>',
+                    mathml)
+    for left, right in _FENCE.items():
+        mathml = mathml.replace(f"<mo>{left}</mo><mtable>",
+                                f'<mrow><mo fence="true" stretchy="true" form="prefix">{left}</mo><mtable>')
+        mathml = mathml.replace(f"</mtable><mo>{right}</mo>",
+                                f'</mtable><mo fence="true" stretchy="true" form="postfix">{right}</mo></mrow>')
+    return mathml
+
+
+def math_element(latex: str, display: bool = False) -> str:
+    mode = "block" if display else "inline"
+    return (f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="{mode}">'
+            f"{mathml_inner(latex)}</math>")
+
+
+def aligned_element(lines: list[str]) -> str:
+    """Lines 'lhs &= a = b', '&= c' as a two-column table aligned at the first relation."""
+    rows = []
+    for line in lines:
+        left, _, right = line.partition("&")
+        left_cell = mathml_inner(left) if left.strip() else ""
+        rows.append(f'<mtr><mtd style="text-align:right;padding-right:0">{left_cell}</mtd>'
+                    f'<mtd style="text-align:left;padding-left:0">{mathml_inner(right)}</mtd></mtr>')
+    return ('<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">'
+            f'<mtable displaystyle="true">{"".join(rows)}</mtable></math>')
+
+
+class HtmlBuilder(DocumentBuilder):
+    budget = 80.0
+
+    def escape(self, text: str) -> str:
+        return html.escape(text, quote=True)
+
+    def inline(self, latex: str) -> str:
+        return math_element(latex)
+
+    def equation(self, lines: list[str], number: int | None) -> str:
+        math = math_element(lines[0], display=True) if len(lines) == 1 else aligned_element(lines)
+        tag = f'<span class="eqno">({number})</span>' if number is not None else ""
+        label = f' id="eq-{number}"' if number is not None else ""
+        return f'<div class="equation"{label}><div class="eqbody">{math}</div>{tag}</div>'
+
+    def table(self, header: list[str], rows: list[list[str]], caption: str | None) -> str:
+        head = "".join(f"<th>{h}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+        cap = f"<caption>{caption}</caption>" if caption else ""
+        return f'<table class="data">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+    def figure(self, figure: Figure, caption: str | None) -> str:
+        from examsolver.render.plots import render_figure
+
+        svg = render_figure(figure, "svg", self.lang).decode("utf-8")
+        svg = svg[svg.index("<svg"):]           # no XML prolog or DOCTYPE inside HTML
+        cap = f"<figcaption>{caption}</figcaption>" if caption else ""
+        return f"<figure>{svg}{cap}</figure>"
+
+    def code(self, code: Code, caption: str | None) -> str:
+        cap = f'<div class="caption">{caption}</div>' if caption else ""
+        return f'{cap}<pre><code class="language-{self.escape(code.language)}">{self.escape(code.source)}</code></pre>'
+
+
+def render_html(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None) -> str:
+    """One self-contained page: a solution, or a booklet with a table of contents."""
+    builder = HtmlBuilder(lang, decimal, assets)
+    views = [builder.view(s, i) for i, s in enumerate(solutions, 1)]
+    booklet = len(views) > 1
+    title = booklet_title(lang) if booklet else f"{_plain(views[0].task)}: {_plain(views[0].title)}"
+    for view in views:       # everything in a view is already markup
+        _mark(view)
+    context = dict(views=views, booklet=booklet, title=title, lang=lang, words=builder.words)
+    return template_environment(latex=False).get_template("page.html.j2").render(**context)
+
+
+def _plain(markup: str) -> str:
+    return html.unescape(markup)
+
+
+def _mark(view) -> None:
+    for name in ("task", "title", "source"):
+        setattr(view, name, Markup(getattr(view, name)))
+    view.statement = [Markup(p) for p in view.statement]
+    view.conventions = [Markup(p) for p in view.conventions]
+    view.warnings = [Markup(p) for p in view.warnings]
+    for section in view.sections:
+        section.title = Markup(section.title)
+        for block in section.blocks:
+            block.body, block.intro = Markup(block.body), Markup(block.intro)
+    if view.checks:
+        view.checks["header"] = [Markup(h) for h in view.checks["header"]]
+        view.checks["rows"] = [[Markup(c) for c in row] for row in view.checks["rows"]]

@@ -1,0 +1,227 @@
+"""LaTeX documents: an article and beamer slides, from jinja2 templates in templates/.
+
+Spec text (titles, statements, table cells, code) is untrusted: every character
+is escaped, and Unicode symbols that pdfLaTeX's T1/utf8 setup cannot typeset
+(⋆ ⊙ ∂ ≈ σ ᵀ ₁ …) become math (`\\ensuremath{\\star}`); anything else unknown
+is shown as [U+XXXX] rather than breaking the compile.  Slides are cut into
+frames here, by the estimated height of each block, so a frame never overflows
+silently and no fragile `allowframebreaks` is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from examsolver.render.document import Assets, BlockView, DocumentBuilder, SolutionView, booklet_title, roman
+from examsolver.render.document import template_environment
+from examsolver.solution import Code, Figure
+
+_SPECIAL = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "$": "\\$", "&": "\\&", "#": "\\#", "%": "\\%",
+            "_": "\\_", "^": "\\textasciicircum{}", "~": "\\textasciitilde{}", '"': "\\textquotedbl{}",
+            "\t": " ", "\r": "", "\u0302": ""}
+
+_MATH_SYMBOLS = {
+    "−": "-", "⋆": "\\star", "⊙": "\\odot", "⊘": "\\oslash", "∗": "\\ast", "∂": "\\partial", "≈": "\\approx",
+    "≤": "\\leq", "≥": "\\geq", "≠": "\\neq", "←": "\\leftarrow", "→": "\\rightarrow", "⇒": "\\Rightarrow",
+    "↦": "\\mapsto", "∈": "\\in", "∑": "\\sum", "∏": "\\prod", "√": "\\surd", "∞": "\\infty", "⋅": "\\cdot",
+    "∘": "\\circ", "‖": "\\|", "∇": "\\nabla", "ℓ": "\\ell", "∀": "\\forall", "∃": "\\exists", "∝": "\\propto",
+    "⌈": "\\lceil", "⌉": "\\rceil", "⌊": "\\lfloor", "⌋": "\\rfloor", "⟨": "\\langle", "⟩": "\\rangle",
+    "𝟙": "\\mathbb{1}", "′": "'", "″": "''", "∣": "\\mid", "⊤": "\\top", "≡": "\\equiv", "∼": "\\sim",
+    "⊗": "\\otimes", "⊕": "\\oplus", "∩": "\\cap", "∪": "\\cup", "⊂": "\\subset", "∅": "\\emptyset",
+    "ϵ": "\\epsilon", "ϑ": "\\vartheta", "ϕ": "\\phi", "ℝ": "\\mathbb{R}", "ℕ": "\\mathbb{N}",
+    "ᵀ": "^{T}", "ᵁ": "^{U}", "ᴾ": "^{P}", "ᴰ": "^{D}", "ⁿ": "^{n}", "ⁱ": "^{i}",
+}
+_GREEK = "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΥΦΨΩ"
+_GREEK_NAMES = ("alpha beta gamma delta varepsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau "
+                "upsilon varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega").split()
+_MATH_SYMBOLS.update({g: "\\" + name for g, name in zip(_GREEK, _GREEK_NAMES)})
+_MATH_SYMBOLS["ς"] = "\\varsigma"
+_MATH_SYMBOLS.update({s: f"^{{{d}}}" for s, d in zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾", "0123456789+-=()")})
+_MATH_SYMBOLS.update({s: f"_{{{d}}}" for s, d in zip("₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ",
+                                                     "0123456789+-=()aehijklmnoprstuvx")})
+_MATH_SYMBOLS.update({"ˣ": "^{x}", "ʸ": "^{y}", "ᵏ": "^{k}", "ᵗ": "^{t}", "ᵐ": "^{m}", "ᵈ": "^{d}", "ᶦ": "^{i}"})
+# Cyrillic needs fonts a minimal TeX Live lacks (T2A): transliterated (scientific), still readable.
+_CYRILLIC = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюяіїєґ",
+                     "a b v g d e ë ž z i j k l m n o p r s t u f h c č š šč '' y ' è ju ja i ï je g".split()))
+_CYRILLIC.update({k.upper(): v.capitalize() for k, v in _CYRILLIC.items()})
+_TEXT_SYMBOLS = {"⚠": "\\textbf{!}", "✓": "\\ensuremath{\\checkmark}", "✗": "\\ensuremath{\\times}",
+                 "•": "\\textbullet{}", "€": "EUR", "\u00a0": "~", "\u2009": "\\,", "\u202f": "\\,"}
+# Typeset directly by inputenc (utf8) with T1/TS1 fonts: Latin-1, Latin Extended-A, punctuation.
+_PASS = set("–—…‘’“”„‚«»†‡‰")
+
+
+def escape(text: str) -> str:
+    """Spec or catalog text → LaTeX that typesets those characters, and nothing else."""
+    out = []
+    for ch in text:
+        if ch in _SPECIAL:
+            out.append(_SPECIAL[ch])
+        elif ch in _MATH_SYMBOLS:
+            out.append(f"\\ensuremath{{{_MATH_SYMBOLS[ch]}}}")
+        elif ch in _TEXT_SYMBOLS:
+            out.append(_TEXT_SYMBOLS[ch])
+        elif ch in _CYRILLIC:
+            out.append(_CYRILLIC[ch])
+        elif ord(ch) < 0x180 or ch in _PASS or ch == "\x00":
+            out.append(ch if ch.isprintable() or ch in "\n\x00" else " ")
+        else:
+            out.append(f"[U+{ord(ch):04X}]")
+    return "".join(out)
+
+
+def escape_code(source: str) -> str:
+    """Code for fancyvrb's Verbatim with commandchars=\\\\\\{\\}: braces and backslashes escaped."""
+    special = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "\t": "    ", "\r": ""}
+    out = []
+    for ch in source:
+        if ch in special:
+            out.append(special[ch])
+        elif ch in _MATH_SYMBOLS:
+            out.append(f"\\ensuremath{{{_MATH_SYMBOLS[ch]}}}")
+        elif ord(ch) < 0x180 or ch in _PASS:
+            out.append(ch if ch.isprintable() or ch == "\n" else " ")
+        else:
+            out.append(f"[U+{ord(ch):04X}]")
+    return "".join(out)
+
+
+class LatexBuilder(DocumentBuilder):
+    budget = 70.0
+
+    def escape(self, text: str) -> str:
+        return escape(text)
+
+    def inline(self, latex: str) -> str:
+        return f"${latex}$"
+
+    def equation(self, lines: list[str], number: int | None) -> str:
+        body = lines[0] if len(lines) == 1 else "\\begin{aligned}\n  " + " \\\\\n  ".join(lines) + "\n\\end{aligned}"
+        if number is None:
+            return f"\\begin{{equation*}}\n\\fitmath{{{body}}}\n\\end{{equation*}}"
+        return f"\\begin{{equation}}\n\\fitmath{{{body}}}\\tag{{{number}}}\n\\end{{equation}}"
+
+    def table(self, header: list[str], rows: list[list[str]], caption: str | None) -> str:
+        columns = max([len(header)] + [len(r) for r in rows])
+        lines = ["\\begin{center}", "\\fitbox{\\begin{tabular}{" + "c" * columns + "}", "\\toprule",
+                 " & ".join(header) + " \\\\", "\\midrule"]
+        lines += [" & ".join(row) + " \\\\" for row in rows]
+        lines += ["\\bottomrule", "\\end{tabular}}"]
+        if caption:
+            lines += ["\\par\\smallskip{\\small " + caption + "}"]
+        return "\n".join(lines + ["\\end{center}"])
+
+    def figure(self, figure: Figure, caption: str | None) -> str:
+        if self.assets is None:
+            return "\\emph{" + self.word("doc.figure_omitted") + "}"
+        from examsolver.render.plots import render_figure
+
+        name = self.assets.add("pdf", render_figure(figure, "pdf", self.lang))
+        lines = ["\\begin{center}",
+                 f"\\includegraphics[width=0.8\\linewidth,height=0.62\\textheight,keepaspectratio]{{{name}}}"]
+        if caption:
+            lines += ["\\par{\\small " + caption + "}"]
+        return "\n".join(lines + ["\\end{center}"])
+
+    def code(self, code: Code, caption: str | None) -> str:
+        lines = ["{\\small " + caption + "}"] if caption else []
+        lines += ["\\begin{Verbatim}[commandchars=\\\\\\{\\},fontsize=\\small]",
+                  escape_code(code.source.rstrip("\n")), "\\end{Verbatim}"]
+        return "\n".join(lines)
+
+
+class SlideBuilder(LatexBuilder):
+    budget = 64.0
+    code_lines = 16          # lines of \scriptsize code on one frame
+
+    def blocks_of(self, block) -> list[BlockView]:
+        if not isinstance(block, Code):
+            return [self.block(block)]
+        from dataclasses import replace
+
+        lines = block.source.rstrip("\n").splitlines() or [""]
+        pieces = [lines[i:i + self.code_lines] for i in range(0, len(lines), self.code_lines)]
+        views = []
+        for i, piece in enumerate(pieces):
+            part = replace(block, source="\n".join(piece), caption=block.caption if i == 0 else None)
+            view = self.block(part)
+            view.body = view.body.replace("fontsize=\\small", "fontsize=\\scriptsize")
+            view.height = FRAME_LINES if len(piece) == self.code_lines else 0.75 * len(piece) + 2
+            views.append(view)
+        return views
+
+
+# ----- slides: cutting sections into frames -------------------------------------
+FRAME_LINES = 15.0       # text lines that fit under a frame title (16:9, 11pt)
+FRAME_EQUATIONS = 4
+
+
+@dataclass
+class Frame:
+    title: str
+    items: list = field(default_factory=list)     # ("heading", text) | ("block", BlockView)
+    height: float = 0.0
+    equations: int = 0
+    fragile: bool = False
+
+
+def _groups(view: SolutionView) -> list[list]:
+    """Items that must share a frame: a heading or a sentence with the block after it."""
+    groups, pending = [], []
+    for section in view.sections:
+        pending.append(("heading", section.title))
+        for block in section.blocks:
+            pending.append(("block", block))
+            if block.kind != "text":
+                groups.append(pending)
+                pending = []
+        if pending and pending[-1][0] == "block":
+            groups.append(pending)
+            pending = []
+    if pending:
+        groups.append(pending)
+    return groups
+
+
+def _height(item) -> float:
+    return 1.4 if item[0] == "heading" else item[1].height
+
+
+def frames_of(view: SolutionView, lang_words: dict) -> list[Frame]:
+    """Greedy packing: a new frame when the next group would overflow lines or equations."""
+    frames: list[Frame] = []
+    for group in _groups(view):
+        height = sum(_height(i) for i in group)
+        equations = sum(1 for i in group if i[0] == "block" and i[1].kind == "equation")
+        frame = frames[-1] if frames else None
+        if frame is None or (frame.items and (frame.height + height > FRAME_LINES
+                                              or frame.equations + equations > FRAME_EQUATIONS)):
+            frame = Frame("")
+            frames.append(frame)
+        frame.items += group
+        frame.height += height
+        frame.equations += equations
+        frame.fragile |= any(i[0] == "block" and i[1].kind == "code" for i in group)
+    for number, frame in enumerate(frames, 1):
+        frame.title = lang_words["doc.solution_part"].format(task=view.task, part=roman(number))
+    return frames
+
+
+# ----- documents -----------------------------------------------------------------
+def render_latex(solutions: list, lang: str, kind: str = "article", decimal: str | None = None,
+                 assets: Assets | None = None) -> str:
+    """The whole .tex source: one solution, or a booklet with a table of contents."""
+    builder = (SlideBuilder if kind == "beamer" else LatexBuilder)(lang, decimal, assets)
+    views = [builder.view(s, i) for i, s in enumerate(solutions, 1)]
+    booklet = len(views) > 1
+    title = escape(booklet_title(lang)) if booklet else f"{views[0].task}: {views[0].title}"
+    context = dict(views=views, booklet=booklet, title=title, lang=lang, words=builder.words,
+                   subtitle="" if booklet else views[0].source, escape=escape)
+    if kind == "beamer":
+        context["frames"] = {v.id: frames_of(v, builder.words) for v in views}
+        template = "beamer.tex.j2"
+    else:
+        template = "article.tex.j2"
+    return template_environment(latex=True).get_template(template).render(**context)
+
+
+__all__ = ["render_latex", "escape", "escape_code", "LatexBuilder", "SlideBuilder", "frames_of", "BlockView"]

@@ -1,0 +1,60 @@
+"""Markdown documents: booklets with contents, figures as SVG files linked beside the .md.
+
+The per-solution Markdown is render/markdown.py's; this adds what a document needs:
+figures (written as files when there is a file to sit beside, else a note that
+they were left out), several solutions in one booklet, a chosen decimal separator.
+"""
+
+from __future__ import annotations
+
+import re
+
+from examsolver.locales import catalog
+from examsolver.render.document import SEPARATORS, Assets, booklet_title, localized_phrase
+from examsolver.render.markdown import MarkdownRenderer
+from examsolver.render.math import LatexPrinter
+from examsolver.solution import Figure, Phrase
+
+
+class DocumentMarkdown(MarkdownRenderer):
+    def __init__(self, lang: str = "hr", decimal: str | None = None, assets: Assets | None = None):
+        super().__init__(lang)
+        self.sep = SEPARATORS[decimal] if decimal else None
+        if self.sep:
+            self.math = LatexPrinter(decimal_separator=self.sep, lang=lang)
+        self.assets = assets
+
+    def text(self, phrase: Phrase) -> str:
+        return super().text(localized_phrase(phrase, self.sep) if self.sep else phrase)
+
+    def block(self, block) -> list[str]:
+        if not isinstance(block, Figure):
+            return super().block(block)
+        caption = self.text(block.caption) if block.caption else ""
+        if self.assets is None:
+            return [f"*{catalog(self.lang)['doc.figure_omitted']}*"]
+        from examsolver.render.plots import render_figure
+
+        name = self.assets.add("svg", render_figure(block, "svg", self.lang))
+        out = [f"![{caption or block.kind}]({name})"]
+        return out + ([f"*{caption}*"] if caption else [])
+
+
+def _slug(text: str) -> str:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", text.lower())
+    return text.replace(" ", "-")
+
+
+def render_markdown(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None) -> str:
+    renderer = DocumentMarkdown(lang, decimal, assets)
+    if len(solutions) == 1:
+        return renderer.render(solutions[0])
+    from examsolver.render.common import title_of
+
+    out = [f"# {booklet_title(lang)}", "", f"## {catalog(lang)['heading.contents']}", ""]
+    for i, solution in enumerate(solutions, 1):
+        title = title_of(solution, lang)
+        out.append(f"{i}. [{title}](#{_slug(title)})")
+    parts = ["\n".join(out) + "\n"] + [renderer.render(s, level=2) for s in solutions]
+    return "\n".join(parts)
