@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, create_model
 
-from examsolver.engine import codegen
+from examsolver.engine import backprop, codegen
 from examsolver.engine.symfuncs import functions, plain, recognize, tidy
 from examsolver.errors import EngineError, ExprError, SpecError
 from examsolver.mathnodes import Call, Deriv, Expr, Sym
@@ -106,7 +106,7 @@ class CodeTask(Strict):
 
 TASKS = {"derivative": Derivative, "gradient": Gradient, "jacobian": Jacobian, "evaluate": Evaluate,
          "simplify": Simplify, "integrate": Integrate, "solve": Solve, "claim": Claim, "plot": Plot,
-         "code": CodeTask}
+         "code": CodeTask, "backprop": backprop.Backprop}
 
 
 def _task_union():
@@ -135,6 +135,7 @@ def symbolic_spec_model():
         symbols=(list[NAME], Field(default_factory=list, max_length=100)),
         vectors=(dict[NAME, Annotated[int, Field(ge=1, le=MAX_DIM)]], Field(default_factory=dict)),
         distributions=(list[NAME], Field(default_factory=list)),
+        functions=(dict[NAME, list[NAME]], Field(default_factory=dict, max_length=10)),
         define=(dict[NAME, Definition], Field(default_factory=dict)),
         notes=(list[Localized], Field(default_factory=list, max_length=20)),
         conventions=(list[Localized], Field(default_factory=list, max_length=20)),
@@ -162,6 +163,9 @@ class Scope:
                 self.names.setdefault(p.name, p)
             self.vectors[name] = sp.Matrix(parts)
             self.names[name] = self.vectors[name]
+        self.derivative_names: dict = {}
+        for name, args in spec.functions.items():
+            self.unspecified(name, args)
         unknown = self.distributions - set(self.vectors)
         if unknown:
             raise SpecError([doc.problem(("distributions",), f"not a declared vector: {', '.join(sorted(unknown))}")])
@@ -175,6 +179,22 @@ class Scope:
                 (kind, args), = text.items()
                 args = args if isinstance(args, list) else [args]
                 self.display[name] = Call(kind, tuple(Sym(str(a), bold=True) for a in args))
+
+    def unspecified(self, name: str, args: list) -> None:
+        """An unspecified function J(θ) (e.g. the data loss under L2): the name J stands for J(θ), and
+        d<J>_d<θ> for its derivative, which results carry as that plain symbol (answer keys name it)."""
+        sp = self.sp
+        variables = []
+        for i, arg in enumerate(args):
+            if not isinstance(self.names.get(arg), sp.Symbol):
+                raise SpecError([self.doc.problem(("functions", name, i), f"{arg!r} is not a declared symbol")])
+            variables.append(self.names[arg])
+        base, partials = _unspecified_function(name, tuple(variables))
+        self.names[name] = base(*variables)
+        for v, partial in zip(variables, partials):
+            key = f"d{name}_d{v.name}"
+            self.names[key] = partial(*variables)
+            self.derivative_names[self.names[key]] = sp.Symbol(key)
 
     def parse(self, text, loc: tuple):
         from examsolver.spec.expr import parse_symbolic
@@ -276,7 +296,8 @@ class Solver:
 
     def record(self, task, default_name: str, value) -> None:
         name = task.name or default_name
-        self.solution.results[name] = plain(value)
+        self.solution.results[name] = plain(value).subs(self.scope.derivative_names) \
+            if self.scope.derivative_names else plain(value)
         if task.as_:
             self.scope.names[task.as_] = value
 
@@ -517,10 +538,11 @@ class Solver:
         section.say("symbolic.claim_fails", claimed=shown(claimed), value=shown(value), source=source)
         free = sorted(plain(value - claimed).free_symbols, key=lambda s: s.name)
         if free:
-            where = sp.solve(sp.Eq(value, claimed), free[0], dict=True)
+            where = sp.solve(sp.Eq(plain(value), plain(claimed)), free[0], dict=True)
             if where:
                 section.say("symbolic.claim_only_when",
-                            condition=", ".join(f"{_plain_text(k)} = {_plain_text(v)}" for k, v in where[0].items()))
+                            condition=", ".join(f"{_plain_text(k)} = {_plain_text(sp.simplify(v))}"
+                                                for k, v in where[0].items()))
         self.solution.results[f"claim({task.claimed})"] = sp.false
 
     # ----- plots and code -------------------------------------------------------
@@ -544,6 +566,9 @@ class Solver:
         section.add(Figure("curves", {"series": series, "xlabel": task.wrt, "ylabel": "",
                                       "size": (5, 3.5)}, caption=Phrase("symbolic.plot_caption", {})))
         self.solution.results.setdefault("plot", len(series))
+
+    def task_backprop(self, task, loc) -> None:
+        backprop.run(self, task, loc)
 
     def task_code(self, task, loc) -> None:
         section = self.solution.section("symbolic.section.code")
@@ -571,6 +596,27 @@ class Solver:
 
 
 # ----- small helpers ------------------------------------------------------------
+def _unspecified_function(name: str, variables: tuple):
+    """J(θ) as a sympy function printed J(θ), with its derivatives ∂J/∂θᵢ as functions of their own.
+
+    Why not sympy's Derivative: it prints as Derivative(J(theta), theta); here ∂J/∂θ prints as the
+    course writes it, and it stays a function of θ (so a second derivative is not silently 0)."""
+    import sympy as sp
+
+    def printed(cls_name, text, latex):
+        return type(cls_name, (sp.Function,), {
+            "_sympystr": lambda self, printer: text,
+            "_latex": lambda self, printer, exp=None: latex if exp is None else f"\\left({latex}\\right)^{{{exp}}}",
+        })
+
+    args = ", ".join(v.name for v in variables)
+    partials = [printed(f"d{name}_d{v.name}", f"∂{name}/∂{v.name}", f"\\frac{{\\partial {name}}}{{\\partial {sp.latex(v)}}}")
+                for v in variables]
+    base = printed(name, f"{name}({args})", f"{name}\\left({', '.join(sp.latex(v) for v in variables)}\\right)")
+    base.fdiff = lambda self, argindex=1: partials[argindex - 1](*self.args)
+    return base, partials
+
+
 def _piecewise_max(expr, sp):
     """Max(a, b) → a where a ≥ b, else b: ties go to the first argument (stated in the solution)."""
     def rewrite(*args):

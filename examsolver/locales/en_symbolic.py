@@ -39,4 +39,23 @@ PHRASES = {
                                      "softplus is therefore computed as np.logaddexp(0, x).",
     "symbolic.code_stable_sigmoid": "The sigmoid is computed without overflow: only exp(−|x|) is ever "
                                     "evaluated (1/(1 + e^{{−x}}) for x ≥ 0, e^x/(1 + e^x) for x < 0).",
+    "symbolic.section.backprop_forward": "Forward pass (shapes in the symbolic sizes)",
+    "symbolic.section.backprop_backward": "Backward pass: gradients of the loss",
+    "symbolic.section.backprop_check": "Check of the formulas",
+    "symbolic.backprop.input": "The input {x} has {shape} entries.",
+    "symbolic.backprop.shape": "{q}, of shape {shape}:",
+    "symbolic.backprop.loss_nll": "Negative log-likelihood (cross-entropy) against the target distribution {g} "
+                                  "(for a one-hot target t: L = −ln o_t):",
+    "symbolic.backprop.loss_mse": "Squared loss against the target {g}, without the factor ½:",
+    "symbolic.backprop.softmax_nll": "For softmax with the negative log-likelihood, ∂L/∂z_j = Σ_k g_k (o_j − δ_jk) "
+                                     "= o_j Σ_k g_k − g_j; since the target {g} is a distribution (Σ_k g_k = 1), "
+                                     "the gradient with respect to the softmax input {z} is {o} − {g}.",
+    "symbolic.backprop.mse": "The derivative of the squared loss with respect to the output {o} is 2({o} − {g}).",
+    "symbolic.backprop.mask": "ReLU passes the gradient where its input is positive: {m} = {mask} (the derivative "
+                              "at 0 is taken as 0; in the results its entries are named {entries}).",
+    "symbolic.backprop.checked": "The formulas were instantiated for {sizes} with symbolic entries; all {count} "
+                                 "entries of the parameter gradients equal sympy's derivatives of the whole loss.",
+    "symbolic.backprop.checked_nll": "The formulas were instantiated for {sizes} with symbolic entries (and Σg = 1); "
+                                     "all {count} entries of the parameter gradients equal sympy's derivatives of "
+                                     "the whole loss.",
 }
