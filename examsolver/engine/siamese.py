@@ -28,7 +28,7 @@ from examsolver.errors import SpecError
 from examsolver.mathnodes import Abs, Call, Const, Frac, Norm, Op, Paren, Power, Sym, mul
 from examsolver.solution import Phrase, Solution, Step
 from examsolver.spec.model import (Conventions, Localized, Number, Strict, Task, Tensor, Text as TextField,
-                                   _dedupe, _normalize_entry, _tagged_union, validate, validate_entries)
+                                   _dedupe, _normalize_entry, bare_names_allowed, _tagged_union, validate, validate_entries)
 
 DEFAULT_MARGIN = 1
 
@@ -78,7 +78,8 @@ def siamese_spec_model(for_schema: bool = False):
         title=(Localized, Localized()),
         statement=(Localized | None, None),
         model=(list[Layer], Field(min_length=1, max_length=200)),
-        loss=(Annotated[SiameseLoss, BeforeValidator(_normalize_entry)], ...),
+        loss=(Annotated[SiameseLoss, BeforeValidator(_normalize_entry),
+                        Field(json_schema_extra=bare_names_allowed(["contrastive", "triplet"]))], ...),
         inputs=(dict[str, Tensor], Field(min_length=1, max_length=100)),
         pairs=(list[PairSpec], Field(default_factory=list, max_length=100)),
         triplets=(list[TripletSpec], Field(default_factory=list, max_length=100)),

@@ -111,6 +111,17 @@ def validate_entries(doc: Document, entries, registry: dict, loc: tuple, what: s
     return out, problems
 
 
+def bare_names_allowed(names):
+    """json_schema_extra for an entry field that also takes a bare kind name (`loss: contrastive`)."""
+
+    def extend(schema: dict) -> None:
+        original = dict(schema)
+        schema.clear()
+        schema["anyOf"] = [original, {"enum": list(names)}]
+
+    return extend
+
+
 def _tagged_union(registry: dict, what: str):
     """The JSON-Schema view of `kind: params` entries (for `examsolver schema` only)."""
 
