@@ -497,6 +497,16 @@ def tanh(x) -> Exact:
     return _symbolic("tanh", x)
 
 
+def cosh(x) -> Exact:
+    x = exact(x)
+    return (exp(x) + exp(-x)) / 2
+
+
+def sinh(x) -> Exact:
+    x = exact(x)
+    return (exp(x) - exp(-x)) / 2
+
+
 def sigmoid(x) -> Exact:
     x = exact(x)
     e = _rational_exp(-x)

@@ -33,6 +33,8 @@ FUNCTIONS = {
     "exp": scalar.exp,
     "tanh": scalar.tanh,
     "sigmoid": scalar.sigmoid,
+    "cosh": scalar.cosh,
+    "sinh": scalar.sinh,
 }
 
 
