@@ -31,6 +31,11 @@ class Format(str, Enum):
     json = "json"
 
 
+class ReportFormat(str, Enum):
+    term = "term"
+    json = "json"
+
+
 class Decimal(str, Enum):
     comma = "comma"
     point = "point"
@@ -272,7 +277,7 @@ def check(
     rtol: Optional[str] = typer.Option(None, "--rtol", help="Relative tolerance for every answer."),
     atol: Optional[str] = typer.Option(None, "--atol", help="Absolute tolerance for every answer."),
     lang: Lang = typer.Option(Lang.hr, "--lang", "-l", help="Language of the report."),
-    fmt: Format = typer.Option(Format.term, "--format", "-f", help="term or json (md prints as term)."),
+    fmt: ReportFormat = typer.Option(ReportFormat.term, "--format", "-f", help="Report format."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of internal errors."),
 ) -> None:
     """Compare someone's answers with the engine's; say which convention or mistake gives each wrong one.
@@ -284,7 +289,7 @@ def check(
 
     tolerance = _tolerance(rtol, atol)
     report = _verify_one((spec, None, answers, tolerance, debug))
-    if fmt == Format.json:
+    if fmt == ReportFormat.json:
         sys.stdout.write(to_json([report], lang.value))
     else:
         print_reports([report], lang.value)
