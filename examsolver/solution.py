@@ -40,6 +40,16 @@ class Step:
     extra_forms: list[Node] = field(default_factory=list)  # forms after the substitution
 
 
+def unique_phrases(phrases: list) -> list:
+    """Each phrase key once, first occurrence kept (a convention stated by several layers)."""
+    seen, out = set(), []
+    for phrase in phrases:
+        if phrase.key not in seen:
+            seen.add(phrase.key)
+            out.append(phrase)
+    return out
+
+
 @dataclass
 class Table:
     """A table: header phrases and rows of cells (values, nodes, strings)."""

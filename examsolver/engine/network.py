@@ -18,7 +18,7 @@ from examsolver.engine.ops.base import Flow, val
 from examsolver.engine.scalar import Exact
 from examsolver.errors import EngineError, SpecError
 from examsolver.mathnodes import Const, Deriv, Frac, Op, Paren, Sym, mul
-from examsolver.solution import Phrase, Solution, Step
+from examsolver.solution import Phrase, Solution, Step, unique_phrases
 
 
 @dataclass
@@ -373,12 +373,7 @@ def _conventions(net: Network, train) -> list:
     if net.batched and train is not None:
         phrases.append(Phrase(f"convention.minibatch_{train.reduction}", {}))
         phrases.append(Phrase("convention.sgd", {"lr": train.lr}))
-    seen, out = set(), []
-    for p in phrases:
-        if p.key not in seen:
-            seen.add(p.key)
-            out.append(p)
-    return out
+    return unique_phrases(phrases)
 
 
 def _mistaken_backward(net, fwd, wanted, want_x, train, reduction, per_example, labels) -> list:

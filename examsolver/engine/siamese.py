@@ -26,7 +26,7 @@ from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import total, zeros
 from examsolver.errors import SpecError
 from examsolver.mathnodes import Abs, Call, Const, Frac, Norm, Op, Paren, Power, Sym, mul
-from examsolver.solution import Phrase, Solution, Step
+from examsolver.solution import Phrase, Solution, Step, unique_phrases
 from examsolver.spec.model import (Conventions, Localized, Number, Strict, Task, Tensor, Text as TextField,
                                    _dedupe, _normalize_entry, bare_names_allowed, _tagged_union, validate, validate_entries)
 
@@ -441,9 +441,4 @@ def _conventions(model: Siamese, spec) -> list:
     phrases.append(Phrase("convention.siamese_shared", {}))
     if len(model.groups) > 1:
         phrases.append(Phrase(f"convention.siamese_reduction_{spec.reduction}", {}))
-    seen, out = set(), []
-    for p in phrases:
-        if p.key not in seen:
-            seen.add(p.key)
-            out.append(p)
-    return out
+    return unique_phrases(phrases)

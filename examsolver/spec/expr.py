@@ -97,8 +97,10 @@ def _check_size(tree: ast.AST) -> None:
         raise ExprError(f"expression has more than {MAX_NODES} parts")
 
 
-class _Interpreter:
-    """Walks an allow-listed AST; anything not handled below is an error."""
+class _Walker:
+    """Walks an allow-listed AST: a node kind without a visit_ method is an error."""
+
+    expected = EXPECTED
 
     def __init__(self, source: str):
         self.source = source
@@ -108,12 +110,13 @@ class _Interpreter:
             raise ExprError(f"expression nested deeper than {MAX_DEPTH} levels")
         method = getattr(self, "visit_" + type(node).__name__, None)
         if method is None:
-            raise ExprError(f"{_describe(node)} is not allowed (expected {EXPECTED})")
+            raise ExprError(f"{_describe(node)} is not allowed (expected {self.expected})")
         return method(node, depth + 1)
 
-    def visit_Constant(self, node: ast.Constant, depth: int):
+    def literal(self, node: ast.Constant) -> Fraction:
+        """A number literal, exactly, within the size limits."""
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            raise ExprError(f"{_describe(node)} is not allowed (expected {EXPECTED})")
+            raise ExprError(f"{_describe(node)} is not allowed (expected {self.expected})")
         literal = ast.get_source_segment(self.source, node) or repr(node.value)
         if sum(ch.isdigit() for ch in literal) > MAX_DIGITS:
             raise ExprError(f"number literal longer than {MAX_DIGITS} digits")
@@ -123,7 +126,14 @@ class _Interpreter:
         if literal[:2].lower() in ("0x", "0b", "0o") or (power and abs(int(power)) > MAX_DECIMAL_EXPONENT):
             raise ExprError(f"number literal {literal!r} not allowed (decimal numbers with exponents "
                             f"up to ±{MAX_DECIMAL_EXPONENT})")
-        return Exact(Fraction(literal))
+        return Fraction(literal)
+
+
+class _Interpreter(_Walker):
+    """Interprets allowed nodes as exact numbers or lists of them."""
+
+    def visit_Constant(self, node: ast.Constant, depth: int):
+        return Exact(self.literal(node))
 
     def visit_Name(self, node: ast.Name, depth: int):
         if node.id in CONSTANTS:
@@ -267,8 +277,10 @@ def parse_symbolic(text, symbols: dict):
         raise ExprError(f"{err} in {_short(text)}") from None
 
 
-class _SymbolicBuilder:
+class _SymbolicBuilder(_Walker):
     """Like _Interpreter, but every node becomes a sympy object."""
+
+    expected = SYMBOLIC_EXPECTED
 
     def __init__(self, source: str, symbols: dict):
         import sympy
@@ -278,21 +290,8 @@ class _SymbolicBuilder:
         self.symbols = dict(symbols)
         self.constants = {"e": sympy.E, "pi": sympy.pi}
 
-    def visit(self, node: ast.AST, depth: int):
-        if depth > MAX_DEPTH:
-            raise ExprError(f"expression nested deeper than {MAX_DEPTH} levels")
-        method = getattr(self, "visit_" + type(node).__name__, None)
-        if method is None:
-            raise ExprError(f"{_describe(node)} is not allowed (expected {SYMBOLIC_EXPECTED})")
-        return method(node, depth + 1)
-
     def visit_Constant(self, node: ast.Constant, depth: int):
-        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            raise ExprError(f"{_describe(node)} is not allowed (expected {SYMBOLIC_EXPECTED})")
-        literal = ast.get_source_segment(self.source, node) or repr(node.value)
-        if sum(ch.isdigit() for ch in literal) > MAX_DIGITS:
-            raise ExprError(f"number literal longer than {MAX_DIGITS} digits")
-        q = Fraction(literal.replace("_", ""))
+        q = self.literal(node)
         return self.sp.Rational(q.numerator, q.denominator)
 
     def visit_Name(self, node: ast.Name, depth: int):

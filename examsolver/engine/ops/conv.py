@@ -26,8 +26,25 @@ class Conv1dParams(NoParams):
     model_config = {**NoParams.model_config, "populate_by_name": True}
 
 
+class Convolution(Layer):
+    """What 1D and 2D convolutions share: kernel names, kernel values, the stated convention."""
+
+    spatial_dims: int = 1      # kernels given without an input-channel axis have spatial_dims + 1 axes
+
+    def conventions_used(self):
+        return [Phrase(f"convention.{self.conventions.convolution}", {})]
+
+    def kernel_sym(self, k: int, c: int | None = None) -> Sym:
+        sub = f"{self.number}{k + 1}" + ("" if c is None else f",{c + 1}")
+        return Sym("w", sub, bold=True)
+
+    def _kernel_value(self, k, c):
+        W = self.weights["W"]
+        return W[k] if W.ndim == self.spatial_dims + 1 else W[k, c]
+
+
 @layer
-class Conv1d(Layer):
+class Conv1d(Convolution):
     kind = "conv1d"
     Params = Conv1dParams
 
@@ -109,18 +126,7 @@ class Conv1d(Layer):
             grads["b"] = gy.sum(axis=1)
         return gx, grads
 
-    def conventions_used(self):
-        return [Phrase(f"convention.{self.conventions.convolution}", {})]
-
     # formulas
-    def kernel_sym(self, k: int, c: int | None = None) -> Sym:
-        sub = f"{self.number}{k + 1}" + ("" if c is None else f",{c + 1}")
-        return Sym("w", sub, bold=True)
-
-    def _kernel_value(self, k, c):
-        W = self.weights["W"]
-        return W[k] if W.ndim == 2 else W[k, c]
-
     def forward_steps(self, flow: Flow) -> list:
         c_in = self.kernels.shape[1]
         xs = [(flow.x_sym, flow.x)] if flow.x.ndim == 1 else channels(flow.x_sym, flow.x)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from examsolver.engine.ops.base import Flow, Layer, NoParams, layer, val
+from examsolver.engine.ops.base import Flow, NoParams, layer, val
+from examsolver.engine.ops.conv import Convolution
 from examsolver.engine.tensor import zeros
 from examsolver.errors import EngineError
 from examsolver.mathnodes import Call, Const, Op, Paren, Sym, mul
@@ -79,7 +80,8 @@ class Conv2dParams(NoParams):
 
 
 @layer
-class Conv2d(Layer):
+class Conv2d(Convolution):
+    spatial_dims = 2
     kind = "conv2d"
     Params = Conv2dParams
 
@@ -172,18 +174,7 @@ class Conv2d(Layer):
             grads["b"] = np.array([gy[k].sum() for k in range(gy.shape[0])], dtype=object)
         return gx, grads
 
-    def conventions_used(self):
-        return [Phrase(f"convention.{self.conventions.convolution}", {})]
-
     # formulas
-    def kernel_sym(self, k: int, c: int | None = None) -> Sym:
-        sub = f"{self.number}{k + 1}" + ("" if c is None else f",{c + 1}")
-        return Sym("w", sub, bold=True)
-
-    def _kernel_value(self, k, c):
-        W = self.weights["W"]
-        return W[k] if W.ndim == 3 else W[k, c]
-
     def _input_views(self, flow: Flow) -> list:
         """[(symbol, padded channel)] — x itself for a one-channel image."""
         padded = pad2d(as_channels(flow.x), self.padding)
