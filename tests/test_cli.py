@@ -7,7 +7,6 @@ import json
 import re
 from pathlib import Path
 
-import click
 import numpy as np
 import pytest
 import typer
@@ -118,7 +117,7 @@ def test_every_command_has_help_text():
     for name, command in group.commands.items():
         assert command.help, f"command {name} has no help text"
         for param in command.params:
-            if isinstance(param, (click.Option, click.Argument)) and param.name != "help":
+            if param.param_type_name in ("option", "argument") and param.name != "help":
                 assert getattr(param, "help", None), f"{name}: parameter {param.name} has no help text"
         result = run(name, "--help")
         assert result.exit_code == 0
