@@ -40,6 +40,22 @@ _MATH_SYMBOLS.update({s: f"^{{{d}}}" for s, d in zip("⁰¹²³⁴⁵⁶⁷⁸�
 _MATH_SYMBOLS.update({s: f"_{{{d}}}" for s, d in zip("₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ",
                                                      "0123456789+-=()aehijklmnoprstuvx")})
 _MATH_SYMBOLS.update({"ˣ": "^{x}", "ʸ": "^{y}", "ᵏ": "^{k}", "ᵗ": "^{t}", "ᵐ": "^{m}", "ᵈ": "^{d}", "ᶦ": "^{i}"})
+
+
+def _script_letter(ch: str) -> str | None:
+    """Any Unicode superscript/subscript letter (ᴷ, ᵦ, …) as a LaTeX script of its base letter."""
+    import unicodedata
+
+    kind, _, code = unicodedata.decomposition(ch).partition(" ")
+    if kind not in ("<super>", "<sub>") or not code:
+        return None
+    base = chr(int(code.split()[0], 16))
+    base = _MATH_SYMBOLS.get(base, base)
+    if not (base.isascii() and base.strip()):
+        return None
+    return ("^" if kind == "<super>" else "_") + "{" + base + "}"
+
+
 # Cyrillic needs fonts a minimal TeX Live lacks (T2A): transliterated (scientific), still readable.
 _CYRILLIC = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюяіїєґ",
                      "a b v g d e ë ž z i j k l m n o p r s t u f h c č š šč '' y ' è ju ja i ï je g".split()))
@@ -64,6 +80,8 @@ def escape(text: str) -> str:
             out.append(_CYRILLIC[ch])
         elif ord(ch) < 0x180 or ch in _PASS or ch == "\x00":
             out.append(ch if ch.isprintable() or ch in "\n\x00" else " ")
+        elif _script_letter(ch):
+            out.append(f"\\ensuremath{{{_script_letter(ch)}}}")
         else:
             out.append(f"[U+{ord(ch):04X}]")
     return "".join(out)
