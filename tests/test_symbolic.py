@@ -141,3 +141,14 @@ def test_glorot_variance_is_a_squared_over_three_not_one_over_n(problems_dir):
     assert _same(results["glorot.variance"], 2 / (m + n))
     assert results["glorot.mean"] == 0
     assert results["claim(1/n)"] == sp.false                      # the seed's 1/n
+
+
+@pytest.mark.parametrize("name", ["import", "lambda", "numpy", "np"])
+def test_symbol_names_that_would_break_generated_code_are_refused(name):
+    from examsolver.errors import SpecError
+    from examsolver.spec.load import load_text
+    from examsolver.engine.solve import solve_document
+
+    spec = f"id: t\nkind: symbolic\nsymbols: [{name}]\ndefine: {{f: '{name}**2'}}\ntasks:\n  - derivative: {{of: f, wrt: {name}}}\n"
+    with pytest.raises(SpecError, match="cannot be a symbol name"):
+        solve_document(load_text(spec, "t.yaml"))

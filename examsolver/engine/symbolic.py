@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, create_model
+from pydantic import AfterValidator, Discriminator, Field, Tag, create_model
 
 from examsolver.engine import backprop, codegen
 from examsolver.engine.symfuncs import functions, plain, recognize, tidy
@@ -23,7 +23,17 @@ from examsolver.mathnodes import Call, Deriv, Expr, Sym
 from examsolver.solution import Code, Figure, Phrase, Solution, Step
 from examsolver.spec.model import Localized, Strict, Text as TextField
 
-NAME = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,30}$")]
+def _usable_name(name: str) -> str:
+    """Declared names become parameters of generated numpy code: no keywords, no module names."""
+    import keyword
+
+    if keyword.iskeyword(name) or name in RESERVED_NAMES:
+        raise ValueError(f"{name!r} cannot be a symbol name (a Python keyword or a name generated code uses)")
+    return name
+
+
+RESERVED_NAMES = {"numpy", "np", "math", "self", "grads", "inputs", "True", "False", "None"}
+NAME = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,30}$"), AfterValidator(_usable_name)]
 ExprText = Annotated[Union[str, int], Field(description="expression in the declared symbols")]
 Definition = Union[ExprText, list[ExprText], dict[str, Any]]
 MAX_DIM = 32
