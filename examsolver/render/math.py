@@ -285,7 +285,7 @@ class LatexPrinter(Printer):
         return f"\\sum_{{{node.index}={self.print(node.lo)}}}^{{{self.print(node.hi)}}} {self.print(node.body)}"
 
     def _print_Indicator(self, node) -> str:
-        return f"\\mathbb{{1}}\\left[{self.print(node.arg)} > 0\\right]"
+        return f"\\mathbf{{1}}\\left[{self.print(node.arg)} > 0\\right]"
 
     def _print_Abs(self, node) -> str:
         return f"\\left|{self.print(node.arg)}\\right|"
