@@ -18,7 +18,7 @@ GREEK = {"mu": ("\\mu", "μ"), "sigma": ("\\sigma", "σ"), "eta": ("\\eta", "η"
          "lambda": ("\\lambda", "λ"), "alpha": ("\\alpha", "α"), "partial": ("\\partial", "∂")}
 
 _SUB = str.maketrans("0123456789aehijklmnoprstuvx+-=(),", "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₊₋₌₍₎,")
-_SUP = str.maketrans("0123456789+-=()TUPDn", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵀᵁᴾᴰⁿ")
+_SUP = str.maketrans("0123456789+-=()TUPDntki", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵀᵁᴾᴰⁿᵗᵏⁱ")
 MAX_ROWS = 8       # larger tensors are elided: first rows, dots, last row
 MAX_ENTRIES = 10
 
@@ -350,7 +350,7 @@ class PlainPrinter(Printer):
             text += sub if all(ch in "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₊₋₌₍₎," for ch in sub) else f"_{node.sub}"
         if node.sup:
             sup = node.sup.translate(_SUP)
-            text += sup if all(ch in "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵀᵁᴾᴰⁿ" for ch in sup) else f"^{node.sup}"
+            text += sup if all(ch in "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵀᵁᴾᴰⁿᵗᵏⁱ" for ch in sup) else f"^{node.sup}"
         return text
 
     def _print_Call(self, node: Call) -> str:
@@ -375,7 +375,7 @@ class PlainPrinter(Printer):
         base = self.print(node.base)
         exp = self.print(node.exp)
         sup = exp.translate(_SUP)
-        return base + (sup if all(ch in "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵀᵁᴾᴰⁿ" for ch in sup) else f"^{exp}")
+        return base + (sup if all(ch in "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵀᵁᴾᴰⁿᵗᵏⁱ" for ch in sup) else f"^{exp}")
 
     def _print_Transpose(self, node: Transpose) -> str:
         flipped = self.transposed_value(node.arg)
