@@ -59,9 +59,8 @@ class PlainText(CodeText):
         return f"{self._print(expr.lhs)} {op} {self._print(expr.rhs)}"
 
     def _print_MatrixBase(self, expr):
-        if expr.cols == 1:
-            return "[" + ", ".join(self._print(v) for v in expr) + "]ᵀ"
-        return "[" + ", ".join("[" + ", ".join(self._print(v) for v in row) + "]" for row in expr.tolist()) + "]"
+        """As in CodeText, a column vector marked as such: [a, b]ᵀ."""
+        return super()._print_MatrixBase(expr) + ("ᵀ" if expr.cols == 1 else "")
 
     _print_ImmutableDenseMatrix = _print_MatrixBase
     _print_MutableDenseMatrix = _print_MatrixBase

@@ -54,16 +54,7 @@ def parse_value(text):
         return Exact(text)
     if isinstance(text, float):  # only from Python callers; YAML floats arrive as text
         return Exact(Fraction(repr(text)))
-    if not isinstance(text, str):
-        raise ExprError(f"expected {EXPECTED}, got {type(text).__name__}")
-    if len(text) > MAX_LENGTH:
-        raise ExprError(f"expression longer than {MAX_LENGTH} characters")
-    source = text.strip().replace("−", "-").replace("·", "*")
-    try:
-        tree = ast.parse(source, mode="eval")
-    except (SyntaxError, ValueError):
-        raise ExprError(f"malformed number or expression {_short(text)} (expected {EXPECTED})") from None
-    _check_size(tree)
+    source, tree = _parse_tree(text, "number or expression", EXPECTED)
     try:
         return _Interpreter(source).visit(tree.body, 0)
     except ZeroDivisionError:
@@ -84,6 +75,21 @@ def parse_nested(value):
             raise ExprError("ragged list: rows have different lengths")
         return items
     return parse_value(value)
+
+
+def _parse_tree(text, what: str, expected: str):
+    """(normalized source, AST) of expression text, with the size limits checked; never evaluated."""
+    if not isinstance(text, str):
+        raise ExprError(f"expected {expected}, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression longer than {MAX_LENGTH} characters")
+    source = text.strip().replace("−", "-").replace("·", "*")
+    try:
+        tree = ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError):
+        raise ExprError(f"malformed {what} {_short(text)} (expected {expected})") from None
+    _check_size(tree)
+    return source, tree
 
 
 def _short(text) -> str:
@@ -259,16 +265,7 @@ def parse_symbolic(text, symbols: dict):
         raise ExprError(f"expected {SYMBOLIC_EXPECTED}, got a boolean")
     if isinstance(text, int):
         text = str(text)
-    if not isinstance(text, str):
-        raise ExprError(f"expected {SYMBOLIC_EXPECTED}, got {type(text).__name__}")
-    if len(text) > MAX_LENGTH:
-        raise ExprError(f"expression longer than {MAX_LENGTH} characters")
-    source = text.strip().replace("−", "-").replace("·", "*")
-    try:
-        tree = ast.parse(source, mode="eval")
-    except (SyntaxError, ValueError):
-        raise ExprError(f"malformed expression {_short(text)} (expected {SYMBOLIC_EXPECTED})") from None
-    _check_size(tree)
+    source, tree = _parse_tree(text, "expression", SYMBOLIC_EXPECTED)
     try:
         return _SymbolicBuilder(source, symbols).visit(tree.body, 0)
     except ExprError as err:
