@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from pathlib import Path
 
@@ -70,6 +71,22 @@ def test_json_z3_values():
     data = json.loads(run("solve", BASE, "--format", "json").stdout)
     assert data["results"]["p"]["exact"].replace(" ", "") == "[1/3,2/3]"
     assert data["language"] == "hr"
+
+
+@pytest.mark.parametrize("name", ["2022_z1", "000_t6"])
+def test_output_does_not_depend_on_string_hashing(name):
+    """The same spec gives byte-identical output in every process (PYTHONHASHSEED varies per run)."""
+    import subprocess
+    import sys
+
+    def solve_with_seed(seed: str) -> str:
+        argv = [sys.executable, "-m", "examsolver", "solve", str(PROBLEMS / f"{name}.yaml"), "--format", "json"]
+        done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed})
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    outputs = {solve_with_seed(seed) for seed in ("1", "2", "3", "4")}
+    assert len(outputs) == 1
 
 
 def test_output_file(tmp_path):

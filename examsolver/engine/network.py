@@ -163,7 +163,7 @@ class Network:
         grads = {}
         for i in range(start, lowest - 1, -1):
             layer = self.layers[i]
-            keys = {k for (j, k) in wanted if j == i}
+            keys = sorted(k for (j, k) in wanted if j == i)    # sorted: results in a fixed order
             want_input = i > lowest or want_x
             gxs, layer_grads = layer.vjp(fwd.acts[i], fwd.acts[i + 1], G)
             for key in keys:
@@ -183,7 +183,7 @@ class Network:
                     if shares and len(shares) > 1 and n_step == 0:
                         step.text = None      # said for the first example
                     section.add(step)
-            for key in sorted(keys) if len(rows) > 1 else ():
+            for key in keys if len(rows) > 1 else ():
                 parts = tuple(val(share[key], layer.weight_layout(key)) for share in shares)
                 section.add(Step(lhs=Deriv(loss, layer.weight_sym(key)), forms=[Op("+", parts)],
                                  result=layer_grads[key], layout=layer.weight_layout(key),
