@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.rule import Rule
 from rich.table import Table as RichTable
 from rich.text import Text
 
@@ -18,7 +19,9 @@ class TerminalRenderer:
     def __init__(self, lang: str = "hr", console: Console | None = None):
         self.lang = lang
         self.math = PlainPrinter(decimal_separator=DECIMAL_SEPARATOR[lang], lang=lang)
-        self.console = console or Console(highlight=False)
+        # Our text is never rich markup or emoji codes: brackets and colons are math.
+        self.console = console or Console(highlight=False, markup=False, emoji=False)
+        self.lines: list = []    # renderables, printed at once: one rich pass instead of one per line
 
     def text(self, phrase: Phrase) -> str:
         return translate(phrase, self.lang, self.math.print)
@@ -27,8 +30,13 @@ class TerminalRenderer:
         return self.text(Phrase(key))
 
     def render(self, solution: Solution) -> None:
-        c = self.console
-        c.rule(Text(title_of(solution, self.lang), style="bold"))
+        self.lines = []
+        self.collect(solution)
+        self.console.print(Group(*self.lines))
+
+    def collect(self, solution: Solution) -> None:
+        c = self
+        c.print(Rule(Text(title_of(solution, self.lang), style="bold")))
         if solution.source:
             c.print(Text(f"{self.heading('heading.source')}: {solution.source}", style="dim"))
         if solution.statement and solution.statement.get(self.lang):
@@ -51,8 +59,11 @@ class TerminalRenderer:
         if solution.checks:
             self.checks(solution)
 
+    def print(self, renderable=None) -> None:
+        self.lines.append(Text() if renderable is None else renderable)
+
     def block(self, block) -> None:
-        c = self.console
+        c = self
         if isinstance(block, Step):
             if block.text:
                 c.print(Text(self.text(block.text)))
@@ -89,5 +100,5 @@ class TerminalRenderer:
                 status += f" ({self.text(check.detail)})"
             table.add_row(Text(check.name), Text(literal_text(check.expected)), Text(computed),
                           Text(status, style=STATUS_STYLE[check.status]))
-        self.console.print()
-        self.console.print(table)
+        self.print()
+        self.print(table)
