@@ -73,19 +73,20 @@ def test_json_z3_values():
     assert data["language"] == "hr"
 
 
-@pytest.mark.parametrize("name", ["2022_z1", "000_t6"])
-def test_output_does_not_depend_on_string_hashing(name):
-    """The same spec gives byte-identical output in every process (PYTHONHASHSEED varies per run)."""
+@pytest.mark.parametrize("name, fmt", [("2022_z1", "json"), ("000_t6", "json"), ("2022_z2", "html")])
+def test_output_is_reproducible(name, fmt):
+    """The same spec gives byte-identical output in every process (PYTHONHASHSEED varies per run;
+    matplotlib's SVG ids are random unless salted)."""
     import subprocess
     import sys
 
     def solve_with_seed(seed: str) -> str:
-        argv = [sys.executable, "-m", "examsolver", "solve", str(PROBLEMS / f"{name}.yaml"), "--format", "json"]
+        argv = [sys.executable, "-m", "examsolver", "solve", str(PROBLEMS / f"{name}.yaml"), "--format", fmt]
         done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed})
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    outputs = {solve_with_seed(seed) for seed in ("1", "2", "3", "4")}
+    outputs = {solve_with_seed(seed) for seed in ("1", "2", "3")}
     assert len(outputs) == 1
 
 

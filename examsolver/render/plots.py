@@ -62,7 +62,9 @@ def render_figure(figure, fmt: str, lang: str) -> bytes:
             ax.legend()
         fig.tight_layout()
         buffer = io.BytesIO()
-        fig.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else {"CreationDate": None})
+        # No dates, fixed SVG ids (random by default): the same spec gives the same document bytes.
+        with matplotlib.rc_context({"svg.hashsalt": "examsolver"}):
+            fig.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else {"CreationDate": None})
         return buffer.getvalue()
     finally:
         plt.close(fig)

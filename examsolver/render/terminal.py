@@ -35,25 +35,24 @@ class TerminalRenderer:
         self.console.print(Group(*self.lines))
 
     def collect(self, solution: Solution) -> None:
-        c = self
-        c.print(Rule(Text(title_of(solution, self.lang), style="bold")))
+        self.print(Rule(Text(title_of(solution, self.lang), style="bold")))
         if solution.source:
-            c.print(Text(f"{self.heading('heading.source')}: {solution.source}", style="dim"))
+            self.print(Text(f"{self.heading('heading.source')}: {solution.source}", style="dim"))
         if solution.statement and solution.statement.get(self.lang):
-            c.print(Text(solution.statement[self.lang].strip()))
+            self.print(Text(solution.statement[self.lang].strip()))
         if solution.conventions:
-            c.print(Text(self.heading("heading.conventions"), style="bold"))
+            self.print(Text(self.heading("heading.conventions"), style="bold"))
             for p in solution.conventions:
-                c.print(Text(f"  • {self.text(p)}"))
+                self.print(Text(f"  • {self.text(p)}"))
         for p in solution.warnings:
-            c.print(Text(f"⚠ {self.text(p)}", style="yellow"))
+            self.print(Text(f"⚠ {self.text(p)}", style="yellow"))
         for alt in solution.alternatives:
             shown = ", ".join(f"{name} = {self.math.value(value, 'row')}" for name, value in alt.values)
-            c.print(Text(f"  {self.heading('verify.heading.alternatives')} {self.text(alt.phrase)}: {shown}",
+            self.print(Text(f"  {self.heading('verify.heading.alternatives')} {self.text(alt.phrase)}: {shown}",
                          style="yellow"))
         for section in solution.sections:
-            c.print()
-            c.print(Text(self.text(section.title), style="bold cyan"))
+            self.print()
+            self.print(Text(self.text(section.title), style="bold cyan"))
             for block in section.blocks:
                 self.block(block)
         if solution.checks:
@@ -63,10 +62,9 @@ class TerminalRenderer:
         self.lines.append(Text() if renderable is None else renderable)
 
     def block(self, block) -> None:
-        c = self
         if isinstance(block, Step):
             if block.text:
-                c.print(Text(self.text(block.text)))
+                self.print(Text(self.text(block.text)))
             chain = " = ".join(equation_parts(block, self.math))
             approx = approximation(block, self.math)
             line = Text("  ")
@@ -75,19 +73,19 @@ class TerminalRenderer:
             line.append(chain)
             if approx:
                 line.append(f"  ≈ {approx}", style="dim")
-            c.print(line)
+            self.print(line)
         elif isinstance(block, Phrase):
-            c.print(Text(self.text(block)))
+            self.print(Text(self.text(block)))
         elif isinstance(block, Table):
             table = RichTable(*[self.text(h) if isinstance(h, Phrase) else str(h) for h in block.header])
             for row in block.rows:     # Text(): brackets in values are not rich markup
                 table.add_row(*[Text(self.text(v) if isinstance(v, Phrase) else v if isinstance(v, str)
                                      else self.math.print(v)) for v in row])
-            c.print(table)
+            self.print(table)
         elif isinstance(block, Code):
-            c.print(Text(block.source.rstrip(), style="green"))
+            self.print(Text(block.source.rstrip(), style="green"))
         elif isinstance(block, Figure):
-            c.print(Text(f"[{block.kind}]", style="dim"))
+            self.print(Text(f"[{block.kind}]", style="dim"))
 
     def checks(self, solution: Solution) -> None:
         table = RichTable(title=self.heading("heading.answers"))
