@@ -115,6 +115,7 @@ def _write_solutions(solutions, fmt: str, lang: str, output: Optional[Path], pdf
     groups = [[s] for s in solutions] if split else [solutions]
     try:
         if pdf:
+            from examsolver.render.document import Assets
             from examsolver.render.pdf import check_tools, compile_pdf
 
             check_tools()
@@ -122,7 +123,7 @@ def _write_solutions(solutions, fmt: str, lang: str, output: Optional[Path], pdf
                 target = Path(output or ".")
                 if not (target.suffix == ".pdf" and not split):
                     target = target / (out.document_name(group, fmt) + ".pdf")
-                assets = out.Assets()
+                assets = Assets()
                 tex = out.render_document(group, fmt, lang, decimal, assets)
                 seconds = compile_pdf(tex, assets.files, target)
                 typer.echo(f"{target} ({seconds:.1f} s)", err=True)
@@ -296,5 +297,15 @@ def check(
     raise typer.Exit(exit_code([report]))
 
 
+# Start-up settings for a short-lived command (a user's own setting wins): the exact engine keeps
+# numbers in object arrays and never calls BLAS, whose worker threads cost ~20 ms to start; pydantic
+# validates only our own spec, so scanning every installed package for pydantic plugins is waste.
+_PROCESS_DEFAULTS = {"OPENBLAS_NUM_THREADS": "1", "PYDANTIC_DISABLE_PLUGINS": "__all__"}
+
+
 def main() -> None:
+    import os
+
+    for name, value in _PROCESS_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     app()

@@ -13,9 +13,10 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from examsolver.render.document import Assets
+if TYPE_CHECKING:   # the document modules load only for the formats that need them
+    from examsolver.render.document import Assets
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ def document_name(solutions: list, fmt: str) -> str:
 
 def write_document(solutions: list, fmt: str, lang: str, path: Path, decimal: str | None = None) -> list[Path]:
     """Render and write one document (and its figure files beside it); returns what was written."""
+    from examsolver.render.document import Assets
+
     path = Path(path)
     spec = FORMATS[fmt]
     assets = Assets(prefix=f"{path.stem}-") if spec.figures else None
