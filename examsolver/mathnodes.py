@@ -7,6 +7,8 @@ numbers put in" (every node found in the bindings is printed as its value).
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 
 class Node:
     """Base of formula nodes.  Operators build trees so formulas read like math.
@@ -22,12 +24,17 @@ class Node:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls._fields = cls._fields + tuple(cls.__dict__.get("__annotations__", ()))
-        if cls._value_equality:
+        if cls._value_equality:       # nodes of these kinds are dictionary keys (bindings): keep it fast
+            cls._key = staticmethod(attrgetter(*cls._fields))
             cls.__eq__ = Node._equal_values
             cls.__hash__ = Node._hash_values
 
     def __init__(self, *args, **kwargs):
-        if len(args) > len(self._fields):
+        fields = self._fields
+        if not kwargs and len(args) == len(fields):      # the common case, kept fast
+            self.__dict__.update(zip(fields, args))
+            return
+        if len(args) > len(fields):
             raise TypeError(f"{type(self).__name__} takes {len(self._fields)} fields, got {len(args)}")
         values = dict(zip(self._fields, args))
         for name, value in kwargs.items():
@@ -47,14 +54,11 @@ class Node:
     def replace(self, **changes) -> Node:
         return type(self)(**{**{name: getattr(self, name) for name in self._fields}, **changes})
 
-    def _values(self) -> tuple:
-        return tuple(getattr(self, name) for name in self._fields)
-
     def _equal_values(self, other) -> bool:
-        return type(other) is type(self) and self._values() == other._values()
+        return type(other) is type(self) and self._key(self) == other._key(other)
 
     def _hash_values(self) -> int:
-        return hash((type(self).__name__, self._values()))
+        return hash(self._key(self))
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
