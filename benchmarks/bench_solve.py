@@ -10,7 +10,11 @@ theirs, while an editable install compiles ours only when Python may write it (n
 PYTHONDONTWRITEBYTECODE is set, as on our development machines), and compiling ~60 modules
 from source at every start would add ~0.05 s that no user with a normal install pays.
 
-    python benchmarks/bench_solve.py [-n 7] [--spec problems/2022_z3.yaml]
+    python benchmarks/bench_solve.py [-n 7] [--spec problems/2022_z3.yaml] [--instructions]
+
+Wall-clock ratios on a shared machine move by ±0.03 from run to run.  `--instructions` counts
+each command's instructions once under valgrind's callgrind instead (all threads; ~3 minutes,
+mostly the PyTorch script): the same count every run, whatever else the machine is doing.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -60,13 +65,34 @@ def measure(cmds: dict, runs: int) -> dict:
     return times
 
 
-def report(times: dict) -> int:
-    median = {name: statistics.median(values) for name, values in times.items()}
-    width = max(len(n) for n in times)
-    print(f"{'command':<{width}}  {'median s':>9}  {'min s':>7}  {'max s':>7}  runs")
-    for name, values in times.items():
-        print(f"{name:<{width}}  {median[name]:9.3f}  {min(values):7.3f}  {max(values):7.3f}  {len(values)}")
-    solve, torch_script, sympy_import = (median[k] for k in times)
+def instructions(argv: list) -> int:
+    """Instructions executed by the command (every thread), counted by callgrind."""
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, text=True,
+                          env={**os.environ, "COLUMNS": "120"})
+    found = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+    if done.returncode != 0 or not found:
+        sys.exit(f"{' '.join(argv)} failed under valgrind:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def count(cmds: dict) -> dict:
+    compileall.compile_dir(ROOT / "examsolver", quiet=1)
+    return {name: [instructions(argv)] for name, argv in cmds.items()}
+
+
+def report(measured: dict, unit: str) -> int:
+    median = {name: statistics.median(values) for name, values in measured.items()}
+    width = max(len(n) for n in measured)
+    if unit == "instructions":
+        print(f"{'command':<{width}}  {'instructions':>15}")
+        for name in measured:
+            print(f"{name:<{width}}  {median[name]:15,.0f}")
+    else:
+        print(f"{'command':<{width}}  {'median s':>9}  {'min s':>7}  {'max s':>7}  runs")
+        for name, values in measured.items():
+            print(f"{name:<{width}}  {median[name]:9.3f}  {min(values):7.3f}  {max(values):7.3f}  {len(values)}")
+    solve, torch_script, sympy_import = (median[k] for k in measured)
     ratio_torch, ratio_sympy = solve / torch_script, solve / sympy_import
     ok_torch, ok_sympy = ratio_torch <= 0.25, ratio_sympy <= 1.3
     print()
@@ -79,10 +105,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--runs", type=int, default=7, help="timed runs per command (median reported)")
     parser.add_argument("--spec", type=Path, default=ROOT / "problems" / "2022_z3.yaml", help="problem to solve")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions under valgrind (deterministic) instead of timing")
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.runs} runs each; examsolver's bytecode "
-          f"compiled first (PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', 'unset')})\n")
-    return report(measure(commands(args.spec), args.runs))
+    if args.instructions and shutil.which("valgrind") is None:
+        sys.exit("--instructions needs valgrind (apt-get install valgrind)")
+    how = "instructions counted once each" if args.instructions else f"{args.runs} runs each"
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {how}; examsolver's bytecode compiled first "
+          f"(PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', 'unset')})\n")
+    cmds = commands(args.spec)
+    if args.instructions:
+        return report(count(cmds), "instructions")
+    return report(measure(cmds, args.runs), "seconds")
 
 
 if __name__ == "__main__":

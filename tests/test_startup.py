@@ -65,3 +65,32 @@ def test_cli_solve_2022_z3_needs_neither_sympy_nor_torch():
             f"result = CliRunner().invoke(app, ['solve', {str(PROBLEMS / '2022_z3.yaml')!r}, '--lang', 'en'])\n"
             "assert result.exit_code == 0, result.output")
     assert _imported_after(code, HEAVY_FOR_SOLVE) == []
+
+
+def _process_settings_after_main(env: dict) -> dict:
+    """Run the console entry point (`--help`) in a fresh interpreter; what did it set?"""
+    probe = ("import gc, json, os, sys\nfrom examsolver.cli import main\nsys.argv = ['examsolver', '--help']\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             "print(json.dumps({'blas': os.environ.get('OPENBLAS_NUM_THREADS'), "
+             "'plugins': os.environ.get('PYDANTIC_DISABLE_PLUGINS'), 'threshold': gc.get_threshold()[0], "
+             "'frozen': gc.get_freeze_count() > 0}))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_main_sets_process_defaults_for_a_short_command():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "PYDANTIC_DISABLE_PLUGINS")}
+    assert _process_settings_after_main(env) == {"blas": "1", "plugins": "__all__", "threshold": 10_000,
+                                                 "frozen": True}
+
+
+def test_a_users_own_settings_win():
+    import os
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "4", "PYDANTIC_DISABLE_PLUGINS": "logfire"}
+    settings = _process_settings_after_main(env)
+    assert (settings["blas"], settings["plugins"]) == ("4", "logfire")
