@@ -30,23 +30,24 @@ class Node:
             cls.__hash__ = Node._hash_values
 
     def __init__(self, *args, **kwargs):
-        fields = self._fields
-        if not kwargs and len(args) == len(fields):      # the common case, kept fast
-            self.__dict__.update(zip(fields, args))
-            return
-        if len(args) > len(fields):
-            raise TypeError(f"{type(self).__name__} takes {len(self._fields)} fields, got {len(args)}")
+        if kwargs or len(args) != len(self._fields):   # positional and complete is the common case
+            args = self._complete(args, kwargs)
+        self.__dict__.update(zip(self._fields, args))
+
+    def _complete(self, args: tuple, kwargs: dict) -> tuple:
+        """Every field's value in order: positional, then by name, then the class default."""
+        kind = type(self).__name__
+        if len(args) > len(self._fields):
+            raise TypeError(f"{kind} takes {len(self._fields)} fields, got {len(args)}")
         values = dict(zip(self._fields, args))
         for name, value in kwargs.items():
             if name not in self._fields or name in values:
-                raise TypeError(f"{type(self).__name__}: unexpected or repeated field {name!r}")
+                raise TypeError(f"{kind}: unexpected or repeated field {name!r}")
             values[name] = value
-        for name in self._fields:
-            if name not in values:
-                if not hasattr(type(self), name):
-                    raise TypeError(f"{type(self).__name__}: missing field {name!r}")
-                values[name] = getattr(type(self), name)
-        self.__dict__.update(values)
+        missing = [name for name in self._fields if name not in values and not hasattr(type(self), name)]
+        if missing:
+            raise TypeError(f"{kind}: missing field {missing[0]!r}")
+        return tuple(values[name] if name in values else getattr(type(self), name) for name in self._fields)
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} nodes are immutable (use .replace)")
