@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from examsolver.errors import ExamsolverError
 from examsolver.locales import catalog
 from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, title_of, translate
 from examsolver.render.math import LatexPrinter
 from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SEPARATORS = {"comma": ",", "point": "."}
 
 
@@ -302,11 +302,21 @@ class DocumentBuilder:
         return {"header": header, "rows": rows, "status": [c.status for c in solution.checks]}
 
 
+def templates_dir() -> Path:
+    """templates/: inside the package (a wheel; in the repository a symlink to the top-level
+    templates/), else the repository's own (a checkout that made no symlinks)."""
+    here = Path(__file__).resolve()
+    for path in (here.parents[1] / "templates", here.parents[2] / "templates"):
+        if path.is_dir():
+            return path
+    raise ExamsolverError("the document templates are missing from this installation (reinstall examsolver)")
+
+
 def template_environment(latex: bool):
     """jinja2 over templates/; LaTeX templates use <% %> and << >> so braces stay TeX's."""
     import jinja2
 
-    options = dict(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+    options = dict(loader=jinja2.FileSystemLoader(str(templates_dir())), undefined=jinja2.StrictUndefined,
                    trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     if latex:
         options.update(block_start_string="<%", block_end_string="%>", variable_start_string="<<",
