@@ -123,6 +123,20 @@ def test_croatian_uses_the_decimal_comma_and_it_is_configurable(fmt):
     assert point in hr_point and comma not in hr_point
 
 
+def test_vector_entries_are_separated_by_semicolons_where_the_decimal_mark_is_a_comma():
+    """Computed vectors and written-out ones (an intended state `[4500, 5000, > 0]ᵀ`) alike."""
+    from examsolver.engine.scalar import Exact
+    from examsolver.mathnodes import Const, Text
+    from examsolver.render.math import LatexPrinter, PlainPrinter
+
+    written = call("vector", Const(Exact(1) / 2), Text({"hr": "> 0", "en": "> 0"}))
+    assert PlainPrinter(decimal_separator=",", lang="hr").print(written) == "[0,5; > 0]ᵀ"
+    assert PlainPrinter(decimal_separator=".", lang="en").print(written) == "[0.5, > 0]ᵀ"
+    assert LatexPrinter(decimal_separator=",", lang="hr").print(written) == r"\left[0{,}5; \text{> 0}\right]^T"
+    computed = Value(np.array([Exact(1) / 2, Exact(1)], dtype=object), "colT")
+    assert PlainPrinter(decimal_separator=",", lang="hr").print(computed) == "[0,5; 1]ᵀ"
+
+
 def test_big_tensors_are_elided_in_documents_but_not_in_json():
     solution = showcase()
     tex = out.render_document([solution], "tex", "en")

@@ -33,6 +33,11 @@ class Printer:
         self.s = {**self.settings, **settings}
         self.bindings = bindings or {}
 
+    @property
+    def item_separator(self) -> str:
+        """Between the entries of a vector: `0,5; 1` where the decimal mark is a comma, never `0,5, 1`."""
+        return "; " if self.s["decimal_separator"] == "," else ", "
+
     def print(self, node) -> str:
         if isinstance(node, Node) and self.bindings:
             try:
@@ -215,8 +220,7 @@ class LatexPrinter(Printer):
         items = self._elide(items, MAX_ENTRIES, "\\dots")
         if layout == "col":
             return "\\begin{bmatrix} " + " \\\\ ".join(items) + " \\end{bmatrix}"
-        sep = "; " if self.s["decimal_separator"] == "," else ", "   # 0{,}5; 1 — never 0,5, 1
-        text = "\\left[" + sep.join(items) + "\\right]"
+        text = "\\left[" + self.item_separator.join(items) + "\\right]"
         return text + "^T" if layout == "colT" else text
 
     def matrix(self, rows: list) -> str:
@@ -249,11 +253,11 @@ class LatexPrinter(Printer):
         return text
 
     def _print_Call(self, node: Call) -> str:
+        if node.fn == "vector":
+            return self.vector([self.print(a) for a in node.args], "colT")
         args = ", ".join(self.print(a) for a in node.args)
         if node.fn == "sqrt":
             return f"\\sqrt{{{args}}}"
-        if node.fn == "vector":
-            return f"\\left[{args}\\right]^T"
         name = self.functions.get(node.fn, f"\\mathrm{{{node.fn}}}")
         return f"{name}\\left({args}\\right)"
 
@@ -327,15 +331,14 @@ class PlainPrinter(Printer):
 
     def vector(self, items: list, layout: str) -> str:
         items = self._elide(items, MAX_ENTRIES, "…")
-        sep = "; " if self.s["decimal_separator"] == "," else ", "
-        text = "[" + sep.join(items) + "]"
+        text = "[" + self.item_separator.join(items) + "]"
         return text + "ᵀ" if layout in ("col", "colT") else text
 
     def matrix(self, rows: list) -> str:
         rows = [self._elide(r, MAX_ENTRIES, "…") for r in rows]
         if len(rows) > MAX_ROWS:
             rows = rows[:MAX_ROWS - 3] + [["⋮"]] + rows[-2:]
-        sep = "; " if self.s["decimal_separator"] == "," else ", "
+        sep = self.item_separator
         return "[" + sep.join("[" + sep.join(r) + "]" for r in rows) + "]"
 
     def brackets(self, parts: list) -> str:
@@ -354,9 +357,9 @@ class PlainPrinter(Printer):
         return text
 
     def _print_Call(self, node: Call) -> str:
-        args = ", ".join(self.print(a) for a in node.args)
         if node.fn == "vector":
-            return f"[{args}]ᵀ"
+            return self.vector([self.print(a) for a in node.args], "colT")
+        args = ", ".join(self.print(a) for a in node.args)
         return f"{self.functions.get(node.fn, node.fn)}({args})"
 
     def _print_Neg(self, node) -> str:
