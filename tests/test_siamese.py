@@ -145,3 +145,44 @@ def test_cli_renders_t6_in_every_format(lang):
     for fmt in ("term", "md", "json"):
         result = CliRunner().invoke(app, ["solve", str(PROBLEMS / "000_t6.yaml"), "--lang", lang, "--format", fmt])
         assert result.exit_code == 0, result.output
+
+
+AT_MARGIN = """
+id: trip_at_margin
+kind: siamese
+model:
+  - linear: {name: fc, W: [[1, 0.5], [0, 1]], b: [0, 0]}
+loss: {triplet: {margin: 1}}
+inputs: {a: [0, 0], p: [1, 0], n: [2, 0]}
+triplets: [{anchor: a, positive: p, negative: n}]
+tasks: [forward, {gradient: {wrt: [fc.W, fc.b]}}]
+"""
+
+
+def _torch_triplet_at_margin():
+    """PyTorch's triplet_margin_loss at z = d_ap − d_an + m = 1 − 2 + 1 = 0 (it passes the gradient there)."""
+    W = torch.tensor([[1, 0.5], [0, 1]], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    e = {k: F.linear(torch.tensor(v, dtype=torch.float64), W, b) for k, v in (("a", [0, 0]), ("p", [1, 0]), ("n", [2, 0]))}
+    loss = F.triplet_margin_loss(e["a"][None], e["p"][None], e["n"][None], margin=1.0, eps=0)
+    loss.backward()
+    assert loss.item() == 0 and W.grad.abs().sum() > 0
+    return W.grad.numpy(), b.grad.numpy()
+
+
+def test_triplet_exactly_at_the_margin_shows_both_subgradients():
+    sol = solve_document(load_text(AT_MARGIN, "at_margin.yaml"), answers={})
+    assert any(w.key == "warning.triplet_at_margin" for w in sol.warnings)
+    assert sol.results["loss"] == 0
+    assert not any(v != 0 for v in np.asarray(sol.results["fc.W.grad"]).flat)   # derivative 0 at the kink
+    (alt,) = [a for a in sol.alternatives if a.mistake == "relu_grad_at_zero_one"]
+    W_grad, b_grad = _torch_triplet_at_margin()
+    assert np.allclose(to_float(dict(alt.values)["fc.W.grad"]), W_grad)
+
+
+def test_triplet_kink_taken_as_one_matches_torch():
+    text = AT_MARGIN + "conventions: {relu_grad_at_zero: 1}\n"
+    sol = solve_document(load_text(text, "at_margin.yaml"), answers={})
+    W_grad, b_grad = _torch_triplet_at_margin()
+    assert np.allclose(to_float(sol.results["fc.W.grad"]), W_grad)
+    assert np.allclose(to_float(sol.results["fc.b.grad"]), b_grad)

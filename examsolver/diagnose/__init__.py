@@ -182,7 +182,7 @@ def alternatives(doc, solution, names: list | None = None) -> list[Alternative]:
     warned = {w.key for w in solution.warnings}
     out = []
     for entry in CATALOGUE:
-        if entry.degeneracy not in warned:
+        if not warned.intersection(entry.degeneracies):
             continue
         results = resolver.results(entry)
         if not results:

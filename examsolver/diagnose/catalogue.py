@@ -12,8 +12,8 @@ Data, not code paths: each entry is a name (its sentence is the phrase
 
 Mistakes that are no convention (the ReLU mask forgotten, …) are spec patches
 too: they switch on a hook the ops consult, `conventions.mistakes` (spec/model.py
-MISTAKE_HOOKS).  `degeneracy` names the warning (phrase key) at which the entry
-is the alternative answer to show.  Adding an entry is adding a row here, its
+MISTAKE_HOOKS).  `degeneracies` names the warnings (phrase keys) at which the
+entry is the alternative answer to show.  Adding an entry is adding a row here, its
 two phrases, and a test with a deliberately wrong answer it must diagnose.
 """
 
@@ -32,7 +32,7 @@ class Entry:
     kind: str                                  # "convention" (a legitimate alternative) or "mistake"
     patch: tuple = ()                          # ((path, value or fn(old) → new), …)
     transform: Callable | None = None          # fn(name, value, results) → value or None
-    degeneracy: str | None = None              # warning key for which this is the alternative
+    degeneracies: tuple = ()                   # warning keys for which this is the alternative
 
 
 # ----- patch values -----------------------------------------------------------------
@@ -91,13 +91,13 @@ def _first_layer_count(name, value, results):
 CATALOGUE: tuple[Entry, ...] = (
     # conventions (DESIGN.md table) ------------------------------------------------------
     Entry("relu_grad_at_zero_one", "convention", patch=(("conventions.relu_grad_at_zero", 1),),
-          degeneracy="warning.relu_at_zero"),
+          degeneracies=("warning.relu_at_zero", "warning.triplet_at_margin")),
     Entry("relu_grad_at_zero_zero", "convention", patch=(("conventions.relu_grad_at_zero", 0),),
-          degeneracy="warning.relu_at_zero"),
+          degeneracies=("warning.relu_at_zero", "warning.triplet_at_margin")),
     Entry("maxpool_ties_split", "convention", patch=(("conventions.maxpool_ties", "split"),),
-          degeneracy="warning.maxpool_ties"),
+          degeneracies=("warning.maxpool_ties",)),
     Entry("maxpool_ties_first", "convention", patch=(("conventions.maxpool_ties", "first"),),
-          degeneracy="warning.maxpool_ties"),
+          degeneracies=("warning.maxpool_ties",)),
     Entry("true_convolution", "convention", patch=(("conventions.convolution", "convolution"),)),
     Entry("cross_correlation", "convention", patch=(("conventions.convolution", "cross_correlation"),)),
     Entry("batchnorm_statistics_constant", "convention", patch=(("conventions.batchnorm_backward", "constants"),)),
@@ -111,13 +111,13 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("interpolated_ap", "convention", transform=_other_result("ap", "ap_interpolated")),
     Entry("non_interpolated_ap", "convention", transform=_other_result("ap_interpolated", "ap")),
     Entry("ranking_ties_optimistic", "convention", patch=(("ties", "optimistic"),),
-          degeneracy="warning.retrieval_ties"),
+          degeneracies=("warning.retrieval_ties",)),
     Entry("ranking_ties_index", "convention", patch=(("ties", "index"),),
-          degeneracy="warning.retrieval_ties"),
+          degeneracies=("warning.retrieval_ties",)),
     Entry("ranking_ties_pessimistic", "convention", patch=(("ties", "pessimistic"),),
-          degeneracy="warning.retrieval_ties"),
+          degeneracies=("warning.retrieval_ties",)),
     Entry("ranking_ties_grouped", "convention", patch=(("ties", "grouped"),),
-          degeneracy="warning.retrieval_ties"),
+          degeneracies=("warning.retrieval_ties",)),
     Entry("lstm_one_bias_count", "convention", patch=(("count.*.layers.*.lstm.biases", "one"),)),
     Entry("lstm_two_biases_count", "convention", patch=(("count.*.layers.*.lstm.biases", "two"),)),
     # mistakes ---------------------------------------------------------------------

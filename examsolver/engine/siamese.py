@@ -168,23 +168,29 @@ class Contrastive:
 
 
 class Triplet:
-    def __init__(self, params):
+    def __init__(self, params, kink_grad):
         self.given = params.margin is not None
         self.m = params.margin if self.given else Exact(DEFAULT_MARGIN)
+        # max(0, z) is a ReLU of z: at z = 0 its derivative is the ReLU convention's (PyTorch's
+        # triplet_margin_loss clamps with min=0 and passes the gradient there, i.e. takes 1)
+        self.kink_grad = scalar.exact(kink_grad)
 
     def value(self, d_ap: Exact, d_an: Exact) -> Exact:
         z = d_ap - d_an + self.m
         return z if z.sign() > 0 else Exact(0)
 
     def grads(self, a, p, n, d_ap, d_an):
-        """(∂L/∂a, ∂L/∂p, ∂L/∂n): (a − p)/d_ap − (a − n)/d_an, −(a − p)/d_ap, (a − n)/d_an while active."""
-        if (d_ap - d_an + self.m).sign() <= 0:
+        """(∂L/∂a, ∂L/∂p, ∂L/∂n): (a − p)/d_ap − (a − n)/d_an, −(a − p)/d_ap, (a − n)/d_an while active,
+        times the hinge's derivative (1 while z > 0, the kink convention at z = 0, 0 below)."""
+        z = (d_ap - d_an + self.m).sign()
+        slope = Exact(1) if z > 0 else self.kink_grad if z == 0 else Exact(0)
+        if slope == 0:
             return zeros(np.shape(a)), zeros(np.shape(a)), zeros(np.shape(a))
         u_ap = distance_grad(a, p, d_ap)
         u_an = distance_grad(a, n, d_an)
         u_ap = zeros(np.shape(a)) if u_ap is None else u_ap
         u_an = zeros(np.shape(a)) if u_an is None else u_an
-        return np.asarray(u_ap - u_an, dtype=object), np.asarray(-u_ap, dtype=object), u_an
+        return tuple(np.asarray(g * slope, dtype=object) for g in (u_ap - u_an, -u_ap, u_an))
 
 
 # ----- the problem kind ------------------------------------------------------------------------
@@ -196,7 +202,8 @@ class Siamese:
                                   data=[SimpleNamespace(x=spec.inputs[n], y=None) for n in self.names])
         self.net = Network(adapter, doc)
         self.contrastive = spec.loss.contrastive is not None
-        self.loss = Contrastive(spec.loss.contrastive) if self.contrastive else Triplet(spec.loss.triplet)
+        self.loss = Contrastive(spec.loss.contrastive) if self.contrastive else \
+            Triplet(spec.loss.triplet, spec.conventions.relu_grad_at_zero)
         self.groups = ([[self.names.index(n) for n in p.inputs] for p in spec.pairs] if self.contrastive else
                        [[self.names.index(getattr(t, r)) for r in ("anchor", "positive", "negative")]
                         for t in spec.triplets])
@@ -396,7 +403,7 @@ def _triplet(model: Siamese, solution, k: int, group: list, loss_sym: Sym, resul
                      result=value))
     z = (d_ap - d_an + loss.m).sign()
     if z == 0:
-        solution.warnings.append(Phrase("warning.triplet_at_margin", {"triplet": label or "1"}))
+        solution.warnings.append(Phrase("warning.triplet_at_margin", {"triplet": label or "1", "value": loss.kink_grad}))
     elif z < 0:
         section.add(Phrase("siamese.triplet_inactive", {}))
     if z > 0 and (d_ap.sign() == 0 or d_an.sign() == 0):
@@ -409,7 +416,7 @@ def _triplet(model: Siamese, solution, k: int, group: list, loss_sym: Sym, resul
                   text=Phrase("siamese.grad_embeddings", {})),
              Step(lhs=_d(loss_sym, ep), forms=[Neg_(u_ap)], bindings=b, result=gp, layout="row"),
              Step(lhs=_d(loss_sym, en), forms=[u_an], bindings=b, result=gn, layout="row")]
-    if z <= 0:
+    if not (z > 0 or z == 0 and loss.kink_grad == 1):   # the formulas hold where the hinge passes the gradient
         for step in steps:
             step.forms = []
     return value, [(a, ga), (p, gp), (n, gn)], steps

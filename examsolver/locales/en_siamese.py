@@ -34,6 +34,6 @@ PHRASES = {
     "convention.siamese_reduction_sum": "The total loss and gradients are the sum over the pairs.",
     "warning.contrastive_at_margin": "Pair {pair}: the distance equals the margin m = {m} exactly; L⁻ has a kink there (its gradient is 0 from both sides).",
     "warning.contrastive_zero_distance": "Pair {pair}: the embeddings coincide (d = 0); the direction of ∂d/∂e is undefined, the gradient is taken as 0.",
-    "warning.triplet_at_margin": "Triplet {triplet}: d(a, p) − d(a, n) + m is exactly 0; the hinge has a kink there (gradient taken as 0).",
+    "warning.triplet_at_margin": "Triplet {triplet}: d(a, p) − d(a, n) + m is exactly 0; the hinge max(0, ·) has a kink there, and its derivative is taken as {value}, as the ReLU's at 0.",
     "warning.triplet_zero_distance": "Triplet {triplet}: two embeddings coincide (a distance is 0); its gradient is taken as 0.",
 }

@@ -34,6 +34,6 @@ PHRASES = {
     "convention.siamese_reduction_sum": "Ukupni gubitak i gradijenti su zbroj po parovima.",
     "warning.contrastive_at_margin": "Par {pair}: udaljenost je točno jednaka margini m = {m}; L⁻ tu ima lom (gradijent je 0 s obje strane).",
     "warning.contrastive_zero_distance": "Par {pair}: ugrađivanja se poklapaju (d = 0); smjer ∂d/∂e nije definiran, gradijent uzimamo kao 0.",
-    "warning.triplet_at_margin": "Trojka {triplet}: d(a, p) − d(a, n) + m je točno 0; zglob tu ima lom (gradijent uzimamo kao 0).",
+    "warning.triplet_at_margin": "Trojka {triplet}: d(a, p) − d(a, n) + m je točno 0; zglobnica max(0, ·) tu ima lom, a njezinu derivaciju uzimamo kao {value}, kao derivaciju zglobnice u nuli.",
     "warning.triplet_zero_distance": "Trojka {triplet}: dva se ugrađivanja poklapaju (udaljenost je 0); njezin gradijent uzimamo kao 0.",
 }
