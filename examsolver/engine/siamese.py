@@ -25,7 +25,7 @@ from examsolver.engine.ops.base import val
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import total, zeros
 from examsolver.errors import SpecError
-from examsolver.mathnodes import Abs, Call, Const, Frac, Norm, Op, Paren, Power, Sym, mul
+from examsolver.mathnodes import Abs, Call, Const, Frac, Neg, Norm, Op, Paren, Power, Sym, mul
 from examsolver.solution import Phrase, Solution, Step, unique_phrases
 from examsolver.spec.model import (Conventions, Localized, Number, Strict, Task, Tensor, Text as TextField,
                                    _dedupe, _normalize_entry, bare_names_allowed, _tagged_union, validate, validate_entries)
@@ -366,21 +366,15 @@ def _contrastive(model: Siamese, solution, k: int, group: list, loss_sym: Sym, r
     if positive:
         form = mul(two, diff)
     else:
-        form = Neg_(mul(two, Paren(Op("-", (m, d_sym))), Frac(diff, d_sym)))
+        form = Neg(mul(two, Paren(Op("-", (m, d_sym))), Frac(diff, d_sym)))
     bindings = {**model.dist_bindings(i, j), d_sym: val(d), m: val(loss.m)}
     if not positive and ((loss.m - d).sign() <= 0 or d.sign() == 0):
         form = Const(0)             # outside the margin (or d = 0): the loss is flat here
     steps = [Step(lhs=_d(loss_sym, model.e(i)), forms=[form], bindings=bindings, result=g1, layout="row",
                   text=Phrase("siamese.grad_embeddings", {})),
-             Step(lhs=_d(loss_sym, model.e(j)), forms=[Neg_(_d(loss_sym, model.e(i)))],
+             Step(lhs=_d(loss_sym, model.e(j)), forms=[Neg(_d(loss_sym, model.e(i)))],
                   bindings={_d(loss_sym, model.e(i)): val(g1, "row")}, result=g2, layout="row")]
     return value, [(i, g1), (j, g2)], steps
-
-
-def Neg_(node):
-    from examsolver.mathnodes import Neg
-
-    return Neg(node)
 
 
 def _triplet(model: Siamese, solution, k: int, group: list, loss_sym: Sym, results: dict):
@@ -414,7 +408,7 @@ def _triplet(model: Siamese, solution, k: int, group: list, loss_sym: Sym, resul
     b = {**model.dist_bindings(a, p), en: val(E[n]), s_ap: val(d_ap), s_an: val(d_an)}
     steps = [Step(lhs=_d(loss_sym, ea), forms=[Op("-", (u_ap, u_an))], bindings=b, result=ga, layout="row",
                   text=Phrase("siamese.grad_embeddings", {})),
-             Step(lhs=_d(loss_sym, ep), forms=[Neg_(u_ap)], bindings=b, result=gp, layout="row"),
+             Step(lhs=_d(loss_sym, ep), forms=[Neg(u_ap)], bindings=b, result=gp, layout="row"),
              Step(lhs=_d(loss_sym, en), forms=[u_an], bindings=b, result=gn, layout="row")]
     if not (z > 0 or z == 0 and loss.kink_grad == 1):   # the formulas hold where the hinge passes the gradient
         for step in steps:
