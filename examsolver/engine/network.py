@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from examsolver.engine.graph import Graph
 from examsolver.engine.ops import LAYERS, LOSSES
-from examsolver.engine.ops.base import Flow, val
+from examsolver.engine.ops.base import BatchLoss, Flow, LayerOp, LossOp, val
 from examsolver.engine.scalar import Exact
 from examsolver.errors import EngineError, SpecError
 from examsolver.mathnodes import Const, Deriv, Frac, Op, Paren, Sym, mul
@@ -23,13 +24,27 @@ from examsolver.solution import Phrase, Solution, Step, unique_phrases
 
 @dataclass
 class Pass:
-    """Everything the forward pass produced."""
+    """Everything the forward pass produced: the graph's nodes in model order.
 
-    acts: list = field(default_factory=list)     # acts[i][n]: input of layer i for example n
-    syms: list = field(default_factory=list)     # syms[i]: symbol of acts[i]
+    nodes[0] is the input x, nodes[i + 1] the output of layer i; ins[i] are the
+    nodes layer i reads (the layer before it unless it names its inputs).
+    """
+
+    nodes: list = field(default_factory=list)
+    ins: list = field(default_factory=list)
+    syms: list = field(default_factory=list)     # syms[j]: symbol of nodes[j]
+
+    @property
+    def acts(self) -> list:
+        return [node.value for node in self.nodes]
+
+    def index(self, node) -> int:
+        return self.nodes.index(node)
 
 
 class Network:
+    """The network builder: the layer chain (or graph) over the whole minibatch, losses, batch loss."""
+
     def __init__(self, spec, doc):
         self.spec, self.doc = spec, doc
         self.conventions = spec.conventions
@@ -45,6 +60,8 @@ class Network:
         self.xs = [e.x for e in examples]
         self.ys = [e.y for e in examples]
         self.batched = isinstance(spec.data, list)
+        self.graph = Graph()
+        self.params: dict = {}          # (layer index, key) → parameter node
 
     def located(self, loc):
         return _Located(self.doc, loc)
@@ -57,32 +74,78 @@ class Network:
         shapes = {x.shape for x in self.xs}
         if len(shapes) != 1:
             raise SpecError([self.doc.problem(("data",), "examples of the minibatch have different shapes")])
-        result = Pass([self.xs], [Sym("x", bold=self.xs[0].ndim > 0)])
+        x = self.graph.leaf("x", self.xs, role="input", batched=True)
+        result = Pass([x], [], [Sym("x", bold=self.xs[0].ndim > 0)])
+        named = {"x": x}
         counter = 0
         for i, layer in enumerate(self.layers):
             with self.located(("model", i)):
-                for x in result.acts[-1]:
-                    layer.check_input(x)
-                out = layer.forward(result.acts[-1])
-            sym, counter = layer.output_symbol(result.syms[-1], counter, out[0])
-            result.acts.append(out)
+                sources = self._sources(layer, i, result, named)
+                if layer.arity == 1:
+                    for value in sources[0].value:
+                        layer.check_input(value)
+                node = self._apply(layer, i, sources)
+            first = result.index(sources[0])
+            sym, counter = layer.output_symbol(result.syms[first], counter, node.value[0])
+            result.nodes.append(node)
+            result.ins.append(sources)
             result.syms.append(sym)
+            named[layer.name] = node
         self._name_outputs(result)
+        for node, sym in zip(result.nodes, result.syms):
+            node.sym = sym
         return result
+
+    def _sources(self, layer, i: int, fwd: Pass, named: dict) -> list:
+        """The nodes a layer reads: those it names (`inputs:`), else the layer before it."""
+        names = layer.p.inputs
+        if not names:
+            if layer.arity != 1:
+                raise EngineError(f"{layer.name}: {layer.kind} combines several nodes: name them in `inputs:`")
+            return [fwd.nodes[-1]]
+        unknown = [n for n in names if n not in named]
+        if unknown:
+            raise EngineError(f"{layer.name}: unknown input {unknown[0]!r} (expected one of: {', '.join(named)})")
+        if layer.arity == 1 and len(names) != 1 or layer.arity == 0 and len(names) < 2:
+            want = "one input" if layer.arity == 1 else "at least two inputs"
+            raise EngineError(f"{layer.name}: {layer.kind} reads {want}, got {len(names)}")
+        return [named[n] for n in names]
+
+    def _apply(self, layer, i: int, sources: list):
+        """Parameter leaves for the layer's weights, then the layer applied to its inputs."""
+        if layer.name in self.graph:
+            raise EngineError(f"two nodes are named {layer.name!r}: give the layers different names")
+        keys = tuple(layer.weights)
+        params = []
+        for key in keys:
+            leaf = self.graph.leaf(f"{layer.name}.{key}", layer.weights[key], role="param", layer=i, key=key)
+            self.params[(i, key)] = leaf
+            params.append(leaf)
+        op = LayerOp(layer, keys, len(sources))
+        return self.graph.apply(op, sources + params, layer.name, batched=True, layer=i)
+
+    def set_weight(self, i: int, key: str, value) -> None:
+        """A parameter's value as every later pass reads it."""
+        self.params[(i, key)].value = value
+        self.layers[i].weights[key] = value
 
     def _name_outputs(self, fwd: Pass) -> None:
         """The final activation's output is p and its input s, as on the slides."""
         last = self.layers[-1]
         if last.is_activation and len(self.layers) > 1 and not last.p.out:
             fwd.syms[-1] = Sym("p", bold=fwd.acts[-1][0].ndim > 0)
-            if not self.layers[-2].p.out and not self.layers[-2].is_activation:
-                fwd.syms[-2] = Sym("s", bold=fwd.acts[-2][0].ndim > 0)
+            below = fwd.index(fwd.ins[-1][0]) - 1
+            if below >= 0 and not self.layers[below].p.out and not self.layers[below].is_activation:
+                fwd.syms[below + 1] = Sym("s", bold=fwd.acts[below + 1][0].ndim > 0)
         elif not last.p.out and not last.is_activation and self.loss is not None:
             fwd.syms[-1] = Sym("s" if self.loss.kind != "mse" else "o", bold=fwd.acts[-1][0].ndim > 0)
 
     def flow(self, fwd: Pass, i: int, m: int) -> Flow:
         n = self.example_numbers()[m]
-        return Flow(n, fwd.syms[i].of_example(n), fwd.syms[i + 1].of_example(n), fwd.acts[i][m], fwd.acts[i + 1][m])
+        first, *others = [fwd.index(node) for node in fwd.ins[i]]
+        more = tuple((fwd.syms[j].of_example(n), fwd.acts[j][m]) for j in others)
+        return Flow(n, fwd.syms[first].of_example(n), fwd.syms[i + 1].of_example(n), fwd.acts[first][m],
+                    fwd.acts[i + 1][m], more=more)
 
     def output_flow(self, fwd: Pass, m: int) -> Flow:
         """The model output p of example m, as the loss sees it."""
@@ -92,8 +155,9 @@ class Network:
     def forward_section(self, solution: Solution, fwd: Pass) -> None:
         section = solution.section("section.forward")
         for i, layer in enumerate(self.layers):
-            inputs = [fwd.syms[i].of_example(n) for n in self.example_numbers()]
-            for step in layer.batch_steps(fwd.acts[i], inputs):
+            first = fwd.index(fwd.ins[i][0])
+            inputs = [fwd.syms[first].of_example(n) for n in self.example_numbers()]
+            for step in layer.batch_steps(fwd.acts[first], inputs):
                 section.add(step)
             for m in range(len(self.xs)):
                 for step in layer.forward_steps(self.flow(fwd, i, m)):
@@ -102,13 +166,22 @@ class Network:
                     section.add(step)
 
     # ----- loss ---------------------------------------------------------------
+    @property
+    def fused(self) -> bool:
+        """Cross-entropy on softmax (BCE on sigmoid): the gradient p − y flows to s directly."""
+        return self.loss.fuses_with == self.layers[-1].kind and len(self.layers) > 1
+
     def losses(self, fwd: Pass) -> list:
-        out = []
-        for m, (p, y) in enumerate(zip(fwd.acts[-1], self.ys)):
-            with self.located(("data",) + ((m,) if self.batched else ()) + ("y",)):
-                self.loss.check_target(p, y)
-                out.append(self.loss.value(p, y))
-        return out
+        """The examples' losses as a graph node (built once), their values returned."""
+        if "loss" not in self.graph:
+            for m, (p, y) in enumerate(zip(fwd.acts[-1], self.ys)):
+                with self.located(("data",) + ((m,) if self.batched else ()) + ("y",)):
+                    self.loss.check_target(p, y)
+            inputs = [fwd.nodes[-1]] + ([fwd.ins[-1][0]] if self.fused else [])
+            with self.located(("loss",)):
+                per = self.graph.apply(LossOp(self.loss, self.ys, self.fused), inputs, "losses", batched=True)
+            self.graph.apply(BatchLoss("mean"), [per], "loss")
+        return self.graph["losses"].value
 
     def loss_section(self, solution: Solution, fwd: Pass, values: list, reduction: str) -> Exact:
         section = solution.section("section.loss")
@@ -134,40 +207,75 @@ class Network:
         for i, layer in enumerate(self.layers):
             for key in layer.weights:
                 names[f"{layer.name}.{key}"] = (i, key)
-                if key == "W" and layer.kind.startswith("conv"):
-                    names[f"{layer.name}.kernels"] = (i, key)
+                for alias in layer.weight_aliases.get(key, ()):
+                    names[f"{layer.name}.{alias}"] = (i, key)
         return names
 
-    def backward(self, fwd: Pass, rows: list, loss: Sym, scale, wanted: set, want_x: bool, section) -> dict:
+    def node_names(self, fwd: Pass) -> dict:
+        """Nodes whose gradient a task may ask for: named layers' outputs and the input x."""
+        return {node.name: node for node in fwd.nodes}
+
+    def backward(self, fwd: Pass, rows: list, loss: Sym, scale, wanted: set, want_x: bool, section,
+                 nodes: tuple = ()) -> dict:
         """Backpropagate `loss` = scale · Σ_{m in rows} L⁽ᵐ⁾; add the steps to section.
 
         rows = [m] is the slides' per-example pass (∂L⁽ᵐ⁾/∂θ); all rows with scale 1/N is
-        the backward pass of the minibatch loss at once.  Returns {(i, key): gradient}.
+        the backward pass of the minibatch loss at once.  One reverse pass over the graph
+        computes every gradient; the steps then show them layer by layer.
+        Returns {(i, key): gradient} (and ("x", None), ("node", name) for inputs and nodes asked).
         """
-        last = len(self.layers) - 1
-        fused = self.loss.fuses_with == self.layers[last].kind and last > 0
-        start = last - 1 if fused else last
-        G = [None] * len(self.xs)
+        self.losses(fwd)
+        seed = [scale if m in rows else None for m in range(len(self.xs))]
+        start = fwd.index(fwd.ins[-1][0]) - 1 if self.fused else len(self.layers) - 1
+        targets = self._targets(fwd, wanted, want_x, nodes)
+        grads = self.graph.backward({self.graph["losses"]: seed}, wanted=targets)
         for m in rows:
-            G[m] = self._seed(fwd, m, loss, scale, fused, section)
-        return self.propagate(fwd, G, rows, start, loss, wanted, want_x, section)
+            self._seed_steps(fwd, m, loss, scale, grads, section)
+        return self._present(fwd, grads, rows, start, loss, wanted, want_x, nodes, section)
+
+    def backward_from(self, fwd: Pass, upstream: dict, loss: Sym, tasks, section) -> dict:
+        """Given ∂L/∂(node) for some nodes (an exam's "given the upstream gradient G"), backpropagate."""
+        targets = self._targets(fwd, tasks.wanted, tasks.want_x, tasks.nodes)
+        grads = self.graph.backward(upstream, wanted=targets)
+        rows = list(range(len(self.xs)))
+        for node, G in upstream.items():
+            j = fwd.index(node)
+            for m in rows:
+                section.add(Step(lhs=Deriv(loss, fwd.syms[j].of_example(self.example_numbers()[m])), forms=[],
+                                 result=G[m], layout="row", text=Phrase("backward.given", {}) if m == 0 else None))
+        start = max(fwd.index(node) for node in upstream) - 1
+        out = self._present(fwd, grads, rows, start, loss, tasks.wanted, tasks.want_x, tasks.nodes, section)
+        return out
 
     def propagate(self, fwd: Pass, G: list, rows: list, start: int, loss: Sym, wanted: set, want_x: bool,
                   section) -> dict:
-        """Backpropagate upstream gradients G[m] (None where zero) from layer `start` down.
+        """Backpropagate upstream gradients G[m] (None where zero) of layer `start`'s output.
 
-        Kept apart from the loss seeding so that other problem kinds (siamese) can
-        seed the gradients of the model outputs themselves.
+        Other problem kinds (siamese) seed the gradients of the model outputs themselves.
         """
-        lowest = 0 if want_x else min((i for i, _ in wanted), default=start + 1)
-        grads = {}
-        for i in range(start, lowest - 1, -1):
+        targets = self._targets(fwd, wanted, want_x, ())
+        grads = self.graph.backward({fwd.nodes[start + 1]: G}, wanted=targets)
+        return self._present(fwd, grads, rows, start, loss, wanted, want_x, (), section)
+
+    def _targets(self, fwd: Pass, wanted: set, want_x: bool, nodes: tuple) -> list:
+        targets = [self.params[key] for key in wanted] + [self.graph[name] for name in nodes]
+        return targets + [fwd.nodes[0]] if want_x else targets
+
+    def _present(self, fwd: Pass, grads, rows: list, start: int, loss: Sym, wanted: set, want_x: bool,
+                 nodes: tuple, section) -> dict:
+        """The steps of the reverse pass, layer by layer from `start` down, and the gradients asked for."""
+        needs = self.graph._needs(self._targets(fwd, wanted, want_x, nodes))
+        out = {}
+        for i in range(start, -1, -1):
+            node = fwd.nodes[i + 1]
+            if node not in needs or grads[node] is None:
+                continue
             layer = self.layers[i]
             keys = sorted(k for (j, k) in wanted if j == i)    # sorted: results in a fixed order
-            want_input = i > lowest or want_x
-            gxs, layer_grads = layer.vjp(fwd.acts[i], fwd.acts[i + 1], G)
-            for key in keys:
-                grads[(i, key)] = layer_grads[key]
+            G = grads[node]
+            self._sum_steps(fwd, grads, node, i + 1, rows, loss, section)
+            contributions = [grads.through(inp, node) for inp in fwd.ins[i]]
+            want_inputs = [inp in needs for inp in fwd.ins[i]]
             shares = []
             for k in range(len(self.xs)):
                 if G[k] is None:
@@ -178,46 +286,71 @@ class Network:
                     shares.append(self._row_grads(layer, fwd, i, k, G, keys))
                     shown = {}
                 else:
-                    shown = {key: layer_grads[key] for key in keys}
-                for n_step, step in enumerate(layer.backward_steps(flow, G[k], gxs[k], shown, want_input)):
+                    shown = {key: grads[self.params[(i, key)]] for key in keys}
+                gx = [c[k] if c is not None else None for c in contributions]
+                if layer.arity == 1:
+                    gx, want = gx[0], want_inputs[0]
+                else:
+                    want = want_inputs
+                for n_step, step in enumerate(layer.backward_steps(flow, G[k], gx, shown, want)):
                     if shares and len(shares) > 1 and n_step == 0:
                         step.text = None      # said for the first example
                     section.add(step)
+            for key in keys:
+                out[(i, key)] = grads[self.params[(i, key)]]
             for key in keys if len(rows) > 1 else ():
                 parts = tuple(val(share[key], layer.weight_layout(key)) for share in shares)
                 section.add(Step(lhs=Deriv(loss, layer.weight_sym(key)), forms=[Op("+", parts)],
-                                 result=layer_grads[key], layout=layer.weight_layout(key),
+                                 result=out[(i, key)], layout=layer.weight_layout(key),
                                  text=Phrase("backward.parameter_sum", {"name": f"{layer.name}.{key}"})))
-            G = gxs
         if want_x:
-            grads[("x", None)] = [G[m] for m in rows] if len(rows) > 1 else G[rows[0]]
-        return grads
+            self._sum_steps(fwd, grads, fwd.nodes[0], 0, rows, loss, section)
+            G = grads.get(fwd.nodes[0], [None] * len(self.xs))
+            out[("x", None)] = [G[m] for m in rows] if len(rows) > 1 else G[rows[0]]
+        for name in nodes:
+            G = grads.get(self.graph[name], [None] * len(self.xs))
+            out[("node", name)] = [G[m] for m in rows] if len(rows) > 1 else G[rows[0]]
+        return out
 
-    def _seed(self, fwd: Pass, m: int, loss: Sym, scale, fused: bool, section):
-        """∂loss/∂(s or p) of example m, with its steps."""
-        p, y = fwd.acts[-1][m], self.ys[m]
+    def _sum_steps(self, fwd: Pass, grads, node, j: int, rows: list, loss: Sym, section) -> None:
+        """A node read by several layers: its gradient is the sum of what flows back through each."""
+        parts = grads.parts.get(node, [])
+        if len(parts) < 2:
+            return
+        for m in rows:
+            n = self.example_numbers()[m]
+            sym = fwd.syms[j].of_example(n)
+            terms = tuple(val(g[m], "row") for _, g in parts if g[m] is not None)
+            section.add(Step(lhs=Deriv(loss, sym), forms=[Op("+", terms)], result=grads[node][m], layout="row",
+                             text=Phrase("backward.node_sum", {"count": len(terms)})))
+
+    def _seed_steps(self, fwd: Pass, m: int, loss: Sym, scale, grads, section) -> None:
+        """∂loss/∂(s or p) of example m: the steps of the loss's own gradient."""
+        y = self.ys[m]
         flow = self.output_flow(fwd, m)
         flow.loss = loss
-        last = len(self.layers) - 1
-        if fused:
-            g = self.loss.fused_grad(p, y) * scale
-            steps = self.loss.grad_steps(flow, fwd.syms[last].of_example(flow.n), y, g)
+        if self.fused:
+            s_node = fwd.ins[-1][0]
+            g = grads[s_node][m]
+            steps = self.loss.grad_steps(flow, fwd.syms[fwd.index(s_node)].of_example(flow.n), y, g)
         else:
-            g = self.loss.grad(p, y) * scale
+            g = grads[fwd.nodes[-1]][m]
             steps = self.loss.grad_steps(flow, None, y, g)
         for step in steps:
             if scale != 1:
                 step.forms = [mul(Const(scale), Paren(form)) for form in step.forms]
             section.add(step)
-        return g
 
-    def _row_grads(self, layer, fwd: Pass, i: int, k: int, G: list, keys: set) -> dict:
+    def _row_grads(self, layer, fwd: Pass, i: int, k: int, G: list, keys) -> dict:
         """This example's share of the parameter gradients (for showing it)."""
         if not keys:
             return {}
         only = [g if m == k else None for m, g in enumerate(G)]
-        _, grads = layer.vjp(fwd.acts[i], fwd.acts[i + 1], only)
-        return {key: grads[key] for key in keys if key in grads}
+        node = fwd.nodes[i + 1]
+        parts = node.op.vjp([inp.value for inp in node.inputs], node.value, only,
+                            [False] * len(fwd.ins[i]) + [True] * len(node.op.keys))
+        grads = dict(zip(node.op.keys, parts[len(fwd.ins[i]):]))
+        return {key: grads[key] for key in keys if grads.get(key) is not None}
 
     # ----- update ---------------------------------------------------------------
     def update_section(self, solution: Solution, per_example: list, labels: list, lr, reduction: str) -> dict:
@@ -272,27 +405,79 @@ def result_name(sym: Sym) -> str:
     return name.replace(sym.base, sym.base + "hat", 1) if sym.hat else name
 
 
-def _tasks(spec, net: Network):
-    """(wanted parameters, want ∂L/∂x, train settings or None), names checked."""
-    names = net.parameter_names()
-    wanted, want_x, train = set(), False, None
+@dataclass
+class Tasks:
+    """What the spec's tasks ask of the reverse pass."""
+
+    wanted: set = field(default_factory=set)       # (layer index, weight key)
+    want_x: bool = False
+    nodes: tuple = ()                              # names of other nodes whose gradient is asked
+    train: object = None
+    method: str = "per_example"                    # per_example (the slides) or batch (one pass of L)
+    reduction: str = "mean"
+    upstream: dict = field(default_factory=dict)   # node name → given ∂L/∂(node) (the loss is then unused)
+    where: tuple = ("tasks",)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.wanted or self.want_x or self.nodes)
+
+
+def _tasks(spec, net: Network, fwd: Pass) -> Tasks:
+    """The gradients and updates the tasks ask for, every name checked against the model."""
+    names, nodes = net.parameter_names(), net.node_names(fwd)
+    out = Tasks()
     for t, task in enumerate(spec.tasks):
-        if getattr(task, "gradient", None) is not None:
-            for j, name in enumerate(task.gradient.wrt):
+        gradient = getattr(task, "gradient", None)
+        if gradient is not None:
+            for j, name in enumerate(gradient.wrt):
                 if name == "x":
-                    want_x = True
+                    out.want_x = True
                 elif name in names:
-                    wanted.add(names[name])
+                    out.wanted.add(names[name])
+                elif name in nodes:
+                    out.nodes += (name,) if name not in out.nodes else ()
                 else:
-                    expected = ", ".join(list(names) + ["x"])
+                    expected = ", ".join(list(names) + list(nodes))
                     raise SpecError([net.doc.problem(("tasks", t, "gradient", "wrt", j),
-                                                     f"unknown parameter {name!r} (expected one of: {expected})")])
+                                                     f"unknown parameter {name!r} (expected a parameter, x or a layer's "
+                                                     f"name: {expected})")])
+            out.method, out.reduction = gradient.method, gradient.reduction
+            out.upstream = _upstream(net, fwd, gradient.upstream, ("tasks", t, "gradient", "upstream"))
+            out.where = ("tasks", t)
         elif getattr(task, "train_step", None) is not None:
-            train = task.train_step
-            wanted |= {(i, key) for i, layer in enumerate(net.layers) for key in layer.weights}
-    if (wanted or want_x) and net.loss is None:
-        raise SpecError([net.doc.problem(("tasks",), "gradients need a loss: add `loss:` to the spec")])
-    return wanted, want_x, train
+            if out.train is not None:
+                raise SpecError([net.doc.problem(("tasks", t), "only one train_step task per problem")])
+            out.train = task.train_step
+            out.method, out.reduction = task.train_step.method, task.train_step.reduction
+            out.wanted |= {(i, key) for i, layer in enumerate(net.layers) for key in layer.weights}
+    if out.any and net.loss is None and not out.upstream:
+        raise SpecError([net.doc.problem(("tasks",), "gradients need a loss: add `loss:` to the spec "
+                                                     "(or give the upstream gradient: gradient: {upstream: …})")])
+    if out.upstream and out.train is not None:
+        raise SpecError([net.doc.problem(out.where, "a given upstream gradient and a train_step exclude each "
+                                                    "other (the update needs the loss)")])
+    return out
+
+
+def _upstream(net: Network, fwd: Pass, given: dict, where: tuple) -> dict:
+    """{node: per-example gradients} from `upstream: {name: G}`; G has the node's shape (a leading
+    axis over the examples of a minibatch)."""
+    nodes = net.node_names(fwd)
+    out = {}
+    for name, G in (given or {}).items():
+        if name not in nodes or name == "x":
+            expected = ", ".join(n for n in nodes if n != "x")
+            raise SpecError([net.doc.problem(where + (name,), f"unknown node {name!r} (expected one of: {expected})")])
+        node = nodes[name]
+        rows = list(G) if net.batched else [G]
+        shapes_ok = len(rows) == len(net.xs) and all(np.shape(g) == np.shape(v) for g, v in zip(rows, node.value))
+        if not shapes_ok:
+            want = "(" + ", ".join(str(d) for d in ((len(net.xs),) if net.batched else ()) + np.shape(node.value[0])) + ")"
+            raise SpecError([net.doc.problem(where + (name,), f"the gradient of {name} must have shape {want}, "
+                                                              f"got {np.shape(G)}")])
+        out[node] = [np.asarray(g, dtype=object) for g in rows]
+    return out
 
 
 def solve(spec, doc) -> Solution:
@@ -303,55 +488,78 @@ def solve(spec, doc) -> Solution:
 
     prepare_inputs(spec, net, solution)     # sparse inputs, inferred image size (task infer_input_size)
     fwd = net.forward()             # first: layers may learn their shapes here (batchnorm γ, β)
-    wanted, want_x, train = _tasks(spec, net)
+    tasks = _tasks(spec, net, fwd)
     net.forward_section(solution, fwd)
     results = solution.results
     numbers = net.example_numbers()
     for sym, acts in zip(fwd.syms, fwd.acts):
         _record(results, result_name(sym), acts, net.batched)
     for i, layer in enumerate(net.layers):
-        solution.warnings.extend(layer.degeneracies(fwd.acts[i]))
+        if layer.p.name and layer.p.name not in results:     # a layer named in the spec: its output by that name
+            _record(results, layer.p.name, fwd.acts[i + 1], net.batched)
+        solution.warnings.extend(layer.degeneracies(fwd.acts[fwd.index(fwd.ins[i][0])]))
         for key, value in getattr(layer, "stats", {}).items():
             if key in ("mean", "var", "std"):
                 results[f"{layer.name}.{key}"] = value
-    reduction = train.reduction if train else "mean"
-    if net.loss is not None:
+    reduction, train = tasks.reduction, tasks.train
+    if net.loss is not None and not tasks.upstream:
         values = net.losses(fwd)
         results["loss"] = net.loss_section(solution, fwd, values, reduction)
         if net.batched:
             for n, v in zip(numbers, values):
                 results[f"loss({n})"] = v
     per_example, labels = [], []
-    if (wanted or want_x) and train is not None and train.method == "batch" and net.batched:
+    if tasks.upstream:
+        section = solution.section("section.backward")
+        grads = net.backward_from(fwd, tasks.upstream, Sym("L"), tasks, section)
+        _record_grads(results, net, grads, None)
+    elif tasks.any and tasks.method == "batch" and net.batched:
         scale = Exact(1) / len(numbers) if reduction == "mean" else Exact(1)
         section = solution.section("section.backward_batch")
-        grads = net.backward(fwd, list(range(len(numbers))), Sym("L"), scale, wanted, want_x, section)
+        grads = net.backward(fwd, list(range(len(numbers))), Sym("L"), scale, tasks.wanted, tasks.want_x, section,
+                             tasks.nodes)
         per_example, labels = [grads], [None]
+        _record_grads(results, net, {k: g for k, g in grads.items() if k[0] in ("x", "node")}, None)
         reduction = "sum"       # the batch loss already carries the 1/N
-    elif wanted or want_x:
+    elif tasks.any:
         for m, n in enumerate(numbers):
             section = solution.section("section.backward_example" if n else "section.backward", n=n)
-            grads = net.backward(fwd, [m], Sym("L").of_example(n), Exact(1), wanted, want_x, section)
+            grads = net.backward(fwd, [m], Sym("L").of_example(n), Exact(1), tasks.wanted, tasks.want_x, section,
+                                 tasks.nodes)
             per_example.append(grads)
             labels.append(n)
-            for (i, key), g in grads.items():
-                name = "x" if i == "x" else f"{net.layers[i].name}.{key}"
-                results[f"{name}.grad" + (f"({n})" if n else "")] = g
+            _record_grads(results, net, grads, n)
     if train is not None and "updated_weights_in_backward" in getattr(spec.conventions, "mistakes", ()):
-        per_example = _mistaken_backward(net, fwd, wanted, want_x, train, reduction, per_example, labels)
+        per_example = _mistaken_backward(net, fwd, tasks, reduction, per_example, labels)
     if train is not None:
         updates = net.update_section(solution, per_example, labels, train.lr, reduction)
         for (i, key), (step_grad, new) in updates.items():
             results[f"{net.layers[i].name}.{key}.grad"] = step_grad
             results[f"{net.layers[i].name}.{key}.updated"] = new
-    elif net.batched and per_example:
+    elif per_example and (net.batched or labels == [None]):
         for key in per_example[0]:
-            if key[0] != "x":
+            if key[0] not in ("x", "node"):
                 total = sum((g[key] for g in per_example[1:]), per_example[0][key])
-                results[f"{net.layers[key[0]].name}.{key[1]}.grad"] = total / len(per_example)
-    solution.conventions = _conventions(net, train)
+                results[f"{net.layers[key[0]].name}.{key[1]}.grad"] = total / len(per_example) \
+                    if reduction == "mean" else total
+    solution.conventions = _conventions(net, train, tasks)
     solution.number_equations()
     return solution
+
+
+def _record_grads(results: dict, net: Network, grads: dict, n) -> None:
+    """`<name>.grad` (per example: `<name>.grad(n)`) for every gradient of one reverse pass."""
+    for (i, key), g in grads.items():
+        name = "x" if i == "x" else key if i == "node" else f"{net.layers[i].name}.{key}"
+        results[f"{name}.grad" + (f"({n})" if n else "")] = _stacked(g) if isinstance(g, list) else g
+
+
+def _stacked(rows: list):
+    """Per-example gradients of a minibatch as one tensor (zeros where none flowed)."""
+    from examsolver.engine.tensor import zeros
+
+    like = next(r for r in rows if r is not None)
+    return np.stack([r if r is not None else zeros(np.shape(like)) for r in rows])
 
 
 def _record(results: dict, name: str, values: list, batched: bool) -> None:
@@ -362,7 +570,7 @@ def _record(results: dict, name: str, values: list, batched: bool) -> None:
         results[name] = values[0]
 
 
-def _conventions(net: Network, train) -> list:
+def _conventions(net: Network, train, tasks: Tasks) -> list:
     phrases = []
     for layer in net.layers:
         phrases.extend(layer.conventions_used())
@@ -370,13 +578,14 @@ def _conventions(net: Network, train) -> list:
         phrases.extend(net.loss.conventions_used())
         if net.loss.fuses_with == net.layers[-1].kind:
             phrases.append(Phrase(f"convention.fused_{net.loss.kind}", {}))
+    if net.batched and (train is not None or tasks.any and tasks.method == "batch"):
+        phrases.append(Phrase(f"convention.minibatch_{tasks.reduction}", {}))
     if net.batched and train is not None:
-        phrases.append(Phrase(f"convention.minibatch_{train.reduction}", {}))
         phrases.append(Phrase("convention.sgd", {"lr": train.lr}))
     return unique_phrases(phrases)
 
 
-def _mistaken_backward(net, fwd, wanted, want_x, train, reduction, per_example, labels) -> list:
+def _mistaken_backward(net, fwd, tasks: Tasks, reduction, per_example, labels) -> list:
     """The deliberate mistake `updated_weights_in_backward`, only for diagnose/ (never in a solution).
 
     Each layer's already updated weights carry the gradient on to the layers
@@ -386,21 +595,21 @@ def _mistaken_backward(net, fwd, wanted, want_x, train, reduction, per_example, 
     """
     from examsolver.solution import Section
 
-    originals = [dict(layer.weights) for layer in net.layers]
+    originals = {key: node.value for key, node in net.params.items()}
     batch = labels == [None]
     rows = [list(range(len(net.xs)))] if batch else [[m] for m in range(len(net.xs))]
-    scale = Exact(1) / len(net.xs) if batch and train.reduction == "mean" else Exact(1)
+    scale = Exact(1) / len(net.xs) if batch and tasks.reduction == "mean" else Exact(1)
     try:
         for _ in net.layers:
-            per_example = [net.backward(fwd, r, Sym("L"), scale, wanted, want_x, Section(Phrase("section.backward", {})))
-                           for r in rows]
+            per_example = [net.backward(fwd, r, Sym("L"), scale, tasks.wanted, tasks.want_x,
+                                        Section(Phrase("section.backward", {}))) for r in rows]
             for (i, key) in per_example[0]:
-                if i == "x":
+                if i in ("x", "node"):
                     continue
                 total = sum((g[(i, key)] for g in per_example[1:]), per_example[0][(i, key)])
                 step = total / len(per_example) if reduction == "mean" else total
-                net.layers[i].weights[key] = originals[i][key] - step * train.lr
+                net.set_weight(i, key, originals[(i, key)] - step * tasks.train.lr)
     finally:
-        for layer, weights in zip(net.layers, originals):
-            layer.weights = weights
+        for (i, key), value in originals.items():
+            net.set_weight(i, key, value)
     return per_example

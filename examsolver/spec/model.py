@@ -182,7 +182,13 @@ class Example(Strict):
 
 
 class Gradient(Strict):
-    wrt: list[str] = Field(min_length=1, max_length=100)
+    wrt: list[str] = Field(min_length=1, max_length=100,
+                           description="parameters (fc1.W), the input x, or any layer by its name")
+    method: Literal["per_example", "batch"] = Field(
+        "per_example", description="one backward pass per example's loss (as the 2022 slides), or of the batch loss")
+    reduction: Literal["mean", "sum"] = "mean"
+    upstream: dict[str, Tensor] | None = Field(
+        None, description="given upstream gradients ∂L/∂(node) by node name, instead of a loss")
 
 
 class TrainStep(Strict):

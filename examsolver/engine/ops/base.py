@@ -15,6 +15,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from examsolver.engine.graph import GraphOp
 from examsolver.mathnodes import Deriv, Node, Sym, Value
 from examsolver.solution import Phrase, Step
 
@@ -40,6 +41,7 @@ class NoParams(BaseModel):
                               defer_build=True)
     name: str | None = None
     out: str | None = None
+    inputs: list[str] | None = None      # names of the nodes it reads (default: the layer before it)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Flow:
     x: np.ndarray
     y: np.ndarray
     loss: Sym | None = None   # the loss differentiated; default L⁽ⁿ⁾ of this example
+    more: tuple = ()          # (symbol, value) of the inputs after the first, for ops that read several
 
     @property
     def loss_sym(self) -> Sym:
@@ -84,6 +87,8 @@ class Layer:
     Params: ClassVar[type] = NoParams
     is_activation: ClassVar[bool] = False
     keeps_symbol: ClassVar[bool] = False    # batchnorm writes ĥ for the h it normalises
+    arity: ClassVar[int] = 1                # how many nodes it reads (0: any number from two up)
+    weight_aliases: ClassVar[dict] = {}     # other names a task may use for a weight (conv's W: kernels)
 
     def __init__(self, params, position: int, conventions):
         self.p = params
@@ -154,6 +159,14 @@ class Layer:
     def vjp_one(self, x, y, gy) -> tuple[np.ndarray, dict]:
         raise NotImplementedError
 
+    # ops that read several nodes (arity ≠ 1) implement these instead: one batch per input
+    def forward_many(self, batches: list) -> list:
+        raise NotImplementedError
+
+    def vjp_many(self, batches: list, ys: list, gys: list) -> list:
+        """One list of per-example gradients per input."""
+        raise NotImplementedError
+
     # ----- presentation --------------------------------------------------
     def batch_steps(self, xs: list, x_syms: list) -> list:
         """Steps computed over the whole minibatch before the per-example ones."""
@@ -175,6 +188,42 @@ class Layer:
     def degeneracies(self, xs: list) -> list[Phrase]:
         """Warnings where this input sits exactly at a convention's edge."""
         return []
+
+
+class LayerOp(GraphOp):
+    """A layer as a graph op: inputs are the batches it reads, then its parameters (in `keys` order).
+
+    The layer computes from its `weights`, so the parameter nodes' values are bound
+    to it before each pass; state a forward pass leaves on the layer (batchnorm's
+    statistics) is kept per node, so one layer may be applied at several nodes.
+    """
+
+    def __init__(self, layer: Layer, keys: tuple, arity: int):
+        self.layer, self.keys, self.arity = layer, tuple(keys), arity
+        self.state: dict = {}
+
+    def _bind(self, values: list) -> None:
+        self.layer.__dict__.update(self.state)
+        self.layer.weights.update(zip(self.keys, values[self.arity:]))
+
+    def forward(self, values: list):
+        self._bind(values)
+        batches = values[:self.arity]
+        out = self.layer.forward(batches[0]) if self.layer.arity == 1 else self.layer.forward_many(batches)
+        self.state = {k: v for k, v in vars(self.layer).items() if k == "stats"}
+        return out
+
+    def vjp(self, values: list, out, g, needs: list) -> list:
+        self._bind(values)
+        batches = values[:self.arity]
+        if self.layer.arity == 1:
+            gxs, grads = self.layer.vjp(batches[0], out, g)
+            gins = [gxs]
+        else:
+            gins, grads = self.layer.vjp_many(batches, out, g), {}
+            if isinstance(gins, tuple):
+                gins, grads = gins
+        return [gx if need else None for gx, need in zip(gins, needs)] + [grads.get(k) for k in self.keys]
 
 
 class Loss:
@@ -208,6 +257,42 @@ class Loss:
 
     def grad_steps(self, flow: Flow, s_sym: Sym | None, target, grad) -> list[Step]:
         return []
+
+
+class LossOp(GraphOp):
+    """Per-example losses of a batch: inputs are the outputs p (and, when fused, the scores s before
+    the final activation, through which the gradient p − y flows as in PyTorch's loss on logits)."""
+
+    def __init__(self, loss: Loss, targets: list, fused: bool):
+        self.loss, self.targets, self.fused = loss, targets, fused
+
+    def forward(self, values: list):
+        return [self.loss.value(p, y) for p, y in zip(values[0], self.targets)]
+
+    def vjp(self, values: list, out, g, needs: list) -> list:
+        grad = self.loss.fused_grad if self.fused else self.loss.grad
+        gs = [None if gm is None else grad(p, y) * gm for p, y, gm in zip(values[0], self.targets, g)]
+        return [None, gs] if self.fused else [gs]
+
+
+class BatchLoss(GraphOp):
+    """The minibatch loss: the mean or the sum of the examples' losses."""
+
+    def __init__(self, reduction: str):
+        self.reduction = reduction
+
+    def _scale(self, n: int):
+        from examsolver.engine.scalar import Exact
+
+        return Exact(1) / n if self.reduction == "mean" else Exact(1)
+
+    def forward(self, values: list):
+        from examsolver.engine.scalar import Exact
+
+        return sum(values[0], Exact(0)) * self._scale(len(values[0]))
+
+    def vjp(self, values: list, out, g, needs: list) -> list:
+        return [[g * self._scale(len(values[0]))] * len(values[0])]
 
 
 def _trailing_digits(name: str) -> str:

@@ -30,6 +30,7 @@ class Convolution(Layer):
     """What 1D and 2D convolutions share: kernel names, kernel values, the stated convention."""
 
     spatial_dims: int = 1      # kernels given without an input-channel axis have spatial_dims + 1 axes
+    weight_aliases = {"W": ("kernels",)}
 
     def conventions_used(self):
         return [Phrase(f"convention.{self.conventions.convolution}", {})]

@@ -1,0 +1,159 @@
+"""One computation graph for every problem that differentiates.
+
+A problem kind is a builder: it adds leaves (inputs, parameters, initial
+states) and applies registered ops to nodes; every value is computed as the
+node is added.  One reverse pass (`backward`) then gives the gradient of a
+seeded node (the loss, an example's loss, or any node with a given upstream
+gradient) with respect to every node it depends on.  Gradients accumulate with
+`+` where a node feeds several others — shared parameters over the branches of
+a siamese model or the time steps of a recurrent net — and every part of such a
+sum is kept (`Grads.parts`) so that the solution can show it.
+
+Values of batched nodes are lists over the examples of the minibatch (a layer
+sees the whole batch, so batchnorm's statistics and their gradient need no
+special case); a gradient of a batched node is a list with None where that
+example's gradient is zero (the slides' per-example backward passes seed one
+example's loss).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class GraphOp:
+    """What the graph asks of an op: forward and vector-Jacobian product side by side.
+
+    `forward(values)` gets the input nodes' values in order and returns the
+    output value; `vjp(values, out, g, needs)` gets the upstream gradient g of
+    the output and returns one gradient per input (None where zero or where
+    needs[i] is False: nothing below that input asks for it).
+    """
+
+    def forward(self, values: list):
+        raise NotImplementedError
+
+    def vjp(self, values: list, out, g, needs: list) -> list:
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class Node:
+    """A value in the graph: a leaf (input, parameter, state) or an op applied to nodes."""
+
+    name: str
+    value: object
+    op: GraphOp | None = None
+    inputs: tuple = ()
+    role: str = "value"          # "input", "param", "state", "value"
+    batched: bool = False        # the value is a list over the examples
+    sym: object = None           # the formula symbol the solution writes for it
+    info: dict = field(default_factory=dict)   # what the builder needs to present it (layer, example, …)
+
+    def __repr__(self):
+        return f"Node({self.name!r}, {self.role})"
+
+
+def add_grads(a, b):
+    """a + b for gradients; None is zero, lists are per-example."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if isinstance(a, list):
+        return [add_grads(x, y) for x, y in zip(a, b)]
+    return a + b
+
+
+def is_zero_grad(g) -> bool:
+    return g is None or (isinstance(g, list) and all(x is None for x in g))
+
+
+@dataclass
+class Grads:
+    """The result of one reverse pass."""
+
+    of: dict = field(default_factory=dict)       # node → gradient (None: zero / not asked)
+    parts: dict = field(default_factory=dict)    # node → [(consumer node, its contribution)]
+
+    def __getitem__(self, node: Node):
+        return self.of.get(node)
+
+    def through(self, node: Node, consumer: Node):
+        """The part of node's gradient that flowed back through `consumer` (None: none)."""
+        total = None
+        for by, part in self.parts.get(node, []):
+            if by is consumer:
+                total = add_grads(total, part)
+        return total
+
+    def get(self, node: Node, default=None):
+        g = self.of.get(node)
+        return default if g is None else g
+
+
+class Graph:
+    def __init__(self):
+        self.nodes: list[Node] = []
+        self.by_name: dict[str, Node] = {}
+
+    def _add(self, node: Node) -> Node:
+        if node.name in self.by_name:
+            raise ValueError(f"two nodes are named {node.name!r}")
+        self.nodes.append(node)
+        self.by_name[node.name] = node
+        return node
+
+    def leaf(self, name: str, value, role: str = "param", batched: bool = False, sym=None, **info) -> Node:
+        return self._add(Node(name, value, None, (), role, batched, sym, info))
+
+    def apply(self, op: GraphOp, inputs, name: str, batched: bool = False, sym=None, **info) -> Node:
+        """Add op(inputs) and compute its value now (the graph is built in topological order)."""
+        inputs = tuple(inputs)
+        value = op.forward([i.value for i in inputs])
+        return self._add(Node(name, value, op, inputs, "value", batched, sym, info))
+
+    def __getitem__(self, name: str) -> Node:
+        return self.by_name[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.by_name
+
+    def consumers(self, node: Node) -> list[Node]:
+        return [n for n in self.nodes if node in n.inputs]
+
+    def backward(self, seeds: dict, wanted=None) -> Grads:
+        """One reverse pass from the seeded nodes ({node: upstream gradient}).
+
+        `wanted` (nodes) limits the work to what leads to them; by default every
+        node the seeds depend on gets its gradient.
+        """
+        needs = self._needs(wanted)
+        grads = Grads()
+        for node, g in seeds.items():
+            grads.of[node] = add_grads(grads.of.get(node), g)
+        for node in reversed(self.nodes):
+            g = grads.of.get(node)
+            if node.op is None or is_zero_grad(g):
+                continue
+            flags = [needs is None or i in needs for i in node.inputs]
+            if not any(flags):
+                continue
+            parts = node.op.vjp([i.value for i in node.inputs], node.value, g, flags)
+            for inp, part, flag in zip(node.inputs, parts, flags):
+                if not flag or is_zero_grad(part):
+                    continue
+                grads.of[inp] = add_grads(grads.of.get(inp), part)
+                grads.parts.setdefault(inp, []).append((node, part))
+        return grads
+
+    def _needs(self, wanted) -> set | None:
+        """Nodes through which a gradient must flow to reach a wanted node: those with one below them."""
+        if wanted is None:
+            return None
+        reach = set(wanted)
+        for node in self.nodes:            # topological order: inputs come first
+            if any(i in reach for i in node.inputs):
+                reach.add(node)
+        return reach
+
