@@ -353,8 +353,41 @@ def torch_weights(layer) -> dict:
     return {key: as_torch(value, grad=True) for key, value in layer.weights.items()}
 
 
+# Ops that read several nodes: a torch function of the inputs, and cases as one shape per input.
+MULTI_ORACLES = {
+    "add": (lambda *xs: sum(xs[1:], xs[0]), [Case("two", ((3,), (3,))), Case("three_maps", ((2, 2), (2, 2), (2, 2)))]),
+    "concat": (lambda *xs: torch.cat(xs, dim=1), [Case("vectors", ((2,), (3,))), Case("maps", ((1, 2), (2, 2), (1, 2)))]),
+    "mul": (lambda a, b: a * b, [Case("vectors", ((3,), (3,))), Case("maps", ((2, 3), (2, 3)))]),
+    "matmul": (lambda a, b: torch.stack([torch.matmul(p, q) for p, q in zip(a, b)]),
+               [Case("matrix_vector", ((2, 3), (3,))), Case("vector_matrix", ((3,), (3, 2))),
+                Case("matrices", ((2, 3), (3, 2))), Case("dot", ((3,), (3,)))]),
+}
+
+
+def check_multi(kind: str, case: Case, seed: int) -> None:
+    """Forward values and every input's gradient of an op that reads several nodes, against autograd."""
+    rng = random.Random(zlib.crc32(f"{kind}/{case.id}/{seed}".encode()))
+    layer = build_layer(kind, case, rng)
+    batches = [[exact_array(rng, shape) for _ in range(case.batch)] for shape in case.x]
+    ys = layer.forward_many(batches)
+    gys = [exact_array(rng, np.shape(y)) for y in ys]
+    gys[0] = None if seed == 0 else gys[0]
+    Xs = [as_torch(np.stack(b), grad=True) for b in batches]
+    Y = MULTI_ORACLES[kind][0](*Xs)
+    close(np.stack(ys), Y, f"{kind} forward")
+    gins = layer.vjp_many(batches, ys, gys)
+    Y.backward(torch.stack([torch.zeros(Y.shape[1:]) if g is None else as_torch(g) for g in gys]))
+    for k, (column, X) in enumerate(zip(gins, Xs)):
+        for m, g in enumerate(column):
+            close(np.zeros(X.shape[1:]) if g is None else g, X.grad[m], f"{kind} dL/d(input {k + 1}) of example {m + 1}")
+
+
 def _layer_params():
     for kind in sorted(LAYERS):
+        if LAYERS[kind].arity != 1:
+            for case in MULTI_ORACLES.get(kind, (None, [None]))[1]:
+                yield pytest.param(kind, case, id=f"{kind}-{case.id if case else 'missing'}")
+            continue
         if kind not in LAYER_ORACLES:
             yield pytest.param(kind, None, id=f"{kind}-missing")
             continue
@@ -399,6 +432,10 @@ def check_layer(kind: str, case: Case, seed: int, drop_first: bool) -> None:
 def test_layer_matches_torch(kind, case):
     if case is None:
         pytest.fail(f"add an oracle for {kind}")
+    if LAYERS[kind].arity != 1:
+        for seed in (0,) + case.seeds:
+            check_multi(kind, case, seed)
+        return
     for seed in case.seeds:
         check_layer(kind, case, seed, drop_first=False)
     if case.batch > 1:

@@ -106,8 +106,8 @@ class Network:
         unknown = [n for n in names if n not in named]
         if unknown:
             raise EngineError(f"{layer.name}: unknown input {unknown[0]!r} (expected one of: {', '.join(named)})")
-        if layer.arity == 1 and len(names) != 1 or layer.arity == 0 and len(names) < 2:
-            want = "one input" if layer.arity == 1 else "at least two inputs"
+        if len(names) < 2 if layer.arity == 0 else len(names) != layer.arity:
+            want = {0: "at least two inputs", 1: "one input"}.get(layer.arity, f"{layer.arity} inputs")
             raise EngineError(f"{layer.name}: {layer.kind} reads {want}, got {len(names)}")
         return [named[n] for n in names]
 
@@ -512,14 +512,14 @@ def solve(spec, doc) -> Solution:
     if tasks.upstream:
         section = solution.section("section.backward")
         grads = net.backward_from(fwd, tasks.upstream, Sym("L"), tasks, section)
-        _record_grads(results, net, grads, None)
+        _record_grads(results, net, _whole_batch(net, grads), None)
     elif tasks.any and tasks.method == "batch" and net.batched:
         scale = Exact(1) / len(numbers) if reduction == "mean" else Exact(1)
         section = solution.section("section.backward_batch")
         grads = net.backward(fwd, list(range(len(numbers))), Sym("L"), scale, tasks.wanted, tasks.want_x, section,
                              tasks.nodes)
         per_example, labels = [grads], [None]
-        _record_grads(results, net, {k: g for k, g in grads.items() if k[0] in ("x", "node")}, None)
+        _record_grads(results, net, {k: g for k, g in _whole_batch(net, grads).items() if k[0] in ("x", "node")}, None)
         reduction = "sum"       # the batch loss already carries the 1/N
     elif tasks.any:
         for m, n in enumerate(numbers):
@@ -552,6 +552,12 @@ def _record_grads(results: dict, net: Network, grads: dict, n) -> None:
     for (i, key), g in grads.items():
         name = "x" if i == "x" else key if i == "node" else f"{net.layers[i].name}.{key}"
         results[f"{name}.grad" + (f"({n})" if n else "")] = _stacked(g) if isinstance(g, list) else g
+
+
+def _whole_batch(net: Network, grads: dict) -> dict:
+    """Gradients of a pass over the whole minibatch: inputs' and nodes' per example (also for one)."""
+    return {k: [g] if net.batched and k[0] in ("x", "node") and not isinstance(g, list) else g
+            for k, g in grads.items()}
 
 
 def _stacked(rows: list):

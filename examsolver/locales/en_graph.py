@@ -1,0 +1,14 @@
+"""Phrases of the graph: ops that combine nodes, sums over a node's consumers, given gradients."""
+
+PHRASES = {
+    "forward.add": "Sum of the nodes (residual connection) {layer}:",
+    "backward.add": "Backward pass through the sum {layer}: every summand receives the upstream gradient:",
+    "forward.concat": "Concatenation {layer}:",
+    "backward.concat": "Backward pass through the concatenation {layer}: each part receives its rows of the gradient:",
+    "forward.mul": "Elementwise product {layer}:",
+    "backward.mul": "Backward pass through the elementwise product {layer}:",
+    "forward.matmul": "Matrix product {layer}:",
+    "backward.matmul": "Backward pass through the matrix product {layer}:",
+    "backward.node_sum": "The node feeds {count} others: its gradient is the sum of what flows back through each:",
+    "backward.given": "The given upstream gradient:",
+}
