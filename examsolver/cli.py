@@ -82,7 +82,7 @@ def solve(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
     """Solve problem specs and write the worked solutions (terminal, Markdown, LaTeX, slides, HTML, JSON)."""
-    from examsolver.engine.solve import solve_file
+    from examsolver.pipeline import solve_file
 
     fmt = fmt or (Format.tex if pdf else Format.term)
     if pdf and fmt not in (Format.tex, Format.beamer):

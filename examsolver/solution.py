@@ -93,6 +93,20 @@ class Section:
         self.blocks.append(Phrase(key, args))
 
 
+def literal_text(literal) -> str:
+    """An answer-key entry as written, without Python's quotes: [[1.25, 0.25], …]; 0.67 ± 0.01."""
+    if isinstance(literal, dict):
+        text = literal_text(literal.get("value", ""))
+        if "tol" in literal or "atol" in literal:
+            text += f" ± {literal_text(literal.get('atol', literal.get('tol')))}"
+        if "rtol" in literal:
+            text += f" (rtol {literal_text(literal['rtol'])})"
+        return text
+    if isinstance(literal, list):
+        return "[" + ", ".join(literal_text(v) for v in literal) + "]"
+    return str(literal)
+
+
 @dataclass
 class AnswerCheck:
     """One answer-key entry compared with the computed result."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from examsolver.errors import ExamsolverError, ExprError, Problem, SpecError
-from examsolver.solution import AnswerCheck, Phrase
+from examsolver.solution import AnswerCheck, Phrase, literal_text
 from examsolver.spec.expr import parse_nested, parse_number
 
 _DECIMAL = re.compile(r"^\s*[-+−]?\d*\.(\d+)\s*$")
@@ -224,20 +224,6 @@ def check_answers(answers: dict, results: dict, tolerance: Tolerance | None = No
     return checks
 
 
-def literal_text(literal) -> str:
-    """An answer-key entry as written, without Python's quotes: [[1.25, 0.25], …]; 0.67 ± 0.01."""
-    if isinstance(literal, dict):
-        text = literal_text(literal.get("value", ""))
-        if "tol" in literal or "atol" in literal:
-            text += f" ± {literal_text(literal.get('atol', literal.get('tol')))}"
-        if "rtol" in literal:
-            text += f" (rtol {literal_text(literal['rtol'])})"
-        return text
-    if isinstance(literal, list):
-        return "[" + ", ".join(literal_text(v) for v in literal) + "]"
-    return str(literal)
-
-
 def expected_value(literal):
     """The parsed key value (Exact or ndarray) for reports, or None when unreadable."""
     try:
@@ -365,7 +351,7 @@ def load_key(path: Path, problem_id: str) -> dict:
 def verify_file(path, keys_dir=None, answers_file=None, tolerance: Tolerance | None = None,
                 diagnose: bool = True) -> FileReport:
     """Solve one spec and compare its key (own, `keys_dir/<id>.yaml`, or an answer file)."""
-    from examsolver.engine.solve import solve_document
+    from examsolver.pipeline import solve_document
     from examsolver.spec.load import load_file
 
     start = time.perf_counter()

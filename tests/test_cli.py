@@ -14,7 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from examsolver.cli import app
-from examsolver.engine.solve import solve_file
+from examsolver.pipeline import solve_file
 from examsolver.spec.expr import parse_value
 
 from conftest import PROBLEMS

@@ -9,7 +9,7 @@ import pytest
 from examsolver.engine.ops.conv2d import Conv2d
 from examsolver.engine.ops.pool2d import MaxPool2d
 from examsolver.engine.scalar import ln_prime
-from examsolver.engine.solve import solve_document, solve_file
+from examsolver.pipeline import solve_document, solve_file
 from examsolver.engine.tensor import to_float
 from examsolver.errors import SpecError
 from examsolver.spec.load import load_text

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from examsolver.engine.solve import solve_document
+from examsolver.pipeline import solve_document
 from examsolver.spec.load import load_file
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from examsolver.engine.ops import LAYERS
-from examsolver.engine.solve import solve_document, solve_file
+from examsolver.pipeline import solve_document, solve_file
 from examsolver.errors import EngineError, SpecError
 from examsolver.spec.load import load_text
 

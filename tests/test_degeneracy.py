@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from examsolver.engine.solve import solve_file
+from examsolver.pipeline import solve_file
 from examsolver.render.output import render_solution
 
 from conftest import PROBLEMS

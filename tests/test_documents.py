@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from examsolver.cli import app
 from examsolver.engine.scalar import Exact, ln_prime
-from examsolver.engine.solve import solve_file
+from examsolver.pipeline import solve_file
 from examsolver.mathnodes import Sym, Value, call
 from examsolver.render import output as out
 from examsolver.render.document import Assets, chain_lines

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from examsolver.engine.scalar import Exact, ln_prime
-from examsolver.engine.solve import solve_file
+from examsolver.pipeline import solve_file
 from examsolver.engine.tensor import tensor
 
 from conftest import PROBLEMS

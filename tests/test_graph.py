@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from examsolver.engine.graph import Graph, GraphOp
-from examsolver.engine.solve import solve_document
+from examsolver.pipeline import solve_document
 from examsolver.engine.tensor import to_float
 from examsolver.errors import SpecError
 from examsolver.spec.load import load_text

@@ -10,7 +10,7 @@ import string
 import pytest
 
 import examsolver.locales as locales
-from examsolver.engine.solve import solve_file
+from examsolver.pipeline import solve_file
 from examsolver.locales import LANGUAGES, catalog
 from examsolver.render.output import render_solution
 from examsolver.solution import Phrase

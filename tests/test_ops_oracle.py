@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from examsolver.engine.network import Network
 from examsolver.engine.ops import LAYERS, LOSSES
-from examsolver.engine.solve import parse_spec, solve_file
+from examsolver.pipeline import parse_spec, solve_file
 from examsolver.engine.tensor import tensor, to_float
 from examsolver.errors import EngineError
 from examsolver.solution import Solution
@@ -308,14 +308,15 @@ LAYER_ORACLES: dict = {
         Case("identity_scalar_steps", (3,), {"W_hh": Rand((2, 2)), "W_xh": Rand((2, 1)), "activation": "identity"}),
     ]),
     "lstm": (t_gated(torch.nn.LSTM), [
-        Case("basic", (2, 2), {"W_ih": Rand((8, 2)), "W_hh": Rand((8, 2)), "b_ih": Rand((8,)),
-                               "b_hh": Rand((8,)), "h0": Rand((2,)), "c0": Rand((2,))}, batch=1,
-             forward_only="no backpropagation through time for gated cells yet", seeds=(1,)),
+        # two steps of hidden size 1: exact values nest σ(…tanh(…)…) and grow until the value tower lands
+        Case("basic", (2, 1), {"W_ih": Rand((4, 1)), "W_hh": Rand((4, 1)), "b_ih": Rand((4,)),
+                               "b_hh": Rand((4,)), "h0": Rand((1,)), "c0": Rand((1,))}, batch=1,
+             seeds=(1,)),
     ]),
     "gru": (t_gated(torch.nn.GRU), [
-        Case("basic", (2, 2), {"W_ih": Rand((6, 2)), "W_hh": Rand((6, 2)), "b_ih": Rand((6,)),
-                               "b_hh": Rand((6,)), "h0": Rand((2,))}, batch=1,
-             forward_only="no backpropagation through time for gated cells yet", seeds=(1,)),
+        Case("basic", (2, 1), {"W_ih": Rand((3, 1)), "W_hh": Rand((3, 1)), "b_ih": Rand((3,)),
+                               "b_hh": Rand((3,)), "h0": Rand((1,))}, batch=1,
+             seeds=(1,)),
     ]),
     "relu": (t_relu, ELEMENTWISE_SHAPES + [
         Case("zeros_default", (6,), zeros=True),

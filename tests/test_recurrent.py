@@ -5,8 +5,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from examsolver.engine.scalar import Exact
-from examsolver.engine.solve import solve_document, solve_file
+from examsolver.pipeline import solve_document, solve_file
 from examsolver.engine.tensor import to_float
 from examsolver.errors import SpecError
 from examsolver.spec.load import load_text
@@ -185,18 +184,69 @@ inputs: {_yaml_matrix(xs)}
         assert np.allclose(to_float(s.results[f"h{t + 1}"]), out[0, t].detach().numpy())
 
 
-def test_gradient_of_a_gated_cell_is_refused_clearly():
-    text = """
+GATED_CASES = {
+    # two steps, hidden size 1: the gates' exact values nest (σ of tanh of …) and stay small enough
+    "lstm": ({"W_ih": [1, "-1/2", "1/2", -1], "W_hh": ["1/3", 1, 1, "1/2"], "b_ih": [0, "1/4", 0, 0],
+              "b_hh": ["1/2", 0, 0, "-1/4"], "h0": ["1/2"], "c0": [-1]}, ["W_ih", "W_hh", "b_ih", "b_hh", "h0", "c0", "f2", "c1"]),
+    "gru": ({"W_ih": [1, "-1/2", "1/2"], "W_hh": ["1/3", 1, 1], "b_ih": [0, "1/4", 0], "b_hh": ["1/2", 0, "-1/4"],
+             "h0": ["1/2"]}, ["W_ih", "W_hh", "b_ih", "b_hh", "h0", "n2", "r1"]),
+}
+
+
+def _torch_gated(kind: str, values: dict, xs: list) -> dict:
+    """PyTorch's LSTM/GRU equations for hidden size 1, every named node kept for its gradient."""
+    import torch
+
+    h, c, nodes = values["h0"], values.get("c0"), {}
+
+    def pre(k, x, h):
+        return values["W_ih"][k] * x + values["b_ih"][k], values["W_hh"][k] * h + values["b_hh"][k]
+
+    for t, x in enumerate(xs, 1):
+        if kind == "lstm":
+            (i1, i2), (f1, f2), (g1, g2), (o1, o2) = (pre(k, x, h) for k in range(4))
+            f = torch.sigmoid(f1 + f2)
+            c = f * c + torch.sigmoid(i1 + i2) * torch.tanh(g1 + g2)
+            h = torch.sigmoid(o1 + o2) * torch.tanh(c)
+            nodes.update({f"f{t}": f, f"c{t}": c})
+        else:
+            (r1, r2), (z1, z2), (n1, n2) = (pre(k, x, h) for k in range(3))
+            r, z = torch.sigmoid(r1 + r2), torch.sigmoid(z1 + z2)
+            n = torch.tanh(n1 + r * n2)
+            h = (1 - z) * n + z * h
+            nodes.update({f"r{t}": r, f"n{t}": n})
+        nodes[f"h{t}"] = h
+    for node in nodes.values():
+        node.retain_grad()
+    return nodes
+
+
+@pytest.mark.parametrize("kind", sorted(GATED_CASES))
+def test_gated_cell_backpropagation_through_time_matches_torch(kind):
+    """LSTM/GRU BPTT comes from the gate equations' graph: parameters, initial states and gates vs autograd."""
+    import torch
+
+    params, wanted = GATED_CASES[kind]
+    column = {k: [[v] for v in vs] if k.startswith("W") else vs for k, vs in params.items()}
+    cell = ", ".join(f"{k}: {v}".replace("'", "") for k, v in column.items())
+    s = _solve(f"""
 id: g
 kind: recurrent
-cell: {gru: {W_ih: [[1], [1], [1]], W_hh: [[0], [0], [0]]}}
-inputs: [1]
+cell: {{{kind}: {{{cell}}}}}
+inputs: [[1], [-1/2]]
 loss: mse
-targets: [[1]]
-tasks: [{gradient: {wrt: [W_hh]}}]
-"""
-    with pytest.raises(SpecError, match="plain rnn"):
-        _solve(text)
+loss_over: sum
+targets: [[1/2], [-1]]
+tasks: [{{gradient: {{wrt: [{", ".join(wanted)}]}}}}]
+""")
+    values = {k: torch.tensor([float(Fraction(str(v))) for v in vs], dtype=torch.float64, requires_grad=True)
+              for k, vs in params.items()}
+    nodes = _torch_gated(kind, values, [1.0, -0.5])
+    ((nodes["h1"] - 0.5) ** 2 + (nodes["h2"] + 1) ** 2).sum().backward()
+    for name in wanted:
+        expected = (values[name] if name in values else nodes[name]).grad.detach().numpy()
+        actual = np.asarray(to_float(s.results[f"{name}.grad"]), dtype=float)
+        np.testing.assert_allclose(actual.reshape(-1), expected.reshape(-1), rtol=1e-9, atol=1e-12, err_msg=name)
 
 
 def test_shape_mismatch_is_a_located_spec_error():

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from examsolver.cli import app
-from examsolver.engine.solve import solve_document, solve_file
+from examsolver.pipeline import solve_document, solve_file
 from examsolver.errors import SpecError
 from examsolver.locales import catalog
 from examsolver.solution import Figure, Table

@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 from examsolver.engine import backprop
-from examsolver.engine.solve import solve_document
+from examsolver.pipeline import solve_document
 from examsolver.errors import EngineError
 from examsolver.spec.load import load_file, load_text
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from examsolver.engine.solve import solve_document, solve_file
+from examsolver.pipeline import solve_document, solve_file
 from examsolver.engine.tensor import to_float
 from examsolver.errors import SpecError
 from examsolver.spec.load import load_text

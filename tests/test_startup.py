@@ -50,7 +50,7 @@ def test_help_through_python_m_and_importtime():
 
 
 def test_solving_2022_z3_needs_neither_sympy_nor_torch():
-    code = ("from examsolver.engine.solve import solve_file\n"
+    code = ("from examsolver.pipeline import solve_file\n"
             "from examsolver.render.output import render_solution\n"
             f"solution = solve_file({str(PROBLEMS / '2022_z3.yaml')!r})\n"
             "assert solution.checks and all(c.status == 'match' for c in solution.checks)\n"

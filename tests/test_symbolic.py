@@ -5,7 +5,7 @@ import math
 import pytest
 import sympy as sp
 
-from examsolver.engine.solve import solve_document
+from examsolver.pipeline import solve_document
 from examsolver.errors import ExprError, SpecError
 from examsolver.spec.expr import parse_symbolic
 from examsolver.spec.load import load_file, load_text
@@ -147,7 +147,7 @@ def test_glorot_variance_is_a_squared_over_three_not_one_over_n(problems_dir):
 def test_symbol_names_that_would_break_generated_code_are_refused(name):
     from examsolver.errors import SpecError
     from examsolver.spec.load import load_text
-    from examsolver.engine.solve import solve_document
+    from examsolver.pipeline import solve_document
 
     spec = f"id: t\nkind: symbolic\nsymbols: [{name}]\ndefine: {{f: '{name}**2'}}\ntasks:\n  - derivative: {{of: f, wrt: {name}}}\n"
     with pytest.raises(SpecError, match="cannot be a symbol name"):

@@ -109,7 +109,7 @@ class Resolver:
             return None
         if data == self.doc.data:
             return None
-        from examsolver.engine.solve import solve_document
+        from examsolver.pipeline import solve_document
         from examsolver.spec.load import Document
 
         try:

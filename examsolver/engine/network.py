@@ -359,7 +359,7 @@ class Network:
         n = len(per_example)
         updated = {}
         eta = Sym("eta")
-        for (i, key) in sorted(per_example[0], key=lambda k: (k[0], k[1])):
+        for (i, key) in sorted(k for k in per_example[0] if isinstance(k[0], int)):
             layer = self.layers[i]
             w = layer.weight_sym(key)
             grads = [g[(i, key)] for g in per_example]

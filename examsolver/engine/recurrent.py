@@ -21,7 +21,7 @@ from examsolver.engine.ops import LAYERS, LOSSES
 from examsolver.engine.ops.base import Flow, NoParams, val
 from examsolver.engine.ops.recurrent import Recurrent, as_sequence
 from examsolver.engine.scalar import Exact
-from examsolver.engine.tensor import emap, zeros
+from examsolver.engine.tensor import zeros
 from examsolver.errors import EngineError, ExprError, SpecError
 from examsolver.mathnodes import Call, Const, Deriv, Indicator, Op, Sum, Sym, Text, call, mul
 from examsolver.solution import Phrase, Solution, Step, Table
@@ -289,7 +289,8 @@ class Problem:
 
     def forward(self, solution: Solution) -> list:
         section = solution.section("section.forward")
-        steps = self.cell.unroll(self.xs)
+        self.graph, self.nodes = self.cell.unrolled(self.xs)
+        steps = [{k: node.value for k, node in step.items()} for step in self.nodes]
         if self.cell.kind == "rnn":
             blocks = rnn_steps(self.cell, self.xs, steps, self.cell.h0)
         else:
@@ -377,13 +378,56 @@ class Problem:
                          result=g_h, layout="row", text=Phrase("recurrent.grad_output", {"t": n})))
         return g_h
 
+    def backward(self, direct: dict):
+        """One reverse pass over the unrolled cell, seeded with ∂L(t)/∂h(t) of every loss."""
+        return self.graph.backward({self.nodes[t]["h"]: g for t, g in direct.items()})
+
     def bptt_section(self, solution, steps, direct: dict, wanted: list) -> None:
-        cell = self.cell
-        if cell.kind != "rnn":
-            raise SpecError([self.doc.problem(("tasks",), "backpropagation through time is implemented for the "
-                                                          "plain rnn cell only")])
-        back = cell.bptt(self.xs, steps, [direct.get(t) for t in range(self.T)])
+        grads = self.backward(direct)
         section = solution.section("section.bptt")
+        if self.cell.kind == "rnn":
+            self._rnn_steps(solution, section, steps, direct, grads, wanted)
+        else:
+            self._gated_steps(section, grads, direct)
+            for key in wanted:
+                if key in self.cell.weights:
+                    result = grads.get(self.graph[key], zeros(self.cell.weights[key].shape))
+                    section.add(Step(lhs=Deriv(Sym("L"), weight(key)), forms=[], result=result,
+                                     text=Phrase("recurrent.grad_param", {"name": key})))
+                    solution.results[f"{key}.grad"] = result
+        if self.output is not None:
+            self._output_grads(solution, section, steps, wanted)
+        for name, leaf in (("h0", "h0"), ("c0", "c0")):
+            if leaf in self.graph:
+                solution.results[f"{name}.grad"] = grads.get(self.graph[leaf], zeros((self.cell.hidden,)))
+        for key in wanted:
+            if key in self.graph and key not in self.cell.weights:
+                solution.results[f"{key}.grad"] = grads.get(self.graph[key], zeros(np.shape(self.graph[key].value)))
+
+    def _gated_steps(self, section, grads, direct: dict) -> None:
+        """∂L/∂(every named node) from the last step back: each through the nodes that read it."""
+        from examsolver.engine.present import gradient_step
+
+        for t in range(self.T, 0, -1):
+            first = True
+            for name in reversed(list(self.nodes[t - 1])):
+                node = self.nodes[t - 1][name]
+                if grads[node] is None:
+                    continue
+                seed = (Deriv(Sym("L").of_example(t), node.sym), direct[t - 1]) \
+                    if name == "h" and t - 1 in direct else None
+                step = gradient_step(self.graph, node, grads, Sym("L"), seed)
+                if first:
+                    step.text = Phrase("recurrent.bptt_step", {"t": t})
+                    first = False
+                section.add(step)
+
+    def _rnn_steps(self, solution, section, steps, direct, grads, wanted) -> None:
+        """The plain RNN as on the 2022 slides: ∂L/∂h(t), ∂L/∂a(t) per step, then the parameter sums."""
+        cell = self.cell
+        zero = zeros((cell.hidden,))
+        gh = [grads.get(s["h"], zero) for s in self.nodes]
+        ga = [grads.get(s["a"], zero) for s in self.nodes]
         L = Sym("L")
         W_hh = weight("W_hh")
         for t in range(self.T - 1, -1, -1):
@@ -396,12 +440,12 @@ class Problem:
             if t < self.T - 1:
                 da_next = Deriv(L, at("a", n + 1))
                 terms.append(mul(da_next, W_hh))
-                bindings[da_next] = val(back["ga"][t + 1], "row")
+                bindings[da_next] = val(ga[t + 1], "row")
                 bindings[W_hh] = val(cell.weights["W_hh"])
             form = terms[0] if len(terms) == 1 else Op("+", tuple(terms))
-            section.add(Step(lhs=Deriv(L, at("h", n)), forms=[form], bindings=bindings, result=back["gh"][t],
+            section.add(Step(lhs=Deriv(L, at("h", n)), forms=[form], bindings=bindings, result=gh[t],
                              layout="row", text=Phrase("recurrent.bptt_step", {"t": n})))
-            section.add(self._through_activation(n, back["gh"][t], back["ga"][t], steps[t]))
+            section.add(self._through_activation(n, gh[t], ga[t], steps[t]))
         previous = [cell.h0] + [s["h"] for s in steps[:-1]]
         sources = {"W_hh": ("h", previous, -1), "W_xh": ("x", list(self.xs), 0)}
         for key in wanted:
@@ -412,24 +456,20 @@ class Problem:
                     D = Deriv(L, at("a", t + 1))
                     v = at(base, t + 1 + shift)
                     terms.append(mul(D.T, v.T))
-                    bindings[D] = val(back["ga"][t], "row")
+                    bindings[D] = val(ga[t], "row")
                     bindings[v] = val(values[t])
                 general = Sum("t", Const(1), Const(self.T), mul(Deriv(L, at("a", "t")).T, at(base, "t-1" if shift else "t").T))
-                result = back["grads"][key]
             elif key == "b_h":
                 terms = [Deriv(L, at("a", t + 1)) for t in range(self.T)]
-                bindings = {D: val(back["ga"][t], "row") for t, D in enumerate(terms)}
+                bindings = {D: val(ga[t], "row") for t, D in enumerate(terms)}
                 general = Sum("t", Const(1), Const(self.T), Deriv(L, at("a", "t")))
-                result = back["grads"]["b_h"]
             else:
                 continue
+            result = grads.get(self.graph[key], zeros(cell.weights[key].shape))
             form = terms[0] if len(terms) == 1 else Op("+", tuple(terms))
             section.add(Step(lhs=Deriv(L, weight(key)), forms=[general, form], bindings=bindings, result=result,
                              layout="row" if key == "b_h" else "col", text=Phrase("recurrent.grad_param", {"name": key})))
             solution.results[f"{key}.grad"] = result
-        if self.output is not None:
-            self._output_grads(solution, section, steps, wanted)
-        solution.results["h0.grad"] = back["gh0"] if back["gh0"] is not None else zeros((cell.hidden,))
 
     def _through_activation(self, n, gh, ga, s) -> Step:
         L = Sym("L")
@@ -627,7 +667,8 @@ def solve(spec, doc) -> Solution:
                         statement=spec.statement.model_dump() if spec.statement else None)
     steps = problem.forward(solution)
     wanted = [w for task in spec.tasks if not isinstance(task, str) for w in task.gradient.wrt]
-    known = ("W_hh", "W_xh", "b_h") + (("W_hy", "b_y") if problem.output is not None else ())
+    known = list(problem.cell.weights) + (["W_hy", "b_y"] if problem.output is not None else [])
+    known += [n for n in problem.graph.by_name if not n.startswith("_") and "[" not in n and n not in known]
     for j, name in enumerate(wanted):
         if name not in known:
             raise SpecError([doc.problem(("tasks",), f"unknown parameter {name!r} (expected one of: {', '.join(known)})")])
@@ -635,9 +676,6 @@ def solve(spec, doc) -> Solution:
     if wanted:
         if problem.loss is None:
             raise SpecError([doc.problem(("tasks",), "gradients need a loss: add `loss:` and `targets:`")])
-        if problem.cell.kind != "rnn":
-            raise SpecError([doc.problem(("tasks",), "backpropagation through time is implemented for the plain "
-                                                     "rnn cell only")])
         direct = problem.loss_section(solution, steps)
         problem.bptt_section(solution, steps, direct, wanted)
     elif problem.loss is not None:

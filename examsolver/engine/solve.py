@@ -1,14 +1,13 @@
-"""From a spec file to a Solution: pick the problem kind, validate, solve, check the key."""
+"""From a spec document to a Solution: pick the problem kind, validate, solve (the key is compared in
+examsolver.pipeline, outside the engine)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
-from pathlib import Path
 
 from examsolver.errors import SpecError
-from examsolver.solution import Solution
-from examsolver.spec.load import Document, load_file
+from examsolver.spec.load import Document
 
 
 @dataclass(frozen=True)
@@ -56,20 +55,8 @@ def parse_spec(doc: Document):
     return validate(doc, kind.load("schema")())
 
 
-def solve_document(doc: Document, answers: dict | None = None, with_alternatives: bool = True) -> Solution:
+def solve_spec(doc: Document):
+    """(Solution, validated spec) of a document: the engine's whole job, no answer key compared."""
     kind = kind_of(doc)
     spec = parse_spec(doc)
-    solution = kind.load("solver")(spec, doc)
-    from examsolver.verify import check_answers
-
-    key = answers if answers is not None else getattr(spec, "answers", {}) or {}
-    solution.checks = check_answers(key, solution.results)
-    if solution.warnings and with_alternatives:   # answers under the other convention at this degenerate input
-        from examsolver.diagnose import alternatives
-
-        solution.alternatives = alternatives(doc, solution, list(key))
-    return solution
-
-
-def solve_file(path: str | Path) -> Solution:
-    return solve_document(load_file(path))
+    return kind.load("solver")(spec, doc), spec

@@ -289,7 +289,7 @@ class DocumentBuilder:
     def checks(self, solution: Solution) -> dict | None:
         if not solution.checks:
             return None
-        from examsolver.verify import literal_text
+        from examsolver.solution import literal_text
 
         header = [self.word(k) for k in ("label.name", "label.expected", "label.computed", "label.status")]
         rows = []

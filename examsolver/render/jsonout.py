@@ -11,7 +11,7 @@ from examsolver.render import values as V
 from examsolver.render.common import approximation, equation_parts, title_of, translate
 from examsolver.render.math import LatexPrinter
 from examsolver.solution import Phrase, Solution, Step
-from examsolver.verify import literal_text
+from examsolver.solution import literal_text
 
 
 def exact_text(value) -> str:

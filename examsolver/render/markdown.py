@@ -5,7 +5,7 @@ from __future__ import annotations
 from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, title_of, translate
 from examsolver.render.math import LatexPrinter
 from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
-from examsolver.verify import literal_text
+from examsolver.solution import literal_text
 
 
 class MarkdownRenderer:

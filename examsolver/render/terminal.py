@@ -10,7 +10,7 @@ from rich.text import Text
 from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, title_of, translate
 from examsolver.render.math import PlainPrinter
 from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
-from examsolver.verify import literal_text
+from examsolver.solution import literal_text
 
 STATUS_STYLE = {"match": "green", "mismatch": "bold red", "missing": "yellow", "invalid": "yellow"}
 

@@ -10,7 +10,8 @@ import xml.etree.ElementTree as ET
 
 from examsolver.render.common import DECIMAL_SEPARATOR, translate
 from examsolver.solution import Phrase
-from examsolver.verify import FileReport, exit_code, literal_text
+from examsolver.solution import literal_text
+from examsolver.verify import FileReport, exit_code
 
 STATUS_STYLE = {"match": "green", "mismatch": "bold red", "missing": "yellow", "invalid": "yellow"}
 FILE_STYLE = {"pass": "green", "fail": "bold red", "error": "bold yellow", "nokey": "yellow"}

@@ -17,9 +17,10 @@ from typing import Literal
 
 import numpy as np
 
+from examsolver.engine.ops import elementary as E
 from examsolver.engine.ops.base import LAYERS, Layer, NoParams, layer
 from examsolver.engine.scalar import Exact
-from examsolver.engine.tensor import emap, zeros
+from examsolver.engine.tensor import zeros
 from examsolver.errors import EngineError
 from examsolver.solution import Phrase
 from examsolver.spec.model import Tensor
@@ -44,6 +45,12 @@ def elementwise(kind: str, conventions):
     if kind == "identity":
         return _Identity()
     return LAYERS[kind](NoParams(), 0, conventions)
+
+
+def _split(key: str) -> tuple[str, str]:
+    """W_hh → (W, hh): the symbol of a weight key."""
+    base, _, sub = key.partition("_")
+    return base, sub
 
 
 def _vector(value, size: int, what: str, name: str) -> np.ndarray:
@@ -99,14 +106,50 @@ class Recurrent(Layer):
 
     def unroll(self, xs: np.ndarray) -> list:
         """Every step's values (dicts of named vectors), step 1 … T."""
-        state, out = self.initial(), []
-        for x in xs:
-            values = self.step(state, x)
-            out.append(values)
-            state = values
+        return [{k: node.value for k, node in step.items()} for step in self.unrolled(xs)[1]]
+
+    def unrolled(self, xs: np.ndarray):
+        """(graph, per-step nodes) of the cell's equations over the sequence."""
+        from examsolver.engine.graph import Graph
+
+        graph = Graph()
+        return graph, self.build(graph, xs)
+
+    def vjp_one(self, x, y, gy):
+        """Backpropagation through time: the reverse pass of the unrolled equations, seeded at every h(t)."""
+        graph, steps = self.unrolled(as_sequence(x, self.input_size, self.name))
+        grads = graph.backward({s["h"]: g for s, g in zip(steps, gy)})
+        gx = np.stack([grads.get(graph[f"x{t}"], zeros((self.input_size,))) for t in range(1, len(steps) + 1)])
+        return gx.reshape(x.shape), {key: grads.get(graph[key], zeros(w.shape)) for key, w in self.weights.items()}
+
+    # ----- the cell as a graph: its equations, unrolled over time -----
+    def build(self, graph, xs) -> list[dict]:
+        """Parameter and initial-state leaves, then every step's nodes from the cell's equations.
+
+        Returns per step {name: node} (a, h for the plain RNN; the gates, c and h for LSTM and
+        GRU), named `<name><t>` in the graph; leaves are the weights' keys, h0 (and c0), x1 … xT.
+        """
+        from examsolver.mathnodes import Sym
+
+        params = {key: graph.leaf(key, value, role="param", sym=Sym(*_split(key), bold=True))
+                  for key, value in self.weights.items()}
+        state = {k: graph.leaf(f"{k}0", v, role="state", sym=Sym(k, sup="(0)", bold=True))
+                 for k, v in self.initial().items()}
+        self.prepare(graph, params)
+        out = []
+        for t, x in enumerate(xs, 1):
+            x_node = graph.leaf(f"x{t}", x, role="input", sym=Sym("x", sup=f"({t})", bold=True))
+            nodes = self.equations(graph, params, state, x_node, t)
+            for name, node in nodes.items():
+                node.sym = Sym(name, sup=f"({t})", bold=True)
+            out.append(nodes)
+            state = {k: nodes[k] for k in state}
         return out
 
-    def step(self, state: dict, x: np.ndarray) -> dict:
+    def prepare(self, graph, params: dict) -> None:
+        """Nodes shared by every step (the gates' blocks of the stacked weights)."""
+
+    def equations(self, graph, params: dict, state: dict, x, t: int) -> dict:
         raise NotImplementedError
 
     def check_input(self, x):
@@ -162,45 +205,16 @@ class RNN(Recurrent):
     def _input_matrix(self):
         return self.weights["W_xh"]
 
-    # forward and backward through time, side by side
-    def step(self, state, x):
-        W_hh, W_xh, b = self.weights["W_hh"], self.weights["W_xh"], self.weights["b_h"]
-        a = np.asarray(W_hh.dot(state["h"]) + W_xh.dot(x) + b, dtype=object)
-        return {"a": a, "h": emap(self.f.f, a)}
+    def equations(self, graph, params, state, x, t):
+        """a(t) = W_hh h(t−1) + W_xh x(t) + b_h;  h(t) = f(a(t))."""
+        hh = graph.apply(E.Affine(), [state["h"], params["W_hh"]], f"_{t}.hh")
+        xh = graph.apply(E.Affine(), [x, params["W_xh"], params["b_h"]], f"_{t}.xh")
+        a = graph.apply(E.Sum(), [hh, xh], f"a{t}")
+        return {"a": a, "h": graph.apply(E.Activation(self.f), [a], f"h{t}")}
 
     def local_derivative(self, a, h):
         """f′(a(t)) entry by entry."""
         return np.array([self.f.df(av, hv) for av, hv in zip(a, h)], dtype=object)
-
-    def bptt(self, xs: np.ndarray, steps: list, gh_direct: list) -> dict:
-        """Backward through time.
-
-        gh_direct[t] is ∂L/∂h(t) from the losses that read h(t) directly (None: 0).
-        Returns per step ∂L/∂h(t), ∂L/∂a(t), and the parameter gradients summed over t.
-        """
-        W_hh = self.weights["W_hh"]
-        T = len(steps)
-        gh, ga = [None] * T, [None] * T
-        carry = None                                    # ∂L/∂a(t+1) W_hh
-        for t in range(T - 1, -1, -1):
-            g = gh_direct[t] if gh_direct[t] is not None else zeros((self.hidden,))
-            if carry is not None:
-                g = g + carry
-            gh[t] = np.asarray(g, dtype=object)
-            ga[t] = gh[t] * self.local_derivative(steps[t]["a"], steps[t]["h"])
-            carry = np.asarray(ga[t].dot(W_hh), dtype=object)
-        previous = [self.h0] + [s["h"] for s in steps[:-1]]
-        grads = {"W_hh": sum((np.multiply.outer(ga[t], previous[t]) for t in range(T)), zeros(W_hh.shape)),
-                 "W_xh": sum((np.multiply.outer(ga[t], xs[t]) for t in range(T)), zeros(self.weights["W_xh"].shape)),
-                 "b_h": sum((ga[t] for t in range(T)), zeros((self.hidden,)))}
-        gx = np.stack([np.asarray(ga[t].dot(self.weights["W_xh"]), dtype=object) for t in range(T)])
-        return {"gh": gh, "ga": ga, "grads": grads, "gx": gx, "gh0": carry}
-
-    def vjp_one(self, x, y, gy):
-        xs = as_sequence(x, self.input_size, self.name)
-        steps = self.unroll(xs)
-        back = self.bptt(xs, steps, [gy[t] for t in range(len(steps))])
-        return back["gx"].reshape(x.shape), back["grads"]
 
     def conventions_used(self):
         return [Phrase("convention.rnn", {"activation": self.p.activation})]
@@ -260,14 +274,26 @@ class Gated(Recurrent):
         H = self.hidden
         return self.weights[key][gate * H:(gate + 1) * H]
 
-    def pre(self, gate: int, x, h) -> tuple[np.ndarray, np.ndarray]:
-        """(W_i· x + b_i·, W_h· h + b_h·) of one gate."""
-        wx = np.asarray(self.block("W_ih", gate).dot(x) + self.block("b_ih", gate), dtype=object)
-        wh = np.asarray(self.block("W_hh", gate).dot(h) + self.block("b_hh", gate), dtype=object)
-        return wx, wh
+    def prepare(self, graph, params):
+        """One node per gate for each stacked weight's block of rows (W_ii, W_hf, b_io, …)."""
+        H = self.hidden
+        self.blocks = {}
+        for key in ("W_ih", "W_hh", "b_ih", "b_hh"):
+            for k, gate in enumerate(self.gate_names):
+                self.blocks[(key, gate)] = graph.apply(E.Rows(k, H, gate), [params[key]], f"{key}[{gate}]")
 
-    def vjp_one(self, x, y, gy):
-        raise EngineError(f"{self.name}: backpropagation through time is implemented for the plain rnn cell only")
+    def pre_node(self, graph, gate: str, x, h, t: int, reset=None):
+        """W_i· x + b_i· + W_h· h + b_h·, with GRU's r ⊙ (W_hn h + b_hn) when reset is given."""
+        b = self.blocks
+        xs = graph.apply(E.Affine(), [x, b[("W_ih", gate)], b[("b_ih", gate)]], f"_{t}.{gate}x")
+        hs = graph.apply(E.Affine(), [h, b[("W_hh", gate)], b[("b_hh", gate)]], f"_{t}.{gate}h")
+        if reset is not None:
+            hs = graph.apply(E.Hadamard(), [reset, hs], f"_{t}.{gate}rh")
+        return graph.apply(E.Sum(), [xs, hs], f"_{t}.{gate}")
+
+    def gate(self, graph, name: str, x, h, t: int, reset=None):
+        fn = self.tanh if name in ("g", "n") else self.sigmoid
+        return graph.apply(E.Activation(fn), [self.pre_node(graph, name, x, h, t, reset)], f"{name}{t}")
 
     @classmethod
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
@@ -298,15 +324,15 @@ class LSTM(Gated):
     def initial(self):
         return {"h": self.h0, "c": self.c0}
 
-    def step(self, state, x):
-        out = {}
-        for k, name in enumerate(self.gate_names):
-            wx, wh = self.pre(k, x, state["h"])
-            f = self.tanh if name == "g" else self.sigmoid
-            out[name] = emap(f.f, wx + wh)
-        out["c"] = np.asarray(out["f"] * state["c"] + out["i"] * out["g"], dtype=object)
-        out["h"] = np.asarray(out["o"] * emap(self.tanh.f, out["c"]), dtype=object)
-        return out
+    def equations(self, graph, params, state, x, t):
+        """PyTorch's LSTM: i, f, o = σ(…), g = tanh(…); c = f ⊙ c(t−1) + i ⊙ g; h = o ⊙ tanh(c)."""
+        h = state["h"]
+        gates = {name: self.gate(graph, name, x, h, t) for name in self.gate_names}
+        kept = graph.apply(E.Hadamard(), [gates["f"], state["c"]], f"_{t}.fc")
+        new = graph.apply(E.Hadamard(), [gates["i"], gates["g"]], f"_{t}.ig")
+        c = graph.apply(E.Sum(), [kept, new], f"c{t}")
+        squashed = graph.apply(E.Activation(self.tanh), [c], f"_{t}.tanh_c")
+        return {**gates, "c": c, "h": graph.apply(E.Hadamard(), [gates["o"], squashed], f"h{t}")}
 
     def conventions_used(self):
         return [Phrase("convention.lstm", {})]
@@ -319,16 +345,16 @@ class GRU(Gated):
     gates = 3
     gate_names = ("r", "z", "n")
 
-    def step(self, state, x):
+    def equations(self, graph, params, state, x, t):
+        """PyTorch's GRU: r, z = σ(…); n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)); h = (1 − z) ⊙ n + z ⊙ h(t−1)."""
         h = state["h"]
-        out = {}
-        for k in (0, 1):
-            wx, wh = self.pre(k, x, h)
-            out[self.gate_names[k]] = emap(self.sigmoid.f, wx + wh)
-        wx, wh = self.pre(2, x, h)
-        out["n"] = emap(self.tanh.f, np.asarray(wx + out["r"] * wh, dtype=object))
-        out["h"] = np.asarray((1 - out["z"]) * out["n"] + out["z"] * h, dtype=object)
-        return out
+        r = self.gate(graph, "r", x, h, t)
+        z = self.gate(graph, "z", x, h, t)
+        n = self.gate(graph, "n", x, h, t, reset=r)
+        keep = graph.apply(E.OneMinus(), [z], f"_{t}.1-z")
+        mixed = graph.apply(E.Hadamard(), [keep, n], f"_{t}.(1-z)*n")
+        held = graph.apply(E.Hadamard(), [z, h], f"_{t}.z*h")
+        return {"r": r, "z": z, "n": n, "h": graph.apply(E.Sum(), [mixed, held], f"h{t}")}
 
     def conventions_used(self):
         return [Phrase("convention.gru", {})]
