@@ -142,3 +142,20 @@ def test_bad_sizes_are_spec_errors():
     with pytest.raises(SpecError, match="not a size"):
         solve_document(load_text("id: c\nkind: counting\narchitectures:\n"
                                  "  - layers: [{linear: {in_features: '1+1', out_features: 2}}]\n"))
+
+
+@pytest.mark.parametrize("layer, option", [("conv2d: {in_channels: 3, out_channels: 8, kernel_size: 3, groups: 2}", "groups"),
+                                           ("lstm: {input_size: 2, hidden_size: 3, num_layers: 2}", "num_layers"),
+                                           ("rnn: {input_size: 2, hidden_size: 3, bidirectional: true}", "bidirectional")])
+def test_options_the_count_would_ignore_are_refused(layer, option):
+    """A count that silently ignored `groups` or `num_layers` would be confidently wrong."""
+    with pytest.raises(SpecError, match=f"no option '{option}'"):
+        solve_document(load_text(f"id: c\nkind: counting\narchitectures:\n  - layers: [{{{layer}}}]\n"))
+
+
+def test_parameterless_layers_count_zero():
+    s = solve_document(load_text("id: c\nkind: counting\narchitectures:\n  - name: n\n    layers:\n"
+                                 "      - conv2d: {in_channels: 1, out_channels: 2, kernel_size: 3}\n"
+                                 "      - max_pool2d: {kernel_size: 2}\n      - flatten\n"
+                                 "      - linear: {in_features: 8, out_features: 1}\n"))
+    assert s.results["n.params.total"] == 2 * 9 + 2 + 8 + 1

@@ -224,14 +224,18 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
     sizes, keys, letters = _split_sizes(cls, raw, where)
     if cls.is_activation:
         return Counted(name, kind, {}, {}, {}, None, {}, Exact(0), Exact(0))
+    read = _Reads(sizes)
     try:
-        shapes = {k: tuple(s) for k, s in cls.param_shapes(sizes).items()}
-        buffers = {k: tuple(s) for k, s in cls.buffer_shapes(sizes).items()}
-        io = cls.io_shapes(sizes) if hasattr(cls, "io_shapes") else {}
+        shapes = {k: tuple(s) for k, s in cls.param_shapes(read).items()}
+        buffers = {k: tuple(s) for k, s in cls.buffer_shapes(read).items()}
+        io = cls.io_shapes(read) if hasattr(cls, "io_shapes") else {}
     except KeyError as err:
         raise EngineError(f"{where}: {kind} needs the size {err.args[0]}") from None
     except TypeError as err:
         raise EngineError(f"{where}: {kind} cannot be counted with symbolic sizes ({err})") from None
+    _refuse_unread(kind, cls, raw, read.keys_read, where)
+    if not shapes and not buffers:
+        return Counted(name, kind, {}, {}, io, None, {}, Exact(0), Exact(0))
     structure = _probe(cls.param_shapes, sizes, keys)
     bindings = {_sym(letters[k]): Const(Exact(sizes[k])) for k in keys if isinstance(sizes[k], int)}
     if structure is not None and structure.keys() == shapes.keys():
@@ -244,6 +248,37 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
     count = sum((_size_count(s) for s in shapes.values()), 0)
     buffer_count = sum((_size_count(s) for s in buffers.values()), 0)
     return Counted(name, kind, shapes, buffers, io, formula, bindings, _as_value(count), _as_value(buffer_count))
+
+
+class _Reads(dict):
+    """The sizes, recording which keys a shape rule reads (the rest would be silently ignored)."""
+
+    def __init__(self, sizes: dict):
+        super().__init__(sizes)
+        self.keys_read: set = set()
+
+    def __getitem__(self, key):
+        self.keys_read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.keys_read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key):
+        self.keys_read.add(key)
+        return super().__contains__(key)
+
+
+def _refuse_unread(kind: str, cls, raw: dict, read: set, where: str) -> None:
+    """An option neither the shape rule reads nor the layer's own spec knows changes nothing: refuse it,
+    so that `groups: 2` or `bidirectional: true` never yields a count that silently ignores it."""
+    known = read | set(getattr(cls.Params, "model_fields", {})) | set(getattr(cls, "count_options", ()))
+    known -= {"name", "out", "inputs"}
+    for key in raw:
+        if key not in known:
+            expected = ", ".join(sorted(known)) or "none"
+            raise EngineError(f"{where}: {kind} has no option {key!r} for counting (it reads: {expected})")
 
 
 # ----- presentation ------------------------------------------------------------------
