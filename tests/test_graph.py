@@ -244,3 +244,12 @@ def random_network(draw):
 def test_random_graphs_match_torch(case):
     spec, wrt = case
     check_against_torch(spec, wrt)
+
+
+def test_nodes_by_their_symbols():
+    """∂L/∂o asked by the symbol the solution writes (o, s, p, h2), not only by a layer's name."""
+    results = solve_spec({**RESIDUAL, "tasks": [{"gradient": {"wrt": ["o", "h"], "method": "batch"}}]}).results
+    for m, y in enumerate(([0, 1], [1, 0]), 1):
+        o = np.asarray(to_float(results[f"o({m})"]))
+        np.testing.assert_allclose(to_float(results["o.grad"])[m - 1], 2 * (o - y) / 2)
+    assert np.shape(to_float(results["h.grad"])) == (2, 2)

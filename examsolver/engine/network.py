@@ -212,8 +212,9 @@ class Network:
         return names
 
     def node_names(self, fwd: Pass) -> dict:
-        """Nodes whose gradient a task may ask for: named layers' outputs and the input x."""
-        return {node.name: node for node in fwd.nodes}
+        """Nodes whose gradient a task may ask for: layers by name, their outputs by symbol (s, p, h2), x."""
+        names = {result_name(sym): node for sym, node in zip(fwd.syms, fwd.nodes)}
+        return {**names, **{node.name: node for node in fwd.nodes}}
 
     def backward(self, fwd: Pass, rows: list, loss: Sym, scale, wanted: set, want_x: bool, section,
                  nodes: tuple = ()) -> dict:
@@ -258,7 +259,7 @@ class Network:
         return self._present(fwd, grads, rows, start, loss, wanted, want_x, (), section)
 
     def _targets(self, fwd: Pass, wanted: set, want_x: bool, nodes: tuple) -> list:
-        targets = [self.params[key] for key in wanted] + [self.graph[name] for name in nodes]
+        targets = [self.params[key] for key in wanted] + [self.node_names(fwd)[name] for name in nodes]
         return targets + [fwd.nodes[0]] if want_x else targets
 
     def _present(self, fwd: Pass, grads, rows: list, start: int, loss: Sym, wanted: set, want_x: bool,
@@ -308,7 +309,7 @@ class Network:
             G = grads.get(fwd.nodes[0], [None] * len(self.xs))
             out[("x", None)] = [G[m] for m in rows] if len(rows) > 1 else G[rows[0]]
         for name in nodes:
-            G = grads.get(self.graph[name], [None] * len(self.xs))
+            G = grads.get(self.node_names(fwd)[name], [None] * len(self.xs))
             out[("node", name)] = [G[m] for m in rows] if len(rows) > 1 else G[rows[0]]
         return out
 
@@ -501,6 +502,8 @@ def solve(spec, doc) -> Solution:
         for key, value in getattr(layer, "stats", {}).items():
             if key in ("mean", "var", "std"):
                 results[f"{layer.name}.{key}"] = value
+            elif key == "xhat":
+                _record(results, f"{layer.name}.xhat", value, net.batched)
     reduction, train = tasks.reduction, tasks.train
     if net.loss is not None and not tasks.upstream:
         values = net.losses(fwd)

@@ -299,9 +299,9 @@ class Problem:
             section.add(block)
         self.outputs = []
         for t, s in enumerate(steps, 1):
-            solution.results[f"h{t}"] = s["h"]
-            if "c" in s:
-                solution.results[f"c{t}"] = s["c"]
+            for name, value in s.items():           # h, c and every gate: i2, f2, r1, … (a(t) of the RNN too)
+                clash = self.output is not None and name in ("o", "p")     # the output layer's o(t), p(t)
+                solution.results[f"{self.cell.name}.{name}{t}" if clash else f"{name}{t}"] = value
             if self.output is not None:
                 o, p = self.output.forward(s["h"])
                 self.outputs.append((o, p))

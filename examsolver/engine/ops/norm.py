@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 
 from examsolver.engine import scalar
-from examsolver.engine.ops.base import Flow, Layer, NoParams, layer, val
+from examsolver.engine.ops.base import Flow, Layer, NoParams, layer, symbol_for, val
 from examsolver.engine.tensor import emap, ones, zeros
 from examsolver.errors import EngineError
 from examsolver.mathnodes import Const, Frac, Op, Paren, Power, Sym, call, mul
@@ -64,6 +64,13 @@ class BatchNorm(Layer):
             if value.shape != (x.shape[0],):
                 raise EngineError(f"{self.name}: {key} has {value.size} entries, the input has {x.shape[0]} features")
 
+    def output_symbol(self, x_sym, counter, y_example):
+        """x̂ is the normalised input; with γ and β the output γ ⊙ x̂ + β is a new quantity, named like
+        any layer's output (its x̂ is reported as <layer>.xhat)."""
+        if self.weights and not self.p.out:
+            return symbol_for(y_example, "h", str(counter + 1)), counter + 1
+        return super().output_symbol(x_sym, counter, y_example)
+
     @property
     def constants(self) -> bool:
         return self.conventions.batchnorm_backward == "constants"
@@ -90,10 +97,11 @@ class BatchNorm(Layer):
         sigma = emap(lambda v: scalar.sqrt(v + self.p.eps), var)
         if any(s.sign() == 0 for s in sigma):
             raise EngineError(f"{self.name}: a feature has zero variance and eps = 0 (division by zero)")
-        self.stats = {"mean": mu, "var": var, "std": sigma, "divisor": divisor, "count": count}
+        self.stats = {"mean": mu, "var": var, "std": sigma, "divisor": divisor, "count": count, "xhat": []}
         out = []
         for x in xs:
             h = (x - self._expand(mu, x)) / self._expand(sigma, x)
+            self.stats["xhat"].append(h)
             if "gamma" in self.weights:
                 h = h * self._expand(self.weights["gamma"], x)
             if "beta" in self.weights:
