@@ -186,3 +186,33 @@ def test_triplet_kink_taken_as_one_matches_torch():
     W_grad, b_grad = _torch_triplet_at_margin()
     assert np.allclose(to_float(sol.results["fc.W.grad"]), W_grad)
     assert np.allclose(to_float(sol.results["fc.b.grad"]), b_grad)
+
+
+def test_triplet_input_and_embedding_gradients_match_torch():
+    """∂L/∂(anchor, positive, negative) and ∂L/∂e of every branch from the same reverse pass."""
+    text = """
+id: trip_inputs
+kind: siamese
+model:
+  - linear: {name: fc, W: [[1, -1, 0.5], [0.25, 2, -1]], b: [0, 0.5]}
+loss: {triplet: {margin: 1}}
+inputs: {a: [0.2, 0.1, -0.3], p: [0.3, -0.2, 0.1], n: [0.1, 0.15, -0.25]}
+triplets: [{anchor: a, positive: p, negative: n}]
+tasks: [forward, {gradient: {wrt: [fc.W, a, p, n]}}]
+"""
+    sol = solve_document(load_text(text, "trip.yaml"), answers={})
+    W = torch.tensor([[1, -1, 0.5], [0.25, 2, -1]], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([0, 0.5], dtype=torch.float64)
+    x = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
+         for k, v in (("a", [0.2, 0.1, -0.3]), ("p", [0.3, -0.2, 0.1]), ("n", [0.1, 0.15, -0.25]))}
+    e = {k: F.linear(v, W, b) for k, v in x.items()}
+    for v in e.values():
+        v.retain_grad()
+    loss = F.triplet_margin_loss(e["a"][None], e["p"][None], e["n"][None], margin=1.0, eps=0)
+    loss.backward()
+    assert loss.item() > 0
+    for k in "apn":
+        assert np.allclose(to_float(sol.results[f"{k}.grad"]), x[k].grad.numpy()), k
+    for m, k in enumerate("apn", 1):
+        assert np.allclose(to_float(sol.results[f"e{m}.grad"]), e[k].grad.numpy()), k
+    assert np.allclose(to_float(sol.results["fc.W.grad"]), W.grad.numpy())

@@ -276,7 +276,7 @@ def solve(spec, doc) -> Solution:
     model = Siamese(spec, doc)
     solution = Solution(problem_id=spec.id, title=spec.title.model_dump(), source=spec.source,
                         statement=spec.statement.model_dump() if spec.statement else None)
-    wanted = _wanted(spec, model.net)
+    wanted, inputs = _wanted(spec, model.net, model.names)
     equations_section(model, solution)
     model.forward(solution)
     results = solution.results
@@ -293,24 +293,40 @@ def solve(spec, doc) -> Solution:
                                     else _triplet(model, solution, k, group, loss_sym, results))
         values.append(value)
         results["loss" + (f"({label})" if label else "")] = value
-        if wanted:
+        if wanted or inputs:
             section = solution.section("section.siamese_backward" + ("_n" if label else ""), pair=label)
             section.blocks.extend(grad_steps)
             G = [None] * len(model.names)
             for m, g in seeds:
                 G[m] = g if G[m] is None else G[m] + g      # an input used twice collects both shares
             rows = sorted({m for m, _ in seeds})
-            grads = model.net.propagate(model.fwd, G, rows, len(model.net.layers) - 1, loss_sym, wanted, False, section)
+            grads = model.net.propagate(model.fwd, G, rows, len(model.net.layers) - 1, loss_sym, wanted,
+                                        bool(inputs), section)
             _reword_sums(section)
+            suffix = f"({label})" if label else ""
+            for m in rows:                       # ∂L/∂e of each branch: what the loss seeded
+                results[f"e{m + 1}.grad{suffix}"] = G[m]
+            if inputs:
+                gx = grads.pop(("x", None))
+                for m, g in zip(rows, gx if len(rows) > 1 else [gx]):
+                    grads[("input", model.names[m])] = g
             grads_per_group.append(grads)
             for (i, key), g in grads.items():
-                results[f"{model.net.layers[i].name}.{key}.grad" + (f"({label})" if label else "")] = g
+                if i == "input" and key in inputs:
+                    results[f"{key}.grad{suffix}"] = g
+                elif i != "input":
+                    results[f"{model.net.layers[i].name}.{key}.grad{suffix}"] = g
     if count > 1 and spec.reduction != "none":
         scale = Exact(1) / count if spec.reduction == "mean" else Exact(1)
         results["loss"] = sum(values, Exact(0)) * scale
-        for key in (grads_per_group[0] if grads_per_group else {}):
-            total_g = sum((g[key] for g in grads_per_group[1:]), grads_per_group[0][key])
-            results[f"{model.net.layers[key[0]].name}.{key[1]}.grad"] = total_g * scale
+        keys = {key for grads in grads_per_group for key in grads}
+        for key in sorted(keys, key=str):    # an input may sit in some groups only
+            total_g = sum((g[key] for g in grads_per_group if key in g), Exact(0))
+            if key[0] == "input":
+                if key[1] in inputs:
+                    results[f"{key[1]}.grad"] = total_g * scale
+            else:
+                results[f"{model.net.layers[key[0]].name}.{key[1]}.grad"] = total_g * scale
     solution.conventions = _conventions(model, spec)
     solution.number_equations()
     return solution
@@ -416,18 +432,23 @@ def _triplet(model: Siamese, solution, k: int, group: list, loss_sym: Sym, resul
     return value, [(a, ga), (p, gp), (n, gn)], steps
 
 
-def _wanted(spec, net: Network) -> set:
-    names, wanted = net.parameter_names(), set()
+def _wanted(spec, net: Network, inputs: list) -> tuple[set, set]:
+    """(parameters, named inputs) whose gradients the tasks ask for."""
+    names, wanted, asked = net.parameter_names(), set(), set()
     for t, task in enumerate(spec.tasks):
         gradient = getattr(task, "gradient", None)
         if gradient is None:
             continue
         for j, name in enumerate(gradient.wrt):
-            if name not in names:
+            if name in inputs:
+                asked.add(name)
+            elif name in names:
+                wanted.add(names[name])
+            else:
+                expected = ", ".join(list(names) + list(inputs))
                 raise SpecError([net.doc.problem(("tasks", t, "gradient", "wrt", j),
-                                                 f"unknown parameter {name!r} (expected one of: {', '.join(names)})")])
-            wanted.add(names[name])
-    return wanted
+                                                 f"unknown parameter {name!r} (expected one of: {expected})")])
+    return wanted, asked
 
 
 def _conventions(model: Siamese, spec) -> list:
