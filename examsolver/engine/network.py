@@ -380,8 +380,14 @@ class Network:
             bindings.update({d: val(g, layout) for d, g in zip(parts, grads)})
             section.add(Step(lhs=w.with_sup("UPD"),
                              forms=[form], bindings=bindings, result=new, layout=layout,
-                             text=Phrase("update.parameter", {"name": f"{layer.name}.{key}"})))
+                             text=Phrase(_update_phrase(n, reduction), {"name": f"{layer.name}.{key}"})))
         return updated
+
+
+def _update_phrase(n: int, reduction: str) -> str:
+    """One gradient is no average; a sum over the minibatch is no average either."""
+    return "update.parameter" if n > 1 and reduction == "mean" else \
+        "update.parameter_summed" if n > 1 else "update.parameter_single"
 
 
 class _Located:
@@ -585,7 +591,7 @@ def _conventions(net: Network, train, tasks: Tasks) -> list:
         phrases.extend(layer.conventions_used())
     if net.loss is not None:
         phrases.extend(net.loss.conventions_used())
-        if net.loss.fuses_with == net.layers[-1].kind:
+        if net.fused:        # softmax (sigmoid) right before its loss: ∂L/∂s = p − y
             phrases.append(Phrase(f"convention.fused_{net.loss.kind}", {}))
     if net.batched and (train is not None or tasks.any and tasks.method == "batch"):
         phrases.append(Phrase(f"convention.minibatch_{tasks.reduction}", {}))

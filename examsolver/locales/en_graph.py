@@ -11,4 +11,6 @@ PHRASES = {
     "backward.matmul": "Backward pass through the matrix product {layer}:",
     "backward.node_sum": "The node feeds {count} others: its gradient is the sum of what flows back through each:",
     "backward.given": "The given upstream gradient:",
+    "update.parameter_single": "Update of {name}:",
+    "update.parameter_summed": "Update of {name} with the summed gradient:",
 }

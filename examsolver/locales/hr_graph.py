@@ -9,6 +9,8 @@ PHRASES = {
     "backward.mul": "Unatražni prolaz kroz umnožak po elementima {layer}:",
     "forward.matmul": "Matrični umnožak {layer}:",
     "backward.matmul": "Unatražni prolaz kroz matrični umnožak {layer}:",
-    "backward.node_sum": "Čvor ulazi u {count} druga čvora: njegov gradijent je zbroj gradijenata koji se vraćaju kroz svaki od njih:",
+    "backward.node_sum": "Čvor je ulaz u {count} čvora: njegov gradijent je zbroj gradijenata koji se vraćaju kroz svakoga od njih:",
     "backward.given": "Zadani gradijent odozgo:",
+    "update.parameter_single": "Ažuriranje parametra {name}:",
+    "update.parameter_summed": "Ažuriranje parametra {name} zbrojem gradijenata:",
 }
