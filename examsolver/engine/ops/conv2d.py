@@ -175,6 +175,17 @@ class Conv2d(Convolution):
         return gx, grads
 
     # formulas
+    def _upstream(self, flow: Flow, gy, k: int):
+        """∂L/∂h of map k as the backward correlations read it: with stride s, dilated by s (s − 1 zeros
+        between entries), so that x ⋆ dil(∂L/∂h) and dil(∂L/∂h) ∗ w are plain correlations/convolutions."""
+        g = flow.d(self._map_sym(flow, k))
+        (sh, sw), G = self.stride, gy[k]
+        if (sh, sw) == (1, 1):
+            return g, G
+        dilated = zeros(((G.shape[0] - 1) * sh + 1, (G.shape[1] - 1) * sw + 1))
+        dilated[::sh, ::sw] = G
+        return Call("dil", (g,)), dilated
+
     def _input_views(self, flow: Flow) -> list:
         """[(symbol, padded channel)] — x itself for a one-channel image."""
         padded = pad2d(as_channels(flow.x), self.padding)
@@ -243,11 +254,11 @@ class Conv2d(Convolution):
         if "W" in grads:
             gW = grads["W"]
             for k in range(gy.shape[0]):
-                g = flow.d(self._map_sym(flow, k))
+                g, dilated = self._upstream(flow, gy, k)
                 for c, (xs, xv) in enumerate(ins):
                     w = self.kernel_sym(k, None if len(ins) == 1 else c)
                     steps.append(Step(lhs=flow.d(w), forms=[Op("star", (xs, g))],
-                                      bindings={xs: val(xv), g: val(gy[k])},
+                                      bindings={xs: val(xv), g: val(dilated)},
                                       result=gW[k] if gW.ndim == 3 else gW[k, c]))
         if "b" in grads:
             for k in range(gy.shape[0]):
@@ -256,10 +267,17 @@ class Conv2d(Convolution):
                 steps.append(Step(lhs=flow.d(b), forms=[Call("sum", (g,))],
                                   bindings={g: val(gy[k])}, result=grads["b"][k]))
         if want_input:
-            terms = [Op("fullconv", (flow.d(self._map_sym(flow, k)), self.kernel_sym(k)))
-                     for k in range(gy.shape[0])]
-            steps.append(Step(lhs=flow.d(flow.x_sym), forms=[Op("+", tuple(terms)) if len(terms) > 1 else terms[0]],
-                              result=gx))
+            terms, bindings = [], {}
+            for k in range(gy.shape[0]):
+                g, dilated = self._upstream(flow, gy, k)
+                w = self.kernel_sym(k)
+                terms.append(Op("fullconv", (g, w)))
+                if len(ins) == 1:              # one input channel: every number can be written in
+                    bindings.update({g: val(dilated), w: val(self._kernel_value(k, 0))})
+            form = Op("+", tuple(terms)) if len(terms) > 1 else terms[0]
+            if any(self.padding):              # the padded border's gradient is dropped
+                form = Call("crop", (form,))
+            steps.append(Step(lhs=flow.d(flow.x_sym), forms=[form], bindings=bindings, result=gx))
         if steps:
             steps[0].text = self.phrase("backward")
         return steps
