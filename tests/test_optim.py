@@ -277,3 +277,43 @@ def test_root_of_large_rationals():
     assert root(Exact(Fraction(2 * 10**14))) == sqrt(2) * 10**7
     with pytest.raises(EngineError):
         root(Exact(Fraction(1000000000000037 * 1000000000000091)))
+
+
+def _problem_results(name):
+    from conftest import PROBLEMS
+
+    from examsolver.engine.solve import solve_file
+
+    solution = solve_file(str(PROBLEMS / name))
+    assert solution.checks and all(c.status == "match" for c in solution.checks)
+    return solution.results
+
+
+def test_problem_adam_quadratic_against_torch():
+    results = _problem_results("extra_adam_quadratic.yaml")
+    theta = torch.tensor([1.0, 1.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([theta], lr=0.5, betas=(0.5, 0.75), eps=0)
+    for t in (1, 2):
+        opt.zero_grad()
+        (theta[0] ** 2 + 2 * theta[1] ** 2 - theta[0] * theta[1]).backward()
+        close(results[f"theta.grad({t})"], theta.grad.numpy())
+        opt.step()
+        close(results[f"theta.updated({t})"], theta.detach().numpy())
+        close(results[f"theta.m({t})"], opt.state[theta]["exp_avg"].numpy())
+        close(results[f"theta.v({t})"], opt.state[theta]["exp_avg_sq"].numpy())
+
+
+def test_problem_sgd_momentum_clip_against_torch():
+    results = _problem_results("extra_sgd_momentum_clip.yaml")
+    w, b = (torch.tensor(1.0, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    opt = torch.optim.SGD([w, b], lr=0.1, momentum=0.9)
+    for t in (1, 2, 3):
+        opt.zero_grad()
+        ((2 * w + b - 1) ** 2).backward()
+        torch.nn.utils.clip_grad_value_([w, b], 5)
+        opt.step()
+        for name, p in (("w", w), ("b", b)):
+            close(results[f"{name}.g({t})"], p.grad.numpy())
+            close(results[f"{name}.updated({t})"], p.detach().numpy())
+            close(results[f"{name}.v({t})"], opt.state[p]["momentum_buffer"].numpy())
+        close(results[f"f({t})"], ((2 * w + b - 1) ** 2).detach().numpy())

@@ -29,10 +29,10 @@ from __future__ import annotations
 import pkgutil
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 import numpy as np
-from pydantic import BeforeValidator, Field
+from pydantic import Discriminator, Field, Tag, create_model
 
 from examsolver.engine.optim.base import OPTIMIZERS, Conventions, Optimizer, ParamStep, as_array
 from examsolver.engine.scalar import Exact, sqrt
@@ -60,9 +60,22 @@ class ClipGradValue(Strict):
 
 
 def _optimizer_union():
-    from examsolver.spec.model import _tagged_union
+    """`{adam: {lr: 1/10}}`, or a bare `adam` for PyTorch's defaults: one member per registered optimizer."""
 
-    return _tagged_union(OPTIMIZERS, "optimizer")
+    def kind_of(value):
+        if isinstance(value, str):
+            return "bare"
+        if isinstance(value, dict):
+            key = next(iter(value), None) if len(value) == 1 else None
+            return key if key in OPTIMIZERS else None
+        return next(iter(type(value).model_fields), None)     # a validated member, when serialized
+
+    members = [Annotated[create_model(f"{kind}_optimizer", __base__=Strict, **{kind: (cls.Params, ...)}), Tag(kind)]
+               for kind, cls in OPTIMIZERS.items()]
+    members.append(Annotated[Literal[tuple(OPTIMIZERS)], Tag("bare")])
+    return Annotated[Union[tuple(members)], Discriminator(
+        kind_of, custom_error_type="unknown_optimizer",
+        custom_error_message=f"unknown optimizer (expected one of: {', '.join(OPTIMIZERS)})")]
 
 
 class Training(Strict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from examsolver.engine.optim.base import EPS, ETA, Optimizer, ParamStep, edivide, esqrt, optimizer
+from examsolver.engine.optim.base import EPS, ETA, Optimizer, ParamStep, edivide, esqrt, optimizer, with_eps
 from examsolver.engine.tensor import ones
 from examsolver.mathnodes import Call, Const, Frac, Op, Paren, Sym, Value, mul
 from examsolver.solution import Phrase, Step
@@ -53,7 +53,7 @@ class Adagrad(Optimizer):
             eta = Sym("eta", sub=str(t))
             binds[eta] = self.rate(t)
             ps.blocks.append(_decay_step(eta, t, p))
-        denom = Paren(Call("sqrt", (r_new,)) + EPS)
+        denom = with_eps(Call("sqrt", (r_new,)), p.eps)
         form = ps.param(t - 1) - mul(eta, Op("oslash", (g_sym, denom)))
         return ps.show(None, "optim.update", ps.param(t), form, binds,
                        ps.theta - edivide(g, esqrt(r) + p.eps) * self.rate(t))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from examsolver.engine.optim.base import (BETA1, BETA2, EPS, ETA, LAMBDA, Optimizer, ParamStep, edivide, emax,
-                                          esqrt, optimizer)
+                                          esqrt, optimizer, with_eps)
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import zeros
 from examsolver.mathnodes import Call, Const, Frac, Op, Paren, Power, mul
@@ -86,7 +86,7 @@ class Adam(Optimizer):
             m = self.corrected(ps, "mhat", m_use, BETA1, binds, m, c1)
             v = self.corrected(ps, "vhat", v_use, BETA2, binds, v, c2)
             m_use, v_use = ps.sym_of("mhat", t), ps.sym_of("vhat", t)
-        step_form = mul(ETA, Op("oslash", (m_use, Paren(Call("sqrt", (v_use,)) + EPS))))
+        step_form = mul(ETA, Op("oslash", (m_use, with_eps(Call("sqrt", (v_use,)), p.eps))))
         step = edivide(m, esqrt(v) + p.eps) * p.lr
         prev = ps.param(t - 1)
         if self.decoupled and p.weight_decay != 0:

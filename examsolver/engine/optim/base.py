@@ -19,7 +19,7 @@ from pydantic import Field
 
 from examsolver.engine.scalar import Exact, factorize, sqrt
 from examsolver.errors import EngineError
-from examsolver.mathnodes import Deriv, Node, Sym, Value, mul
+from examsolver.mathnodes import Deriv, Node, Paren, Sym, Value, mul
 from examsolver.solution import Phrase, Step
 from examsolver.spec.model import Strict
 
@@ -52,6 +52,11 @@ class Conventions(Strict):
 # ----- hyperparameter symbols (one place for how each is written) -----------------
 ETA, MU, LAMBDA, EPS, ALPHA = Sym("eta"), Sym("mu"), Sym("lambda"), Sym("epsilon"), Sym("alpha")
 BETA1, BETA2, BETA = Sym("beta", sub="1"), Sym("beta", sub="2"), Sym("beta")
+
+
+def with_eps(denominator: Node, eps) -> Node:
+    """(denominator + ε), or the denominator alone when ε = 0 (as exam problems often take it)."""
+    return Paren(denominator + EPS) if eps != 0 else denominator
 
 
 @dataclass
@@ -102,7 +107,7 @@ class ParamStep:
             self.state[key] = result
         shown = {node: v if isinstance(v, Value) else Value(v, self.layout) for node, v in bindings.items()}
         self.blocks.append(Step(lhs=lhs, forms=[form], bindings=shown, result=result, layout=self.layout,
-                                text=Phrase(text, {"name": self.name}) if text else None))
+                                text=Phrase(text, {"name": self.sym}) if text else None))
         return result
 
 

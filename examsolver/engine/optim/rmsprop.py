@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from examsolver.engine.optim.base import ALPHA, EPS, ETA, MU, Optimizer, ParamStep, edivide, esqrt, optimizer
+from examsolver.engine.optim.base import (ALPHA, EPS, ETA, MU, Optimizer, ParamStep, edivide, esqrt, optimizer,
+                                          with_eps)
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import zeros
 from examsolver.mathnodes import Call, Const, Op, Paren, mul
@@ -58,10 +59,10 @@ class RMSprop(Optimizer):
             m = ps.show("m", "optim.grad_avg", m_new, mul(ALPHA, m_old) + mul(keep, g_sym), binds,
                         ps.state["m"] * p.alpha + g * (Exact(1) - p.alpha))
             binds[m_new] = m
-            denom, denom_value = Call("sqrt", (r_new - Op("odot", (m_new, m_new)),)) + EPS, esqrt(r - m * m) + p.eps
+            denom, denom_value = Call("sqrt", (r_new - Op("odot", (m_new, m_new)),)), esqrt(r - m * m) + p.eps
         else:
-            denom, denom_value = Call("sqrt", (r_new,)) + EPS, esqrt(r) + p.eps
-        scaled = Op("oslash", (g_sym, Paren(denom)))
+            denom, denom_value = Call("sqrt", (r_new,)), esqrt(r) + p.eps
+        scaled = Op("oslash", (g_sym, with_eps(denom, p.eps)))
         step = edivide(g, denom_value)
         prev, new = ps.param(t - 1), ps.param(t)
         binds[prev] = ps.theta
