@@ -99,7 +99,8 @@ def compare(kind, options, problem, steps, clip=None):
         topt.zero_grad()
         problem.torch_grads(tparams)
         if clip and "clip_grad_norm" in clip:
-            total = torch.nn.utils.clip_grad_norm_(list(tparams.values()), torch_value(clip["clip_grad_norm"]["max_norm"]))
+            max_norm = torch_value(clip["clip_grad_norm"]["max_norm"])
+            total = torch.nn.utils.clip_grad_norm_(list(tparams.values()), max_norm)
             assert float(record.scalars[f"grad_norm({record.t})"]) == pytest.approx(total.item(), rel=1e-9)
         if clip and "clip_grad_value" in clip:
             torch.nn.utils.clip_grad_value_(list(tparams.values()), torch_value(clip["clip_grad_value"]["clip_value"]))
@@ -131,7 +132,7 @@ def test_sgd_on_a_least_squares_objective(options, seed):
 
 ADAPTIVE = [
     ("adagrad", {"lr": "1/2"}),
-    ("adagrad", {"lr": "1/2", "lr_decay": "1/4", "weight_decay": "1/8", "initial_accumulator_value": "1/4"}),
+    ("adagrad", {"lr": "1/2", "lr_decay": "1/4", "weight_decay": "1/8", "initial_accumulator_value": "1/4", "eps": 0}),
     ("adagrad", {"lr": "1/2", "eps": "1e-10"}),
     ("rmsprop", {"lr": "1/4", "alpha": "3/4", "eps": 0}),
     ("rmsprop", {"lr": "1/4", "alpha": "1/2", "centered": True, "eps": 0}),
@@ -317,3 +318,40 @@ def test_problem_sgd_momentum_clip_against_torch():
             close(results[f"{name}.updated({t})"], p.detach().numpy())
             close(results[f"{name}.v({t})"], opt.state[p]["momentum_buffer"].numpy())
         close(results[f"f({t})"], ((2 * w + b - 1) ** 2).detach().numpy())
+
+
+def _all_runs():
+    """One short run of every optimizer, option and convention that changes the steps shown."""
+    configs = [(k, o, {}) for k, o in [("sgd", s) for s in SGD] + ADAPTIVE]
+    configs += [("sgd", {"lr": "1/4", "momentum": "1/2", "nesterov": n}, {"conventions": {"momentum": form}})
+                for form in ("ema", "velocity") for n in (False, True)]
+    configs += [("adam", {"lr": "1/4", "betas": ["1/2", "3/4"], "eps": 0}, {"conventions": {"bias_correction": False}})]
+    configs += [("sgd", {"lr": "1/4"}, clip) for clip in CLIPS]
+    configs += [("sgd", {"lr": "1/4"}, {**CLIPS[0], "conventions": {"clip_norm": "exact"}})]
+    for kind, options, extra in configs:
+        training = Training.model_validate({"optimizer": {kind: options}, **extra})
+        optimizer = build(training)
+        problem = Fixed(3, 2)
+        records = run(optimizer, {k: tensor(v) for k, v in problem.start.items()}, problem.grad_fn, 2,
+                      clip_grad_norm=training.clip_grad_norm, clip_grad_value=training.clip_grad_value)
+        yield optimizer, training, records
+
+
+def test_every_phrase_of_every_run_is_in_both_catalogs_and_renders():
+    from examsolver.engine.optim import add_sections, conventions_used
+    from examsolver.locales import catalog
+    from examsolver.render.output import render_solution
+    from examsolver.solution import Phrase, Solution, Step
+
+    for optimizer, training, records in _all_runs():
+        solution = Solution(problem_id="optim", title={"hr": "optim", "en": "optim"})
+        solution.conventions = conventions_used(optimizer, training)
+        add_sections(solution, records, optimizer)
+        solution.number_equations()
+        keys = [p.key for p in solution.conventions] + [s.title.key for s in solution.sections]
+        keys += [b.text.key for s in solution.sections for b in s.blocks if isinstance(b, Step) and b.text]
+        keys += [b.key for s in solution.sections for b in s.blocks if isinstance(b, Phrase)]
+        for lang in ("hr", "en"):
+            assert set(keys) <= set(catalog(lang)), set(keys) - set(catalog(lang))
+            for fmt in ("md", "tex"):
+                assert render_solution(solution, fmt, lang, to_terminal=False)

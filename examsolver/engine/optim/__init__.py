@@ -34,7 +34,7 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import Discriminator, Field, Tag, create_model
 
-from examsolver.engine.optim.base import OPTIMIZERS, Conventions, Optimizer, ParamStep, as_array
+from examsolver.engine.optim.base import OPTIMIZERS, Conventions, Optimizer, ParamStep, as_array, shown_value
 from examsolver.engine.scalar import Exact, sqrt
 from examsolver.engine.tensor import emap
 from examsolver.errors import EngineError
@@ -154,6 +154,7 @@ def run(optimizer: Optimizer, params: dict, grad_fn, steps: int, *, clip_grad_no
         elif clip_grad_value is not None:
             for ps in steps_of.values():
                 _clip_value(ps, clip_grad_value.clip_value)
+        record.blocks.extend(optimizer.step_blocks(t))
         for name, ps in steps_of.items():
             new = as_array(optimizer.update(ps))
             params[name] = new
@@ -188,7 +189,7 @@ def _clip_norm(steps: list[ParamStep], spec: ClipGradNorm, conventions: Conventi
     coef = ratio if ratio < 1 else Exact(1)
     den = norm_sym if exact else Paren(norm_sym + Const(CLIP_EPS))
     record.blocks.append(Step(lhs=c_sym, forms=[Call("min", (Const(1), Frac(max_sym, den)))],
-                              bindings={max_sym: Value(spec.max_norm), norm_sym: Value(norm)}, result=coef,
+                              bindings={max_sym: shown_value(spec.max_norm), norm_sym: shown_value(norm)}, result=coef,
                               text=Phrase("optim.clip_coef" if coef != 1 else "optim.clip_none", {})))
     for ps in steps:
         ps.grad = ps.raw_grad * coef if coef != 1 else ps.raw_grad

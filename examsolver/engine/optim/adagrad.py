@@ -10,7 +10,7 @@ from pydantic import Field
 
 from examsolver.engine.optim.base import EPS, ETA, Optimizer, ParamStep, edivide, esqrt, optimizer, with_eps
 from examsolver.engine.tensor import ones
-from examsolver.mathnodes import Call, Const, Frac, Op, Paren, Sym, Value, mul
+from examsolver.mathnodes import Call, Const, Frac, Sym, Value, mul
 from examsolver.solution import Phrase, Step
 from examsolver.spec.model import Number, Strict
 
@@ -41,27 +41,29 @@ class Adagrad(Optimizer):
     def scalars(self, t: int) -> dict:
         return {f"lr({t})": self.rate(t)} if self.p.lr_decay != 0 else {}
 
+    def step_blocks(self, t: int) -> list:
+        return [_decay_step(Sym("eta", sub=str(t)), t, self.p)] if self.p.lr_decay != 0 else []
+
     def update(self, ps: ParamStep):
         p, t = self.p, ps.t
         g = self.gradient(ps)
         g_sym, r_new, r_old = ps.sym_of("g", t), ps.sym_of("r", t), ps.sym_of("r", t - 1)
-        r = ps.show("r", "optim.accumulator", r_new, r_old + Op("odot", (g_sym, g_sym)),
+        r = ps.show("r", "optim.accumulator", r_new, r_old + ps.square(g_sym),
                     {r_old: ps.state["r"], g_sym: g}, ps.state["r"] + g * g)
         eta = ETA
         binds = {ps.param(t - 1): ps.theta, g_sym: g, r_new: r, EPS: p.eps, ETA: p.lr}
         if p.lr_decay != 0:
             eta = Sym("eta", sub=str(t))
             binds[eta] = self.rate(t)
-            ps.blocks.append(_decay_step(eta, t, p))
         denom = with_eps(Call("sqrt", (r_new,)), p.eps)
-        form = ps.param(t - 1) - mul(eta, Op("oslash", (g_sym, denom)))
+        form = ps.param(t - 1) - mul(eta, ps.ratio(g_sym, denom))
         return ps.show(None, "optim.update", ps.param(t), form, binds,
                        ps.theta - edivide(g, esqrt(r) + p.eps) * self.rate(t))
 
 
 def _decay_step(eta, t, p):
     """ηₜ = η/(1 + (t − 1)·lr_decay), with its numbers."""
-    lr_decay = Sym("lr_decay")
-    form = Frac(ETA, Paren(Const(1) + mul(Const(t - 1), lr_decay)))
+    lr_decay = Sym("lr", sub="decay")
+    form = Frac(ETA, Const(1) + mul(Const(t - 1), lr_decay))
     return Step(lhs=eta, forms=[form], bindings={ETA: Value(p.lr), lr_decay: Value(p.lr_decay)},
                 result=p.lr / (1 + (t - 1) * p.lr_decay), text=Phrase("optim.lr_decay", {"t": t}))

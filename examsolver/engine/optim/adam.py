@@ -15,7 +15,7 @@ from examsolver.engine.optim.base import (BETA1, BETA2, EPS, ETA, LAMBDA, Optimi
                                           esqrt, optimizer, with_eps)
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import zeros
-from examsolver.mathnodes import Call, Const, Frac, Op, Paren, Power, mul
+from examsolver.mathnodes import Call, Const, Frac, Paren, Power, dot, mul
 from examsolver.solution import Phrase
 from examsolver.spec.model import Number, Strict
 
@@ -70,7 +70,7 @@ class Adam(Optimizer):
         binds = {g_sym: g, BETA1: b1, BETA2: b2, EPS: p.eps, ETA: p.lr, LAMBDA: p.weight_decay,
                  ps.param(t - 1): ps.theta}
         m = self.moment(ps, "m", BETA1, g_sym, binds, ps.state["m"] * b1 + g * (Exact(1) - b1), "optim.first_moment")
-        v = self.moment(ps, "v", BETA2, Op("odot", (g_sym, g_sym)), binds, ps.state["v"] * b2 + g * g * (Exact(1) - b2),
+        v = self.moment(ps, "v", BETA2, ps.square(g_sym), binds, ps.state["v"] * b2 + g * g * (Exact(1) - b2),
                         "optim.second_moment")
         v_key = "v"
         if p.amsgrad:
@@ -86,7 +86,7 @@ class Adam(Optimizer):
             m = self.corrected(ps, "mhat", m_use, BETA1, binds, m, c1)
             v = self.corrected(ps, "vhat", v_use, BETA2, binds, v, c2)
             m_use, v_use = ps.sym_of("mhat", t), ps.sym_of("vhat", t)
-        step_form = mul(ETA, Op("oslash", (m_use, with_eps(Call("sqrt", (v_use,)), p.eps))))
+        step_form = mul(ETA, ps.ratio(m_use, with_eps(Call("sqrt", (v_use,)), p.eps)))
         step = edivide(m, esqrt(v) + p.eps) * p.lr
         prev = ps.param(t - 1)
         if self.decoupled and p.weight_decay != 0:
@@ -98,14 +98,14 @@ class Adam(Optimizer):
     def moment(self, ps: ParamStep, key, beta, term, binds, value, text):
         new, old = ps.sym_of(key, ps.t), ps.sym_of(key, ps.t - 1)
         binds[old] = ps.state[key]
-        result = ps.show(key, text, new, mul(beta, old) + mul(Paren(Const(1) - beta), term), binds, value)
+        result = ps.show(key, text, new, mul(beta, old) + dot(Paren(Const(1) - beta), term), binds, value)
         binds[new] = result
         return result
 
     def corrected(self, ps: ParamStep, key, moment, beta, binds, value, correction):
         t = ps.t
         text = "optim.bias_correction" if key == "mhat" else None
-        form = Frac(moment, Paren(Const(1) - Power(beta, Const(t))))
+        form = Frac(moment, Const(1) - Power(beta, Const(t)))
         result = ps.show(key, text, ps.sym_of(key, t), form, binds, value * (Exact(1) / correction))
         binds[ps.sym_of(key, t)] = result
         return result

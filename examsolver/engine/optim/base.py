@@ -19,7 +19,7 @@ from pydantic import Field
 
 from examsolver.engine.scalar import Exact, factorize, sqrt
 from examsolver.errors import EngineError
-from examsolver.mathnodes import Deriv, Node, Paren, Sym, Value, mul
+from examsolver.mathnodes import Call, Const, Deriv, Frac, Node, Op, Paren, Power, Sym, Value, children, mul
 from examsolver.solution import Phrase, Step
 from examsolver.spec.model import Strict
 
@@ -52,6 +52,22 @@ class Conventions(Strict):
 # ----- hyperparameter symbols (one place for how each is written) -----------------
 ETA, MU, LAMBDA, EPS, ALPHA = Sym("eta"), Sym("mu"), Sym("lambda"), Sym("epsilon"), Sym("alpha")
 BETA1, BETA2, BETA = Sym("beta", sub="1"), Sym("beta", sub="2"), Sym("beta")
+
+
+def shown_value(array, layout: str = "col") -> Node:
+    """A value to put in a formula; a scalar other than a non-negative rational is parenthesized, so
+    `0,5 · (−6√2/5)` and `(4,5 − 81√85/680)²` read right (inside √(…) and as a whole form it is not)."""
+    array = as_array(array)
+    v = array[()] if array.ndim == 0 else None
+    if v is not None and not (v.is_rational() and v.sign() >= 0):
+        return Paren(Value(array, layout))
+    return Value(array, layout)
+
+
+def _walk(node):
+    yield node
+    for child in children(node):
+        yield from _walk(child)
 
 
 def with_eps(denominator: Node, eps) -> Node:
@@ -97,15 +113,25 @@ class ParamStep:
         sub = self.tag if base != "vmax" else ("max" + ("," + self.tag if self.tag else ""))
         return Sym("v" if base == "vmax" else base, sub=sub, sup=f"({t})", bold=self.theta.ndim > 0, hat=hat)
 
-    def value(self, array) -> Value:
-        return Value(array, self.layout)
+    def value(self, array) -> Node:
+        return shown_value(array, self.layout)
+
+    def square(self, a: Node) -> Node:
+        """a ⊙ a, or a² for a scalar parameter."""
+        return Power(a, Const(2)) if self.theta.ndim == 0 else Op("odot", (a, a))
+
+    def ratio(self, a: Node, b: Node) -> Node:
+        """a ⊘ b, or a/b for a scalar parameter."""
+        return Frac(a, b) if self.theta.ndim == 0 else Op("oslash", (a, b))
 
     def show(self, key: str, text: str | None, lhs: Node, form: Node, bindings: dict, result) -> np.ndarray:
         """Store `result` as state `key` (unless key is None) and add the step lhs = form = numbers = result."""
         result = as_array(result)
         if key is not None:
             self.state[key] = result
-        shown = {node: v if isinstance(v, Value) else Value(v, self.layout) for node, v in bindings.items()}
+        bare = {form} | {a for node in _walk(form) if isinstance(node, Call) for a in node.args}
+        shown = {node: v if isinstance(v, Node) else Value(v, self.layout) if node in bare else self.value(v)
+                 for node, v in bindings.items()}
         self.blocks.append(Step(lhs=lhs, forms=[form], bindings=shown, result=result, layout=self.layout,
                                 text=Phrase(text, {"name": self.sym}) if text else None))
         return result
@@ -131,6 +157,10 @@ class Optimizer:
     def scalars(self, t: int) -> dict:
         """Step-wide scalars (bias corrections, the decayed learning rate): result name → value."""
         return {}
+
+    def step_blocks(self, t: int) -> list:
+        """Steps shared by every parameter of step t (the decayed learning rate), shown before theirs."""
+        return []
 
     def update(self, ps: ParamStep) -> np.ndarray:
         """θ⁽ᵗ⁾ from ps (state updated in ps.state, steps in ps.blocks)."""

@@ -12,7 +12,7 @@ from examsolver.engine.optim.base import (ALPHA, EPS, ETA, MU, Optimizer, ParamS
                                           with_eps)
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import zeros
-from examsolver.mathnodes import Call, Const, Op, Paren, mul
+from examsolver.mathnodes import Call, Const, Paren, dot, mul
 from examsolver.spec.model import Number, Strict
 
 
@@ -50,19 +50,19 @@ class RMSprop(Optimizer):
         binds = {g_sym: g, ALPHA: p.alpha, EPS: p.eps, ETA: p.lr, MU: p.momentum}
         r_new, r_old = ps.sym_of("r", t), ps.sym_of("r", t - 1)
         binds[r_old] = ps.state["r"]
-        r = ps.show("r", "optim.square_avg", r_new, mul(ALPHA, r_old) + mul(keep, Op("odot", (g_sym, g_sym))),
+        r = ps.show("r", "optim.square_avg", r_new, mul(ALPHA, r_old) + dot(keep, ps.square(g_sym)),
                     binds, ps.state["r"] * p.alpha + g * g * (Exact(1) - p.alpha))
         binds[r_new] = r
         if p.centered:
             m_new, m_old = ps.sym_of("m", t), ps.sym_of("m", t - 1)
             binds[m_old] = ps.state["m"]
-            m = ps.show("m", "optim.grad_avg", m_new, mul(ALPHA, m_old) + mul(keep, g_sym), binds,
+            m = ps.show("m", "optim.grad_avg", m_new, mul(ALPHA, m_old) + dot(keep, g_sym), binds,
                         ps.state["m"] * p.alpha + g * (Exact(1) - p.alpha))
             binds[m_new] = m
-            denom, denom_value = Call("sqrt", (r_new - Op("odot", (m_new, m_new)),)), esqrt(r - m * m) + p.eps
+            denom, denom_value = Call("sqrt", (r_new - ps.square(m_new),)), esqrt(r - m * m) + p.eps
         else:
             denom, denom_value = Call("sqrt", (r_new,)), esqrt(r) + p.eps
-        scaled = Op("oslash", (g_sym, with_eps(denom, p.eps)))
+        scaled = ps.ratio(g_sym, with_eps(denom, p.eps))
         step = edivide(g, denom_value)
         prev, new = ps.param(t - 1), ps.param(t)
         binds[prev] = ps.theta

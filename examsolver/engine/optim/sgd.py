@@ -14,7 +14,7 @@ from pydantic import Field
 from examsolver.engine.optim.base import BETA, ETA, MU, Optimizer, ParamStep, optimizer
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import zeros
-from examsolver.mathnodes import Const, Paren, mul
+from examsolver.mathnodes import Const, Paren, dot, mul
 from examsolver.solution import Phrase
 from examsolver.spec.model import Number, Strict
 
@@ -80,7 +80,7 @@ class SGD(Optimizer):
                            old * p.momentum - g * p.lr)
         if self.form == "ema":
             keep = Exact(1) - p.momentum
-            return ps.show("v", "optim.momentum", v_new, mul(BETA, v_old) + mul(Paren(Const(1) - BETA), g_sym),
+            return ps.show("v", "optim.momentum", v_new, mul(BETA, v_old) + dot(Paren(Const(1) - BETA), g_sym),
                            binds, old * p.momentum + g * keep)
         keep = Exact(1) - p.dampening
         term = g_sym if p.dampening == 0 else mul(Const(keep), g_sym)
@@ -90,7 +90,7 @@ class SGD(Optimizer):
         """The look-ahead direction: g + μv (PyTorch), βv + (1 − β)g (EMA form)."""
         mu = self.p.momentum
         if self.form == "ema":
-            return mul(BETA, v_sym) + mul(Paren(Const(1) - BETA), g_sym), v * mu + g * (Exact(1) - mu)
+            return mul(BETA, v_sym) + dot(Paren(Const(1) - BETA), g_sym), v * mu + g * (Exact(1) - mu)
         return g_sym + mul(MU, v_sym), g + v * mu
 
     def conventions_used(self):
