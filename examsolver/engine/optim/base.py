@@ -113,9 +113,6 @@ class ParamStep:
         sub = self.tag if base != "vmax" else ("max" + ("," + self.tag if self.tag else ""))
         return Sym("v" if base == "vmax" else base, sub=sub, sup=f"({t})", bold=self.theta.ndim > 0, hat=hat)
 
-    def value(self, array) -> Node:
-        return shown_value(array, self.layout)
-
     def square(self, a: Node) -> Node:
         """a ⊙ a, or a² for a scalar parameter."""
         return Power(a, Const(2)) if self.theta.ndim == 0 else Op("odot", (a, a))
@@ -130,7 +127,7 @@ class ParamStep:
         if key is not None:
             self.state[key] = result
         bare = {form} | {a for node in _walk(form) if isinstance(node, Call) for a in node.args}
-        shown = {node: v if isinstance(v, Node) else Value(v, self.layout) if node in bare else self.value(v)
+        shown = {node: v if isinstance(v, Node) else Value(v, self.layout) if node in bare else shown_value(v, self.layout)
                  for node, v in bindings.items()}
         self.blocks.append(Step(lhs=lhs, forms=[form], bindings=shown, result=result, layout=self.layout,
                                 text=Phrase(text, {"name": self.sym}) if text else None))
@@ -241,14 +238,11 @@ def divide(num, den) -> Exact:
     adaptive step) to sympy; here 1/(a + b√p) = (a − b√p)/(a² − p b²), one prime at a time,
     keeps it in the exact ring.  Written with Exact's public API only.
     """
-    num, den = Exact(num) if not isinstance(num, Exact) else num, Exact(den) if not isinstance(den, Exact) else den
-    for _ in range(8):
-        if den.is_symbolic or len(den.terms) <= 1:
-            break
-        prime = _root_prime(den)
-        if prime is None:
-            break
-        conjugate = _conjugate(den, prime)
+    if den == 0:
+        raise EngineError("the denominator √v + ε is 0 (a zero gradient entry with ε = 0; PyTorch gives nan): "
+                          "give ε > 0 or other starting values")
+    while not den.is_symbolic and len(den.terms) > 1 and (prime := _root_prime(den)) is not None:
+        conjugate = _conjugate(den, prime)      # den · conjugate has no √ of a multiple of prime
         num, den = num * conjugate, den * conjugate
     return num / den
 
