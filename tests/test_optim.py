@@ -355,3 +355,27 @@ def test_every_phrase_of_every_run_is_in_both_catalogs_and_renders():
             assert set(keys) <= set(catalog(lang)), set(keys) - set(catalog(lang))
             for fmt in ("md", "tex"):
                 assert render_solution(solution, fmt, lang, to_terminal=False)
+
+
+def test_problem_sgd_update_rule_against_torch():
+    """The symbolic rules with numbers put in equal torch.optim.SGD's steps (J(θ) = θ³ for the unspecified J)."""
+    import sympy as sp
+
+    results = _problem_results("extra_sgd_update_rule.yaml")
+    theta, alpha, lam, mu, dJ = sp.symbols("theta alpha lam mu dJ_dtheta")
+    values = {theta: sp.Rational(3, 2), alpha: sp.Rational(1, 10), lam: sp.Rational(1, 4), mu: sp.Rational(1, 2)}
+    w = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.1)
+    (w ** 3 + 0.25 * w ** 2).backward()
+    opt.step()
+    rule = results["theta.updated(1)"].subs(dJ, 3 * theta ** 2).subs(values)
+    assert float(rule) == pytest.approx(w.item(), rel=1e-12)
+    w = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.1, momentum=0.5)
+    for t in (1, 2):
+        opt.zero_grad()
+        (w ** 2 / 2).backward()
+        opt.step()
+        assert float(results[f"q.theta.updated({t})"].subs(values)) == pytest.approx(w.item(), rel=1e-12)
+        assert float(results[f"q.theta.v({t})"].subs(values)) == pytest.approx(
+            opt.state[w]["momentum_buffer"].item(), rel=1e-12)

@@ -128,12 +128,13 @@ def results(records: list[StepRecord]) -> dict:
 # ----- the loop ------------------------------------------------------------------------
 def run(optimizer: Optimizer, params: dict, grad_fn, steps: int, *, clip_grad_norm: ClipGradNorm | None = None,
         clip_grad_value: ClipGradValue | None = None, symbols: dict | None = None, layouts: dict | None = None,
-        loss: Node = Sym("L")) -> list[StepRecord]:
+        loss: Node = Sym("L"), tidy=None) -> list[StepRecord]:
     """`steps` steps of `optimizer` from `params` (name → object array of Exact).
 
     grad_fn(params) → name → gradient at those parameters.  symbols / layouts: how each
     parameter is written (default: its name, bold unless a scalar) and laid out; loss: the
-    numerator of ∂L/∂P in the steps.
+    numerator of ∂L/∂P in the steps; tidy: applied to every symbolic (sympy) result, for
+    parameters that are symbols (an update rule derived symbolically).
     """
     params = {name: as_array(np.asarray(value, dtype=object)) for name, value in params.items()}
     syms = {name: (symbols or {}).get(name) or Sym(name, bold=value.ndim > 0) for name, value in params.items()}
@@ -147,7 +148,7 @@ def run(optimizer: Optimizer, params: dict, grad_fn, steps: int, *, clip_grad_no
                 raise EngineError(f"the gradient of {name} has shape {getattr(grads.get(name), 'shape', None)}, "
                                   f"expected {value.shape}")
         steps_of = {name: ParamStep(name, syms[name], tags[name], (layouts or {}).get(name, "col"), t, params[name],
-                                    grads[name], state[name], loss) for name in params}
+                                    grads[name], state[name], loss, tidy=tidy) for name in params}
         record = StepRecord(t, grads, state={}, params={}, scalars=optimizer.scalars(t))
         if clip_grad_norm is not None:
             record.scalars.update(_clip_norm(list(steps_of.values()), clip_grad_norm, optimizer.conventions, record))

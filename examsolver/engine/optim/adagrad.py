@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from examsolver.engine.optim.base import EPS, ETA, Optimizer, ParamStep, edivide, esqrt, optimizer, with_eps
-from examsolver.engine.tensor import ones
+from examsolver.engine.optim.base import (EPS, ETA, Optimizer, ParamStep, edivide, esqrt, filled, optimizer,
+                                          with_eps)
 from examsolver.mathnodes import Call, Const, Frac, Sym, Value, mul
 from examsolver.solution import Phrase, Step
 from examsolver.spec.model import Number, Strict
@@ -33,7 +33,7 @@ class Adagrad(Optimizer):
             raise ValueError("lr, lr_decay, weight_decay, initial_accumulator_value and eps must be ≥ 0")
 
     def initial_state(self, theta):
-        return {"r": ones(theta.shape) * self.p.initial_accumulator_value}
+        return {"r": filled(theta, self.p.initial_accumulator_value)}
 
     def rate(self, t: int):
         return self.p.lr / (1 + (t - 1) * self.p.lr_decay)

@@ -12,9 +12,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from examsolver.engine.optim.base import (BETA1, BETA2, EPS, ETA, LAMBDA, Optimizer, ParamStep, edivide, emax,
-                                          esqrt, optimizer, with_eps)
-from examsolver.engine.scalar import Exact
-from examsolver.engine.tensor import zeros
+                                          esqrt, filled, optimizer, with_eps)
 from examsolver.mathnodes import Call, Const, Frac, Paren, Power, dot, mul
 from examsolver.solution import Phrase
 from examsolver.spec.model import Number, Strict
@@ -48,14 +46,14 @@ class Adam(Optimizer):
         return not self.decoupled and self.p.weight_decay != 0
 
     def initial_state(self, theta):
-        state = {"m": zeros(theta.shape), "v": zeros(theta.shape)}
+        state = {"m": filled(theta, 0), "v": filled(theta, 0)}
         if self.p.amsgrad:
-            state["vmax"] = zeros(theta.shape)
+            state["vmax"] = filled(theta, 0)
         return state
 
     def corrections(self, t: int) -> tuple:
         b1, b2 = self.p.betas
-        return Exact(1) - b1 ** t, Exact(1) - b2 ** t
+        return 1 - b1 ** t, 1 - b2 ** t
 
     def scalars(self, t: int) -> dict:
         if not self.conventions.bias_correction:
@@ -69,8 +67,8 @@ class Adam(Optimizer):
         g_sym = ps.sym_of("g", t)
         binds = {g_sym: g, BETA1: b1, BETA2: b2, EPS: p.eps, ETA: p.lr, LAMBDA: p.weight_decay,
                  ps.param(t - 1): ps.theta}
-        m = self.moment(ps, "m", BETA1, g_sym, binds, ps.state["m"] * b1 + g * (Exact(1) - b1), "optim.first_moment")
-        v = self.moment(ps, "v", BETA2, ps.square(g_sym), binds, ps.state["v"] * b2 + g * g * (Exact(1) - b2),
+        m = self.moment(ps, "m", BETA1, g_sym, binds, ps.state["m"] * b1 + g * (1 - b1), "optim.first_moment")
+        v = self.moment(ps, "v", BETA2, ps.square(g_sym), binds, ps.state["v"] * b2 + g * g * (1 - b2),
                         "optim.second_moment")
         v_key = "v"
         if p.amsgrad:
@@ -90,7 +88,7 @@ class Adam(Optimizer):
         step = edivide(m, esqrt(v) + p.eps) * p.lr
         prev = ps.param(t - 1)
         if self.decoupled and p.weight_decay != 0:
-            shrink = Exact(1) - p.lr * p.weight_decay
+            shrink = 1 - p.lr * p.weight_decay
             return ps.show(None, "optim.update_decoupled", ps.param(t),
                            mul(Paren(Const(1) - mul(ETA, LAMBDA)), prev) - step_form, binds, ps.theta * shrink - step)
         return ps.show(None, "optim.update", ps.param(t), prev - step_form, binds, ps.theta - step)
@@ -106,7 +104,7 @@ class Adam(Optimizer):
         t = ps.t
         text = "optim.bias_correction" if key == "mhat" else None
         form = Frac(moment, Const(1) - Power(beta, Const(t)))
-        result = ps.show(key, text, ps.sym_of(key, t), form, binds, value * (Exact(1) / correction))
+        result = ps.show(key, text, ps.sym_of(key, t), form, binds, value * (1 / correction))
         binds[ps.sym_of(key, t)] = result
         return result
 

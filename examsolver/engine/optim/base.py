@@ -19,7 +19,7 @@ from pydantic import Field
 
 from examsolver.engine.scalar import Exact, factorize, sqrt
 from examsolver.errors import EngineError
-from examsolver.mathnodes import Call, Const, Deriv, Frac, Node, Op, Paren, Power, Sym, Value, children, mul
+from examsolver.mathnodes import Call, Const, Deriv, Expr, Frac, Node, Op, Paren, Power, Sym, Value, children, mul
 from examsolver.solution import Phrase, Step
 from examsolver.spec.model import Strict
 
@@ -56,12 +56,49 @@ BETA1, BETA2, BETA = Sym("beta", sub="1"), Sym("beta", sub="2"), Sym("beta")
 
 def shown_value(array, layout: str = "col") -> Node:
     """A value to put in a formula; a scalar other than a non-negative rational is parenthesized, so
-    `0,5 · (−6√2/5)` and `(4,5 − 81√85/680)²` read right (inside √(…) and as a whole form it is not)."""
+    `0,5 · (−6√2/5)` and `(4,5 − 81√85/680)²` read right (inside √(…) and as a whole form it is not).
+    Symbolic values (sympy, in symbolic update rules) are shown as expressions."""
     array = as_array(array)
     v = array[()] if array.ndim == 0 else None
+    if v is not None and getattr(v, "is_Rational", False):      # a sympy number is written as one
+        array, v = as_array(Exact(Fraction(int(v.p), int(v.q)))), Exact(Fraction(int(v.p), int(v.q)))
+    if not is_exact(array):
+        node = Expr(v if v is not None else _matrix(array))
+        compound = v is not None and not v.is_Atom
+        return Paren(node) if compound else node
     if v is not None and not (v.is_rational() and v.sign() >= 0):
         return Paren(Value(array, layout))
     return Value(array, layout)
+
+
+def displayed(array, layout: str = "col"):
+    """A result as a Step shows it: the array itself, or a sympy expression for symbolic values."""
+    array = as_array(array)
+    if is_exact(array):
+        return array
+    return Expr(array[()] if array.ndim == 0 else _matrix(array))
+
+
+def is_exact(array) -> bool:
+    return all(isinstance(v, Exact) for v in as_array(array).flat)
+
+
+def _matrix(array):
+    import sympy
+
+    return sympy.Matrix(array.tolist()) if array.ndim == 2 else sympy.Matrix(list(array.flat))
+
+
+def filled(theta: np.ndarray, value) -> np.ndarray:
+    """theta's shape filled with value: Exact for exact parameters, sympy for symbolic ones."""
+    out = np.empty(theta.shape, dtype=object)
+    if is_exact(theta):
+        out.fill(Exact(value) if not isinstance(value, Exact) else value)
+    else:
+        import sympy
+
+        out.fill(value.sympy() if isinstance(value, Exact) else sympy.sympify(value))
+    return out
 
 
 def _walk(node):
@@ -92,6 +129,7 @@ class ParamStep:
     grad_form: Node = None        # how that gradient is written: ∂L/∂θ⁽ᵗ⁻¹⁾, c·∂L/∂θ⁽ᵗ⁻¹⁾, clip(…)
     grad_bindings: dict = field(default_factory=dict)
     blocks: list = field(default_factory=list)
+    tidy: object = None           # applied to every symbolic result (e.g. collected by parameter)
 
     def __post_init__(self):
         if self.grad is None:
@@ -124,12 +162,14 @@ class ParamStep:
     def show(self, key: str, text: str | None, lhs: Node, form: Node, bindings: dict, result) -> np.ndarray:
         """Store `result` as state `key` (unless key is None) and add the step lhs = form = numbers = result."""
         result = as_array(result)
+        if self.tidy is not None and not is_exact(result):
+            result = as_array(np.frompyfunc(self.tidy, 1, 1)(result))
         if key is not None:
             self.state[key] = result
         bare = {form} | {a for node in _walk(form) if isinstance(node, Call) for a in node.args}
         shown = {node: v if isinstance(v, Node) else Value(v, self.layout) if node in bare else shown_value(v, self.layout)
                  for node, v in bindings.items()}
-        self.blocks.append(Step(lhs=lhs, forms=[form], bindings=shown, result=result, layout=self.layout,
+        self.blocks.append(Step(lhs=lhs, forms=[form], bindings=shown, result=displayed(result), layout=self.layout,
                                 text=Phrase(text, {"name": self.sym}) if text else None))
         return result
 
@@ -142,7 +182,10 @@ class Optimizer:
 
     def __init__(self, params, conventions: Conventions):
         self.p, self.conventions = params, conventions
-        self.check()
+        try:
+            self.check()
+        except TypeError:       # a comparison of symbols (a symbolic update rule): nothing to refuse
+            pass
 
     def check(self) -> None:
         """Raise ValueError for option combinations PyTorch (or the chosen convention) refuses."""

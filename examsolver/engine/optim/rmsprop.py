@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from examsolver.engine.optim.base import (ALPHA, EPS, ETA, MU, Optimizer, ParamStep, edivide, esqrt, optimizer,
-                                          with_eps)
-from examsolver.engine.scalar import Exact
-from examsolver.engine.tensor import zeros
+from examsolver.engine.optim.base import (ALPHA, EPS, ETA, MU, Optimizer, ParamStep, edivide, esqrt, filled,
+                                          optimizer, with_eps)
 from examsolver.mathnodes import Call, Const, Paren, dot, mul
 from examsolver.spec.model import Number, Strict
 
@@ -35,11 +33,11 @@ class RMSprop(Optimizer):
             raise ValueError("lr, alpha, eps, weight_decay and momentum must be ≥ 0")
 
     def initial_state(self, theta):
-        state = {"r": zeros(theta.shape)}
+        state = {"r": filled(theta, 0)}
         if self.p.centered:
-            state["m"] = zeros(theta.shape)
+            state["m"] = filled(theta, 0)
         if self.p.momentum > 0:
-            state["v"] = zeros(theta.shape)
+            state["v"] = filled(theta, 0)
         return state
 
     def update(self, ps: ParamStep):
@@ -51,13 +49,13 @@ class RMSprop(Optimizer):
         r_new, r_old = ps.sym_of("r", t), ps.sym_of("r", t - 1)
         binds[r_old] = ps.state["r"]
         r = ps.show("r", "optim.square_avg", r_new, mul(ALPHA, r_old) + dot(keep, ps.square(g_sym)),
-                    binds, ps.state["r"] * p.alpha + g * g * (Exact(1) - p.alpha))
+                    binds, ps.state["r"] * p.alpha + g * g * (1 - p.alpha))
         binds[r_new] = r
         if p.centered:
             m_new, m_old = ps.sym_of("m", t), ps.sym_of("m", t - 1)
             binds[m_old] = ps.state["m"]
             m = ps.show("m", "optim.grad_avg", m_new, mul(ALPHA, m_old) + dot(keep, g_sym), binds,
-                        ps.state["m"] * p.alpha + g * (Exact(1) - p.alpha))
+                        ps.state["m"] * p.alpha + g * (1 - p.alpha))
             binds[m_new] = m
             denom, denom_value = Call("sqrt", (r_new - ps.square(m_new),)), esqrt(r - m * m) + p.eps
         else:

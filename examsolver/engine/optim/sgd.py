@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from examsolver.engine.optim.base import BETA, ETA, MU, Optimizer, ParamStep, optimizer
-from examsolver.engine.scalar import Exact
-from examsolver.engine.tensor import zeros
+from examsolver.engine.optim.base import BETA, ETA, MU, Optimizer, ParamStep, filled, optimizer, shown_value
 from examsolver.mathnodes import Const, Paren, dot, mul
 from examsolver.solution import Phrase
 from examsolver.spec.model import Number, Strict
@@ -45,7 +43,7 @@ class SGD(Optimizer):
         return self.conventions.momentum
 
     def initial_state(self, theta):
-        return {"v": zeros(theta.shape)} if self.p.momentum != 0 and self.form != "pytorch" else {}
+        return {"v": filled(theta, 0)} if self.p.momentum != 0 and self.form != "pytorch" else {}
 
     def update(self, ps: ParamStep):
         p, t = self.p, ps.t
@@ -79,18 +77,18 @@ class SGD(Optimizer):
             return ps.show("v", "optim.momentum", v_new, mul(MU, v_old) - mul(ETA, g_sym), binds,
                            old * p.momentum - g * p.lr)
         if self.form == "ema":
-            keep = Exact(1) - p.momentum
+            keep = 1 - p.momentum
             return ps.show("v", "optim.momentum", v_new, mul(BETA, v_old) + dot(Paren(Const(1) - BETA), g_sym),
                            binds, old * p.momentum + g * keep)
-        keep = Exact(1) - p.dampening
-        term = g_sym if p.dampening == 0 else mul(Const(keep), g_sym)
+        keep = 1 - p.dampening
+        term = g_sym if p.dampening == 0 else mul(shown_value(keep), g_sym)
         return ps.show("v", "optim.momentum", v_new, mul(MU, v_old) + term, binds, old * p.momentum + g * keep)
 
     def nesterov_direction(self, g, v, g_sym, v_sym):
         """The look-ahead direction: g + μv (PyTorch), βv + (1 − β)g (EMA form)."""
         mu = self.p.momentum
         if self.form == "ema":
-            return mul(BETA, v_sym) + dot(Paren(Const(1) - BETA), g_sym), v * mu + g * (Exact(1) - mu)
+            return mul(BETA, v_sym) + dot(Paren(Const(1) - BETA), g_sym), v * mu + g * (1 - mu)
         return g_sym + mul(MU, v_sym), g + v * mu
 
     def conventions_used(self):
