@@ -240,6 +240,7 @@ def test_result_names():
     ({"optimizer": {"adam": {"lr": 1, "beta": [0.9, 0.99]}}}, "beta"),
     ({"optimizer": {"adamax": {}}}, "adamax"),
     ({"optimizer": {"sgd": {"lr": 1}}, "steps": 0}, "steps"),
+    ({"optimizer": "sgd", "clip_grad_norm": {"max_norm": 1}, "clip_grad_value": {"clip_value": 1}}, "not both"),
 ])
 def test_spec_refuses_unknown_keys(spec, message):
     from pydantic import ValidationError

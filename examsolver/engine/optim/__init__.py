@@ -32,10 +32,10 @@ from importlib import import_module
 from typing import Annotated, Literal, Union
 
 import numpy as np
-from pydantic import Discriminator, Field, Tag, create_model
+from pydantic import Discriminator, Field, Tag, create_model, model_validator
 
-from examsolver.engine.optim.base import OPTIMIZERS, Conventions, Optimizer, ParamStep, as_array, shown_value
-from examsolver.engine.scalar import Exact, sqrt
+from examsolver.engine.optim.base import OPTIMIZERS, Conventions, Optimizer, ParamStep, as_array, root, shown_value
+from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import emap
 from examsolver.errors import EngineError
 from examsolver.mathnodes import Call, Const, Frac, Neg, Node, Norm, Op, Paren, Power, Sym, Value, mul
@@ -86,6 +86,12 @@ class Training(Strict):
     clip_grad_norm: ClipGradNorm | None = None
     clip_grad_value: ClipGradValue | None = None
     conventions: Conventions = Field(default_factory=Conventions)
+
+    @model_validator(mode="after")
+    def _one_clipping(self):
+        if self.clip_grad_norm is not None and self.clip_grad_value is not None:
+            raise ValueError("clip the gradients by norm or by value, not both")
+        return self
 
 
 def build(training: Training) -> Optimizer:
@@ -176,7 +182,7 @@ def _clip_norm(steps: list[ParamStep], spec: ClipGradNorm, conventions: Conventi
     """torch.nn.utils.clip_grad_norm_: every gradient times min(1, c/(‖g‖ + 10⁻⁶)), ‖g‖ over all of them."""
     t = steps[0].t
     squares = sum((v * v for ps in steps for v in ps.raw_grad.flat), Exact(0))
-    norm = sqrt(squares)
+    norm = root(squares)
     derivs = [ps.deriv() for ps in steps]
     parts = [Power(Norm(d), Const(2)) for d in derivs]
     norm_sym, c_sym, max_sym = Sym("g", sub="norm", sup=f"({t})"), Sym("c", sup=f"({t})"), Sym("c", sub="max")
