@@ -142,6 +142,7 @@ ADAPTIVE = [
     ("adam", {"lr": "1/4", "betas": ["1/2", "3/4"], "eps": 0, "amsgrad": True}),
     ("adam", {"lr": "1/4", "betas": ["1/2", "3/4"], "weight_decay": "1/4", "eps": 0}),
     ("adam", {}),
+    ("adam", {"lr": "1/4", "betas": ["1/2", "3/4"], "weight_decay": "1/2", "decoupled_weight_decay": True}),
     ("adamw", {"lr": "1/4", "betas": ["1/2", "3/4"], "eps": 0}),
     ("adamw", {"lr": "1/4", "betas": ["1/2", "7/8"], "weight_decay": "1/2", "amsgrad": True}),
     ("adamw", {}),

@@ -18,7 +18,7 @@ from examsolver.solution import Phrase
 from examsolver.spec.model import Number, Strict
 
 
-class AdamParams(Strict):
+class _MomentParams(Strict):
     lr: Number = Field("1e-3", description="learning rate η")
     betas: tuple[Number, Number] = Field(("0.9", "0.999"), description="(β₁, β₂)")
     eps: Number = Field("1e-8", description="ε in the denominator")
@@ -26,14 +26,21 @@ class AdamParams(Strict):
     amsgrad: bool = False
 
 
-class AdamWParams(AdamParams):
+class AdamParams(_MomentParams):
+    decoupled_weight_decay: bool = Field(False, description="true: AdamW's decoupled decay (as torch.optim.Adam)")
+
+
+class AdamWParams(_MomentParams):
     weight_decay: Number = Field("1e-2", description="λ: decoupled, θ ← (1 − ηλ)θ before the Adam step")
 
 
 @optimizer("adam")
 class Adam(Optimizer):
     Params = AdamParams
-    decoupled = False
+
+    @property
+    def decoupled(self) -> bool:
+        return self.p.decoupled_weight_decay
 
     def check(self) -> None:
         p = self.p
@@ -109,7 +116,7 @@ class Adam(Optimizer):
         return result
 
     def conventions_used(self):
-        phrases = [Phrase(f"optim.convention.{self.name}", {})]
+        phrases = [Phrase(f"optim.convention.{'adamw' if self.decoupled else self.name}", {})]
         if not self.conventions.bias_correction:
             phrases.append(Phrase("optim.convention.no_bias_correction", {}))
         return phrases
@@ -118,4 +125,4 @@ class Adam(Optimizer):
 @optimizer("adamw")
 class AdamW(Adam):
     Params = AdamWParams
-    decoupled = True
+    decoupled = True            # a class attribute in place of Adam's option
