@@ -263,6 +263,7 @@ def test_defaults_are_pytorchs():
 
     for kind, cls in TORCH.items():
         ours = build(Training.model_validate({"optimizer": kind})).p
+        assert build(Training.model_validate({"optimizer": {kind: None}})).p == ours     # YAML `adam:` alone
         for name, parameter in inspect.signature(cls.__init__).parameters.items():
             if name in type(ours).model_fields:
                 assert torch_value(getattr(ours, name)) == pytest.approx(parameter.default), (kind, name)

@@ -8,6 +8,16 @@ gradients at those parameters (the caller runs its forward and backward pass).  
 gives a StepRecord: the gradients, the clipping, the optimizer state and the parameters
 after it, and the worked steps (language-neutral Steps).
 
+How a problem kind uses it (the symbolic kind's `minimize`, engine/minimize.py, is one):
+
+    training = Training.model_validate(spec_entry)     # or a field of type Training in the task's schema
+    optimizer = build(training)
+    records = run(optimizer, params, grad_fn, training.steps, clip_grad_norm=training.clip_grad_norm,
+                  clip_grad_value=training.clip_grad_value, symbols={"fc1.W": W1_sym}, layouts={...})
+    add_sections(solution, records, optimizer)          # one section per step
+    solution.results.update(results(records))
+    solution.conventions += conventions_used(optimizer, training)
+
 Result names (`StepRecord.results()`), for step t = 1, 2, … and a parameter named P:
 
     P.grad(t)        ∂L/∂P at the parameters before step t, as grad_fn returned it
@@ -32,7 +42,7 @@ from importlib import import_module
 from typing import Annotated, Literal, Union
 
 import numpy as np
-from pydantic import Discriminator, Field, Tag, create_model, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, create_model, model_validator
 
 from examsolver.engine.optim.base import OPTIMIZERS, Conventions, Optimizer, ParamStep, as_array, root, shown_value
 from examsolver.engine.scalar import Exact
@@ -73,9 +83,17 @@ def _optimizer_union():
     members = [Annotated[create_model(f"{kind}_optimizer", __base__=Strict, **{kind: (cls.Params, ...)}), Tag(kind)]
                for kind, cls in OPTIMIZERS.items()]
     members.append(Annotated[Literal[tuple(OPTIMIZERS)], Tag("bare")])
-    return Annotated[Union[tuple(members)], Discriminator(
+    union = Annotated[Union[tuple(members)], Discriminator(
         kind_of, custom_error_type="unknown_optimizer",
         custom_error_message=f"unknown optimizer (expected one of: {', '.join(OPTIMIZERS)})")]
+    return Annotated[union, BeforeValidator(_no_options)]
+
+
+def _no_options(value):
+    """`{sgd: null}` (YAML `sgd:` with nothing under it) means PyTorch's defaults, as `sgd` does."""
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value.values())) is None:
+        return next(iter(value))
+    return value
 
 
 class Training(Strict):
