@@ -26,8 +26,8 @@ PHRASES = {
                                 "θ ← θ − ηv (PyTorch: v ← μv + g).",
     "optim.convention.sgd_velocity": "Zamah kao brzina: v ← μv − ηg uz v⁽⁰⁾ = 0, θ ← θ + v (pravilo PyTorcha "
                                      "uz v = −η·v_PyTorch).",
-    "optim.convention.nesterov": "Nesterovljev zamah: korak uzima gradijent i još jednom primijenjen zamah "
-                                 "(PyTorch: θ ← θ − η(g + μv)).",
+    "optim.convention.nesterov": "Nesterovljev zamah: korak ide u smjeru gradijenta uvećanog za još jednom "
+                                 "primijenjen zamah (PyTorch: θ ← θ − η(g + μv)).",
     "optim.convention.adagrad": "Adagrad kao u PyTorchu: r ← r + g ⊙ g, θ ← θ − η g ⊘ (√r + ε).",
     "optim.convention.rmsprop": "RMSprop kao u PyTorchu: r ← αr + (1 − α)g ⊙ g, θ ← θ − η g ⊘ (√r + ε), "
                                 "ε izvan korijena.",
