@@ -382,3 +382,24 @@ def test_problem_sgd_update_rule_against_torch():
         assert float(results[f"q.theta.updated({t})"].subs(values)) == pytest.approx(w.item(), rel=1e-12)
         assert float(results[f"q.theta.v({t})"].subs(values)) == pytest.approx(
             opt.state[w]["momentum_buffer"].item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("task, message", [
+    ('{of: "w**2", wrt: [w], optimizer: adam}', "derived for sgd"),
+    ('{of: "w**2", wrt: [w], from: {w: 1}, optimizer: sgd}', "not both"),
+    ('{of: "w**2 + a", from: {w: 1}, optimizer: sgd}', "without a starting value: a"),
+    ('{of: "w**2", from: {u: [1, 2, 3]}, optimizer: sgd}', "shape"),
+    ('{of: "w**2", from: {w: 0}, optimizer: {adam: {eps: 0}}}', "denominator"),
+    ('{of: "w**2", from: {w: 1}, optimizer: {sgd: {lr: 1, nesterov: true}}}', "Nesterov"),
+    ('{of: "w**2", wrt: [w], optimizer: sgd, hyperparameters: {nesterov: a}}', "not a numeric option"),
+])
+def test_minimize_refuses_with_a_located_message(tmp_path, task, message):
+    from examsolver.engine.solve import solve_file
+    from examsolver.errors import SpecError
+
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(f"id: bad\nkind: symbolic\nsymbols: [w, a]\nvectors: {{u: 2}}\ntasks:\n  - minimize: {task}\n",
+                    encoding="utf-8")
+    with pytest.raises(SpecError, match=message) as err:
+        solve_file(str(spec))
+    assert str(err.value).startswith(f"{spec}:6:")
