@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, create_model
 
-from examsolver.engine import backprop, codegen
+from examsolver.engine import backprop, codegen, minimize
 from examsolver.engine.symfuncs import functions, plain, recognize, tidy
 from examsolver.errors import EngineError, ExprError, SpecError
 from examsolver.mathnodes import Call, Deriv, Expr, Sym
@@ -116,7 +116,7 @@ class CodeTask(Strict):
 
 TASKS = {"derivative": Derivative, "gradient": Gradient, "jacobian": Jacobian, "evaluate": Evaluate,
          "simplify": Simplify, "integrate": Integrate, "solve": Solve, "claim": Claim, "plot": Plot,
-         "code": CodeTask, "backprop": backprop.Backprop}
+         "code": CodeTask, "backprop": backprop.Backprop, "minimize": minimize.Minimize}
 
 
 def _task_union():
@@ -579,6 +579,9 @@ class Solver:
 
     def task_backprop(self, task, loc) -> None:
         backprop.run(self, task, loc)
+
+    def task_minimize(self, task, loc) -> None:
+        minimize.run(self, task, loc)
 
     def task_code(self, task, loc) -> None:
         section = self.solution.section("symbolic.section.code")

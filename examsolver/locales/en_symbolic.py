@@ -58,4 +58,5 @@ PHRASES = {
     "symbolic.backprop.checked_nll": "The formulas were instantiated for {sizes} with symbolic entries (and Σg = 1); "
                                      "all {count} entries of the parameter gradients equal sympy's derivatives of "
                                      "the whole loss.",
+    "symbolic.section.minimize": "Minimizing {f} with {optimizer}",
 }

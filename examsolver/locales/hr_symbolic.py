@@ -58,4 +58,5 @@ PHRASES = {
     "symbolic.backprop.checked_nll": "Formule smo primijenili na {sizes} sa simboličkim elementima (uz Σg = 1); svih "
                                      "{count} elemenata gradijenata po parametrima jednako je sympyjevim derivacijama "
                                      "cijelog gubitka.",
+    "symbolic.section.minimize": "Minimizacija funkcije {f} optimizatorom {optimizer}",
 }
