@@ -365,7 +365,7 @@ class Poly(Exact):
 class Cert(Exact):
     """A value outside the ring: an operation on operands, with a ball enclosing it."""
 
-    __slots__ = ("_op", "_args", "_b", "_size")
+    __slots__ = ("_op", "_args", "_b", "_size", "_rep")
 
     _t = None
 
@@ -415,7 +415,11 @@ class Cert(Exact):
         other = _coerce(other)
         if other is NotImplemented:
             return NotImplemented
-        return other is self or (self - other).sign() == 0
+        if other is self:
+            return True
+        if not self._b.overlaps(other.ball()):
+            return False
+        return _same_form(self, other) or (self - other).sign() == 0
 
     def __hash__(self):
         return 0x5E11   # equal values must hash alike, and equality here is a sign test
@@ -571,7 +575,7 @@ def _pow(base: Exact, exponent: Exact) -> Exact:
 # ----- certified nodes --------------------------------------------------------
 def _node(op: str, args: tuple, ball, size=0) -> Cert:
     obj = object.__new__(Cert)
-    obj._op, obj._args, obj._b = op, args, ball
+    obj._op, obj._args, obj._b, obj._rep = op, args, ball, None
     if size is not None:
         size = 1
         for a in args:
@@ -651,8 +655,46 @@ def _ball_at(x: Cert, prec: int):
     return memo[id(x)]
 
 
+def _same_form(a: Exact, b: Exact) -> bool:
+    """Whether a and b are the same computation (so the same number): the cheap exact test that
+    recognises the ties between values computed twice, e.g. in two solves."""
+    stack, seen, linked = [(a, b)], set(), []
+    while stack:
+        x, y = stack.pop()
+        if type(x) is Cert and type(y) is Cert:
+            x, y = _rep(x), _rep(y)
+        if x is y or (id(x), id(y)) in seen:
+            continue
+        seen.add((id(x), id(y)))
+        if type(x) is Cert and type(y) is Cert:
+            if x._op != y._op or len(x._args) != len(y._args):
+                return False
+            stack.extend(zip(x._args, y._args))
+            linked.append((x, y))
+        elif type(x) is Cert or type(y) is Cert:
+            return False
+        elif isinstance(x, Exact) and isinstance(y, Exact):
+            if x._poly() != y._poly():
+                return False
+        elif isinstance(x, Exact) or isinstance(y, Exact) or x != y:
+            return False
+    for x, y in linked:         # remembered: the next comparison of these is immediate
+        y._rep = x
+    return True
+
+
+def _rep(x: Cert) -> Cert:
+    """The node x was found to be the same computation as (itself if none)."""
+    while x._rep is not None:
+        x = x._rep
+    return x
+
+
 def _exact_sign(x: Cert) -> int:
-    """The exact test behind a tie no ball can break: sympy decides whether x is 0."""
+    """The exact test behind a tie no ball can break: the same computation on both sides of a
+    difference is 0; otherwise sympy decides whether x is 0."""
+    if x._op == "sub" and _same_form(*x._args):
+        return 0
     if _dag_size(x, _EXACT_TEST_NODES) > _EXACT_TEST_NODES:
         raise EngineError(f"cannot decide the sign of a value within 2^-{_MAX_PREC} of 0 "
                           f"(its closed form is too large for an exact test)")
