@@ -281,6 +281,8 @@ class Rat(Exact):
     def __add__(self, other):
         if type(other) is Rat:
             return _rat(self._q + other._q)
+        if isinstance(other, Exact):
+            return _add(self, other)
         return Exact.__add__(self, other)
 
     __radd__ = __add__
@@ -288,11 +290,15 @@ class Rat(Exact):
     def __sub__(self, other):
         if type(other) is Rat:
             return _rat(self._q - other._q)
+        if isinstance(other, Exact):
+            return _sub(self, other)
         return Exact.__sub__(self, other)
 
     def __mul__(self, other):
         if type(other) is Rat:
             return _rat(self._q * other._q)
+        if isinstance(other, Exact):
+            return _mul(self, other)
         return Exact.__mul__(self, other)
 
     __rmul__ = __mul__
@@ -519,6 +525,17 @@ def _sub(a: Exact, b: Exact) -> Exact:
 
 
 def _mul(a: Exact, b: Exact) -> Exact:
+    if type(a) is Cert or type(b) is Cert:
+        if type(b) is Rat:
+            a, b = b, a
+        if type(a) is Rat:
+            if not a._q:
+                return _ZERO
+            if a._q == 1:
+                return b
+        elif a._poly() == {}:
+            return _ZERO
+        return _node("mul", (a, b), a.ball() * b.ball())
     pa, pb = a._poly(), b._poly()
     if pa is not None and pb is not None:
         out: dict = {}
@@ -536,6 +553,8 @@ def _mul(a: Exact, b: Exact) -> Exact:
 
 
 def _div(a: Exact, b: Exact) -> Exact:
+    if type(b) is Rat and b._q:
+        return _mul(a, _rat(1 / b._q))
     pb = b._poly()
     if pb is not None and len(pb) == 1:
         (mono, c), = pb.items()
