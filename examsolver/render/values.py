@@ -247,7 +247,7 @@ def _rounded(q: Fraction, places: int) -> str:
     """q to `places` decimal places (half to even), or to `places` significant digits when smaller."""
     if q != 0 and abs(q) < Fraction(1, 10**places):
         return _significant(q, places, fixed=False)
-    text = str(Decimal(round(q * 10**places)).scaleb(-places))
+    text = str(_shifted(round(q * 10**places), -places))
     text = text.rstrip("0").rstrip(".") if "." in text else text
     return "0" if text in ("-0", "") else text
 
@@ -263,11 +263,16 @@ def _significant(q: Fraction, digits: int, fixed: bool = True) -> str:
     m = round(a * Fraction(10) ** (digits - e))
     if m == 10**digits:
         m, e = m // 10, e + 1
-    d = Decimal(m if q > 0 else -m).scaleb(e - digits)
+    d = _shifted(m if q > 0 else -m, e - digits)
     if fixed and -6 <= e <= digits:
         text = str(d) if d.as_tuple().exponent < 0 else str(int(d))
         return text.rstrip("0").rstrip(".") if "." in text else text
     return f"{d:.{digits - 1}e}"
+
+
+def _shifted(m: int, k: int) -> Decimal:
+    """m · 10^k exactly (Decimal's own context would round m to 28 digits)."""
+    return Decimal((0 if m >= 0 else 1, tuple(int(c) for c in str(abs(m))), k))
 
 
 def needs_decimal(value) -> bool:
