@@ -501,6 +501,12 @@ def exact(value) -> Exact:
 
 # ----- arithmetic on the tower ----------------------------------------------
 def _add(a: Exact, b: Exact) -> Exact:
+    if type(a) is Cert or type(b) is Cert:
+        if _is_zero(a):
+            return b
+        if _is_zero(b):
+            return a
+        return _node("add", (a, b), a.ball() + b.ball())
     pa, pb = a._poly(), b._poly()
     if pa is not None and pb is not None:
         out = dict(pa)
@@ -517,11 +523,15 @@ def _add(a: Exact, b: Exact) -> Exact:
 def _sub(a: Exact, b: Exact) -> Exact:
     if a is b:
         return _ZERO
-    if a._poly() is not None and b._poly() is not None:
+    if type(a) is not Cert and type(b) is not Cert:
         return _add(a, -b)
-    if b._poly() == {}:
+    if _is_zero(b):
         return a
     return _node("sub", (a, b), a.ball() - b.ball())
+
+
+def _is_zero(x: Exact) -> bool:
+    return type(x) is Rat and not x._q
 
 
 def _mul(a: Exact, b: Exact) -> Exact:
@@ -598,7 +608,8 @@ def _node(op: str, args: tuple, ball, size=0) -> Cert:
     if size is not None:
         size = 1
         for a in args:
-            s = _form_size(a)
+            t = type(a)
+            s = a._size if t is Cert else 1 if t is Rat else len(a._t) if t is Poly else 0
             if s is None:
                 size = None
                 break
@@ -615,14 +626,6 @@ def _revive(op: str, args: tuple, size) -> Cert:
     with _precision(_WORK_PREC):
         ball = _apply(op, [a.ball() if isinstance(a, Exact) else a for a in args])
     return _node(op, args, ball, size=size if size is None else 0)
-
-
-def _form_size(x) -> int | None:
-    if type(x) is Cert:
-        return x._size
-    if type(x) is Poly:
-        return len(x._t)
-    return 1 if isinstance(x, Exact) else 0
 
 
 def _apply(op: str, args: list):
