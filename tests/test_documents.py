@@ -112,12 +112,12 @@ def test_every_problem_renders(path, fmt, lang):
 def test_croatian_uses_the_decimal_comma_and_it_is_configurable(fmt):
     from dataclasses import replace
 
-    # 2022_z1 has 0.5, −1.5 and 1.25 in its results; the answer key (written as the user wrote it) is left out
-    solution = replace(solved(PROBLEMS / "2022_z1.yaml"), checks=[])
+    # 2022_z3 has ln 2 ≈ 0.6931 beside its exact results (exact forms themselves never carry decimals)
+    solution = replace(solved(PROBLEMS / "2022_z3.yaml"), checks=[])
     hr = out.render_document([solution], fmt, "hr")
     en = out.render_document([solution], fmt, "en")
     hr_point = out.render_document([solution], fmt, "hr", decimal="point")
-    comma, point = ("<mn>1,25</mn>", "<mn>1.25</mn>") if fmt == "html" else ("1{,}25", "1.25")
+    comma, point = ("<mn>0,6931</mn>", "<mn>0.6931</mn>") if fmt == "html" else ("0{,}6931", "0.6931")
     assert comma in hr and point not in hr
     assert point in en and comma not in en
     assert point in hr_point and comma not in hr_point
@@ -130,11 +130,11 @@ def test_vector_entries_are_separated_by_semicolons_where_the_decimal_mark_is_a_
     from examsolver.render.math import LatexPrinter, PlainPrinter
 
     written = call("vector", Const(Exact(1) / 2), Text({"hr": "> 0", "en": "> 0"}))
-    assert PlainPrinter(decimal_separator=",", lang="hr").print(written) == "[0,5; > 0]ᵀ"
-    assert PlainPrinter(decimal_separator=".", lang="en").print(written) == "[0.5, > 0]ᵀ"
-    assert LatexPrinter(decimal_separator=",", lang="hr").print(written) == r"\left[0{,}5; \text{> 0}\right]^T"
+    assert PlainPrinter(decimal_separator=",", lang="hr").print(written) == "[1/2; > 0]ᵀ"
+    assert PlainPrinter(decimal_separator=".", lang="en").print(written) == "[1/2, > 0]ᵀ"
+    assert LatexPrinter(decimal_separator=",", lang="hr").print(written) == r"\left[\frac{1}{2}; \text{> 0}\right]^T"
     computed = Value(np.array([Exact(1) / 2, Exact(1)], dtype=object), "colT")
-    assert PlainPrinter(decimal_separator=",", lang="hr").print(computed) == "[0,5; 1]ᵀ"
+    assert PlainPrinter(decimal_separator=",", lang="hr").print(computed) == "[1/2; 1]ᵀ"
 
 
 def test_big_tensors_are_elided_in_documents_but_not_in_json():

@@ -78,6 +78,22 @@ def _expand(items: list, i: int):
     return items[i]
 
 
+def _already_in_force(data, patch: tuple) -> bool:
+    """Whether every patched path is a convention the document already uses (set or by default)."""
+    from examsolver.spec.model import Conventions
+
+    stated = data.get("conventions") if isinstance(data, dict) else None
+    stated = stated if isinstance(stated, dict) else {}
+    for path, value in patch:
+        group, _, name = path.partition(".")
+        if group != "conventions" or name not in Conventions.model_fields:
+            return False
+        current = stated.get(name, Conventions.model_fields[name].default)
+        if str(current) != str(value):
+            return False
+    return True
+
+
 # ----- solving under an alternative -----------------------------------------------------
 class Resolver:
     """Results of one problem under each catalogue entry (None where the entry does not apply)."""
@@ -103,6 +119,8 @@ class Resolver:
                 if changed is not None:
                     out[name] = changed
             return out or None
+        if _already_in_force(self.doc.data, entry.patch):
+            return None             # the same solve again (e.g. ReLU′(0) = 0, the default): nothing to compare
         try:
             data = apply_patch(self.doc.data, entry.patch)
         except _NotApplicable:

@@ -1,19 +1,28 @@
-"""Exact scalars: rationals extended with ln p, √n, π and e; sympy as the fallback.
+"""Exact where the ring allows, certified beyond it: the value tower.
 
-Why not sympy everywhere: `import sympy` alone costs more than a whole solve of a
-typical exam problem, and sympy arithmetic on a + b·ln 2 is an order of magnitude
-slower.  Exam numbers almost always live in Q[ln 2, ln 3, …, √2, π, e], which this
-module keeps in a canonical form (a polynomial with Fraction coefficients over those
-atoms), so equality is structural and every decision (a ReLU mask, a max-pool
-winner, a ranking) is taken exactly.  A value that leaves that ring — tanh(1),
-1/(1 + ln 2) — silently becomes a sympy expression, imported only then.
+Exam numbers almost always live in Q[ln 2, ln 3, …, √2, π, e].  Such a value is
+held exactly: a rational (`Rat`, gmpy2's mpq — the fastest exact rational we
+measured end to end) or a polynomial with rational coefficients over those atoms
+(`Poly`, canonical, so equality is structural).  A value that leaves the ring —
+tanh(3/5), e^{1/2}/(1 + e^{1/2}) — becomes a `Cert`: a node of the computation
+(operation and operands) with a ball enclosing its value (python-flint's arb).
+The node keeps a short closed form for display while it is short, and lets the
+ball be recomputed at any precision: every printed digit is certified, and every
+decision (a ReLU mask, a max-pool winner, a ranking) is taken from a ball that
+excludes the tie, or else by an exact test — never from a rounded float alone.
+
+Every value has a size budget (digits of a rational, terms of a polynomial,
+nodes of a closed form); past it the certified form takes over.  What cannot be
+enclosed (an overflowing exponent) is refused with an EngineError.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
+
+from gmpy2 import mpq as Q
 
 from examsolver.errors import EngineError
 
@@ -22,78 +31,84 @@ from examsolver.errors import EngineError
 Atom = tuple
 Mono = tuple
 
-_FACTOR_LIMIT = 10**12      # larger integers are not factored; sympy takes over
-_MAX_POWER = 4096           # |exponent| above which powers are left to sympy
-_SIGN_DIGITS = 60           # working precision when a sign must be decided
+_FACTOR_LIMIT = 10**12      # larger integers are not factored; the value is certified instead
+_MAX_POWER = 4096           # |n| above which x**n is not expanded exactly
+_MAX_BITS = 2048            # a rational whose numerator or denominator is longer is certified
+_MAX_TERMS = 64             # a ring value with more monomials is certified
+_FORM_NODES = 12            # closed forms with more nodes are not kept (decimals are shown)
+_MAX_EXP = 10**6            # |x| above which e^x, and |n| above which x**n, are refused
+_WORK_PREC = 192            # bits of the working balls (~57 digits)
+_MAX_PREC = 1 << 13         # beyond this a tie is left to the exact test
+_EXACT_TEST_NODES = 400     # a closed form larger than this is not handed to sympy
 
 
 class Exact:
-    """An exact real number.  Immutable; mixes freely with int and Fraction."""
+    """An exact (or certified) real number.  Immutable; mixes freely with int and Fraction.
 
-    __slots__ = ("_t", "_s")
+    `Exact(v)` gives the right member of the tower for an int, Fraction or Exact.
+    """
 
-    def __init__(self, value=0):
+    __slots__ = ()
+
+    def __new__(cls, value=0):
         if isinstance(value, Exact):
-            self._t, self._s = value._t, value._s
-        elif isinstance(value, (int, Fraction)):
-            q = Fraction(value)
-            self._t, self._s = ({(): q} if q else {}), None
-        else:
-            raise TypeError(f"cannot make an exact number from {type(value).__name__}")
+            return value
+        if isinstance(value, int):
+            return _rat(Q(value))
+        if isinstance(value, Fraction):
+            return _rat(Q(value.numerator, value.denominator))
+        raise TypeError(f"cannot make an exact number from {type(value).__name__}")
 
     # ----- construction -------------------------------------------------
     @classmethod
     def _terms(cls, terms: dict) -> Exact:
-        obj = object.__new__(cls)
-        obj._t, obj._s = {m: c for m, c in terms.items() if c}, None
-        return obj
+        return _poly({m: Q(c) for m, c in terms.items()})
 
     @classmethod
     def _sympy(cls, expr) -> Exact:
         back = _from_sympy(expr)
-        if back is not None:
-            return back
-        obj = object.__new__(cls)
-        obj._t, obj._s = None, expr
-        return obj
+        return back if back is not None else _sympy_leaf(expr)
 
     @classmethod
     def atom(cls, atom: Atom, power: int = 1) -> Exact:
         coeff, mono = _mono_mul((), ((atom, power),))
-        return cls._terms({mono: coeff})
+        return _poly({mono: coeff})
 
     # ----- inspection -----------------------------------------------------
     @property
     def is_symbolic(self) -> bool:
-        """True when the value is held as a sympy expression."""
-        return self._t is None
+        """True when the value lies outside the ring (held as a certified node)."""
+        return False
 
     @property
     def terms(self) -> dict:
-        if self._t is None:
-            raise EngineError("value is held symbolically")
-        return self._t
+        """{monomial: Fraction} of a ring value."""
+        return {m: Fraction(int(c.numerator), int(c.denominator)) for m, c in self._poly().items()}
 
     def is_rational(self) -> bool:
-        return self._t is not None and all(m == () for m in self._t)
+        return False
 
     def as_fraction(self) -> Fraction:
-        if not self.is_rational():
-            raise EngineError(f"{self} is not rational")
-        return self._t.get((), Fraction(0))
+        raise EngineError(f"{self} is not rational")
 
     def is_integer(self) -> bool:
-        return self.is_rational() and self.as_fraction().denominator == 1
+        return False
+
+    def has_exact_form(self) -> bool:
+        """False for a certified value whose closed form outgrew its budget."""
+        return True
+
+    def closed_form(self):
+        """(operation, operands) of a certified value with a short closed form, else None."""
+        return None
 
     def sympy(self):
         """The value as a sympy expression (imports sympy)."""
-        if self._s is not None:
-            return self._s
         import sympy
 
         total = sympy.Integer(0)
-        for mono, c in self._t.items():
-            term = sympy.Rational(c.numerator, c.denominator)
+        for mono, c in self._poly().items():
+            term = sympy.Rational(int(c.numerator), int(c.denominator))
             for atom, k in mono:
                 term *= _atom_sympy(atom) ** k
             total += term
@@ -101,122 +116,78 @@ class Exact:
 
     # ----- arithmetic -----------------------------------------------------
     def __neg__(self):
-        if self._t is None:
-            return Exact._sympy(-self._s)
-        return Exact._terms({m: -c for m, c in self._t.items()})
+        return _poly({m: -c for m, c in self._poly().items()})
 
     def __pos__(self):
         return self
 
     def __add__(self, other):
         other = _coerce(other)
-        if other is NotImplemented:
-            return other
-        if self._t is None or other._t is None:
-            return Exact._sympy(self.sympy() + other.sympy())
-        out = dict(self._t)
-        for m, c in other._t.items():
-            out[m] = out.get(m, 0) + c
-        return Exact._terms(out)
+        return NotImplemented if other is NotImplemented else _add(self, other)
 
     __radd__ = __add__
 
     def __sub__(self, other):
         other = _coerce(other)
-        return NotImplemented if other is NotImplemented else self + (-other)
+        return NotImplemented if other is NotImplemented else _sub(self, other)
 
     def __rsub__(self, other):
         other = _coerce(other)
-        return NotImplemented if other is NotImplemented else other + (-self)
+        return NotImplemented if other is NotImplemented else _sub(other, self)
 
     def __mul__(self, other):
         other = _coerce(other)
-        if other is NotImplemented:
-            return other
-        if self._t is None or other._t is None:
-            return Exact._sympy(self.sympy() * other.sympy())
-        out: dict = {}
-        for m1, c1 in self._t.items():
-            for m2, c2 in other._t.items():
-                k, m = _mono_mul(m1, m2)
-                out[m] = out.get(m, 0) + c1 * c2 * k
-        return Exact._terms(out)
+        return NotImplemented if other is NotImplemented else _mul(self, other)
 
     __rmul__ = __mul__
 
     def reciprocal(self) -> Exact:
-        if self._t is not None and len(self._t) == 1:
-            (mono, c), = self._t.items()
-            k, inv = _mono_mul((), tuple((a, -e) for a, e in mono))
-            return Exact._terms({inv: k / c})
-        if not self._t and self._t is not None:
-            raise EngineError("division by zero")
-        if self.sign() == 0:
-            raise EngineError("division by zero")
-        return Exact._sympy(1 / self.sympy())
+        return _div(_ONE, self)
 
     def __truediv__(self, other):
         other = _coerce(other)
-        return NotImplemented if other is NotImplemented else self * other.reciprocal()
+        return NotImplemented if other is NotImplemented else _div(self, other)
 
     def __rtruediv__(self, other):
         other = _coerce(other)
-        return NotImplemented if other is NotImplemented else other * self.reciprocal()
+        return NotImplemented if other is NotImplemented else _div(other, self)
 
     def __pow__(self, exponent):
         exponent = _coerce(exponent)
-        if exponent is NotImplemented:
-            return exponent
-        if exponent.is_integer():
-            n = int(exponent.as_fraction())
-            if abs(n) <= _MAX_POWER and self._t is not None:
-                base = self if n >= 0 else self.reciprocal()
-                result = Exact(1)
-                for _ in range(abs(n)):
-                    result = result * base
-                return result
-        elif exponent.is_rational() and exponent.as_fraction().denominator == 2 and self.is_rational():
-            return sqrt(self) ** (exponent * 2)
-        return Exact._sympy(self.sympy() ** exponent.sympy())
+        return NotImplemented if exponent is NotImplemented else _pow(self, exponent)
 
     def __rpow__(self, base):
         base = _coerce(base)
-        return NotImplemented if base is NotImplemented else base ** self
+        return NotImplemented if base is NotImplemented else _pow(base, self)
 
     def __abs__(self):
         return -self if self.sign() < 0 else self
 
     # ----- order and equality ---------------------------------------------
     def sign(self) -> int:
-        """-1, 0 or 1, decided exactly (never from a rounded float alone)."""
-        if self._t is not None:
-            if not self._t:
-                return 0
-            if self.is_rational():
-                q = self.as_fraction()
-                return (q > 0) - (q < 0)
-            # A non-zero canonical polynomial in independent transcendentals is
-            # non-zero; high precision only tells its sign.
-            value = self.decimal(_SIGN_DIGITS)
-            if abs(value) < Decimal(10) ** (-_SIGN_DIGITS + 15):
-                raise EngineError(f"cannot decide the sign of {self}")
-            return 1 if value > 0 else -1
-        return _sympy_sign(self._s)
+        """-1, 0 or 1: a non-zero ring value is non-zero; its ball tells the sign."""
+        if not self._poly():
+            return 0
+        prec = 64
+        while prec <= _MAX_PREC:
+            ball = self.ball(prec)
+            if ball > 0:
+                return 1
+            if ball < 0:
+                return -1
+            prec *= 4
+        raise EngineError(f"cannot decide the sign of {self}")
 
     def __eq__(self, other):
         other = _coerce(other)
         if other is NotImplemented:
             return NotImplemented
-        if self._t is not None and other._t is not None:
-            return self._t == other._t
-        return (self - other).sign() == 0
+        if type(other) is Cert:
+            return other == self
+        return self._poly() == other._poly()
 
     def __hash__(self):
-        if self._t is None:
-            return hash(self._s)
-        if self.is_rational():
-            return hash(self.as_fraction())
-        return hash(frozenset(self._t.items()))
+        return hash(frozenset(self._poly().items()))
 
     def __lt__(self, other):
         return (self - other).sign() < 0
@@ -234,24 +205,38 @@ class Exact:
         return self.sign() != 0
 
     # ----- numeric views --------------------------------------------------
-    def decimal(self, digits: int = 30) -> Decimal:
-        """The value to `digits` significant digits."""
-        if self._t is None:
-            return Decimal(str(self._s.evalf(digits + 5)))
-        with localcontext() as ctx:
-            ctx.prec = digits + 10
-            total = Decimal(0)
-            for mono, c in self._t.items():
-                term = Decimal(c.numerator) / Decimal(c.denominator)
+    def ball(self, prec: int = _WORK_PREC):
+        """An arb ball enclosing the value, computed at `prec` bits."""
+        with _precision(prec):
+            total = _flint().arb(0)
+            for mono, c in self._poly().items():
+                term = _q_arb(c)
                 for atom, k in mono:
-                    term *= _atom_decimal(atom, digits + 10) ** k
+                    term *= _atom_ball(atom, prec) ** k
                 total += term
-            return +total
+            return total
+
+    def rounded(self, fmt) -> str:
+        """fmt(x) for a monotone rounding `fmt` (Fraction → str), certified: the same text for
+        every point of a ball that encloses the value."""
+        prec = 64
+        while prec <= _MAX_PREC:
+            low, high = _endpoints(self.ball(prec))
+            text = fmt(low)
+            if fmt(high) == text:
+                return text
+            prec *= 4
+        if self.sign() == 0:
+            return fmt(Fraction(0))
+        raise EngineError(f"cannot round {self} with certainty")
+
+    def decimal(self, digits: int = 30) -> Decimal:
+        """The value to about `digits` significant digits."""
+        ball = self.ball(int(digits * 3.33) + 64)
+        return _to_decimal(_dyadic(ball.mid()), digits)
 
     def __float__(self):
-        if self.is_rational():
-            return float(self.as_fraction())
-        return float(self.decimal(20))
+        return float(self.ball(64).mid())
 
     def __int__(self):
         return int(self.as_fraction())
@@ -265,12 +250,244 @@ class Exact:
         return plain(self)
 
 
+class Rat(Exact):
+    """A rational number (the fast path: most exam arithmetic never leaves it)."""
+
+    __slots__ = ("_q", "_b")
+
+    @property
+    def _t(self) -> dict:
+        return {(): self._q} if self._q else {}
+
+    def _poly(self) -> dict:
+        return {(): self._q} if self._q else {}
+
+    def __reduce__(self):
+        return _rat, (self._q,)
+
+    def is_rational(self) -> bool:
+        return True
+
+    def as_fraction(self) -> Fraction:
+        q = self._q
+        return Fraction(int(q.numerator), int(q.denominator))
+
+    def is_integer(self) -> bool:
+        return self._q.denominator == 1
+
+    def __neg__(self):
+        return _rat(-self._q)
+
+    def __add__(self, other):
+        if type(other) is Rat:
+            return _rat(self._q + other._q)
+        if isinstance(other, Exact):
+            return _add(self, other)
+        return Exact.__add__(self, other)
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        if type(other) is Rat:
+            return _rat(self._q - other._q)
+        if isinstance(other, Exact):
+            return _sub(self, other)
+        return Exact.__sub__(self, other)
+
+    def __mul__(self, other):
+        if type(other) is Rat:
+            return _rat(self._q * other._q)
+        if isinstance(other, Exact):
+            return _mul(self, other)
+        return Exact.__mul__(self, other)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        if type(other) is Rat and other._q:
+            return _rat(self._q / other._q)
+        return Exact.__truediv__(self, other)
+
+    def sign(self) -> int:
+        q = self._q
+        return (q > 0) - (q < 0)
+
+    def __eq__(self, other):
+        if type(other) is Rat:
+            return self._q == other._q
+        return Exact.__eq__(self, other)
+
+    def __hash__(self):
+        return hash(self._q)
+
+    def __lt__(self, other):
+        if type(other) is Rat:
+            return self._q < other._q
+        return Exact.__lt__(self, other)
+
+    def __gt__(self, other):
+        if type(other) is Rat:
+            return self._q > other._q
+        return Exact.__gt__(self, other)
+
+    def ball(self, prec: int = _WORK_PREC):
+        if prec == _WORK_PREC:
+            if self._b is None:
+                with _precision(prec):
+                    self._b = _q_arb(self._q)
+            return self._b
+        with _precision(prec):
+            return _q_arb(self._q)
+
+    def rounded(self, fmt) -> str:
+        return fmt(self.as_fraction())
+
+    def decimal(self, digits: int = 30) -> Decimal:
+        return _to_decimal(self.as_fraction(), digits)
+
+    def __float__(self):
+        return float(self._q)
+
+
+class Poly(Exact):
+    """A value of the ring: {monomial: rational coefficient}, canonical."""
+
+    __slots__ = ("_t", "_b")
+
+    def _poly(self) -> dict:
+        return self._t
+
+    def __reduce__(self):
+        return _poly, (self._t,)
+
+    def ball(self, prec: int = _WORK_PREC):
+        if prec == _WORK_PREC:
+            if self._b is None:
+                self._b = Exact.ball(self, prec)
+            return self._b
+        return Exact.ball(self, prec)
+
+
+class Cert(Exact):
+    """A value outside the ring: an operation on operands, with a ball enclosing it."""
+
+    __slots__ = ("_op", "_args", "_b", "_size", "_rep")
+
+    _t = None
+
+    @property
+    def is_symbolic(self) -> bool:
+        return True
+
+    @property
+    def terms(self) -> dict:
+        raise EngineError("value lies outside the exact ring")
+
+    def _poly(self):
+        return None
+
+    def __reduce__(self):       # balls do not pickle: recomputed from the operands
+        return _revive, (self._op, self._args, self._size)
+
+    def has_exact_form(self) -> bool:
+        return self._size is not None
+
+    def closed_form(self):
+        return (self._op, self._args) if self._size is not None else None
+
+    def sympy(self):
+        return _to_sympy(self)
+
+    def __neg__(self):
+        return _node("neg", (self,), -self._b)
+
+    def sign(self) -> int:
+        ball = self._b
+        if ball > 0:
+            return 1
+        if ball < 0:
+            return -1
+        prec = _WORK_PREC * 4
+        while prec <= _MAX_PREC:
+            ball = self.ball(prec)
+            if ball > 0:
+                return 1
+            if ball < 0:
+                return -1
+            prec *= 4
+        return _exact_sign(self)
+
+    def __eq__(self, other):
+        other = _coerce(other)
+        if other is NotImplemented:
+            return NotImplemented
+        if other is self:
+            return True
+        if not self._b.overlaps(other.ball()):
+            return False
+        return _same_form(self, other) or (self - other).sign() == 0
+
+    def __hash__(self):
+        return 0x5E11   # equal values must hash alike, and equality here is a sign test
+
+    def ball(self, prec: int = _WORK_PREC):
+        return self._b if prec <= _WORK_PREC else _ball_at(self, prec)
+
+
+_ONE_Q = Q(1)
+
+
+def _rat(q) -> Rat:
+    if q.denominator.bit_length() > _MAX_BITS or q.numerator.bit_length() > _MAX_BITS:
+        return _big(q)
+    obj = object.__new__(Rat)
+    obj._q = q
+    obj._b = None
+    return obj
+
+
+def _poly(terms: dict) -> Exact:
+    terms = {m: c for m, c in terms.items() if c}
+    if not terms:
+        return _ZERO
+    if len(terms) == 1 and () in terms:
+        return _rat(terms[()])
+    if len(terms) > _MAX_TERMS or any(_too_long(c) for c in terms.values()):
+        return _big_poly(terms)
+    obj = object.__new__(Poly)
+    obj._t = terms
+    obj._b = None
+    return obj
+
+
+def _too_long(q) -> bool:
+    return q.denominator.bit_length() > _MAX_BITS or q.numerator.bit_length() > _MAX_BITS
+
+
+def _big(q) -> Cert:
+    """A rational past the budget: certified from here on (its digits are not printed)."""
+    obj = object.__new__(Rat)
+    obj._q, obj._b = q, None
+    return _node("val", (obj,), obj.ball(), size=None)
+
+
+def _big_poly(terms: dict) -> Cert:
+    obj = object.__new__(Poly)
+    obj._t, obj._b = terms, None
+    return _node("val", (obj,), obj.ball(), size=None)
+
+
+_ZERO = _rat(Q(0))
+_ONE = _rat(Q(1))
+
 
 def _coerce(value):
     if isinstance(value, Exact):
         return value
-    if isinstance(value, (int, Fraction)):
-        return Exact(value)
+    if isinstance(value, int):
+        return _rat(Q(value))
+    if isinstance(value, Fraction):
+        return _rat(Q(value.numerator, value.denominator))
     return NotImplemented
 
 
@@ -282,17 +499,356 @@ def exact(value) -> Exact:
     return result
 
 
+# ----- arithmetic on the tower ----------------------------------------------
+def _add(a: Exact, b: Exact) -> Exact:
+    if type(a) is Cert or type(b) is Cert:
+        if _is_zero(a):
+            return b
+        if _is_zero(b):
+            return a
+        return _node("add", (a, b), a.ball() + b.ball())
+    pa, pb = a._poly(), b._poly()
+    if pa is not None and pb is not None:
+        out = dict(pa)
+        for m, c in pb.items():
+            out[m] = out.get(m, 0) + c
+        return _poly(out)
+    if not pa and pa is not None:
+        return b
+    if not pb and pb is not None:
+        return a
+    return _node("add", (a, b), a.ball() + b.ball())
+
+
+def _sub(a: Exact, b: Exact) -> Exact:
+    if a is b:
+        return _ZERO
+    if type(a) is not Cert and type(b) is not Cert:
+        return _add(a, -b)
+    if _is_zero(b):
+        return a
+    return _node("sub", (a, b), a.ball() - b.ball())
+
+
+def _is_zero(x: Exact) -> bool:
+    return type(x) is Rat and not x._q
+
+
+def _mul(a: Exact, b: Exact) -> Exact:
+    if type(a) is Cert or type(b) is Cert:
+        if type(b) is Rat:
+            a, b = b, a
+        if type(a) is Rat:
+            if not a._q:
+                return _ZERO
+            if a._q == 1:
+                return b
+        elif a._poly() == {}:
+            return _ZERO
+        return _node("mul", (a, b), a.ball() * b.ball())
+    pa, pb = a._poly(), b._poly()
+    if pa is not None and pb is not None:
+        out: dict = {}
+        for m1, c1 in pa.items():
+            for m2, c2 in pb.items():
+                k, m = _mono_mul(m1, m2)
+                out[m] = out.get(m, 0) + c1 * c2 * k
+        return _poly(out)
+    for x, y, px in ((a, b, pa), (b, a, pb)):
+        if px == {}:
+            return _ZERO
+        if px == {(): _ONE_Q}:
+            return y
+    return _node("mul", (a, b), a.ball() * b.ball())
+
+
+def _div(a: Exact, b: Exact) -> Exact:
+    if type(b) is Rat and b._q:
+        return _mul(a, _rat(1 / b._q))
+    pb = b._poly()
+    if pb is not None and len(pb) == 1:
+        (mono, c), = pb.items()
+        k, inv = _mono_mul((), tuple((x, -e) for x, e in mono))
+        return _mul(a, _poly({inv: k / c}))
+    if b.sign() == 0:
+        raise EngineError("division by zero")
+    if a._poly() == {}:
+        return _ZERO
+    return _node("div", (a, b), a.ball() / b.ball())
+
+
+def _pow(base: Exact, exponent: Exact) -> Exact:
+    if exponent.is_integer():
+        n = int(exponent.as_fraction())
+        if abs(n) > _MAX_EXP:
+            raise EngineError(f"exponent {n} is too large (at most {_MAX_EXP} in magnitude)")
+        if base.is_rational() and (n >= 0 or base.sign() != 0):
+            q = base._q
+            if abs(n) * max(q.numerator.bit_length(), q.denominator.bit_length()) <= 2 * _MAX_BITS:
+                return _rat(q ** n if n >= 0 else (1 / q) ** -n)
+        if abs(n) <= _MAX_POWER and base._poly() is not None and (n >= 0 or len(base._poly()) == 1):
+            result, factor = _ONE, (base if n >= 0 else base.reciprocal())
+            for _ in range(abs(n)):
+                result = result * factor
+            return result
+        if n < 0 and base.sign() == 0:
+            raise EngineError("division by zero")
+        return _node("pow", (base, n), base.ball() ** n)
+    if exponent.is_rational() and exponent.as_fraction().denominator == 2 and base.is_rational():
+        return sqrt(base) ** (exponent * 2)
+    if base.sign() <= 0:
+        raise EngineError(f"power of a non-positive number ({base})")
+    return exp(log(base) * exponent)
+
+
+# ----- certified nodes --------------------------------------------------------
+def _node(op: str, args: tuple, ball, size=0) -> Cert:
+    obj = object.__new__(Cert)
+    obj._op, obj._args, obj._b, obj._rep = op, args, ball, None
+    if size is not None:
+        size = 1
+        for a in args:
+            t = type(a)
+            s = a._size if t is Cert else 1 if t is Rat else len(a._t) if t is Poly else 0
+            if s is None:
+                size = None
+                break
+            size += s
+        if size is not None and size > _FORM_NODES:
+            size = None
+    obj._size = size
+    if not ball.is_finite():
+        raise EngineError(f"a value overflows: {op} of {', '.join(map(str, args))} cannot be enclosed")
+    return obj
+
+
+def _revive(op: str, args: tuple, size) -> Cert:
+    with _precision(_WORK_PREC):
+        ball = _apply(op, [a.ball() if isinstance(a, Exact) else a for a in args])
+    return _node(op, args, ball, size=size if size is None else 0)
+
+
+def _apply(op: str, args: list):
+    arb = _flint().arb
+    if op == "add":
+        return args[0] + args[1]
+    if op == "sub":
+        return args[0] - args[1]
+    if op == "mul":
+        return args[0] * args[1]
+    if op == "div":
+        return args[0] / args[1]
+    if op == "neg":
+        return -args[0]
+    if op == "pow":
+        return args[0] ** args[1]
+    if op == "val":
+        return args[0]
+    if op == "sigmoid":
+        return 1 / (1 + (-args[0]).exp())
+    if op == "sympy":
+        return _sympy_ball(args[0], _flint().ctx.prec)
+    return getattr(arb, op)(args[0])       # exp, log, sqrt, tanh
+
+
+def _ball_at(x: Cert, prec: int):
+    """x's ball recomputed at `prec` bits: the DAG walked without recursion (it can be deep)."""
+    memo: dict = {}
+    stack = [x]
+    with _precision(prec):
+        while stack:
+            node = stack[-1]
+            if id(node) in memo:
+                stack.pop()
+                continue
+            if type(node) is not Cert:
+                memo[id(node)] = node.ball(prec) if isinstance(node, Exact) else node
+                stack.pop()
+                continue
+            pending = [a for a in node._args if isinstance(a, Exact) and id(a) not in memo]
+            if node._op == "sympy":
+                pending = []
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            args = [memo[id(a)] if isinstance(a, Exact) else a for a in node._args]
+            memo[id(node)] = _apply(node._op, args)
+    return memo[id(x)]
+
+
+def _same_form(a: Exact, b: Exact) -> bool:
+    """Whether a and b are the same computation (so the same number): the cheap exact test that
+    recognises the ties between values computed twice, e.g. in two solves."""
+    stack, seen, linked = [(a, b)], set(), []
+    while stack:
+        x, y = stack.pop()
+        if type(x) is Cert and type(y) is Cert:
+            x, y = _rep(x), _rep(y)
+        if x is y or (id(x), id(y)) in seen:
+            continue
+        seen.add((id(x), id(y)))
+        if type(x) is Cert and type(y) is Cert:
+            if x._op != y._op or len(x._args) != len(y._args):
+                return False
+            stack.extend(zip(x._args, y._args))
+            linked.append((x, y))
+        elif type(x) is Cert or type(y) is Cert:
+            return False
+        elif isinstance(x, Exact) and isinstance(y, Exact):
+            if x._poly() != y._poly():
+                return False
+        elif isinstance(x, Exact) or isinstance(y, Exact) or x != y:
+            return False
+    for x, y in linked:         # remembered: the next comparison of these is immediate
+        y._rep = x
+    return True
+
+
+def _rep(x: Cert) -> Cert:
+    """The node x was found to be the same computation as (itself if none)."""
+    while x._rep is not None:
+        x = x._rep
+    return x
+
+
+def _exact_sign(x: Cert) -> int:
+    """The exact test behind a tie no ball can break: the same computation on both sides of a
+    difference is 0; otherwise sympy decides whether x is 0."""
+    if x._op == "sub" and _same_form(*x._args):
+        return 0
+    if _dag_size(x, _EXACT_TEST_NODES) > _EXACT_TEST_NODES:
+        raise EngineError(f"cannot decide the sign of a value within 2^-{_MAX_PREC} of 0 "
+                          f"(its closed form is too large for an exact test)")
+    import sympy
+
+    expr = x.sympy()
+    if expr == 0 or sympy.simplify(expr) == 0:
+        return 0
+    value = expr.evalf(_MAX_PREC // 3)
+    if value.is_real and value != 0:
+        return 1 if value > 0 else -1
+    raise EngineError(f"cannot decide the sign of {sympy.sstr(expr)}")
+
+
+def _dag_size(x, limit: int) -> int:
+    seen, stack = set(), [x]
+    while stack and len(seen) <= limit:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if type(node) is Cert:
+            stack.extend(a for a in node._args if isinstance(a, Exact))
+    return len(seen)
+
+
+def _to_sympy(x: Exact):
+    import sympy
+
+    if type(x) is not Cert:
+        return Exact.sympy(x)
+    op, args = x._op, x._args
+    if op == "sympy":
+        return args[0]
+    a = [_to_sympy(v) if isinstance(v, Exact) else sympy.Integer(v) for v in args]
+    binary = {"add": lambda: a[0] + a[1], "sub": lambda: a[0] - a[1], "mul": lambda: a[0] * a[1],
+              "div": lambda: a[0] / a[1], "pow": lambda: a[0] ** a[1]}
+    if op in binary:
+        return binary[op]()
+    if op == "neg":
+        return -a[0]
+    if op == "val":
+        return a[0]
+    if op == "sigmoid":
+        return 1 / (1 + sympy.exp(-a[0]))
+    return getattr(sympy, op)(a[0])
+
+
+# ----- arb helpers --------------------------------------------------------------
+_FLINT = None
+
+
+def _flint():
+    global _FLINT
+    if _FLINT is None:
+        import flint
+
+        flint.ctx.prec = _WORK_PREC
+        _FLINT = flint
+    return _FLINT
+
+
+class _precision:
+    """Temporarily set arb's working precision."""
+
+    def __init__(self, prec: int):
+        self.prec = prec
+
+    def __enter__(self):
+        ctx = _flint().ctx
+        self.saved, ctx.prec = ctx.prec, self.prec
+
+    def __exit__(self, *exc):
+        _FLINT.ctx.prec = self.saved
+
+
+def _q_arb(q):
+    flint = _flint()
+    if q.denominator == 1:
+        return flint.arb(int(q.numerator))
+    return flint.arb(flint.fmpq(int(q.numerator), int(q.denominator)))
+
+
+@lru_cache(maxsize=512)
+def _atom_ball(atom: Atom, prec: int):
+    arb = _flint().arb
+    with _precision(prec + 10):
+        kind = atom[0]
+        if kind == "ln":
+            return arb(atom[1]).log()
+        if kind == "sqrt":
+            return arb(atom[1]).sqrt()
+        if kind == "pi":
+            return arb.pi()
+        return arb.const_e()
+
+
+def _dyadic(point) -> Fraction:
+    m, e = point.man_exp()
+    m, e = int(m), int(e)
+    return Fraction(m * 2**e) if e >= 0 else Fraction(m, 2**-e)
+
+
+def _endpoints(ball) -> tuple[Fraction, Fraction]:
+    mid, rad = _dyadic(ball.mid()), _dyadic(ball.rad())
+    return mid - rad, mid + rad
+
+
+def _to_decimal(q: Fraction, digits: int) -> Decimal:
+    from decimal import localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = digits + 5
+        return Decimal(q.numerator) / Decimal(q.denominator)
+
+
 # ----- monomials -----------------------------------------------------------
-def _mono_mul(a: Mono, b: Mono) -> tuple[Fraction, Mono]:
+def _mono_mul(a: Mono, b: Mono) -> tuple:
     """Product of two monomials as (rational factor, canonical monomial)."""
+    if not a:
+        if not b or all(x[0] != "sqrt" for x, _ in b) and all(k for _, k in b):
+            return _ONE_Q, b
+    elif not b:
+        return _ONE_Q, a
     powers: dict = dict(a)
     for atom, k in b:
         powers[atom] = powers.get(atom, 0) + k
-    factor = Fraction(1)
+    factor = Q(1)
     radicand = 1
     for atom in [x for x in powers if x[0] == "sqrt"]:
         k = powers.pop(atom)
-        factor *= Fraction(atom[1]) ** (k // 2)
+        factor *= Q(atom[1]) ** (k // 2)
         if k % 2:
             radicand *= atom[1]
     if radicand > 1:
@@ -330,7 +886,7 @@ def factorize(n: int) -> dict:
     """Prime factors of 1 ≤ n ≤ 10¹² by trial division."""
     if not 1 <= n <= _FACTOR_LIMIT:
         raise _TooLarge
-    return dict(_factorize_cached(n))
+    return dict(_factorize_cached(int(n)))
 
 
 class _TooLarge(Exception):
@@ -351,40 +907,6 @@ def _atom_sympy(atom: Atom):
     return sympy.E
 
 
-@lru_cache(maxsize=256)
-def _atom_decimal(atom: Atom, prec: int) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = prec + 5
-        kind = atom[0]
-        if kind == "ln":
-            value = Decimal(atom[1]).ln()
-        elif kind == "sqrt":
-            value = Decimal(atom[1]).sqrt()
-        elif kind == "e":
-            value = Decimal(1).exp()
-        else:
-            value = _pi(prec + 5)
-        return +value
-
-
-def _pi(prec: int) -> Decimal:
-    """π by Machin's formula, π/4 = 4 arctan(1/5) − arctan(1/239)."""
-
-    def arctan_inv(x: int) -> Decimal:
-        total, term, n, sign = Decimal(0), Decimal(1) / x, 1, 1
-        x2 = x * x
-        while term > Decimal(10) ** -(prec + 2):
-            total += sign * term / n
-            term /= x2
-            n += 2
-            sign = -sign
-        return total
-
-    with localcontext() as ctx:
-        ctx.prec = prec + 5
-        return 4 * (4 * arctan_inv(5) - arctan_inv(239))
-
-
 E = Exact.atom(("e",))
 PI = Exact.atom(("pi",))
 
@@ -394,24 +916,42 @@ def ln_prime(p: int) -> Exact:
 
 
 # ----- functions -------------------------------------------------------------
-def _symbolic(name: str, x: Exact) -> Exact:
-    import sympy
+_FUNCTION_NODES: dict = {}
 
-    return Exact._sympy(getattr(sympy, name)(x.sympy()))
+
+def _function(op: str, x: Exact) -> Cert:
+    """op(x) outside the ring; the same (op, x) gives the same node, so ties between
+    equal computations are recognised exactly (x − x = 0)."""
+    key = (op, x) if type(x) is not Cert else (op, id(x))
+    node = _FUNCTION_NODES.get(key)
+    if node is None or (type(x) is Cert and node._args[0] is not x):
+        with _precision(_WORK_PREC):
+            node = _node(op, (x,), _apply(op, [x.ball()]))
+        _FUNCTION_NODES[key] = node
+    return node
+
+
+def _check_exponent(x: Exact) -> None:
+    ball = x.ball(64)
+    if not abs(ball) < _MAX_EXP:
+        raise EngineError(f"e^x with x ≈ {float(ball.mid()):.4g} is too large to enclose "
+                          f"(|x| must stay below {_MAX_EXP})")
 
 
 def exp(x) -> Exact:
-    """e^x, exact when x is an integer plus rational multiples of ln p."""
+    """e^x: exact when x is an integer plus rational multiples of ln p, certified otherwise."""
     x = exact(x)
-    if x._t is not None:
-        result = _exp_fast(x._t)
+    terms = x._poly()
+    if terms is not None:
+        result = _exp_fast(terms)
         if result is not None:
             return result
-    return _symbolic("exp", x)
+    _check_exponent(x)
+    return _function("exp", x)
 
 
 def _exp_fast(terms: dict) -> Exact | None:
-    result = Exact(1)
+    result = _ONE
     for mono, c in terms.items():
         if mono == ():
             if c.denominator != 1 or abs(c) > _MAX_POWER:
@@ -421,8 +961,8 @@ def _exp_fast(terms: dict) -> Exact | None:
             p = mono[0][0][1]
             if c.denominator not in (1, 2) or abs(c) > _MAX_POWER:
                 return None
-            whole = c.numerator // c.denominator
-            result = result * Fraction(p) ** whole
+            whole = int(c.numerator // c.denominator)
+            result = result * _rat(Q(p) ** whole)
             if c.denominator == 2:
                 result = result * Exact.atom(("sqrt", p))
         else:
@@ -435,29 +975,30 @@ def log(x) -> Exact:
     x = exact(x)
     if x.sign() <= 0:
         raise EngineError(f"logarithm of a non-positive number ({x})")
-    if x._t is not None and len(x._t) == 1:
-        (mono, c), = x._t.items()
+    terms = x._poly()
+    if terms is not None and len(terms) == 1:
+        (mono, c), = terms.items()
         try:
             return _log_fast(mono, c)
         except _TooLarge:
             pass
-    return _symbolic("log", x)
+    return _function("log", x)
 
 
-def _log_fast(mono: Mono, c: Fraction) -> Exact:
+def _log_fast(mono: Mono, c) -> Exact:
     result = _log_rational(c)
     for atom, k in mono:
         if atom[0] == "e":
             result = result + k
         elif atom[0] == "sqrt":
-            result = result + _log_rational(Fraction(atom[1])) * Fraction(k, 2)
+            result = result + _log_rational(Q(atom[1])) * Fraction(k, 2)
         else:
             raise _TooLarge
     return result
 
 
-def _log_rational(q: Fraction) -> Exact:
-    result = Exact(0)
+def _log_rational(q) -> Exact:
+    result = _ZERO
     for p, k in factorize(q.numerator).items():
         result = result + ln_prime(p) * k
     for p, k in factorize(q.denominator).items():
@@ -471,21 +1012,22 @@ def sqrt(x) -> Exact:
     if x.sign() < 0:
         raise EngineError(f"square root of a negative number ({x})")
     if x.is_rational():
-        q = x.as_fraction()
+        q = x._q
         try:
-            s, t = _split_square(q.numerator * q.denominator)
+            s, t = _split_square(int(q.numerator * q.denominator))
         except _TooLarge:
-            return _symbolic("sqrt", x)
-        root = Exact(Fraction(s, q.denominator))
+            return _function("sqrt", x)
+        root = _rat(Q(s, int(q.denominator)))
         return root * Exact.atom(("sqrt", t)) if t > 1 else root
-    return _symbolic("sqrt", x)
+    return _function("sqrt", x)
 
 
 def _rational_exp(x: Exact) -> Exact | None:
     """e^x when it is rational, else None."""
-    if x._t is None:
+    terms = x._poly()
+    if terms is None:
         return None
-    value = _exp_fast(x._t)
+    value = _exp_fast(terms)
     return value if value is not None and value.is_rational() else None
 
 
@@ -494,7 +1036,7 @@ def tanh(x) -> Exact:
     e2x = _rational_exp(x * 2)
     if e2x is not None:
         return (e2x - 1) / (e2x + 1)
-    return _symbolic("tanh", x)
+    return _function("tanh", x)
 
 
 def cosh(x) -> Exact:
@@ -511,10 +1053,8 @@ def sigmoid(x) -> Exact:
     x = exact(x)
     e = _rational_exp(-x)
     if e is not None:
-        return Exact(1) / (e + 1)
-    import sympy
-
-    return Exact._sympy(1 / (1 + sympy.exp(-x.sympy())))
+        return _ONE / (e + 1)
+    return _function("sigmoid", x)
 
 
 def softplus(x) -> Exact:
@@ -522,6 +1062,29 @@ def softplus(x) -> Exact:
 
 
 # ----- sympy bridge -----------------------------------------------------------
+def _sympy_leaf(expr) -> Cert:
+    """A sympy number outside the ring (from the symbolic solver): enclosed by evalf."""
+    if not expr.is_number or expr.is_real is False:
+        raise EngineError(f"not a real number: {expr}")
+    with _precision(_WORK_PREC):
+        return _node("sympy", (expr,), _sympy_ball(expr, _WORK_PREC))
+
+
+def _sympy_ball(expr, prec: int):
+    import sympy
+
+    digits = int(prec / 3.33) + 10
+    value = expr.evalf(digits)
+    if not value.is_real:
+        if value.is_number and abs(sympy.im(value)) < sympy.Float(10) ** -(digits - 10):
+            value = sympy.re(value)
+        else:
+            raise EngineError(f"cannot enclose {expr}")
+    flint = _flint()
+    mid = flint.arb(sympy.sstr(sympy.Float(value, digits), full_prec=True))
+    return mid + flint.arb(0, flint.arb(2) ** (-(prec - 4)) * (abs(mid) + 1))
+
+
 def _from_sympy(expr) -> Exact | None:
     """Back to the canonical form when the expression lies in our ring."""
     import sympy
@@ -534,7 +1097,7 @@ def _from_sympy(expr) -> Exact | None:
         return E
     if isinstance(expr, sympy.log) and expr.args[0].is_Integer and expr.args[0] > 0:
         try:
-            return _log_rational(Fraction(int(expr.args[0])))
+            return _log_rational(Q(int(expr.args[0])))
         except _TooLarge:
             return None
     if expr.is_Add or expr.is_Mul:
@@ -544,32 +1107,16 @@ def _from_sympy(expr) -> Exact | None:
         result = parts[0]
         for p in parts[1:]:
             result = result + p if expr.is_Add else result * p
-        return result
+        return result if type(result) is not Cert else None
     if expr.is_Pow and expr.exp.is_Integer and abs(int(expr.exp)) <= _MAX_POWER:
         base = _from_sympy(expr.base)
-        if base is None or (base._t is not None and len(base._t) > 1 and expr.exp < 0):
+        if base is None or (len(base._poly()) > 1 and expr.exp < 0):
             return None
         return base ** int(expr.exp)
     if expr.is_Pow and expr.exp == sympy.Rational(1, 2) and expr.base.is_Rational and expr.base >= 0:
         return sqrt(Fraction(int(expr.base.p), int(expr.base.q)))
     if isinstance(expr, sympy.exp):
         arg = _from_sympy(expr.args[0])
-        if arg is not None and arg._t is not None:
-            return _exp_fast(arg._t)
+        if arg is not None and arg._poly() is not None:
+            return _exp_fast(arg._poly())
     return None
-
-
-def _sympy_sign(expr) -> int:
-    import sympy
-
-    value = expr.evalf(_SIGN_DIGITS)
-    if not value.is_real:
-        if value.is_number and abs(sympy.im(value)) < sympy.Float(10) ** -40:
-            value = sympy.re(value)
-        else:
-            raise EngineError(f"cannot decide the sign of {expr}")
-    if abs(value) > sympy.Float(10) ** (-_SIGN_DIGITS + 15):
-        return 1 if value > 0 else -1
-    if sympy.simplify(expr) == 0:
-        return 0
-    raise EngineError(f"cannot decide the sign of {expr}")

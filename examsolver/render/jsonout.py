@@ -34,13 +34,32 @@ def _nested(array) -> str:
 
 
 def result_entry(value) -> dict:
-    """{"exact": text our parser reads back, "value": floats (None for free symbols)}."""
+    """{"exact": text our parser reads back (only where every entry has an exact form),
+    "value": floats (None for free symbols), "digits": certified decimals where an entry is irrational}."""
     if type(value).__module__.startswith("sympy"):
         number = float(value) if getattr(value, "is_number", False) else None
         return {"exact": V.sympy_code(value), "value": number}
     if isinstance(value, (str, int, bool)) and not hasattr(value, "_t"):
         return {"exact": str(value), "value": value}
-    return {"exact": exact_text(value), "value": to_list(value)}
+    entries = np.asarray(value, dtype=object).flat
+    entry = {"exact": exact_text(value)} if all(v.has_exact_form() for v in entries) else {}
+    entry["value"] = to_list(value)
+    if not all(v.is_rational() for v in np.asarray(value, dtype=object).flat):
+        entry["digits"] = _nested_map(lambda v: V.decimal_text(v, places=V.DIGITS, significant=True)
+                                      .replace("−", "-"), value)
+    return entry
+
+
+def _computed(value):
+    entry = result_entry(value)
+    return entry.get("exact", entry.get("digits"))
+
+
+def _nested_map(fn, value):
+    array = np.asarray(value, dtype=object)
+    if array.ndim == 0:
+        return fn(array[()])
+    return [_nested_map(fn, a) for a in array]
 
 
 def to_dict(solution: Solution, lang: str) -> dict:
@@ -75,7 +94,7 @@ def to_dict(solution: Solution, lang: str) -> dict:
         "sections": sections,
         "results": {name: result_entry(value) for name, value in solution.results.items()},
         "checks": [{"name": c.name, "expected": literal_text(c.expected), "status": c.status,
-                    "computed": None if c.computed is None else result_entry(c.computed)["exact"],
+                    "computed": None if c.computed is None else _computed(c.computed),
                     "detail": text(c.detail) if c.detail else None} for c in solution.checks],
     }
 

@@ -141,11 +141,7 @@ class Printer:
         return self.tensor(array, layout)
 
     def tensor(self, array, layout: str) -> str:
-        if array.ndim == 1:
-            return self.vector([self.scalar(v) for v in array], layout)
-        if array.ndim == 2:
-            return self.matrix([[self.scalar(v) for v in row] for row in array])
-        return self.brackets([self.tensor(a, "col") for a in array])
+        return self.tensor_text(_shown_texts(array, self.scalar), layout)
 
     def approx(self, value, layout: str = "row") -> str | None:
         """Decimals of a value that has irrational or long entries, else None."""
@@ -155,9 +151,7 @@ class Printer:
         if not any(V.needs_decimal(v) for v in array.flat):
             return None
         sep, places = self.s["decimal_separator"], self.s["approx_places"]
-        texts = np.empty(array.shape, dtype=object)
-        for index, v in np.ndenumerate(array):
-            texts[index] = self.decimal(V.decimal_text(v, sep if sep != "{,}" else ",", places))
+        texts = _shown_texts(array, lambda v: self.decimal(V.decimal_text(v, sep if sep != "{,}" else ",", places)))
         if array.ndim == 0:
             return texts[()]
         return self.tensor_text(texts, layout)
@@ -173,6 +167,29 @@ class Printer:
         if len(items) <= limit:
             return items
         return items[:limit - 3] + [dots] + items[-2:]
+
+
+def _kept(n: int, limit: int) -> list:
+    """Indices that _elide keeps of n items."""
+    return list(range(n)) if n <= limit else list(range(limit - 3)) + list(range(n - 2, n))
+
+
+def _shown_texts(array, fmt) -> np.ndarray:
+    """fmt of the entries the printers show; the elided ones are never formatted (a 28×28 map costs
+    what an 8×10 one does)."""
+    array = np.asarray(array, dtype=object)
+    texts = np.full(array.shape, "", dtype=object)
+    if array.ndim == 0:
+        texts[()] = fmt(array[()])
+        return texts
+    cols = _kept(array.shape[-1], MAX_ENTRIES)
+    rows = _kept(array.shape[-2], MAX_ROWS) if array.ndim >= 2 else [None]
+    for lead in np.ndindex(array.shape[:-2] if array.ndim >= 2 else ()):
+        for r in rows:
+            for c in cols:
+                index = lead + ((r, c) if r is not None else (c,))
+                texts[index] = fmt(array[index])
+    return texts
 
 
 def _is_sympy(value) -> bool:

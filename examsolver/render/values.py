@@ -2,11 +2,13 @@
 
 Three notations share the same walk over a value: `plain` (Unicode, for the
 terminal), `latex`, and `code` (ASCII that our own expression parser reads back,
-used in JSON and answer keys).  Policy: terminating rationals with few digits are
-written as decimals (0.5, 1.25), other rationals as fractions (1/3); irrational
-values keep their exact form and get a decimal beside them; a tensor whose
-entries share an irrational factor is written as that factor times a tensor of
-integers (ln 2/9 · [6, −1, 3]).
+used in JSON and answer keys).  Policy: rationals are written as integers or
+fractions (1/2, 3/2, 1/3 alike — an exact form never carries decimals); values
+outside the ring are written in their short closed form (tanh(3/5)) or, past its
+budget, as certified decimals; fractions like 1/3 and irrational values get a
+decimal beside them, rounded so that every digit printed is correct; a tensor
+whose entries share an irrational factor is written as that factor times a
+tensor of integers (ln 2/9 · [6, −1, 3]).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from math import gcd, lcm
 
-MAX_TERMINATING_DECIMALS = 4   # 1.25 stays a decimal, 1/3 and 1/64 become fractions
+MAX_TERMINATING_DECIMALS = 4   # 1/2 and 5/4 need no decimal beside them; 1/3 and 1/64 do
 APPROX_DECIMALS = 4
+DIGITS = 15                    # significant digits of the certified decimals in JSON
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def _scalar(value, n: Notation) -> str:
     if not _is_exact(value):
         return _number(Fraction(value), n)
     if value.is_symbolic:
-        return _sympy_text(value.sympy(), n)
+        return _certified(value, n)[0]
     terms = value.terms
     if not terms:
         return "0"
@@ -95,9 +98,6 @@ def _number(q: Fraction, n: Notation) -> str:
     q = abs(q)
     if q.denominator == 1:
         return f"{sign}{q.numerator}"
-    as_decimal = _terminating(q)
-    if as_decimal is not None:
-        return sign + as_decimal
     return sign + n.frac(str(q.numerator), str(q.denominator))
 
 
@@ -167,27 +167,121 @@ def sympy_plain(expr) -> str:
     return plain_text(expr)
 
 
-# ----- decimals ---------------------------------------------------------------
-def decimal_text(value, separator: str = ".", places: int = APPROX_DECIMALS) -> str:
-    """The value rounded for reading: 0.4621, 1.2e-05."""
-    d = value.decimal(places + 12) if _is_exact(value) else Decimal(str(value))
-    if d != 0 and abs(d) < Decimal(10) ** -places:
-        text = f"{d:.{places - 1}e}"
+# ----- values outside the ring -------------------------------------------------
+# Precedence of a printed piece: 1 a sum, 2 a product or quotient, 3 a power, 4 an atom or a call.
+_CALLS = {  # op: (plain, latex, code)
+    "tanh": ("tanh({})", "\\tanh\\left({}\\right)", "tanh({})"),
+    "sigmoid": ("σ({})", "\\sigma\\left({}\\right)", "sigmoid({})"),
+    "log": ("ln({})", "\\ln\\left({}\\right)", "ln({})"),
+    "sqrt": ("√({})", "\\sqrt{{{}}}", "sqrt({})"),
+    "exp": ("e^({})", "e^{{{}}}", "exp({})"),
+}
+
+
+def _certified(value, n: Notation) -> tuple[str, int]:
+    """(text, precedence) of a certified value: its closed form while it has one, else its decimals."""
+    form = value.closed_form()
+    if form is None:
+        text = decimal_text(value, places=DIGITS, significant=True) if n is CODE else decimal_text(value)
+        return text.replace("−", n.minus), 4
+    op, args = form
+    if op == "sympy":
+        return _sympy_text(args[0], n), 1
+    latex = isinstance(n, _Latex)
+    if op in _CALLS:
+        inner = _piece(args[0], n, 0)
+        return _CALLS[op][2 if n is CODE else 1 if latex else 0].format(inner), 4
+    if op == "neg":
+        return n.minus + _piece(args[0], n, 2), 1
+    if op == "pow":
+        base, k = _piece(args[0], n, 4), str(args[1])
+        if n is CODE:
+            return f"{base}**{k}", 3
+        return (f"{{{base}}}^{{{k}}}" if latex else base + k.translate(_SUPERSCRIPT)), 3
+    a, b = args
+    if op == "mul" and (a.is_rational() or b.is_rational()):
+        q, x = (a, b) if a.is_rational() else (b, a)
+        return _scaled(q.as_fraction(), _piece(x, n, 2), n), 2
+    if op == "div" and latex:
+        return n.frac(_piece(a, n, 0), _piece(b, n, 0)), 4
+    if op in ("add", "sub"):
+        joint = " + " if op == "add" else f" {n.minus} "
+        return _piece(a, n, 1) + joint + _piece(b, n, 1 if op == "add" else 2), 1
+    times = {"mul": "*" if n is CODE else " \\cdot " if latex else "·", "div": "/"}[op]
+    return _piece(a, n, 2) + times + _piece(b, n, 2 if op == "mul" else 3), 2
+
+
+def _scaled(q: Fraction, text: str, n: Notation) -> str:
+    """q · text written as the ring writes q · ln 2: 2 tanh(1)/3, −tanh(1)/3."""
+    num = text if abs(q.numerator) == 1 else f"{abs(q.numerator)}{'*' if n is CODE else ' '}{text}"
+    body = num if q.denominator == 1 else n.frac(num, str(q.denominator)) if isinstance(n, _Latex) \
+        else f"{num}/{q.denominator}"
+    return (n.minus if q < 0 else "") + body
+
+
+def _piece(value, n: Notation, needed: int) -> str:
+    """An operand, in parentheses when it binds less tightly than its place needs."""
+    if value.is_symbolic:
+        text, prec = _certified(value, n)
     else:
-        text = str(d.quantize(Decimal(10) ** -places, rounding=ROUND_HALF_EVEN))
-        text = text.rstrip("0").rstrip(".") if "." in text else text
-        if text in ("-0", ""):
-            text = "0"
-    text = text.replace("-", "−")
-    return text.replace(".", separator)
+        text = _scalar(value, n)
+        terms = value.terms
+        prec = 1 if len(terms) > 1 or text.startswith(n.minus) else 2 if "/" in text or "frac" in text else 4
+        if prec == 4 and not value.is_rational() and n.times in text:
+            prec = 2
+    if prec >= needed:
+        return text
+    return f"\\left({text}\\right)" if isinstance(n, _Latex) else f"({text})"
+
+
+# ----- decimals ---------------------------------------------------------------
+def decimal_text(value, separator: str = ".", places: int = APPROX_DECIMALS, significant: bool = False) -> str:
+    """The value rounded for reading (0.4621, 1.2e-5), every digit certified; with `significant`,
+    to that many significant digits."""
+    fmt = (lambda q: _significant(q, places)) if significant else (lambda q: _rounded(q, places))
+    text = value.rounded(fmt) if _is_exact(value) else fmt(Fraction(str(value)))
+    return text.replace("-", "−").replace(".", separator)
+
+
+def _rounded(q: Fraction, places: int) -> str:
+    """q to `places` decimal places (half to even), or to `places` significant digits when smaller."""
+    if q != 0 and abs(q) < Fraction(1, 10**places):
+        return _significant(q, places, fixed=False)
+    text = str(_shifted(round(q * 10**places), -places))
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return "0" if text in ("-0", "") else text
+
+
+def _significant(q: Fraction, digits: int, fixed: bool = True) -> str:
+    """q to `digits` significant digits: 0.731058578630005, 1.230e-5 (fixed=False: always 1.230e-5)."""
+    if q == 0:
+        return "0"
+    a = abs(q)
+    e = len(str(a.numerator)) - len(str(a.denominator))
+    e += 1 if a >= Fraction(10) ** e else 0
+    e -= 1 if a < Fraction(10) ** (e - 1) else 0       # now 10^(e−1) ≤ a < 10^e
+    m = round(a * Fraction(10) ** (digits - e))
+    if m == 10**digits:
+        m, e = m // 10, e + 1
+    d = _shifted(m if q > 0 else -m, e - digits)
+    if fixed and -6 <= e <= digits:
+        text = str(d) if d.as_tuple().exponent < 0 else str(int(d))
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return f"{d:.{digits - 1}e}"
+
+
+def _shifted(m: int, k: int) -> Decimal:
+    """m · 10^k exactly (Decimal's own context would round m to 28 digits)."""
+    return Decimal((0 if m >= 0 else 1, tuple(int(c) for c in str(abs(m))), k))
 
 
 def needs_decimal(value) -> bool:
-    """Irrational values and fractions like 1/3 get a decimal beside them."""
+    """Irrational values and fractions like 1/3 get a decimal beside them (not a value already
+    written in decimals)."""
     if not _is_exact(value):
         return False
     if not value.is_rational():
-        return True
+        return value.has_exact_form()
     q = value.as_fraction()
     return q.denominator != 1 and _terminating(q) is None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from fractions import Fraction
+from functools import lru_cache
 
 from examsolver.engine import scalar
 from examsolver.engine.scalar import Exact
@@ -54,6 +55,26 @@ def parse_value(text):
         return Exact(text)
     if isinstance(text, float):  # only from Python callers; YAML floats arrive as text
         return Exact(Fraction(repr(text)))
+    if isinstance(text, str) and len(text) <= _CACHED_LENGTH:
+        value = _parse_short(text)
+        return _copy(value) if isinstance(value, list) else value
+    return _parse_text(text)
+
+
+_CACHED_LENGTH = 64
+
+
+@lru_cache(maxsize=8192)
+def _parse_short(text: str):
+    """Short texts repeat by the thousand in a large tensor (3/10, -1/5): each is parsed once."""
+    return _parse_text(text)
+
+
+def _copy(value):
+    return [_copy(v) for v in value] if isinstance(value, list) else value
+
+
+def _parse_text(text):
     source, tree = _parse_tree(text, "number or expression", EXPECTED)
     try:
         return _Interpreter(source).visit(tree.body, 0)
