@@ -253,3 +253,40 @@ def test_nodes_by_their_symbols():
         o = np.asarray(to_float(results[f"o({m})"]))
         np.testing.assert_allclose(to_float(results["o.grad"])[m - 1], 2 * (o - y) / 2)
     assert np.shape(to_float(results["h.grad"])) == (2, 2)
+
+
+# ----- training a network with an optimizer over steps --------------------------------------
+TRAIN_NET = {"id": "train", "model": [{"linear": {"name": "fc1", "W": [[1, 0], [1, -1]], "b": [0, 1]}},
+                                      {"relu": {"name": "h"}},
+                                      {"linear": {"name": "fc2", "W": [[1, 2]], "b": [0]}}],
+             "loss": "mse", "data": [{"x": [1, 2], "y": [1]}, {"x": [0, -1], "y": [0]}]}
+
+
+@pytest.mark.parametrize("optimizer, steps, clip, torch_optimizer", [
+    ({"sgd": {"lr": "1/10", "momentum": "9/10"}}, 3, None, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)),
+    ({"adam": {"lr": "1/10"}}, 2, None, lambda p: torch.optim.Adam(p, lr=0.1)),
+    ({"sgd": {"lr": "1/2"}}, 2, {"max_norm": 1}, lambda p: torch.optim.SGD(p, lr=0.5)),
+])
+def test_network_training_matches_torch_optim(optimizer, steps, clip, torch_optimizer):
+    """Each step's gradient is a reverse pass of the graph at the parameters the step starts from."""
+    task = {"optimizer": optimizer, "steps": steps, **({"clip_grad_norm": clip} if clip else {})}
+    results = solve_spec({**TRAIN_NET, "tasks": [{"train": task}]}).results
+    params = {"fc1.W": as_t([[1, 0], [1, -1]], True), "fc1.b": as_t([0, 1], True),
+              "fc2.W": as_t([[1, 2]], True), "fc2.b": as_t([0], True)}
+    opt = torch_optimizer(list(params.values()))
+    X, Y = as_t([[1, 2], [0, -1]]), as_t([[1], [0]])
+    for t in range(1, steps + 1):
+        opt.zero_grad()
+        h = torch.relu(X @ params["fc1.W"].T + params["fc1.b"])
+        loss = ((h @ params["fc2.W"].T + params["fc2.b"] - Y) ** 2).sum(dim=1).mean()
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(list(params.values()), clip["max_norm"])
+        opt.step()
+        for name, p in params.items():
+            assert_close(results[f"{name}.updated({t})"], p, f"{name} after step {t}")
+
+
+def test_training_task_refuses_unknown_optimizer_option():
+    with pytest.raises(SpecError, match=r"spec.yaml:\d+:\d+: .*momentom"):
+        solve_spec({**TRAIN_NET, "tasks": [{"train": {"optimizer": {"sgd": {"lr": 1, "momentom": 1}}}}]})

@@ -17,7 +17,7 @@ import pytest
 
 from examsolver.engine import scalar
 from examsolver.engine.scalar import Exact
-from examsolver.engine.solve import solve_file
+from examsolver.pipeline import solve_file
 from examsolver.errors import EngineError, ExprError
 from examsolver.render import values as V
 from examsolver.spec.expr import parse_value

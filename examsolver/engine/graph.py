@@ -113,6 +113,12 @@ class Graph:
         value = op.forward([i.value for i in inputs])
         return self._add(Node(name, value, op, inputs, "value", batched, sym, info))
 
+    def recompute(self) -> None:
+        """Every op's value again from the leaves' current values (after a parameter update)."""
+        for node in self.nodes:
+            if node.op is not None:
+                node.value = node.op.forward([i.value for i in node.inputs])
+
     def __getitem__(self, name: str) -> Node:
         return self.by_name[name]
 

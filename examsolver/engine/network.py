@@ -10,9 +10,11 @@ vector-Jacobian products; the steps only show them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
+from examsolver.engine import optim
 from examsolver.engine.graph import Graph
 from examsolver.engine.ops import LAYERS, LOSSES
 from examsolver.engine.ops.base import BatchLoss, Flow, LayerOp, LossOp, val
@@ -423,6 +425,7 @@ class Tasks:
     method: str = "per_example"                    # per_example (the slides) or batch (one pass of L)
     reduction: str = "mean"
     upstream: dict = field(default_factory=dict)   # node name → given ∂L/∂(node) (the loss is then unused)
+    training: object = None                        # `train:` an optimizer over steps (engine/optim)
     where: tuple = ("tasks",)
 
     @property
@@ -452,8 +455,14 @@ def _tasks(spec, net: Network, fwd: Pass) -> Tasks:
             out.method, out.reduction = gradient.method, gradient.reduction
             out.upstream = _upstream(net, fwd, gradient.upstream, ("tasks", t, "gradient", "upstream"))
             out.where = ("tasks", t)
+        elif getattr(task, "train", None) is not None:
+            if out.train is not None or out.training is not None:
+                raise SpecError([net.doc.problem(("tasks", t), "only one training task per problem")])
+            out.training = _training(net.doc, task.train, ("tasks", t, "train"))
+            out.method, out.reduction, out.where = "batch", out.training.reduction, ("tasks", t)
+            out.wanted |= {(i, key) for i, layer in enumerate(net.layers) for key in layer.weights}
         elif getattr(task, "train_step", None) is not None:
-            if out.train is not None:
+            if out.train is not None or out.training is not None:
                 raise SpecError([net.doc.problem(("tasks", t), "only one train_step task per problem")])
             out.train = task.train_step
             out.method, out.reduction = task.train_step.method, task.train_step.reduction
@@ -461,10 +470,60 @@ def _tasks(spec, net: Network, fwd: Pass) -> Tasks:
     if out.any and net.loss is None and not out.upstream:
         raise SpecError([net.doc.problem(("tasks",), "gradients need a loss: add `loss:` to the spec "
                                                      "(or give the upstream gradient: gradient: {upstream: …})")])
-    if out.upstream and out.train is not None:
+    if out.upstream and (out.train is not None or out.training is not None):
         raise SpecError([net.doc.problem(out.where, "a given upstream gradient and a train_step exclude each "
                                                     "other (the update needs the loss)")])
     return out
+
+
+class NetworkTraining(optim.Training):
+    """An optimizer over steps on the minibatch loss (mean or sum); the first step's backward pass is
+    shown for the batch loss at once (its gradient is the optimizer's first; `train_step` keeps the
+    slides' per-example passes for one SGD step)."""
+
+    reduction: Literal["mean", "sum"] = "mean"
+
+
+def _training(doc, raw: dict, where: tuple) -> NetworkTraining:
+    from pydantic import ValidationError
+
+    from examsolver.spec.model import _message, _yaml_path
+
+    try:
+        return NetworkTraining.model_validate(raw)
+    except ValidationError as err:
+        raise SpecError([doc.problem(where + _yaml_path(raw, e["loc"]), _message(e, _yaml_path(raw, e["loc"])))
+                         for e in err.errors()]) from None
+
+
+def _optimize(net: Network, solution: Solution, tasks: Tasks) -> None:
+    """`steps` optimizer steps; each step's gradient is one reverse pass of the minibatch loss at the
+    parameters it starts from (the graph recomputed), its state and the parameters after it shown."""
+    training = tasks.training
+    names = {f"{net.layers[i].name}.{key}": (i, key) for (i, key) in sorted(net.params)}
+    seed = [Exact(1) / len(net.xs) if training.reduction == "mean" else Exact(1)] * len(net.xs)
+    losses = net.graph["losses"]
+
+    def grad_fn(params: dict) -> dict:
+        for name, value in params.items():
+            net.set_weight(*names[name], value)
+        net.graph.recompute()
+        grads = net.graph.backward({losses: seed}, wanted=[net.params[k] for k in names.values()])
+        return {name: grads.get(net.params[key], np.zeros_like(net.params[key].value)) for name, key in names.items()}
+
+    start = {name: net.params[key].value for name, key in names.items()}
+    symbols = {name: net.layers[i].weight_sym(key) for name, (i, key) in names.items()}
+    layouts = {name: net.layers[i].weight_layout(key) for name, (i, key) in names.items()}
+    with net.located(tasks.where):
+        optimizer = optim.build(training)
+        records = optim.run(optimizer, start, grad_fn, training.steps, clip_grad_norm=training.clip_grad_norm,
+                            clip_grad_value=training.clip_grad_value, symbols=symbols, layouts=layouts)
+    optim.add_sections(solution, records, optimizer)
+    solution.results.update(optim.results(records))
+    solution.conventions = unique_phrases(solution.conventions + optim.conventions_used(optimizer, training))
+    for name, value in start.items():          # the problem's own parameters stay what the spec gave
+        net.set_weight(*names[name], value)
+    net.graph.recompute()
 
 
 def _upstream(net: Network, fwd: Pass, given: dict, where: tuple) -> dict:
@@ -552,6 +611,8 @@ def solve(spec, doc) -> Solution:
                 results[f"{net.layers[key[0]].name}.{key[1]}.grad"] = total / len(per_example) \
                     if reduction == "mean" else total
     solution.conventions = _conventions(net, train, tasks)
+    if tasks.training is not None:
+        _optimize(net, solution, tasks)
     solution.number_equations()
     return solution
 

@@ -42,14 +42,16 @@ def gradient_form(graph, node, loss, bindings: dict, grads, seed=None):
         else:
             upstream = gradient_form(graph, reader, loss, bindings, grads)
         syms = [formula(i) for i in reader.inputs]
+        out = reader.op.formula(syms) if reader.sym is None else reader.sym   # one instance: bound below
         for k, inp in enumerate(reader.inputs):
             if inp is node:
-                local = reader.op.local(k, syms, upstream, reader.sym) if hasattr(reader.op, "fn") \
+                local = reader.op.local(k, syms, upstream, out) if hasattr(reader.op, "fn") \
                     else reader.op.local(k, syms, upstream)
                 terms.append(local)
-        for inp in reader.inputs:
-            if inp is not node and _named(inp):
-                bindings[inp.sym] = val(inp.value, "row")
+        for inp, sym in zip(reader.inputs, syms):     # what the local rule reads, written in with numbers
+            if inp is not node:
+                bindings[sym] = val(inp.value, "row")
+        bindings[out] = val(reader.value, "row")     # σ′ and tanh′ are written through the output
     return terms[0] if len(terms) == 1 else Op("+", tuple(terms))
 
 

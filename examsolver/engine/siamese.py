@@ -294,7 +294,8 @@ def solve(spec, doc) -> Solution:
         values.append(value)
         results["loss" + (f"({label})" if label else "")] = value
         if wanted or inputs:
-            section = solution.section("section.siamese_backward" + ("_n" if label else ""), pair=label)
+            kind = "" if model.contrastive else "_triplet"
+            section = solution.section("section.siamese_backward" + kind + ("_n" if label else ""), pair=label)
             section.blocks.extend(grad_steps)
             G = [None] * len(model.names)
             for m, g in seeds:

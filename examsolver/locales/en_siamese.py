@@ -5,6 +5,8 @@ PHRASES = {
     "section.siamese_loss_negative_n": "Loss of pair {pair} (read as a negative pair)",
     "section.siamese_loss_triplet_n": "Triplet loss, triplet {pair}",
     "section.siamese_backward_n": "Backward pass for pair {pair} (both branches share the parameters)",
+    "section.siamese_backward_triplet_n": "Backward pass for triplet {pair} (the three branches share the parameters)",
+    "section.siamese_backward_triplet": "Backward pass (the three branches share the parameters)",
     "siamese.parameter_sum": "Gradient with respect to {name}: the contributions of the two branches summed:",
     "section.siamese_inputs": "Inputs",
     "section.siamese_equations": "Model and loss",

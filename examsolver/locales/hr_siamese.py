@@ -5,6 +5,8 @@ PHRASES = {
     "section.siamese_loss_negative_n": "Gubitak para {pair} (kao negativnog para)",
     "section.siamese_loss_triplet_n": "Gubitak trojke {pair}",
     "section.siamese_backward_n": "Unatražni prolaz za par {pair} (obje grane dijele parametre)",
+    "section.siamese_backward_triplet_n": "Unatražni prolaz za trojku {pair} (sve tri grane dijele parametre)",
+    "section.siamese_backward_triplet": "Unatražni prolaz (sve tri grane dijele parametre)",
     "siamese.parameter_sum": "Gradijent po parametru {name}: zbroj doprinosa obiju grana:",
     "section.siamese_inputs": "Ulazi",
     "section.siamese_equations": "Model i gubitak",

@@ -202,8 +202,15 @@ class GradientTask(Strict):
     gradient: Gradient
 
 
-class TrainTask(Strict):
+class TrainStepTask(Strict):
     train_step: TrainStep
+
+
+class TrainTask(Strict):
+    """`train: {optimizer: {adam: {lr: 1/10}}, steps: 2, …}`: validated by the network kind against the
+    optimizers' schema (engine/optim), which is imported only when a spec trains."""
+
+    train: dict[str, Any]
 
 
 class InferInputSize(Strict):
@@ -249,15 +256,17 @@ def _task_kind(value):
     if value == "infer_input_size":
         return "infer_input_size"
     if isinstance(value, dict) and len(value) == 1:
-        return next(iter(value)) if next(iter(value)) in ("gradient", "train_step", "infer_input_size") else None
+        return next(iter(value)) if next(iter(value)) in ("gradient", "train_step", "train", "infer_input_size") else None
     return None
 
 
 Task = Annotated[
     Union[Annotated[Literal["forward"], Tag("forward")], Annotated[GradientTask, Tag("gradient")],
-          Annotated[TrainTask, Tag("train_step")], Annotated[InferSizeTask, Tag("infer_input_size")]],
+          Annotated[TrainStepTask, Tag("train_step")], Annotated[TrainTask, Tag("train")],
+          Annotated[InferSizeTask, Tag("infer_input_size")]],
     Discriminator(_task_kind, custom_error_type="unknown_task",
-                  custom_error_message="unknown task (expected forward, gradient, train_step or infer_input_size)")]
+                  custom_error_message="unknown task (expected forward, gradient, train_step, train or "
+                                       "infer_input_size)")]
 
 
 class NetworkBase(Strict):

@@ -242,8 +242,8 @@ def esqrt(array) -> np.ndarray:
 
 def root(x: Exact) -> Exact:
     """√x; for a rational x = a/b ≥ 0 the square part of ab is taken out by factoring (sympy's factorint
-    past 10¹², where scalar.sqrt would recurse without end).  A square-free part above 10¹² cannot be an
-    atom of the exact ring: EngineError."""
+    past 10¹²).  A square-free part above 10¹² cannot be an atom of the exact ring: the value is then
+    certified (scalar.sqrt's enclosure)."""
     if not x.is_rational() or x.sign() < 0:
         return sqrt(x)
     q = x.as_fraction()
@@ -259,9 +259,8 @@ def root(x: Exact) -> Exact:
             p, k = isqrt(p), 2 * k
         outside *= p ** (k // 2)
         inside *= p ** (k % 2)
-    if inside > RING_LIMIT:
-        raise EngineError(f"the square root of {x} leaves the exact ring (a radicand above 10¹²); "
-                          f"choose values with smaller denominators or fewer steps")
+    if inside > RING_LIMIT:             # no atom of the ring: a certified value (the value tower)
+        return sqrt(x)
     value = Exact(Fraction(outside, q.denominator))
     return value * Exact.atom(("sqrt", inside)) if inside > 1 else value
 
