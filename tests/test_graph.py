@@ -290,3 +290,22 @@ def test_network_training_matches_torch_optim(optimizer, steps, clip, torch_opti
 def test_training_task_refuses_unknown_optimizer_option():
     with pytest.raises(SpecError, match=r"spec.yaml:\d+:\d+: .*momentom"):
         solve_spec({**TRAIN_NET, "tasks": [{"train": {"optimizer": {"sgd": {"lr": 1, "momentom": 1}}}}]})
+
+
+def test_batchnorm_backward_step_shows_numbers_that_give_its_result():
+    """∂L/∂x = (∂L/∂x̂ − mean ∂L/∂x̂ − x̂ ⊙ mean(∂L/∂x̂ ⊙ x̂)) ⊘ σ: the bound numbers reproduce the result."""
+    from examsolver.solution import Step
+
+    spec = {"id": "bn", "model": [
+        {"linear": {"name": "fc1", "W": [[1, "1/2"], [-1, 2]], "b": [0, 1]}},
+        {"batchnorm": {"name": "bn", "gamma": [2, "1/2"], "beta": ["1/4", -1], "eps": "1/10"}},
+        {"linear": {"name": "fc2", "W": [[1, -1]], "b": [0]}}],
+        "loss": "mse", "data": [{"x": [1, 2], "y": [1]}, {"x": [0, -1], "y": [0]}, {"x": [2, "1/2"], "y": [-1]}],
+        "tasks": [{"gradient": {"wrt": ["x"], "method": "batch"}}]}
+    solution = solve_spec(spec)
+    steps = [b for s in solution.sections for b in s.blocks
+             if isinstance(b, Step) and b.forms and getattr(b.forms[0], "op", None) == "oslash" and len(b.bindings) == 5]
+    assert len(steps) == 3
+    for step in steps:
+        d, mean, xhat, spread, sigma = (np.asarray(to_float(v.value), dtype=float) for v in step.bindings.values())
+        np.testing.assert_allclose((d - mean - xhat * spread) / sigma, np.asarray(to_float(step.result), dtype=float))

@@ -284,7 +284,7 @@ class Network:
                 if G[k] is None:
                     continue
                 flow = self.flow(fwd, i, k)
-                flow.loss = loss
+                flow.loss, flow.gys = loss, G
                 if len(rows) > 1:   # parameter gradients are summed over the rows below
                     shares.append(self._row_grads(layer, fwd, i, k, G, keys))
                     shown = {}

@@ -55,6 +55,7 @@ class Flow:
     y: np.ndarray
     loss: Sym | None = None   # the loss differentiated; default L⁽ⁿ⁾ of this example
     more: tuple = ()          # (symbol, value) of the inputs after the first, for ops that read several
+    gys: list | None = None   # every example's upstream gradient (None: zero), for ops that mix examples
 
     @property
     def loss_sym(self) -> Sym:

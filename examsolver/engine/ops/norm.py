@@ -15,7 +15,7 @@ from examsolver.engine import scalar
 from examsolver.engine.ops.base import Flow, Layer, NoParams, layer, symbol_for, val
 from examsolver.engine.tensor import emap, ones, zeros
 from examsolver.errors import EngineError
-from examsolver.mathnodes import Const, Frac, Op, Paren, Power, Sym, call, mul
+from examsolver.mathnodes import Const, Deriv, Frac, Op, Paren, Power, Sum, Sym, call, mul
 from examsolver.solution import Phrase, Step
 from examsolver.spec.model import Number, Tensor
 
@@ -179,18 +179,52 @@ class BatchNorm(Layer):
         return Phrase(f"backward.batchnorm_{which}", {"layer": self.name})
 
     def backward_steps(self, flow: Flow, gy, gx, grads, want_input) -> list:
-        if not want_input:
-            return []
-        sigma = Sym("sigma", bold=True)
-        g = flow.d(flow.y_sym)
-        if self.constants and flow.x.ndim == 1 and "gamma" not in self.weights:
-            scale = call("diag", Op("oslash", (Const(1), sigma)))
-            inverse = emap(lambda s: 1 / s, self.stats["std"])
-            return [Step(lhs=flow.d(flow.x_sym), forms=[mul(g, scale)],
-                         bindings={g: val(gy, "row"), scale: val(np.diag(inverse))},
-                         result=gx, layout="row", text=self._backward_phrase())]
-        return [Step(lhs=flow.d(flow.x_sym), forms=[], result=gx, layout="row", text=self._backward_phrase())]
+        m = (flow.n or 1) - 1
+        g, xhat = flow.d(flow.y_sym), flow.x_sym.hatted()
+        xhat_value = self.stats["xhat"][m]
+        steps = []
+        if "gamma" in grads:        # y = γ ⊙ x̂ + β
+            steps.append(Step(lhs=flow.d(Sym("gamma", bold=True)), forms=[Op("odot", (g, xhat))],
+                              bindings={g: val(gy, "row"), xhat: val(xhat_value, "row")}, result=grads["gamma"],
+                              layout="row"))
+        if "beta" in grads:
+            steps.append(Step(lhs=flow.d(Sym("beta", bold=True)), forms=[g], bindings={g: val(gy, "row")},
+                              result=grads["beta"], layout="row"))
+        if want_input:
+            steps += self._input_steps(flow, gy, gx, m, g, xhat)
+        if steps:
+            steps[0].text = self._backward_phrase()
+        return steps
 
+    def _input_steps(self, flow: Flow, gy, gx, m: int, g, xhat) -> list:
+        """∂L/∂x: through γ, then (with the statistics) through μ and σ as well."""
+        sigma, steps = Sym("sigma", bold=True), []
+        gamma = self.weights.get("gamma")
+        dxhat = flow.d(xhat) if gamma is not None else g
+        if gamma is not None:
+            steps.append(Step(lhs=dxhat, forms=[Op("odot", (g, Sym("gamma", bold=True)))],
+                              bindings={g: val(gy, "row"), Sym("gamma", bold=True): val(gamma, "row")},
+                              result=gy * self._expand(gamma, gy), layout="row"))
+        if flow.x.ndim != 1 or flow.gys is None:
+            return steps + [Step(lhs=flow.d(flow.x_sym), forms=[], result=gx, layout="row")]
+        scale = (lambda v: v * gamma) if gamma is not None else (lambda v: v)
+        rows = [scale(v) if v is not None else zeros(gy.shape) for v in flow.gys]
+        std = self.stats["std"]
+        if self.constants:          # as the 2022 slides: ∂L/∂x = ∂L/∂x̂ · diag(1 ⊘ σ)
+            scale = call("diag", Op("oslash", (Const(1), sigma)))
+            form = mul(dxhat, scale)
+            bindings = {dxhat: val(rows[m], "row"), scale: val(np.diag(emap(lambda v: 1 / v, std)))}
+        else:
+            n, every = len(rows), Deriv(flow.loss_sym, xhat.of_example("i"))
+            mean = mul(Frac(Const(1), Const(self.stats["count"])), Sum("i", Const(1), Const(n), every))
+            spread = mul(Frac(Const(1), Const(self.stats["divisor"])),
+                         Sum("i", Const(1), Const(n), Op("odot", (every, xhat.of_example("i")))))
+            form = Op("oslash", (Paren(Op("-", (dxhat, mean, Op("odot", (xhat, spread))))), sigma))
+            total = sum(rows[1:], rows[0]) / self.stats["count"]
+            weighted = sum((r * x for r, x in zip(rows[1:], self.stats["xhat"][1:])), rows[0] * self.stats["xhat"][0])
+            bindings = {dxhat: val(rows[m], "row"), mean: val(total, "row"), xhat: val(self.stats["xhat"][m], "row"),
+                        spread: val(weighted / self.stats["divisor"], "row"), sigma: val(std, "row")}
+        return steps + [Step(lhs=flow.d(flow.x_sym), forms=[form], bindings=bindings, result=gx, layout="row")]
 
 
 def _axes(X):
