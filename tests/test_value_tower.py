@@ -167,7 +167,7 @@ SEEDS = json.loads((Path(__file__).parent / "seed_results.json").read_text(encod
 @pytest.mark.parametrize("name", sorted(SEEDS))
 def test_seed_results_unchanged(name):
     results = solve_file(ROOT / "problems" / name).results
-    assert set(results) == set(SEEDS[name])
+    assert set(SEEDS[name]) <= set(results)      # every earlier result is still there (named nodes may be added)
     for key, before in SEEDS[name].items():
         value = results[key]
         if isinstance(value, (str, bool, int)) or type(value).__module__.startswith("sympy"):

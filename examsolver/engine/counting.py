@@ -400,7 +400,7 @@ def _chain(solution, section, counted, arch, doc, loc) -> None:
     widths = []
     for c in counted:
         if LAYERS[c.kind].is_activation:
-            node = Call(c.kind if c.kind != "sigmoid" else "sigma", (node,))
+            node = Call(LAYERS[c.kind].fn_name or c.kind, (node,))
             continue
         k += 1
         W, b = Sym("W", str(k), bold=True), Sym("b", str(k), bold=True)

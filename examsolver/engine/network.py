@@ -140,7 +140,7 @@ class Network:
             if below >= 0 and not self.layers[below].p.out and not self.layers[below].is_activation:
                 fwd.syms[below + 1] = Sym("s", bold=fwd.acts[below + 1][0].ndim > 0)
         elif not last.p.out and not last.is_activation and self.loss is not None:
-            fwd.syms[-1] = Sym("s" if self.loss.kind != "mse" else "o", bold=fwd.acts[-1][0].ndim > 0)
+            fwd.syms[-1] = Sym(self.loss.output_name, bold=fwd.acts[-1][0].ndim > 0)
 
     def flow(self, fwd: Pass, i: int, m: int) -> Flow:
         n = self.example_numbers()[m]

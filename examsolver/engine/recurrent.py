@@ -19,11 +19,12 @@ from pydantic import Field, PrivateAttr, create_model
 
 from examsolver.engine.ops import LAYERS, LOSSES
 from examsolver.engine.ops.base import Flow, NoParams, val
+from examsolver.engine.ops.elementary import Activation
 from examsolver.engine.ops.recurrent import Recurrent, as_sequence
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import zeros
 from examsolver.errors import EngineError, ExprError, SpecError
-from examsolver.mathnodes import Call, Const, Deriv, Indicator, Op, Sum, Sym, Text, call, mul
+from examsolver.mathnodes import Call, Const, Deriv, Op, Sum, Sym, Text, call, mul
 from examsolver.solution import Phrase, Solution, Step, Table
 from examsolver.spec.model import Conventions, Localized, Strict, Tensor, Text as TextField
 from examsolver.spec.model import validate, validate_entries
@@ -474,12 +475,8 @@ class Problem:
     def _through_activation(self, n, gh, ga, s) -> Step:
         L = Sym("L")
         h_bar = Deriv(L, at("h", n))
-        fn = self.cell.f.fn_name
-        if fn == "relu":
-            local = Indicator(at("a", n))
-        elif fn == "tanh":
-            local = Op("-", (Const(1), Op("odot", (at("h", n), at("h", n)))))
-        else:
+        local = Activation(self.cell.f).factor(at("a", n), at("h", n))
+        if local is None:
             return Step(lhs=Deriv(L, at("a", n)), forms=[h_bar], bindings={h_bar: val(gh, "row")}, result=ga,
                         layout="row")
         mask = self.cell.local_derivative(s["a"], s["h"])

@@ -257,18 +257,10 @@ def equations_section(model: Siamese, solution: Solution) -> None:
 
 
 def _model_formula(net: Network, x: Node) -> Node:
-    """The shared model as one formula: AVG(x ⋆ w₁₁ + b₁₁) for conv1d + global average pooling."""
+    """The shared model as one formula: avg(relu(x ⋆ w₁₁ + b₁₁)), each layer writing its own part."""
     out = x
     for layer in net.layers:
-        if layer.kind.startswith("conv"):
-            out = Op("star", (out, Sym("w", f"{layer.number}1" if layer.weights["W"].shape[0] == 1 else layer.number, bold=True)))
-            if "b" in layer.weights:
-                out = Op("+", (out, Sym("b", f"{layer.number}1" if layer.weights["b"].shape[0] == 1 else layer.number)))
-        elif layer.kind == "linear":
-            out = Op("+", (mul(layer.weight_sym("W"), Paren(out) if isinstance(out, Op) else out), layer.weight_sym("b")))
-        else:
-            name = {"global_avg_pool": "avg", "relu": "relu", "sigmoid": "sigma"}.get(layer.kind, layer.kind)
-            out = Call(name, (out,))
+        out = layer.formula(out)
     return out
 
 

@@ -90,6 +90,7 @@ class Layer:
     keeps_symbol: ClassVar[bool] = False    # batchnorm writes ĥ for the h it normalises
     arity: ClassVar[int] = 1                # how many nodes it reads (0: any number from two up)
     weight_aliases: ClassVar[dict] = {}     # other names a task may use for a weight (conv's W: kernels)
+    fn_name: ClassVar[str | None] = None    # the function the printers write for it (sigma, avg, …); default: kind
 
     def __init__(self, params, position: int, conventions):
         self.p = params
@@ -127,6 +128,12 @@ class Layer:
         return {}
 
     # ----- symbols --------------------------------------------------------
+    def formula(self, x: Node) -> Node:
+        """The layer applied to x as one formula (a model written out: avg(relu(x ⋆ w + b)))."""
+        from examsolver.mathnodes import Call
+
+        return Call(self.fn_name or self.kind, (x,))
+
     def output_symbol(self, x_sym: Sym, counter: int, y_example) -> tuple[Sym, int]:
         if self.p.out:
             return _parse_symbol(self.p.out, y_example), counter
@@ -232,6 +239,7 @@ class Loss:
 
     kind: ClassVar[str]
     Params: ClassVar[type] = NoParams
+    output_name: ClassVar[str] = "s"     # what the slides call the model output it reads (MSE: o)
     fuses_with: ClassVar[str | None] = None  # final activation whose gradient combines to p − y
 
     def __init__(self, params):

@@ -35,6 +35,14 @@ class Convolution(Layer):
     def conventions_used(self):
         return [Phrase(f"convention.{self.conventions.convolution}", {})]
 
+    def formula(self, x):
+        """x ⋆ w + b (w₁₁ when there is one kernel)."""
+        one = self.weights["W"].shape[0] == 1
+        out = Op("star", (x, Sym("w", f"{self.number}1" if one else self.number, bold=True)))
+        if "b" in self.weights:
+            out = Op("+", (out, Sym("b", f"{self.number}1" if self.weights["b"].shape[0] == 1 else self.number)))
+        return out
+
     def kernel_sym(self, k: int, c: int | None = None) -> Sym:
         sub = f"{self.number}{k + 1}" + ("" if c is None else f",{c + 1}")
         return Sym("w", sub, bold=True)

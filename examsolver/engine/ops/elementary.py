@@ -137,11 +137,14 @@ class Activation(GraphOp):
     def vjp(self, values, out, g, needs):
         return [_array(g * self.derivative(values[0], out))]
 
+    def factor(self, a, y):
+        """f′ written through the output where the course does: σ(1 − σ), 1 − tanh², 𝟙[a > 0]; None for
+        the identity (and for an activation the course writes no such form for)."""
+        return {"sigma": Op("odot", (y, Paren(Op("-", (Const(1), y))))),
+                "tanh": Op("-", (Const(1), Op("odot", (y, y)))),
+                "relu": Indicator(a)}.get(self.fn.fn_name)
+
     def local(self, k, syms, g, out_sym=None):
-        """f′ written through the output where the course does: σ(1 − σ), 1 − tanh², 𝟙[a > 0]."""
-        name, a = self.fn.fn_name, syms[0]
-        y = out_sym if out_sym is not None else call(name or "f", a)
-        factor = {"sigma": Op("odot", (y, Paren(Op("-", (Const(1), y))))),
-                  "tanh": Op("-", (Const(1), Op("odot", (y, y)))),
-                  "relu": Indicator(a)}.get(name)
-        return g if name is None else Op("odot", (g, Paren(factor) if name == "tanh" else factor))
+        y = out_sym if out_sym is not None else self.formula(syms)
+        factor = self.factor(syms[0], y)
+        return g if factor is None else Op("odot", (g, factor))

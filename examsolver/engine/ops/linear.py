@@ -57,6 +57,11 @@ class Linear(Layer):
         return gx, {"W": gW, "b": np.asarray(gy, dtype=object)}
 
     # formulas
+    def formula(self, x):
+        from examsolver.mathnodes import Op, Paren
+
+        return Op("+", (mul(self.weight_sym("W"), Paren(x) if isinstance(x, Op) else x), self.weight_sym("b")))
+
     def forward_steps(self, flow: Flow) -> list:
         W, b = self.weight_sym("W"), self.weight_sym("b")
         x = flow.x_sym

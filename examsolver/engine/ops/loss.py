@@ -134,6 +134,7 @@ class MSEParams(NoParams):
 class MSE(Loss):
     kind = "mse"
     Params = MSEParams
+    output_name = "o"
 
     def check_target(self, o, g):
         if g is None or (g.shape != o.shape and g.size != o.size):

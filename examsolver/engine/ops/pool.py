@@ -14,6 +14,7 @@ from examsolver.solution import Step
 @layer
 class GlobalAvgPool(Layer):
     kind = "global_avg_pool"
+    fn_name = "avg"
 
     def _divisor(self, size: int) -> int:
         """The pool size; 1 under the deliberate mistake `global_pool_sum` (only for diagnose/)."""

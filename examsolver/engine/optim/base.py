@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from examsolver.engine.scalar import Exact, factorize, sqrt
+from examsolver.engine.scalar import Exact, exact, factorize, sqrt
 from examsolver.errors import EngineError
 from examsolver.mathnodes import Call, Const, Deriv, Expr, Frac, Node, Op, Paren, Power, Sym, Value, children, mul
 from examsolver.solution import Phrase, Step
@@ -95,9 +95,7 @@ def filled(theta: np.ndarray, value) -> np.ndarray:
     if is_exact(theta):
         out.fill(Exact(value) if not isinstance(value, Exact) else value)
     else:
-        import sympy
-
-        out.fill(value.sympy() if isinstance(value, Exact) else sympy.sympify(value))
+        out.fill(exact(value).sympy())        # a number of the spec (0, an accumulator's start value)
     return out
 
 
