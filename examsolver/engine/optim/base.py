@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from math import isqrt
 from typing import Literal
 
 import numpy as np
@@ -239,28 +238,9 @@ def esqrt(array) -> np.ndarray:
 
 
 def root(x: Exact) -> Exact:
-    """√x; for a rational x = a/b ≥ 0 the square part of ab is taken out by factoring (sympy's factorint
-    past 10¹²).  A square-free part above 10¹² cannot be an atom of the exact ring: the value is then
-    certified (scalar.sqrt's enclosure)."""
-    if not x.is_rational() or x.sign() < 0:
-        return sqrt(x)
-    q = x.as_fraction()
-    n = q.numerator * q.denominator          # √(a/b) = √(ab)/b
-    if n <= RING_LIMIT:
-        return sqrt(x)
-    from sympy import factorint
-
-    outside, inside = 1, 1
-    for p, k in factorint(n, limit=10**6).items():
-        p, k = int(p), int(k)
-        if p > 10**6 and isqrt(p) ** 2 == p:      # an unfactored cofactor that is a square
-            p, k = isqrt(p), 2 * k
-        outside *= p ** (k // 2)
-        inside *= p ** (k % 2)
-    if inside > RING_LIMIT:             # no atom of the ring: a certified value (the value tower)
-        return sqrt(x)
-    value = Exact(Fraction(outside, q.denominator))
-    return value * Exact.atom(("sqrt", inside)) if inside > 1 else value
+    """√x: exact where the ring holds it, a certified value past it (the value tower's sqrt; no factoring
+    of large numbers here, which could take minutes)."""
+    return sqrt(x)
 
 
 def edivide(num, den) -> np.ndarray:
