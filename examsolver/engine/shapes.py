@@ -31,17 +31,17 @@ def _spatial_chain(layers: list):
     """(layers before flatten that change or keep the size, flatten index, width F, channels C)."""
     chain, channels = [], None
     for i, layer in enumerate(layers):
-        if layer.kind == "flatten":
+        if layer.flattens:
             nxt = layers[i + 1] if i + 1 < len(layers) else None
             if nxt is None or "W" not in nxt.weights:
                 raise EngineError("the input size cannot be inferred: flatten is not followed by a layer with weights W")
             W = nxt.weights["W"]
             width = W.shape[-1] if W.ndim == 2 else W.shape[0]
             return chain, i, width, channels
-        if hasattr(layer, "in_extent"):
+        if layer.spatial:
             chain.append(layer)
             channels = layer.out_channels(channels)
-        elif not isinstance(layer, Elementwise) and not getattr(layer, "preserves_shape", False):
+        elif not isinstance(layer, Elementwise) and not layer.preserves_shape:
             raise EngineError(f"the input size cannot be inferred through layer {layer.name} ({layer.kind}): "
                               "only conv2d, pooling, elementwise activations and flatten are understood")
     raise EngineError("the input size cannot be inferred: the model has no flatten before a fully connected layer")
@@ -49,8 +49,7 @@ def _spatial_chain(layers: list):
 
 def _forward_size(chain, size: int, axis: int, padding) -> int | None:
     for layer in chain:
-        size = layer.out_extent(size, axis, padding) if padding is not None and layer.kind == "conv2d" \
-            else layer.out_extent(size, axis)
+        size = layer.out_extent(size, axis, padding if layer.padded else None)
         if size < 1:
             return None
     return size
@@ -60,10 +59,7 @@ def _inverse(chain, size: int, axis: int, padding) -> tuple[int, list]:
     """The exact-tiling input size and, per layer from the last, (n_out, n_in, (k, s, p))."""
     trail = []
     for layer in reversed(chain):
-        if padding is not None and layer.kind == "conv2d":
-            n_in, ksp = layer.in_extent(size, axis, padding)
-        else:
-            n_in, ksp = layer.in_extent(size, axis)
+        n_in, ksp = layer.in_extent(size, axis, padding if layer.padded else None)
         trail.append((layer, size, n_in, ksp))
         size = n_in
     return size, trail
@@ -75,7 +71,7 @@ class Inference:
     def __init__(self, layers: list, padding: int | None = None):
         self.chain, self.flatten_at, self.width, channels = _spatial_chain(layers)
         first = self.chain[0] if self.chain else None
-        self.c_in = first.kernels.shape[1] if first is not None and first.kind == "conv2d" else 1
+        self.c_in = (first.input_channels() if first is not None else None) or 1
         self.channels = channels or self.c_in
         self.padding = padding
         if self.width % self.channels:
@@ -101,7 +97,7 @@ class Inference:
     def shape(self) -> tuple:
         """(H, W), or (C_in, H, W) when the first convolution's kernels name their input channels."""
         first = self.chain[0] if self.chain else None
-        if first is not None and first.kind == "conv2d" and first.weights["W"].ndim == 4:
+        if first is not None and first.input_channels() is not None and first.weights["W"].ndim == 4:
             return (self.c_in,) + tuple(self.size)
         return tuple(self.size)
 

@@ -91,6 +91,11 @@ class Layer:
     arity: ClassVar[int] = 1                # how many nodes it reads (0: any number from two up)
     weight_aliases: ClassVar[dict] = {}     # other names a task may use for a weight (conv's W: kernels)
     fn_name: ClassVar[str | None] = None    # the function the printers write for it (sigma, avg, …); default: kind
+    # spatial-size algebra (engine/shapes.py infers an image size through these)
+    spatial: ClassVar[bool] = False         # has out_extent / in_extent / out_channels (conv2d, pooling)
+    padded: ClassVar[bool] = False          # its zero padding may be varied (the padding alternatives)
+    flattens: ClassVar[bool] = False        # turns feature maps into one vector
+    preserves_shape: ClassVar[bool] = False  # output shape = input shape (activations, normalisation)
 
     def __init__(self, params, position: int, conventions):
         self.p = params
@@ -126,6 +131,10 @@ class Layer:
     def buffer_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
         """Stored but not trained tensors (batchnorm's running statistics); none by default."""
         return {}
+
+    def input_channels(self) -> int | None:
+        """The channels the layer expects (a convolution's kernels say it); None: any."""
+        return None
 
     # ----- symbols --------------------------------------------------------
     def formula(self, x: Node) -> Node:

@@ -125,6 +125,11 @@ class Conv2d(Convolution):
             raise EngineError(f"{self.name}: input has {X.shape[0]} channel(s), the kernels expect {K.shape[1]}")
 
     # spatial-size algebra (for inferring the image size)
+    spatial = padded = True
+
+    def input_channels(self) -> int | None:
+        return self.kernels.shape[1]
+
     def out_channels(self, c_in: int | None) -> int:
         return self.kernels.shape[0]
 

@@ -17,6 +17,7 @@ from examsolver.solution import Phrase, Step
 @layer
 class Flatten(Layer):
     kind = "flatten"
+    flattens = True
 
     @classmethod
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:

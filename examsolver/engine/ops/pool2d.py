@@ -48,13 +48,15 @@ class Pool2d(Layer):
                               f"{self.size[0]}×{self.size[1]}, got shape {x.shape}")
 
     # spatial-size algebra
+    spatial = True
+
     def out_channels(self, c_in):
         return c_in
 
-    def out_extent(self, size: int, axis: int) -> int:
+    def out_extent(self, size: int, axis: int, padding: int | None = None) -> int:
         return out_size(size, self.size[axis], self.stride[axis])
 
-    def in_extent(self, size: int, axis: int) -> tuple[int, tuple]:
+    def in_extent(self, size: int, axis: int, padding: int | None = None) -> tuple[int, tuple]:
         k, s = self.size[axis], self.stride[axis]
         return (size - 1) * s + k, (k, s, 0)
 
