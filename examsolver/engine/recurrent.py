@@ -201,7 +201,7 @@ def gated_steps(cell, xs, steps) -> list:
     """Every gate of every step of an LSTM or GRU (PyTorch's equations)."""
     out = []
     state = cell.initial()
-    lstm = cell.kind == "lstm"
+    lstm = cell.has_cell_state
     for k, (x, s) in enumerate(zip(xs, steps)):
         t = k + 1
         x_sym, h_prev = at("x", t), at("h", t - 1)
@@ -263,8 +263,8 @@ class Output:
                     bindings={W: val(self.W), at("h", t): val(h), b: val(self.b)}, result=o,
                     text=Phrase("recurrent.output", {"t": t}))]
         if self.act is not None:
-            fn = "softmax" if self.kind == "softmax" else "sigma"
-            out.append(Step(lhs=at("p", t), forms=[call(fn, at("o", t))], bindings={at("o", t): val(o)}, result=p))
+            out.append(Step(lhs=at("p", t), forms=[self.act.formula(at("o", t))], bindings={at("o", t): val(o)},
+                            result=p))
         return out
 
 
@@ -292,7 +292,7 @@ class Problem:
         section = solution.section("section.forward")
         self.graph, self.nodes = self.cell.unrolled(self.xs)
         steps = [{k: node.value for k, node in step.items()} for step in self.nodes]
-        if self.cell.kind == "rnn":
+        if not self.cell.gated:
             blocks = rnn_steps(self.cell, self.xs, steps, self.cell.h0)
         else:
             blocks = gated_steps(self.cell, self.xs, steps)
@@ -386,7 +386,7 @@ class Problem:
     def bptt_section(self, solution, steps, direct: dict, wanted: list) -> None:
         grads = self.backward(direct)
         section = solution.section("section.bptt")
-        if self.cell.kind == "rnn":
+        if not self.cell.gated:       # the plain RNN as on the 2022 slides; gated cells from their graph
             self._rnn_steps(solution, section, steps, direct, grads, wanted)
         else:
             self._gated_steps(section, grads, direct)
@@ -691,8 +691,8 @@ def solve(spec, doc) -> Solution:
 
 def _conventions(problem: Problem, wanted) -> list:
     phrases = list(problem.cell.conventions_used())
-    if problem.cell.kind == "rnn" and problem.cell.p.activation == "relu" and wanted:
-        phrases.append(Phrase("convention.relu_at_zero", {"value": problem.spec.conventions.relu_grad_at_zero}))
+    if wanted:                  # gradients through the activation: ReLU′(0) is a convention
+        phrases.extend(problem.cell.activation_conventions())
     if problem.loss is not None:
         phrases.extend(problem.loss.conventions_used())
         phrases.append(Phrase(f"convention.loss_over_{problem.spec.loss_over}", {}))

@@ -33,6 +33,9 @@ class _Identity:
 
     fn_name = None
 
+    def conventions_used(self) -> list:
+        return []
+
     def f(self, v):
         return v
 
@@ -88,6 +91,7 @@ class Recurrent(Layer):
     size_symbols = {"input_size": "d_x", "hidden_size": "d_h", "output_size": "d_y"}
     count_options = ()
     has_cell_state = False
+    gated = False                  # LSTM and GRU: gates from stacked weight blocks
 
     @property
     def hidden(self) -> int:
@@ -145,6 +149,10 @@ class Recurrent(Layer):
             out.append(nodes)
             state = {k: nodes[k] for k in state}
         return out
+
+    def activation_conventions(self) -> list:
+        """Choices its activation's derivative makes (ReLU′(0)); gated cells use σ and tanh only."""
+        return []
 
     def prepare(self, graph, params: dict) -> None:
         """Nodes shared by every step (the gates' blocks of the stacked weights)."""
@@ -212,6 +220,9 @@ class RNN(Recurrent):
         a = graph.apply(E.Sum(), [hh, xh], f"a{t}")
         return {"a": a, "h": graph.apply(E.Activation(self.f), [a], f"h{t}")}
 
+    def activation_conventions(self) -> list:
+        return self.f.conventions_used()
+
     def local_derivative(self, a, h):
         """f′(a(t)) entry by entry."""
         return np.array([self.f.df(av, hv) for av, hv in zip(a, h)], dtype=object)
@@ -246,6 +257,7 @@ class Gated(Recurrent):
 
     gate_names: tuple = ()
     count_options = ("biases",)
+    gated = True
 
     def init_weights(self) -> dict:
         g = self.gates
