@@ -39,7 +39,7 @@ _FORM_NODES = 12            # closed forms with more nodes are not kept (decimal
 _MAX_EXP = 10**6            # |x| above which e^x, and |n| above which x**n, are refused
 _WORK_PREC = 192            # bits of the working balls (~57 digits)
 _MAX_PREC = 1 << 13         # beyond this a tie is left to the exact test
-_EXACT_TEST_NODES = 400     # a closed form larger than this is not handed to sympy
+_EXACT_TEST_NODES = 80      # a closed form larger than this is not handed to sympy
 
 
 class Exact:
