@@ -39,7 +39,7 @@ _FORM_NODES = 12            # closed forms with more nodes are not kept (decimal
 _MAX_EXP = 10**6            # |x| above which e^x, and |n| above which x**n, are refused
 _WORK_PREC = 192            # bits of the working balls (~57 digits)
 _MAX_PREC = 1 << 13         # beyond this a tie is left to the exact test
-_EXACT_TEST_NODES = 400     # a closed form larger than this is not handed to sympy
+_EXACT_TEST_NODES = 80      # a closed form larger than this is not handed to sympy
 
 
 class Exact:
@@ -333,8 +333,8 @@ class Rat(Exact):
     def ball(self, prec: int = _WORK_PREC):
         if prec == _WORK_PREC:
             if self._b is None:
-                with _precision(prec):
-                    self._b = _q_arb(self._q)
+                _flint()                # arb works at _WORK_PREC outside a _precision block
+                self._b = _q_arb(self._q)
             return self._b
         with _precision(prec):
             return _q_arb(self._q)
@@ -563,6 +563,8 @@ def _mul(a: Exact, b: Exact) -> Exact:
 
 
 def _div(a: Exact, b: Exact) -> Exact:
+    if type(b) is Rat and b._q == 1:
+        return a
     if type(b) is Rat and b._q:
         return _mul(a, _rat(1 / b._q))
     pb = b._poly()
@@ -599,6 +601,27 @@ def _pow(base: Exact, exponent: Exact) -> Exact:
     if base.sign() <= 0:
         raise EngineError(f"power of a non-positive number ({base})")
     return exp(log(base) * exponent)
+
+
+def dot(xs, ys) -> Exact:
+    """Σ xᵢ·yᵢ.  The ring's terms are summed exactly; the certified ones make one node (not 2n), its
+    ball summed in place: a matrix product with certified entries costs ball arithmetic, not objects."""
+    ring, args = _ZERO, [None]
+    for x, y in zip(xs, ys):
+        if type(x) is Cert or type(y) is Cert:
+            if not (_is_zero(x) or _is_zero(y)):
+                args += (x, y)
+        else:
+            ring = ring + x * y
+    if len(args) == 1:
+        return ring
+    if len(args) == 3 and _is_zero(ring):
+        return _mul(args[1], args[2])
+    args[0] = ring
+    ball = ring.ball()
+    for k in range(1, len(args), 2):
+        ball += args[k].ball() * args[k + 1].ball()
+    return _node("dot", tuple(args), ball)
 
 
 # ----- certified nodes --------------------------------------------------------
@@ -644,6 +667,11 @@ def _apply(op: str, args: list):
         return args[0] ** args[1]
     if op == "val":
         return args[0]
+    if op == "dot":
+        total = args[0]
+        for k in range(1, len(args), 2):
+            total += args[k] * args[k + 1]
+        return total
     if op == "sigmoid":
         return 1 / (1 + (-args[0]).exp())
     if op == "sympy":
@@ -760,6 +788,8 @@ def _to_sympy(x: Exact):
         return -a[0]
     if op == "val":
         return a[0]
+    if op == "dot":
+        return a[0] + sympy.Add(*(a[k] * a[k + 1] for k in range(1, len(a), 2)))
     if op == "sigmoid":
         return 1 / (1 + sympy.exp(-a[0]))
     return getattr(sympy, op)(a[0])

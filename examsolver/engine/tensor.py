@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from examsolver.engine.scalar import Exact, exact
+from examsolver.engine.scalar import Cert, Exact, dot, exact
 from examsolver.errors import EngineError
 
 
@@ -25,6 +25,25 @@ def emap(fn, array: np.ndarray) -> np.ndarray:
     for index, value in np.ndenumerate(array):
         out[index] = fn(value)
     return out
+
+
+def tdot(a, b, axes: int = 1) -> np.ndarray:
+    """np.tensordot(a, b, axes) of exact tensors; where certified values take part, each output
+    entry is one node (scalar.dot) instead of a chain of products and sums."""
+    a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    if not any(type(v) is Cert for v in a.flat) and not any(type(v) is Cert for v in b.flat):
+        return np.asarray(np.tensordot(a, b, axes=axes), dtype=object)
+    k = int(np.prod(a.shape[a.ndim - axes:], dtype=int))
+    if k != int(np.prod(b.shape[:axes], dtype=int)):
+        raise EngineError(f"cannot contract shapes {a.shape} and {b.shape}")
+    left, right = a.reshape(-1, k), b.reshape(k, -1)
+    out = np.empty((left.shape[0], right.shape[1]), dtype=object)
+    columns = [list(right[:, j]) for j in range(right.shape[1])]
+    for i in range(left.shape[0]):
+        row = list(left[i])
+        for j, column in enumerate(columns):
+            out[i, j] = dot(row, column)
+    return out.reshape(a.shape[:a.ndim - axes] + b.shape[axes:])
 
 
 def zeros(shape) -> np.ndarray:

@@ -8,6 +8,8 @@ printed as its value: that is how "the formula with the numbers put in" is made.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from examsolver.mathnodes import Call, Const, Deriv, Expr, Frac, Node, Op, Paren, Sym, Transpose, Value
@@ -21,6 +23,7 @@ _SUB = str.maketrans("0123456789aehijklmnoprstuvx+-=(),", "₀₁₂₃₄₅₆
 _SUP = str.maketrans("0123456789+-=()TUPDntki", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵀᵁᴾᴰⁿᵗᵏⁱ")
 MAX_ROWS = 8       # larger tensors are elided: first rows, dots, last row
 MAX_ENTRIES = 10
+MAX_BLOCKS = 4     # of a 3-D tensor's matrices: the first, dots, the last two
 
 
 class Printer:
@@ -161,7 +164,10 @@ class Printer:
             return self.vector(list(texts), layout)
         if texts.ndim == 2:
             return self.matrix([list(r) for r in texts])
-        return self.brackets([self.tensor_text(t) for t in texts])
+        parts = [self.tensor_text(texts[k]) for k in _kept(texts.shape[0], MAX_BLOCKS)]
+        if texts.shape[0] > MAX_BLOCKS:
+            parts = parts[:MAX_BLOCKS - 3] + ["\\dots" if isinstance(self, LatexPrinter) else "…"] + parts[-2:]
+        return self.brackets(parts)
 
     def _elide(self, items: list, limit: int, dots: str) -> list:
         if len(items) <= limit:
@@ -184,7 +190,8 @@ def _shown_texts(array, fmt) -> np.ndarray:
         return texts
     cols = _kept(array.shape[-1], MAX_ENTRIES)
     rows = _kept(array.shape[-2], MAX_ROWS) if array.ndim >= 2 else [None]
-    for lead in np.ndindex(array.shape[:-2] if array.ndim >= 2 else ()):
+    leads = itertools.product(*(_kept(n, MAX_BLOCKS) for n in array.shape[:-2])) if array.ndim > 2 else [()]
+    for lead in leads:
         for r in rows:
             for c in cols:
                 index = lead + ((r, c) if r is not None else (c,))

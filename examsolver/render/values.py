@@ -101,16 +101,6 @@ def _number(q: Fraction, n: Notation) -> str:
     return sign + n.frac(str(q.numerator), str(q.denominator))
 
 
-def _terminating(q: Fraction) -> str | None:
-    """'1.25' for 5/4; None when q has no short finite decimal expansion."""
-    for places in range(1, MAX_TERMINATING_DECIMALS + 1):
-        scaled = q * 10**places
-        if scaled.denominator == 1:
-            digits = str(abs(scaled.numerator)).rjust(places + 1, "0")
-            return f"{digits[:-places]}.{digits[-places:]}"
-    return None
-
-
 def _term(mono: tuple, c: Fraction, n: Notation) -> str:
     """|c| · monomial, with the monomial in the numerator (\\frac{2 ln 2}{9})."""
     if not mono:
@@ -198,17 +188,27 @@ def _certified(value, n: Notation) -> tuple[str, int]:
         if n is CODE:
             return f"{base}**{k}", 3
         return (f"{{{base}}}^{{{k}}}" if latex else base + k.translate(_SUPERSCRIPT)), 3
+    if op == "dot":             # ring + Σ aₖ·bₖ
+        terms = [_piece(args[0], n, 1)] if args[0].sign() else []
+        terms += [_product(args[k], args[k + 1], n) for k in range(1, len(args), 2)]
+        return " + ".join(terms), 1
     a, b = args
-    if op == "mul" and (a.is_rational() or b.is_rational()):
-        q, x = (a, b) if a.is_rational() else (b, a)
-        return _scaled(q.as_fraction(), _piece(x, n, 2), n), 2
+    if op == "mul":
+        return _product(a, b, n), 2
     if op == "div" and latex:
         return n.frac(_piece(a, n, 0), _piece(b, n, 0)), 4
     if op in ("add", "sub"):
         joint = " + " if op == "add" else f" {n.minus} "
         return _piece(a, n, 1) + joint + _piece(b, n, 1 if op == "add" else 2), 1
-    times = {"mul": "*" if n is CODE else " \\cdot " if latex else "·", "div": "/"}[op]
-    return _piece(a, n, 2) + times + _piece(b, n, 2 if op == "mul" else 3), 2
+    return _piece(a, n, 2) + "/" + _piece(b, n, 3), 2
+
+
+def _product(a, b, n: Notation) -> str:
+    if a.is_rational() or b.is_rational():
+        q, x = (a, b) if a.is_rational() else (b, a)
+        return _scaled(q.as_fraction(), _piece(x, n, 2), n)
+    times = "*" if n is CODE else " \\cdot " if isinstance(n, _Latex) else "·"
+    return _piece(a, n, 2) + times + _piece(b, n, 2)
 
 
 def _scaled(q: Fraction, text: str, n: Notation) -> str:
@@ -282,8 +282,8 @@ def needs_decimal(value) -> bool:
         return False
     if not value.is_rational():
         return value.has_exact_form()
-    q = value.as_fraction()
-    return q.denominator != 1 and _terminating(q) is None
+    den = value.as_fraction().denominator
+    return 10**MAX_TERMINATING_DECIMALS % den != 0      # 1/2, 5/4 terminate within 4 places
 
 
 def localize(text: str, separator: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from examsolver.engine.ops.base import Flow, Layer, NoParams, layer, val
-from examsolver.engine.tensor import zeros
+from examsolver.engine.tensor import tdot, zeros
 from examsolver.errors import EngineError
 from examsolver.mathnodes import Deriv, mul
 from examsolver.solution import Step
@@ -48,12 +48,12 @@ class Linear(Layer):
     # forward and VJP, side by side
     def forward_one(self, x):
         W, b = self.weights["W"], self.weights["b"]
-        return np.asarray(W.dot(x) + b, dtype=object)
+        return np.asarray(tdot(W, x) + b, dtype=object)
 
     def vjp_one(self, x, y, gy):
         W = self.weights["W"]
         gW = np.multiply.outer(gy, x)                 # ∂L/∂W = (∂L/∂y)ᵀ xᵀ
-        gx = np.asarray(np.tensordot(gy, W, axes=np.ndim(gy)), dtype=object)  # ∂L/∂x = ∂L/∂y W
+        gx = tdot(gy, W, axes=np.ndim(gy))          # ∂L/∂x = ∂L/∂y W
         return gx, {"W": gW, "b": np.asarray(gy, dtype=object)}
 
     # formulas
