@@ -636,11 +636,16 @@ def test_network_problem_matches_torch(path):
     results = solution.results
     weights = [torch_weights(layer) for layer in net.layers]
     X = as_torch(np.stack(net.xs), grad=True)
-    H = X
+    H, nodes = X, {"x": X}
     for layer, w in zip(net.layers, weights):
-        if layer.kind not in LAYER_ORACLES:
+        inputs = [nodes[n] for n in layer.p.inputs] if layer.p.inputs else [H]   # a graph model names them
+        if layer.arity != 1:
+            H = MULTI_ORACLES[layer.kind][0](*inputs)
+        elif layer.kind not in LAYER_ORACLES:
             pytest.fail(f"add an oracle for {layer.kind}")
-        H = LAYER_ORACLES[layer.kind][0](layer, H, w)
+        else:
+            H = LAYER_ORACLES[layer.kind][0](layer, inputs[0], w)
+        nodes[layer.name] = H
     if net.loss is None:
         return
     train = next((t.train_step for t in spec.tasks if getattr(t, "train_step", None)), None)
