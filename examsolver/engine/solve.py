@@ -41,7 +41,7 @@ def kind_of(doc: Document) -> Kind:
     if not isinstance(doc.data, dict):
         raise SpecError([doc.problem((), "a problem spec must be a YAML mapping (id:, model:, …)")])
     name = doc.data.get("kind", "network")
-    if name not in KINDS:
+    if not isinstance(name, str) or name not in KINDS:
         raise SpecError([doc.problem(("kind",), f"unknown problem kind {name!r} (expected one of: {', '.join(KINDS)})")])
     return KINDS[name]
 
