@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +111,9 @@ def as_decimal(value) -> Decimal | None:
 
 
 def _round(d: Decimal, places: int, mode) -> Decimal:
-    return d.quantize(Decimal(10) ** -places, rounding=mode)
+    with localcontext() as ctx:     # enough digits for a large number (quantize fails beyond the precision)
+        ctx.prec = max(ctx.prec, d.adjusted() + places + 2)
+        return d.quantize(Decimal(10) ** -places, rounding=mode)
 
 
 # ----- comparison ------------------------------------------------------------------
@@ -157,7 +159,7 @@ def _compare_scalar(literal, expected, computed, tolerance: Tolerance | None):
     if places is None and expected == computed:
         return "match"
     e, c = as_decimal(expected), as_decimal(computed)
-    if e is None or c is None:
+    if e is None or c is None or not (e.is_finite() and c.is_finite()):
         return "mismatch"
     if tolerance and tolerance.allows(e, c):
         return "match"
@@ -346,6 +348,11 @@ def expand_paths(names: list[str]) -> tuple[list[Path], list[str]]:
 
 def load_key(path: Path, problem_id: str) -> dict:
     """The answers of a key file `<id>.yaml`: `answers:` (or the whole mapping)."""
+    return _load_key(path, problem_id)[0]
+
+
+def _load_key(path: Path, problem_id: str) -> tuple[dict, object, tuple]:
+    """(answers, the key's Document, the YAML path of its answers mapping)."""
     from examsolver.spec.load import load_file
 
     doc = load_file(path)
@@ -359,7 +366,7 @@ def load_key(path: Path, problem_id: str) -> dict:
         raise SpecError([doc.problem(("answers",), "expected `answers:` mapping result names to answers")])
     if len(answers) > MAX_KEY_ENTRIES:
         raise SpecError([doc.problem(("answers",), f"more than {MAX_KEY_ENTRIES} answers")])
-    return {str(k): v for k, v in answers.items()}
+    return {str(k): v for k, v in answers.items()}, doc, ("answers",) if "answers" in data else ()
 
 
 def verify_file(path, keys_dir=None, answers_file=None, tolerance: Tolerance | None = None,
@@ -374,9 +381,12 @@ def verify_file(path, keys_dir=None, answers_file=None, tolerance: Tolerance | N
         doc = load_file(path)
         solution = solve_document(doc, answers={}, with_alternatives=False)
         report.problem_id, report.title = solution.problem_id, solution.title or {}
-        answers, report.key_source = _key_for(doc, solution.problem_id, keys_dir, answers_file)
+        answers, report.key_source, key_doc, key_loc = _key_for(doc, solution.problem_id, keys_dir, answers_file)
         checks = check_answers(answers, solution.results, tolerance)
         report.entries = [EntryReport(c) for c in checks]
+        # an unreadable answer is an invalid input (exit 2), located in the file that holds it
+        report.errors = [str(key_doc.problem(key_loc + (c.name,), f"{c.name}: {c.detail.args['error']}"))
+                         for c in checks if c.status == "invalid"]
         report.warnings = list(solution.warnings)
         if diagnose:
             from examsolver.diagnose import alternatives, explain
@@ -397,13 +407,15 @@ def verify_file(path, keys_dir=None, answers_file=None, tolerance: Tolerance | N
     return report
 
 
-def _key_for(doc, problem_id, keys_dir, answers_file) -> tuple[dict, str]:
-    if answers_file is not None:
-        return load_key(Path(answers_file), problem_id), str(answers_file)
-    if keys_dir is not None:
+def _key_for(doc, problem_id, keys_dir, answers_file) -> tuple[dict, str, object, tuple]:
+    """(answers, where they come from, the Document holding them, YAML path of the answers mapping)."""
+    key_path = Path(answers_file) if answers_file is not None else None
+    if keys_dir is not None and key_path is None:
         key_path = Path(keys_dir) / f"{problem_id}.yaml"
         if not key_path.is_file():
             raise SpecError([Problem(str(key_path), None, None, f"no key file for problem {problem_id!r}")])
-        return load_key(key_path, problem_id), str(key_path)
+    if key_path is not None:
+        answers, key_doc, loc = _load_key(key_path, problem_id)
+        return answers, str(key_path), key_doc, loc
     answers = doc.data.get("answers") if isinstance(doc.data, dict) else None
-    return dict(answers or {}), doc.path
+    return dict(answers or {}), doc.path, doc, ("answers",)
