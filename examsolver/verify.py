@@ -296,6 +296,7 @@ class FileReport:
     errors: list[str] = field(default_factory=list)   # a bad file: one line per problem
     key_source: str | None = None
     seconds: float = 0.0
+    internal: bool = False         # the error is a bug of ours, not the file's
 
     @property
     def status(self) -> str:
@@ -308,7 +309,11 @@ class FileReport:
 
 
 def exit_code(reports: list[FileReport]) -> int:
-    """2 when a file could not be checked, 1 when an entry is wrong, else 0."""
+    """INTERNAL_ERROR for a bug of ours, 2 when a file could not be checked, 1 when an entry is wrong, else 0."""
+    from examsolver.errors import INTERNAL_ERROR
+
+    if any(r.internal for r in reports):
+        return INTERNAL_ERROR
     statuses = {r.status for r in reports}
     if "error" in statuses:
         return 2

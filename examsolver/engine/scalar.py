@@ -407,6 +407,9 @@ def exp(x) -> Exact:
         result = _exp_fast(x._t)
         if result is not None:
             return result
+    from examsolver.spec.limits import check_exp_argument
+
+    check_exp_argument(x)      # e^(2^64) would stall every later sign decision
     return _symbolic("exp", x)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from examsolver.errors import SpecError
 from examsolver.solution import Solution
+from examsolver.spec import limits
 from examsolver.spec.load import Document, load_file
 
 
@@ -57,8 +58,15 @@ def parse_spec(doc: Document):
 
 
 def solve_document(doc: Document, answers: dict | None = None, with_alternatives: bool = True) -> Solution:
+    """Solve within the limits of spec/limits.py: bounded before the work, budgeted while it runs."""
+    with limits.cpu_budget(), limits.located(doc, ()):
+        return _solve(doc, answers, with_alternatives)
+
+
+def _solve(doc: Document, answers: dict | None, with_alternatives: bool) -> Solution:
     kind = kind_of(doc)
     spec = parse_spec(doc)
+    limits.check_spec(doc, spec)
     solution = kind.load("solver")(spec, doc)
     from examsolver.verify import check_answers
 

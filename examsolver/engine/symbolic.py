@@ -19,6 +19,7 @@ from pydantic import AfterValidator, Discriminator, Field, Tag, create_model
 from examsolver.engine import backprop, codegen
 from examsolver.engine.symfuncs import functions, plain, recognize, tidy
 from examsolver.errors import EngineError, ExprError, SpecError
+from examsolver.spec.limits import check_sympy_exponentials, located
 from examsolver.mathnodes import Call, Deriv, Expr, Sym
 from examsolver.solution import Code, Figure, Phrase, Solution, Step
 from examsolver.spec.model import Localized, Strict, Text as TextField
@@ -287,7 +288,8 @@ class Solver:
         for i, entry in enumerate(self.spec.tasks):
             (kind, _), = entry.model_dump(by_alias=False).items()
             task = getattr(entry, kind)
-            getattr(self, "task_" + kind)(task, ("tasks", i, kind))
+            with located(self.doc, ("tasks", i)):   # sympy's work on this task: over budget → refused here
+                getattr(self, "task_" + kind)(task, ("tasks", i, kind))
         if self.spec.notes:
             section = s.section("symbolic.section.notes")
             for note in self.spec.notes:
@@ -334,6 +336,8 @@ class Solver:
 
     def equal(self, a, b) -> bool:
         sp = self.sp
+        if getattr(a, "shape", ()) != getattr(b, "shape", ()):   # a vector is never equal to a scalar
+            return False
         diff = plain(a) - plain(b)
         entries = list(diff) if isinstance(diff, sp.MatrixBase) else [diff]
         return all(sp.cancel(sp.together(d)) == 0 or sp.simplify(d) == 0 for d in entries)
@@ -455,6 +459,8 @@ class Solver:
         for j, text in enumerate(task.of):
             expr = self.expr(text, loc + ("of", j))
             value = plain(_piecewise_max(expr, sp)).subs(subs)
+            with located(self.doc, loc + ("at",)):
+                check_sympy_exponentials(value)
             value = value.applyfunc(sp.simplify) if isinstance(value, sp.MatrixBase) else sp.simplify(value)
             name = task.names[j] if j < len(task.names) else f"{text}({', '.join(f'{n}={_plain_text(v)}' for n, v in shown_at)})"
             result = _numeric(value, sp)
