@@ -171,7 +171,7 @@ def sympy_plain(expr) -> str:
 def decimal_text(value, separator: str = ".", places: int = APPROX_DECIMALS) -> str:
     """The value rounded for reading: 0.4621, 1.2e-05."""
     d = value.decimal(places + 12) if _is_exact(value) else Decimal(str(value))
-    if d != 0 and abs(d) < Decimal(10) ** -places:
+    if d != 0 and (abs(d) < Decimal(10) ** -places or abs(d) >= Decimal(10) ** 20):   # 1.2e-05, 1.97e+434
         text = f"{d:.{places - 1}e}"
     else:
         text = str(d.quantize(Decimal(10) ** -places, rounding=ROUND_HALF_EVEN))
