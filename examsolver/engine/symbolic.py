@@ -587,6 +587,7 @@ class Solver:
         backprop.run(self, task, loc)
 
     def task_code(self, task, loc) -> None:
+        self._check_code_names(task, loc)
         section = self.solution.section("symbolic.section.code")
         if task.activation is not None and task.class_:
             x = self.scope.symbol(task.wrt or "x", loc + ("wrt",))
@@ -609,6 +610,25 @@ class Solver:
             section.say(key)
         section.add(Code("python", source, caption=Phrase("symbolic.code_caption", {})))
         self.solution.results[f"code.{task.class_ or task.function}"] = source
+
+
+    def _check_code_names(self, task, loc) -> None:
+        """Arguments of generated code: scalar symbols, each once (a name twice would make one of them
+        silently shadow the other), the loss's variable among the function's inputs."""
+        seen = {}
+        for field in ("inputs", "params"):
+            for j, name in enumerate(getattr(task, field)):
+                here = loc + (field, j)
+                if name in seen:
+                    raise SpecError([self.doc.problem(here, f"{name!r} is already among the {seen[name]} of the code")])
+                seen[name] = field
+                if not isinstance(self.scope.symbol(name, here), self.sp.Symbol):
+                    raise SpecError([self.doc.problem(here, f"{name!r} is not a scalar symbol (code takes scalars)")])
+        if task.outputs and not task.inputs:
+            raise SpecError([self.doc.problem(loc, "code with outputs needs at least one input")])
+        if task.loss is not None and task.inputs and (task.wrt or "z") not in task.inputs:
+            raise SpecError([self.doc.problem(loc + ("inputs",), f"the inputs must include {task.wrt or 'z'}, "
+                                                                 "the variable of the loss")])
 
 
 # ----- small helpers ------------------------------------------------------------
