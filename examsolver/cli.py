@@ -58,7 +58,8 @@ def limits(
 
     bounds.configure(seconds=max_seconds, memory_mb=max_memory, digits=max_digits, exp_argument=max_exp_argument,
                      terms=max_terms, degree=max_degree, elements=max_elements, work=max_work, steps=max_steps)
-    bounds.limit_memory()
+    if _PROCESS["own"]:     # the address-space cap is for a process of our own, not for a host calling app()
+        bounds.limit_memory()
 
 
 def _fail(problems) -> None:
@@ -335,6 +336,7 @@ def check(
 # numbers in object arrays and never calls BLAS, whose worker threads cost ~20 ms to start; pydantic
 # validates only our own spec, so scanning every installed package for pydantic plugins is waste.
 _PROCESS_DEFAULTS = {"OPENBLAS_NUM_THREADS": "1", "PYDANTIC_DISABLE_PLUGINS": "__all__"}
+_PROCESS = {"own": False}       # True when main() runs the command line as its own process
 
 
 def main() -> None:
@@ -348,6 +350,7 @@ def main() -> None:
     # over every object at exit (~10% of a solve's instructions together).  Cycles are still
     # collected while it runs, every 10,000 allocations.
     gc.set_threshold(10_000)
+    _PROCESS["own"] = True
     try:
         app()
     finally:

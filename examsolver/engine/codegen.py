@@ -60,7 +60,15 @@ def _printer_class():
 
 def to_numpy(expr) -> str:
     """One numpy expression; names are the sympy symbols' names."""
-    return _printer_class()().doprint(expr)
+    from sympy.printing.codeprinter import PrintMethodNotImplementedError
+
+    from examsolver.errors import EngineError
+
+    try:
+        return _printer_class()().doprint(expr)
+    except PrintMethodNotImplementedError:      # e.g. J(θ), a function the spec leaves unspecified
+        raise EngineError(f"{expr} has no numeric form (an unspecified function?): it cannot become code "
+                          "or a plot") from None
 
 
 def _header(source: str) -> str:

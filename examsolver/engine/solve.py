@@ -43,7 +43,8 @@ def kind_of(doc: Document) -> Kind:
         raise SpecError([doc.problem((), "a problem spec must be a YAML mapping (id:, model:, …)")])
     name = doc.data.get("kind", "network")
     if not isinstance(name, str) or name not in KINDS:
-        raise SpecError([doc.problem(("kind",), f"unknown problem kind {name!r} (expected one of: {', '.join(KINDS)})")])
+        what = repr(name)[:40] if isinstance(name, str) else f"a {type(name).__name__}"
+        raise SpecError([doc.problem(("kind",), f"unknown problem kind {what} (expected one of: {', '.join(KINDS)})")])
     return KINDS[name]
 
 

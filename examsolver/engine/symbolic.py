@@ -566,6 +566,8 @@ class Solver:
         import numpy as np
         sp = self.sp
         x = self.scope.symbol(task.wrt, loc + ("wrt",))
+        if not isinstance(x, sp.Symbol):
+            raise SpecError([self.doc.problem(loc + ("wrt",), f"{task.wrt!r} is not a scalar symbol (a plot is over one)")])
         lo, hi = (float(self.expr(t, loc + ("range", i))) for i, t in enumerate(task.range))
         if not lo < hi:
             raise SpecError([self.doc.problem(loc + ("range",), "range must be [low, high] with low < high")])

@@ -211,14 +211,15 @@ def memory_message() -> str:
 
 @contextmanager
 def located(doc, loc: tuple):
-    """Inside: a cost-model refusal, an exhausted budget or memory becomes a SpecError at loc."""
+    """Inside: a cost-model refusal or another EngineError, an exhausted budget or memory becomes a
+    SpecError at loc (an inner `located` names a more precise place)."""
     try:
         yield
     except BudgetExceeded:
         raise SpecError([doc.problem(loc, budget_message())]) from None
     except MemoryError:
         raise SpecError([doc.problem(loc, memory_message())]) from None
-    except LimitError as err:
+    except EngineError as err:      # a LimitError among them
         raise SpecError([doc.problem(loc, str(err))]) from None
 
 
