@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from examsolver.errors import ExamsolverError, ExprError, Problem, SpecError
+from examsolver.spec import limits
 from examsolver.solution import AnswerCheck, Phrase
 from examsolver.spec.expr import parse_nested, parse_number
 
@@ -377,31 +378,14 @@ def _load_key(path: Path, problem_id: str) -> tuple[dict, object, tuple]:
 def verify_file(path, keys_dir=None, answers_file=None, tolerance: Tolerance | None = None,
                 diagnose: bool = True) -> FileReport:
     """Solve one spec and compare its key (own, `keys_dir/<id>.yaml`, or an answer file)."""
-    from examsolver.engine.solve import solve_document
     from examsolver.spec.load import load_file
 
     start = time.perf_counter()
     report = FileReport(str(path))
     try:
         doc = load_file(path)
-        solution = solve_document(doc, answers={}, with_alternatives=False)
-        report.problem_id, report.title = solution.problem_id, solution.title or {}
-        answers, report.key_source, key_doc, key_loc = _key_for(doc, solution.problem_id, keys_dir, answers_file)
-        checks = check_answers(answers, solution.results, tolerance)
-        report.entries = [EntryReport(c) for c in checks]
-        # an unreadable answer is an invalid input (exit 2), located in the file that holds it
-        report.errors = [str(key_doc.problem(key_loc + (c.name,), f"{c.name}: {c.detail.args['error']}"))
-                         for c in checks if c.status == "invalid"]
-        report.warnings = list(solution.warnings)
-        if diagnose:
-            from examsolver.diagnose import alternatives, explain
-
-            wrong = {e.check.name: e.check.expected for e in report.entries if e.check.status == "mismatch"}
-            found = explain(doc, solution, wrong, tolerance) if wrong else {}
-            for entry in report.entries:
-                entry.explanation = found.get(entry.check.name)
-            if solution.warnings:
-                report.alternatives = alternatives(doc, solution, list(answers) or None)
+        with limits.cpu_budget(), limits.located(doc, ()):     # the diagnosis too: one budget per file
+            _verify(report, doc, keys_dir, answers_file, tolerance, diagnose)
     except SpecError as err:
         report.errors = [str(p) for p in err.problems]
     except ExamsolverError as err:
@@ -410,6 +394,30 @@ def verify_file(path, keys_dir=None, answers_file=None, tolerance: Tolerance | N
         report.errors = [f"{path}: nested too deeply"]
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _verify(report: FileReport, doc, keys_dir, answers_file, tolerance, diagnose: bool) -> None:
+    """Solve, compare the key, and explain the wrong entries, into report."""
+    from examsolver.engine.solve import solve_document
+
+    solution = solve_document(doc, answers={}, with_alternatives=False)
+    report.problem_id, report.title = solution.problem_id, solution.title or {}
+    answers, report.key_source, key_doc, key_loc = _key_for(doc, solution.problem_id, keys_dir, answers_file)
+    checks = check_answers(answers, solution.results, tolerance)
+    report.entries = [EntryReport(c) for c in checks]
+    # an unreadable answer is an invalid input (exit 2), located in the file that holds it
+    report.errors = [str(key_doc.problem(key_loc + (c.name,), f"{c.name}: {c.detail.args['error']}"))
+                     for c in checks if c.status == "invalid"]
+    report.warnings = list(solution.warnings)
+    if diagnose:
+        from examsolver.diagnose import alternatives, explain
+
+        wrong = {e.check.name: e.check.expected for e in report.entries if e.check.status == "mismatch"}
+        found = explain(doc, solution, wrong, tolerance) if wrong else {}
+        for entry in report.entries:
+            entry.explanation = found.get(entry.check.name)
+        if solution.warnings:
+            report.alternatives = alternatives(doc, solution, list(answers) or None)
 
 
 def _key_for(doc, problem_id, keys_dir, answers_file) -> tuple[dict, str, object, tuple]:

@@ -492,6 +492,9 @@ class Solver:
         f = self.expr(task.of, loc + ("of",))
         x = self.scope.symbol(task.wrt, loc + ("wrt",))
         lo, hi = self.expr(task.lower, loc + ("from",)), self.expr(task.upper, loc + ("to",))
+        for part, value in (("of", f), ("wrt", x), ("from", lo), ("to", hi)):
+            if isinstance(value, sp.MatrixBase):
+                raise SpecError([self.doc.problem(loc + (part,), "an integral is of a scalar over a scalar symbol")])
         value = sp.simplify(sp.integrate(f, (x, lo, hi)))
         section = self.solution.section("symbolic.section.integrate")
         section.add(Step(lhs=Expr(sp.Integral(f, (x, lo, hi))), extra_forms=[Expr(value)]))
