@@ -2,7 +2,6 @@
 locals, numpy's names and builtins, checked against an independent forward (sympy's lambdify) and
 finite differences; names that cannot work are refused, located."""
 
-import importlib.util
 import itertools
 
 import numpy as np
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 from examsolver.engine.solve import solve_document
 from examsolver.errors import SpecError
 from examsolver.spec.load import load_text
+from test_codegen import _module as load_module, _numeric_grad
 
 # names the generator used, numpy's and builtins a symbol could shadow (all accepted symbol names)
 COLLIDING = ["g", "g0", "g1", "g2", "loss", "grad", "grads0", "z_size", "grad_params", "float", "sum", "abs",
@@ -25,23 +25,7 @@ _counter = itertools.count()
 
 
 def _module(source: str, tmp_path):
-    name = f"generated_{next(_counter)}"
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _numeric_grad(f, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[index] += eps
-        down[index] -= eps
-        grad[index] = (f(up) - f(down)) / (2 * eps)
-    return grad
+    return load_module(source, tmp_path, f"generated_{next(_counter)}")
 
 
 def _solve(data: dict):
