@@ -2,12 +2,14 @@
 input and output files are handled safely; a bug of ours has its own exit code."""
 
 import os
+import re
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from examsolver.cli import app
@@ -157,3 +159,49 @@ def test_a_bug_of_ours_has_its_own_exit_code_and_names_the_file(monkeypatch):
     assert result.exit_code == INTERNAL_ERROR not in (1, 2)
     assert result.stderr.strip() == (f"{SPEC}: internal error: ZeroDivisionError: a bug "
                                      "(rerun with --debug and report it)")
+
+
+# ----- the cost model of expressions --------------------------------------------------------
+@pytest.mark.parametrize("text, message", [
+    ("((((2**64)**64)**64)**64)**64", "a power with more than 1000 digits"),
+    ("(1e300**64)**64", "a power with more than 1000 digits"),
+    ("25e-141**25e-141", "exponent must be a rational number p/q with |p/q| and q at most 64"),
+    ("exp(exp(exp(10)))", "exp of a number larger than 2000 in magnitude"),
+    ("(1+sqrt(2)+sqrt(3)+ln(2)+ln(3)+pi+e+sqrt(5))**64", "a sum of more than 1000 terms"),
+    ("(e**64)**64", "a number beyond 10^±1000"),
+    ("[" * 9 + "1" + "]" * 9, "a tensor of more than 8 dimensions"),
+])
+def test_numbers_are_bounded_before_they_are_built(text, message):
+    from examsolver.errors import ExprError
+    from examsolver.spec.expr import parse_nested
+
+    with pytest.raises(ExprError, match=re.escape(message)):
+        parse_nested(yaml.safe_load(text) if text.startswith("[") else text)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("((((x+1)**64)**64)**64)**64", "an expression of degree more than 256"),
+    ("ln(0)", "undefined value"),
+    ("x/0", "division by zero"),
+])
+def test_symbolic_expressions_are_bounded_before_sympy_works_on_them(text, message):
+    import sympy
+
+    from examsolver.errors import ExprError
+    from examsolver.spec.expr import parse_symbolic
+
+    with pytest.raises(ExprError, match=re.escape(message)):
+        parse_symbolic(text, {"x": sympy.Symbol("x")})
+
+
+def test_a_long_list_is_read_without_searching_the_source_per_literal(monkeypatch):
+    import ast
+
+    from examsolver.spec.expr import parse_value
+
+    def quadratic(*args, **kwargs):
+        raise AssertionError("ast.get_source_segment splits the whole source for every literal")
+
+    monkeypatch.setattr(ast, "get_source_segment", quadratic)
+    values = parse_value("[" + ", ".join(["1", "1.3"] * 2495) + "]")     # ~15 KB, 4,990 literals
+    assert len(values) == 4990 and values[1] * 10 == 13
