@@ -17,6 +17,8 @@ from __future__ import annotations
 import textwrap
 from functools import lru_cache
 
+from examsolver.errors import EngineError
+
 SIGMOID_HELPER = '''
 def _sigmoid(x):
     """σ(x) without overflow: exp is only ever taken of −|x|."""
@@ -58,17 +60,19 @@ def _printer_class():
     return StablePrinter
 
 
+class NoNumericForm(EngineError):
+    """The spec asks for code or a plot of an expression numpy cannot compute (J(θ) left unspecified)."""
+
+
 def to_numpy(expr) -> str:
     """One numpy expression; names are the sympy symbols' names."""
     from sympy.printing.codeprinter import PrintMethodNotImplementedError
 
-    from examsolver.errors import EngineError
-
     try:
         return _printer_class()().doprint(expr)
     except PrintMethodNotImplementedError:      # e.g. J(θ), a function the spec leaves unspecified
-        raise EngineError(f"{expr} has no numeric form (an unspecified function?): it cannot become code "
-                          "or a plot") from None
+        raise NoNumericForm(f"{expr} has no numeric form (an unspecified function?): it cannot become code "
+                            "or a plot") from None
 
 
 def _header(source: str) -> str:

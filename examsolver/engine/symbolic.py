@@ -288,7 +288,7 @@ class Solver:
         for i, entry in enumerate(self.spec.tasks):
             (kind, _), = entry.model_dump(by_alias=False).items()
             task = getattr(entry, kind)
-            with located(self.doc, ("tasks", i)):   # sympy's work on this task: over budget → refused here
+            with located(self.doc, ("tasks", i), codegen.NoNumericForm):   # over budget → refused at the task
                 getattr(self, "task_" + kind)(task, ("tasks", i, kind))
         if self.spec.notes:
             section = s.section("symbolic.section.notes")

@@ -48,10 +48,10 @@ class LimitError(EngineError):
 
 
 def configure(**values) -> None:
-    """Set limits from the command line (None keeps the default)."""
-    for name, value in values.items():
-        if value is not None:
-            setattr(LIMITS, name, value)
+    """Set the limits of a command (None: the default); nothing stays from an earlier command."""
+    for field in fields(Limits):
+        value = values.get(field.name)
+        setattr(LIMITS, field.name, getattr(DEFAULTS, field.name) if value is None else value)
 
 
 # ----- the cost model, checked before the work ---------------------------------------
@@ -210,16 +210,16 @@ def memory_message() -> str:
 
 
 @contextmanager
-def located(doc, loc: tuple):
-    """Inside: a cost-model refusal or another EngineError, an exhausted budget or memory becomes a
-    SpecError at loc (an inner `located` names a more precise place)."""
+def located(doc, loc: tuple, *also: type):
+    """Inside: a cost-model refusal (or an error of the kinds `also`), an exhausted budget or memory
+    becomes a SpecError at loc (an inner `located` names a more precise place)."""
     try:
         yield
     except BudgetExceeded:
         raise SpecError([doc.problem(loc, budget_message())]) from None
     except MemoryError:
         raise SpecError([doc.problem(loc, memory_message())]) from None
-    except EngineError as err:      # a LimitError among them
+    except (LimitError, *also) as err:
         raise SpecError([doc.problem(loc, str(err))]) from None
 
 
