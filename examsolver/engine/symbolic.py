@@ -578,6 +578,8 @@ class Solver:
         series = []
         for j, text in enumerate(task.of):
             f = recognize(self.expr(text, loc + ("of", j)))
+            if isinstance(f, sp.MatrixBase):
+                raise SpecError([self.doc.problem(loc + ("of", j), f"{text!r} is a vector: a plot is of a scalar")])
             curves = [(f, {"hr": f"{text}", "en": f"{text}"})]
             if task.derivative:
                 curves.append((tidy(sp.diff(f, x)), {"hr": f"{text}′", "en": f"{text}′"}))
