@@ -13,6 +13,8 @@ from typing import Optional
 
 import typer
 
+from examsolver.spec.limits import DEFAULTS as _D   # light: the defaults shown in --help
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
                   help="Worked solutions of deep-learning exam problems written as YAML, and answer-key checks.")
 
@@ -43,15 +45,15 @@ class Decimal(str, Enum):
 
 @app.callback()
 def limits(
-    max_seconds: Optional[float] = typer.Option(None, help="CPU seconds to solve one file (default 3; 0: no limit)."),
-    max_memory: Optional[int] = typer.Option(None, help="Memory of the process in MB (default 1024; 0: no limit)."),
-    max_digits: Optional[int] = typer.Option(None, help="Digits of a number in a spec (default 1000)."),
-    max_exp_argument: Optional[int] = typer.Option(None, help="|x| in exp(x), tanh(x), … (default 2000)."),
-    max_terms: Optional[int] = typer.Option(None, help="Terms of an exact sum (default 1000)."),
-    max_degree: Optional[int] = typer.Option(None, help="Degree of a symbolic expression (default 256)."),
-    max_elements: Optional[int] = typer.Option(None, help="Entries of one tensor (default 100000)."),
-    max_work: Optional[int] = typer.Option(None, help="Estimated multiply-adds of a network (default 1000000)."),
-    max_steps: Optional[int] = typer.Option(None, help="Time steps of a sequence (default 10)."),
+    max_seconds: Optional[float] = typer.Option(None, help=f"CPU seconds to solve one file (default {_D.seconds:g}; 0: none)."),
+    max_memory: Optional[int] = typer.Option(None, help=f"Memory of the process in MB (default {_D.memory_mb}; 0: none)."),
+    max_digits: Optional[int] = typer.Option(None, help=f"Digits of a number in a spec (default {_D.digits})."),
+    max_exp_argument: Optional[int] = typer.Option(None, help=f"|x| in exp(x), tanh(x), … (default {_D.exp_argument})."),
+    max_terms: Optional[int] = typer.Option(None, help=f"Terms of an exact sum (default {_D.terms})."),
+    max_degree: Optional[int] = typer.Option(None, help=f"Degree of a symbolic expression (default {_D.degree})."),
+    max_elements: Optional[int] = typer.Option(None, help=f"Entries of one tensor (default {_D.elements})."),
+    max_work: Optional[int] = typer.Option(None, help=f"Estimated multiply-adds of a network (default {_D.work})."),
+    max_steps: Optional[int] = typer.Option(None, help=f"Time steps of a sequence (default {_D.steps})."),
 ) -> None:
     """Limits on the work one input file may ask for (spec/limits.py); raise them only for trusted files."""
     from examsolver.spec import limits as bounds
