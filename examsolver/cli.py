@@ -13,6 +13,8 @@ from typing import Optional
 
 import typer
 
+from examsolver.spec.limits import DEFAULTS as _D   # light: the defaults shown in --help
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
                   help="Worked solutions of deep-learning exam problems written as YAML, and answer-key checks.")
 
@@ -41,14 +43,40 @@ class Decimal(str, Enum):
     point = "point"
 
 
+@app.callback()
+def limits(
+    max_seconds: Optional[float] = typer.Option(None, help=f"CPU seconds to solve one file (default {_D.seconds:g}; 0: none)."),
+    max_memory: Optional[int] = typer.Option(None, help=f"Memory of the process in MB (default {_D.memory_mb}; 0: none)."),
+    max_digits: Optional[int] = typer.Option(None, help=f"Digits of a number in a spec (default {_D.digits})."),
+    max_exp_argument: Optional[int] = typer.Option(None, help=f"|x| in exp(x), tanh(x), … (default {_D.exp_argument})."),
+    max_terms: Optional[int] = typer.Option(None, help=f"Terms of an exact sum (default {_D.terms})."),
+    max_degree: Optional[int] = typer.Option(None, help=f"Degree of a symbolic expression (default {_D.degree})."),
+    max_elements: Optional[int] = typer.Option(None, help=f"Entries of one tensor (default {_D.elements})."),
+    max_work: Optional[int] = typer.Option(None, help=f"Estimated multiply-adds of a network (default {_D.work})."),
+    max_steps: Optional[int] = typer.Option(None, help=f"Time steps of a sequence (default {_D.steps})."),
+) -> None:
+    """Limits on the work one input file may ask for (spec/limits.py); raise them only for trusted files."""
+    from examsolver.spec import limits as bounds
+
+    bounds.configure(seconds=max_seconds, memory_mb=max_memory, digits=max_digits, exp_argument=max_exp_argument,
+                     terms=max_terms, degree=max_degree, elements=max_elements, work=max_work, steps=max_steps)
+    if _PROCESS["own"]:     # the address-space cap is for a process of our own, not for a host calling app()
+        bounds.limit_memory()
+
+
 def _fail(problems) -> None:
     for problem in problems:
         typer.echo(str(problem), err=True)
 
 
-def _run_guarded(debug: bool, action):
-    """Run action(); user errors become one line per problem and exit code 2."""
-    from examsolver.errors import ExamsolverError, SpecError
+class _Internal:
+    """The result of an action that failed by a bug of ours (exit code INTERNAL_ERROR)."""
+
+
+def _run_guarded(debug: bool, action, name: str = ""):
+    """Run action(); user errors become one line per problem (None: exit code 2), a bug of ours one
+    line naming the file (_Internal: exit code INTERNAL_ERROR)."""
+    from examsolver.errors import ExamsolverError, SpecError, internal_error_line
 
     try:
         return action()
@@ -59,11 +87,12 @@ def _run_guarded(debug: bool, action):
     except ExamsolverError as err:
         if debug:
             raise
-        typer.echo(f"error: {err}", err=True)
+        typer.echo(f"{name + ': ' if name else ''}error: {err}", err=True)
     except Exception as err:  # a bug of ours: say so plainly, no traceback unless asked
         if debug:
             raise
-        typer.echo(f"internal error: {type(err).__name__}: {err} (rerun with --debug and report it)", err=True)
+        typer.echo(internal_error_line(name, err), err=True)
+        return _Internal()
     return None
 
 
@@ -91,17 +120,25 @@ def solve(
     if split and output is None:
         typer.echo("error: --split needs -o DIRECTORY", err=True)
         raise typer.Exit(2)
-    solutions, failed = [], False
+    from examsolver.errors import INTERNAL_ERROR
+
+    solutions, failed, internal = [], False, False
     for spec in specs:
-        solution = _run_guarded(debug, lambda spec=spec: solve_file(spec))
+        solution = _run_guarded(debug, lambda spec=spec: solve_file(spec), str(spec))
         failed |= solution is None
-        if solution is not None:
+        internal |= isinstance(solution, _Internal)
+        if solution is not None and not isinstance(solution, _Internal):
             solutions.append(solution)
     if solutions:
         code = _run_guarded(debug, lambda: _write_solutions(solutions, fmt.value, lang.value, output, pdf, split,
-                                                            decimal.value if decimal else None, debug))
+                                                            decimal.value if decimal else None, debug),
+                            ", ".join(str(s) for s in specs))
+        if isinstance(code, _Internal):
+            raise typer.Exit(INTERNAL_ERROR)
         if code != 0:
-            raise typer.Exit(1 if code is None else code)
+            raise typer.Exit(2 if code is None else code)
+    if internal:
+        raise typer.Exit(INTERNAL_ERROR)
     if failed:
         raise typer.Exit(2)
 
@@ -193,6 +230,7 @@ def _tolerance(rtol: Optional[str], atol: Optional[str]):
 
 def _verify_one(args):
     """One file in a worker process (or in this one); never raises for a user error."""
+    from examsolver.errors import internal_error_line
     from examsolver.verify import FileReport, verify_file
 
     path, keys, answers, tolerance, debug = args
@@ -201,8 +239,7 @@ def _verify_one(args):
     except Exception as err:  # a bug of ours: reported on that file, the rest still run
         if debug:
             raise
-        return FileReport(str(path), errors=[f"{path}: internal error: {type(err).__name__}: {err} "
-                                             "(rerun with --debug and report it)"])
+        return FileReport(str(path), errors=[internal_error_line(str(path), err)], internal=True)
 
 
 def _run_files(files: list, keys, tolerance, jobs: int, debug: bool) -> list:
@@ -301,6 +338,7 @@ def check(
 # numbers in object arrays and never calls BLAS, whose worker threads cost ~20 ms to start; pydantic
 # validates only our own spec, so scanning every installed package for pydantic plugins is waste.
 _PROCESS_DEFAULTS = {"OPENBLAS_NUM_THREADS": "1", "PYDANTIC_DISABLE_PLUGINS": "__all__"}
+_PROCESS = {"own": False}       # True when main() runs the command line as its own process
 
 
 def main() -> None:
@@ -314,6 +352,7 @@ def main() -> None:
     # over every object at exit (~10% of a solve's instructions together).  Cycles are still
     # collected while it runs, every 10,000 allocations.
     gc.set_threshold(10_000)
+    _PROCESS["own"] = True
     try:
         app()
     finally:

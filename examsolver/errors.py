@@ -5,6 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+INTERNAL_ERROR = 3     # exit code of a bug of ours (0 success, 1 a wrong answer, 2 an invalid input)
+
+
+def internal_error_line(name: str, err: BaseException) -> str:
+    """The one line that reports a bug of ours on an input file."""
+    text = " ".join(str(err).split())[:200]
+    return f"{name + ': ' if name else ''}internal error: {type(err).__name__}: {text} (rerun with --debug and report it)"
+
+
 class ExamsolverError(Exception):
     """Base of every error a user can cause."""
 

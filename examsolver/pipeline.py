@@ -10,10 +10,17 @@ from pathlib import Path
 
 from examsolver.engine.solve import parse_spec, solve_spec
 from examsolver.solution import Solution
+from examsolver.spec import limits
 from examsolver.spec.load import Document, load_file
 
 
 def solve_document(doc: Document, answers: dict | None = None, with_alternatives: bool = True) -> Solution:
+    """Solve within the limits of spec/limits.py: bounded before the work, budgeted while it runs."""
+    with limits.cpu_budget(), limits.located(doc, ()):
+        return _solve(doc, answers, with_alternatives)
+
+
+def _solve(doc: Document, answers: dict | None, with_alternatives: bool) -> Solution:
     solution, spec = solve_spec(doc)
     from examsolver.verify import check_answers
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
 from pathlib import Path
 
 import numpy as np
 
 from examsolver.errors import ExamsolverError, ExprError, Problem, SpecError
 from examsolver.solution import AnswerCheck, Phrase, literal_text
+from examsolver.spec import limits
 from examsolver.spec.expr import parse_nested, parse_number
 
 _DECIMAL = re.compile(r"^\s*[-+−]?\d*\.(\d+)\s*$")
@@ -111,7 +112,9 @@ def as_decimal(value) -> Decimal | None:
 
 
 def _round(d: Decimal, places: int, mode) -> Decimal:
-    return d.quantize(Decimal(10) ** -places, rounding=mode)
+    with localcontext() as ctx:     # enough digits for a large number (quantize fails beyond the precision)
+        ctx.prec = max(ctx.prec, d.adjusted() + places + 2)
+        return d.quantize(Decimal(10) ** -places, rounding=mode)
 
 
 # ----- comparison ------------------------------------------------------------------
@@ -157,7 +160,7 @@ def _compare_scalar(literal, expected, computed, tolerance: Tolerance | None):
     if places is None and expected == computed:
         return "match"
     e, c = as_decimal(expected), as_decimal(computed)
-    if e is None or c is None:
+    if e is None or c is None or not (e.is_finite() and c.is_finite()):
         return "mismatch"
     if tolerance and tolerance.allows(e, c):
         return "match"
@@ -280,6 +283,7 @@ class FileReport:
     errors: list[str] = field(default_factory=list)   # a bad file: one line per problem
     key_source: str | None = None
     seconds: float = 0.0
+    internal: bool = False         # the error is a bug of ours, not the file's
 
     @property
     def status(self) -> str:
@@ -292,7 +296,11 @@ class FileReport:
 
 
 def exit_code(reports: list[FileReport]) -> int:
-    """2 when a file could not be checked, 1 when an entry is wrong, else 0."""
+    """INTERNAL_ERROR for a bug of ours, 2 when a file could not be checked, 1 when an entry is wrong, else 0."""
+    from examsolver.errors import INTERNAL_ERROR
+
+    if any(r.internal for r in reports):
+        return INTERNAL_ERROR
     statuses = {r.status for r in reports}
     if "error" in statuses:
         return 2
@@ -332,6 +340,11 @@ def expand_paths(names: list[str]) -> tuple[list[Path], list[str]]:
 
 def load_key(path: Path, problem_id: str) -> dict:
     """The answers of a key file `<id>.yaml`: `answers:` (or the whole mapping)."""
+    return _load_key(path, problem_id)[0]
+
+
+def _load_key(path: Path, problem_id: str) -> tuple[dict, object, tuple]:
+    """(answers, the key's Document, the YAML path of its answers mapping)."""
     from examsolver.spec.load import load_file
 
     doc = load_file(path)
@@ -345,34 +358,20 @@ def load_key(path: Path, problem_id: str) -> dict:
         raise SpecError([doc.problem(("answers",), "expected `answers:` mapping result names to answers")])
     if len(answers) > MAX_KEY_ENTRIES:
         raise SpecError([doc.problem(("answers",), f"more than {MAX_KEY_ENTRIES} answers")])
-    return {str(k): v for k, v in answers.items()}
+    return {str(k): v for k, v in answers.items()}, doc, ("answers",) if "answers" in data else ()
 
 
 def verify_file(path, keys_dir=None, answers_file=None, tolerance: Tolerance | None = None,
                 diagnose: bool = True) -> FileReport:
     """Solve one spec and compare its key (own, `keys_dir/<id>.yaml`, or an answer file)."""
-    from examsolver.pipeline import solve_document
     from examsolver.spec.load import load_file
 
     start = time.perf_counter()
     report = FileReport(str(path))
     try:
         doc = load_file(path)
-        solution = solve_document(doc, answers={}, with_alternatives=False)
-        report.problem_id, report.title = solution.problem_id, solution.title or {}
-        answers, report.key_source = _key_for(doc, solution.problem_id, keys_dir, answers_file)
-        checks = check_answers(answers, solution.results, tolerance)
-        report.entries = [EntryReport(c) for c in checks]
-        report.warnings = list(solution.warnings)
-        if diagnose:
-            from examsolver.diagnose import alternatives, explain
-
-            wrong = {e.check.name: e.check.expected for e in report.entries if e.check.status == "mismatch"}
-            found = explain(doc, solution, wrong, tolerance) if wrong else {}
-            for entry in report.entries:
-                entry.explanation = found.get(entry.check.name)
-            if solution.warnings:
-                report.alternatives = alternatives(doc, solution, list(answers) or None)
+        with limits.cpu_budget(), limits.located(doc, ()):     # the diagnosis too: one budget per file
+            _verify(report, doc, keys_dir, answers_file, tolerance, diagnose)
     except SpecError as err:
         report.errors = [str(p) for p in err.problems]
     except ExamsolverError as err:
@@ -383,13 +382,39 @@ def verify_file(path, keys_dir=None, answers_file=None, tolerance: Tolerance | N
     return report
 
 
-def _key_for(doc, problem_id, keys_dir, answers_file) -> tuple[dict, str]:
-    if answers_file is not None:
-        return load_key(Path(answers_file), problem_id), str(answers_file)
-    if keys_dir is not None:
+def _verify(report: FileReport, doc, keys_dir, answers_file, tolerance, diagnose: bool) -> None:
+    """Solve, compare the key, and explain the wrong entries, into report."""
+    from examsolver.pipeline import solve_document
+
+    solution = solve_document(doc, answers={}, with_alternatives=False)
+    report.problem_id, report.title = solution.problem_id, solution.title or {}
+    answers, report.key_source, key_doc, key_loc = _key_for(doc, solution.problem_id, keys_dir, answers_file)
+    checks = check_answers(answers, solution.results, tolerance)
+    report.entries = [EntryReport(c) for c in checks]
+    # an unreadable answer is an invalid input (exit 2), located in the file that holds it
+    report.errors = [str(key_doc.problem(key_loc + (c.name,), f"{c.name}: {c.detail.args['error']}"))
+                     for c in checks if c.status == "invalid"]
+    report.warnings = list(solution.warnings)
+    if diagnose:
+        from examsolver.diagnose import alternatives, explain
+
+        wrong = {e.check.name: e.check.expected for e in report.entries if e.check.status == "mismatch"}
+        found = explain(doc, solution, wrong, tolerance) if wrong else {}
+        for entry in report.entries:
+            entry.explanation = found.get(entry.check.name)
+        if solution.warnings:
+            report.alternatives = alternatives(doc, solution, list(answers) or None)
+
+
+def _key_for(doc, problem_id, keys_dir, answers_file) -> tuple[dict, str, object, tuple]:
+    """(answers, where they come from, the Document holding them, YAML path of the answers mapping)."""
+    key_path = Path(answers_file) if answers_file is not None else None
+    if keys_dir is not None and key_path is None:
         key_path = Path(keys_dir) / f"{problem_id}.yaml"
         if not key_path.is_file():
             raise SpecError([Problem(str(key_path), None, None, f"no key file for problem {problem_id!r}")])
-        return load_key(key_path, problem_id), str(key_path)
+    if key_path is not None:
+        answers, key_doc, loc = _load_key(key_path, problem_id)
+        return answers, str(key_path), key_doc, loc
     answers = doc.data.get("answers") if isinstance(doc.data, dict) else None
-    return dict(answers or {}), doc.path
+    return dict(answers or {}), doc.path, doc, ("answers",)

@@ -6,12 +6,18 @@ pass into nan.  Here σ and softplus (see symfuncs) are printed as stable numpy:
 softplus(u) → np.logaddexp(0, u), σ(u) → a helper that only ever takes exp(−|u|).
 The classes follow the `Layer` interface of the course's second lab:
 forward(inputs), backward_inputs(grads), backward_params(grads).
+
+User symbols keep their names in the code (it is read by students); every name the generator
+adds itself starts with an underscore, which no symbol name can (they start with a letter), and
+the code calls no builtin a symbol could shadow, so no declared name can change what it computes.
 """
 
 from __future__ import annotations
 
 import textwrap
 from functools import lru_cache
+
+from examsolver.errors import EngineError
 
 SIGMOID_HELPER = '''
 def _sigmoid(x):
@@ -54,9 +60,19 @@ def _printer_class():
     return StablePrinter
 
 
+class NoNumericForm(EngineError):
+    """The spec asks for code or a plot of an expression numpy cannot compute (J(θ) left unspecified)."""
+
+
 def to_numpy(expr) -> str:
     """One numpy expression; names are the sympy symbols' names."""
-    return _printer_class()().doprint(expr)
+    from sympy.printing.codeprinter import PrintMethodNotImplementedError
+
+    try:
+        return _printer_class()().doprint(expr)
+    except PrintMethodNotImplementedError:      # e.g. J(θ), a function the spec leaves unspecified
+        raise NoNumericForm(f"{expr} has no numeric form (an unspecified function?): it cannot become code "
+                            "or a plot") from None
 
 
 def _header(source: str) -> str:
@@ -100,7 +116,7 @@ class {class_name}(Layer):
         self.has_params = False
 
     def forward(self, inputs):
-        self.inputs = np.asarray(inputs, dtype=float)
+        self.inputs = np.asarray(inputs, dtype=np.float64)
         {x.name} = self.inputs
         return {_elementwise(f, x)}
 
@@ -123,20 +139,21 @@ def equations_layer(class_name: str, inputs: list, params: list, outputs: list) 
 
     outputs = [recognize(q) for q in outputs]
     unpack_in = "\n".join(f"{p.name} = inputs[..., {j}]" for j, p in enumerate(inputs))
-    unpack_w = ", ".join(w.name for w in params) + (",", "")[len(params) > 1] + " = self.params"
-    unpack_g = "\n".join(f"g{i} = grads[..., {i}]" for i in range(len(outputs)))
+    unpack_w = (", ".join(w.name for w in params) + (",", "")[len(params) > 1] + " = self.params") if params \
+        else "pass  # no parameters"
+    unpack_g = "\n".join(f"_g{i} = grads[..., {i}]" for i in range(len(outputs)))
 
     def term(q, v):
         d = tidy(sp.diff(q, v))
         return None if d == 0 else to_numpy(d)
 
     def total(v):
-        parts = [f"g{i} * ({t})" for i, q in enumerate(outputs) if (t := term(q, v)) is not None]
-        return " + ".join(parts) if parts else "0 * g0"
+        parts = [f"_g{i} * ({t})" for i, q in enumerate(outputs) if (t := term(q, v)) is not None]
+        return " + ".join(parts) if parts else "0 * _g0"
 
     outs = ",\n            ".join(f"numpy.broadcast_to({to_numpy(q)}, {inputs[0].name}.shape)" for q in outputs)
-    d_in = ",\n            ".join(f"numpy.broadcast_to({total(p)}, g0.shape)" for p in inputs)
-    d_w = ",\n            ".join(f"numpy.sum({total(w)})" for w in params)
+    d_in = ",\n            ".join(f"numpy.broadcast_to({total(p)}, _g0.shape)" for p in inputs)
+    d_w = "".join(f"numpy.sum({total(w)}),\n            " for w in params).rstrip()
     indent = "        "
     body = f'''
 class {class_name}(Layer):
@@ -147,12 +164,12 @@ class {class_name}(Layer):
     """
 
     def __init__(self, params, name="{class_name.lower()}"):
-        self.params = np.asarray(params, dtype=float)
+        self.params = np.asarray(params, dtype=np.float64)
         self.name = name
         self.has_params = True
 
     def forward(self, inputs):
-        inputs = np.asarray(inputs, dtype=float)
+        inputs = np.asarray(inputs, dtype=np.float64)
         self.inputs = inputs
 {textwrap.indent(unpack_in, indent)}
         {unpack_w}
@@ -174,10 +191,10 @@ class {class_name}(Layer):
 {textwrap.indent(unpack_in, indent)}
         {unpack_w}
 {textwrap.indent(unpack_g, indent)}
-        grad_params = np.array([
-            {d_w},
-        ])
-        return [[self.params, grad_params], self.name]
+        _grad_params = np.array([
+            {d_w}
+        ], dtype=np.float64)
+        return [[self.params, _grad_params], self.name]
 '''
     source = _header(body) + LAYER_BASE + body
     return source, _stability_notes(*outputs)
@@ -191,18 +208,18 @@ def loss_function(name: str, loss, z, inputs: list, reduction: str) -> tuple[str
 
     grad = tidy(sp.diff(loss, z))
     args = ", ".join(v.name for v in inputs)
-    convert = "\n".join(f"    {v.name} = np.asarray({v.name}, dtype=float)" for v in inputs)
-    scale = "1.0 / z_size" if reduction == "mean" else "1.0"
+    convert = "\n".join(f"    {v.name} = np.asarray({v.name}, dtype=np.float64)" for v in inputs)
+    scale = "1.0 / _size" if reduction == "mean" else "1.0"
     reduce = "np.mean" if reduction == "mean" else "np.sum"
     body = f'''
 def {name}({args}):
     """Loss {sp.sstr(loss)} over a batch of any size ({reduction} over all entries),
     and its gradient with respect to {z.name} (same shape as {z.name})."""
 {convert}
-    z_size = {z.name}.size
-    loss = {reduce}(numpy.broadcast_to({to_numpy(loss)}, {z.name}.shape))
-    grad = numpy.broadcast_to({to_numpy(grad)}, {z.name}.shape) * ({scale})
-    return loss, grad
+    _size = {z.name}.size
+    _loss = {reduce}(numpy.broadcast_to({to_numpy(loss)}, {z.name}.shape))
+    _grad = numpy.broadcast_to({to_numpy(grad)}, {z.name}.shape) * ({scale})
+    return _loss, _grad
 '''
     return _header(body) + body, _stability_notes(loss, grad)
 

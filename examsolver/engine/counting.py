@@ -111,8 +111,12 @@ def _split_sizes(cls, raw: dict, where: str) -> tuple[dict, list, dict]:
     letters = dict(raw.pop("symbols", None) or {})
     sizes, keys = {}, []
     for key, value in raw.items():
-        if key in options or isinstance(value, (bool, list)) or value is None:
+        if key in options or value is None:
             sizes[key] = value
+        elif isinstance(value, list) and value and all(_is_size(v) for v in value):   # kernel_size: [3, 3]
+            sizes[key] = value
+        elif isinstance(value, (bool, list)):
+            raise EngineError(f"{where}: size {key} must be a number between 1 and {MAX_SIZE} or a name")
         elif isinstance(value, int):
             if not 0 < value <= MAX_SIZE:
                 raise EngineError(f"{where}: size {key} = {value} must be between 1 and {MAX_SIZE}")
@@ -126,6 +130,10 @@ def _split_sizes(cls, raw: dict, where: str) -> tuple[dict, list, dict]:
     for key in keys:
         letters.setdefault(key, getattr(cls, "size_symbols", {}).get(key) or LETTERS.get(key) or key)
     return sizes, keys, letters
+
+
+def _is_size(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_SIZE
 
 
 def _factor(value, primes: dict) -> Dim | None:
@@ -221,6 +229,8 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
     cls = LAYERS[kind]
     raw = dict(raw or {})
     name = raw.pop("name", None) or f"{kind}{position + 1}"
+    if not isinstance(name, str) or not NAME.match(name):
+        raise EngineError(f"{where}: name must be a word such as conv1 (letters, digits, _)")
     sizes, keys, letters = _split_sizes(cls, raw, where)
     if cls.is_activation:
         return Counted(name, kind, {}, {}, {}, None, {}, Exact(0), Exact(0))
@@ -233,6 +243,8 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
         raise EngineError(f"{where}: {kind} needs the size {err.args[0]}") from None
     except TypeError as err:
         raise EngineError(f"{where}: {kind} cannot be counted with symbolic sizes ({err})") from None
+    if any(isinstance(d, (list, tuple)) for shape in (*shapes.values(), *buffers.values()) for d in shape):
+        raise EngineError(f"{where}: {kind} takes one number per size here, not a list")
     _refuse_unread(kind, cls, raw, read.keys_read, where)
     if not shapes and not buffers:
         return Counted(name, kind, {}, {}, io, None, {}, Exact(0), Exact(0))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from importlib import import_module
 
 from examsolver.errors import SpecError
+from examsolver.spec import limits
 from examsolver.spec.load import Document
 
 
@@ -40,8 +41,9 @@ def kind_of(doc: Document) -> Kind:
     if not isinstance(doc.data, dict):
         raise SpecError([doc.problem((), "a problem spec must be a YAML mapping (id:, model:, …)")])
     name = doc.data.get("kind", "network")
-    if name not in KINDS:
-        raise SpecError([doc.problem(("kind",), f"unknown problem kind {name!r} (expected one of: {', '.join(KINDS)})")])
+    if not isinstance(name, str) or name not in KINDS:
+        what = repr(name)[:40] if isinstance(name, str) else f"a {type(name).__name__}"
+        raise SpecError([doc.problem(("kind",), f"unknown problem kind {what} (expected one of: {', '.join(KINDS)})")])
     return KINDS[name]
 
 
@@ -56,7 +58,10 @@ def parse_spec(doc: Document):
 
 
 def solve_spec(doc: Document):
-    """(Solution, validated spec) of a document: the engine's whole job, no answer key compared."""
+    """(Solution, validated spec) of a document: the engine's whole job, no answer key compared.
+
+    The spec's cost is bounded (spec/limits.py) before any work."""
     kind = kind_of(doc)
     spec = parse_spec(doc)
+    limits.check_spec(doc, spec)
     return kind.load("solver")(spec, doc), spec

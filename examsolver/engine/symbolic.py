@@ -19,6 +19,7 @@ from pydantic import AfterValidator, Discriminator, Field, Tag, create_model
 from examsolver.engine import backprop, codegen, minimize
 from examsolver.engine.symfuncs import functions, plain, recognize, tidy
 from examsolver.errors import EngineError, ExprError, SpecError
+from examsolver.spec.limits import check_sympy_exponentials, located
 from examsolver.mathnodes import Call, Deriv, Expr, Sym
 from examsolver.solution import Code, Figure, Phrase, Solution, Step
 from examsolver.spec.model import Localized, Strict, Text as TextField
@@ -287,7 +288,8 @@ class Solver:
         for i, entry in enumerate(self.spec.tasks):
             (kind, _), = entry.model_dump(by_alias=False).items()
             task = getattr(entry, kind)
-            getattr(self, "task_" + kind)(task, ("tasks", i, kind))
+            with located(self.doc, ("tasks", i), codegen.NoNumericForm):   # over budget → refused at the task
+                getattr(self, "task_" + kind)(task, ("tasks", i, kind))
         if self.spec.notes:
             section = s.section("symbolic.section.notes")
             for note in self.spec.notes:
@@ -334,6 +336,8 @@ class Solver:
 
     def equal(self, a, b) -> bool:
         sp = self.sp
+        if getattr(a, "shape", ()) != getattr(b, "shape", ()):   # a vector is never equal to a scalar
+            return False
         diff = plain(a) - plain(b)
         entries = list(diff) if isinstance(diff, sp.MatrixBase) else [diff]
         return all(sp.cancel(sp.together(d)) == 0 or sp.simplify(d) == 0 for d in entries)
@@ -455,6 +459,8 @@ class Solver:
         for j, text in enumerate(task.of):
             expr = self.expr(text, loc + ("of", j))
             value = plain(_piecewise_max(expr, sp)).subs(subs)
+            with located(self.doc, loc + ("at",)):
+                check_sympy_exponentials(value)
             value = value.applyfunc(sp.simplify) if isinstance(value, sp.MatrixBase) else sp.simplify(value)
             name = task.names[j] if j < len(task.names) else f"{text}({', '.join(f'{n}={_plain_text(v)}' for n, v in shown_at)})"
             result = _numeric(value, sp)
@@ -486,6 +492,9 @@ class Solver:
         f = self.expr(task.of, loc + ("of",))
         x = self.scope.symbol(task.wrt, loc + ("wrt",))
         lo, hi = self.expr(task.lower, loc + ("from",)), self.expr(task.upper, loc + ("to",))
+        for part, value in (("of", f), ("wrt", x), ("from", lo), ("to", hi)):
+            if isinstance(value, sp.MatrixBase):
+                raise SpecError([self.doc.problem(loc + (part,), "an integral is of a scalar over a scalar symbol")])
         value = sp.simplify(sp.integrate(f, (x, lo, hi)))
         section = self.solution.section("symbolic.section.integrate")
         section.add(Step(lhs=Expr(sp.Integral(f, (x, lo, hi))), extra_forms=[Expr(value)]))
@@ -560,6 +569,8 @@ class Solver:
         import numpy as np
         sp = self.sp
         x = self.scope.symbol(task.wrt, loc + ("wrt",))
+        if not isinstance(x, sp.Symbol):
+            raise SpecError([self.doc.problem(loc + ("wrt",), f"{task.wrt!r} is not a scalar symbol (a plot is over one)")])
         lo, hi = (float(self.expr(t, loc + ("range", i))) for i, t in enumerate(task.range))
         if not lo < hi:
             raise SpecError([self.doc.problem(loc + ("range",), "range must be [low, high] with low < high")])
@@ -567,6 +578,8 @@ class Solver:
         series = []
         for j, text in enumerate(task.of):
             f = recognize(self.expr(text, loc + ("of", j)))
+            if isinstance(f, sp.MatrixBase):
+                raise SpecError([self.doc.problem(loc + ("of", j), f"{text!r} is a vector: a plot is of a scalar")])
             curves = [(f, {"hr": f"{text}", "en": f"{text}"})]
             if task.derivative:
                 curves.append((tidy(sp.diff(f, x)), {"hr": f"{text}′", "en": f"{text}′"}))
@@ -584,6 +597,7 @@ class Solver:
         minimize.run(self, task, loc)
 
     def task_code(self, task, loc) -> None:
+        self._check_code_names(task, loc)
         section = self.solution.section("symbolic.section.code")
         if task.activation is not None and task.class_:
             x = self.scope.symbol(task.wrt or "x", loc + ("wrt",))
@@ -606,6 +620,25 @@ class Solver:
             section.say(key)
         section.add(Code("python", source, caption=Phrase("symbolic.code_caption", {})))
         self.solution.results[f"code.{task.class_ or task.function}"] = source
+
+
+    def _check_code_names(self, task, loc) -> None:
+        """Arguments of generated code: scalar symbols, each once (a name twice would make one of them
+        silently shadow the other), the loss's variable among the function's inputs."""
+        seen = {}
+        for field in ("inputs", "params"):
+            for j, name in enumerate(getattr(task, field)):
+                here = loc + (field, j)
+                if name in seen:
+                    raise SpecError([self.doc.problem(here, f"{name!r} is already among the {seen[name]} of the code")])
+                seen[name] = field
+                if not isinstance(self.scope.symbol(name, here), self.sp.Symbol):
+                    raise SpecError([self.doc.problem(here, f"{name!r} is not a scalar symbol (code takes scalars)")])
+        if task.outputs and not task.inputs:
+            raise SpecError([self.doc.problem(loc, "code with outputs needs at least one input")])
+        if task.loss is not None and task.inputs and (task.wrt or "z") not in task.inputs:
+            raise SpecError([self.doc.problem(loc + ("inputs",), f"the inputs must include {task.wrt or 'z'}, "
+                                                                 "the variable of the loss")])
 
 
 # ----- small helpers ------------------------------------------------------------

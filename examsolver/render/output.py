@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
+
+from examsolver.errors import ExamsolverError
 
 if TYPE_CHECKING:   # the document modules load only for the formats that need them
     from examsolver.render.document import Assets
@@ -130,6 +133,8 @@ def write_document(solutions: list, fmt: str, lang: str, path: Path, decimal: st
 
     path = Path(path)
     spec = FORMATS[fmt]
+    if path.is_dir():    # -o DIR: the document is written inside it, under its usual name
+        path = path / (document_name(solutions, fmt) + spec.suffix)
     assets = Assets(prefix=f"{path.stem}-") if spec.figures else None
     text = render_document(solutions, fmt, lang, decimal, assets)
     written = []
@@ -140,20 +145,47 @@ def write_document(solutions: list, fmt: str, lang: str, path: Path, decimal: st
     return written + [path]
 
 
+class OutputError(ExamsolverError):
+    """An output path that must not be written (a device, a directory, a FIFO…)."""
+
+
 def write_atomic(path: Path, content: str | bytes) -> None:
-    """Write to a temporary file beside path, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write to a temporary file beside the target, then rename: never a half-written file.
+
+    Only regular files are replaced (a device such as /dev/full, a FIFO or a directory is refused);
+    a symbolic link is followed, so the file it points to is updated and the link stays; an existing
+    file keeps its mode, a new one gets the mode the umask gives (0644 under the usual 022).
+    """
+    target = Path(os.path.realpath(path))
     try:
-        if isinstance(content, bytes):
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(content)
-        os.replace(tmp, path)
-    except BaseException:
+        existing = os.stat(target)
+    except FileNotFoundError:
+        existing = None
+    except OSError as err:
+        raise OutputError(f"cannot write {path}: {err.strerror}") from None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        what = "a directory" if stat.S_ISDIR(existing.st_mode) else "not a regular file"
+        raise OutputError(f"cannot write {path}: it is {what} (give a file name)")
+    mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o666 & ~_umask()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as err:
+        raise OutputError(f"cannot write {path}: {err.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content if isinstance(content, bytes) else content.encode("utf-8"))
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise OutputError(f"cannot write {path}: {err.strerror}") from None
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

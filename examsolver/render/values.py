@@ -245,7 +245,7 @@ def decimal_text(value, separator: str = ".", places: int = APPROX_DECIMALS, sig
 
 def _rounded(q: Fraction, places: int) -> str:
     """q to `places` decimal places (half to even), or to `places` significant digits when smaller."""
-    if q != 0 and abs(q) < Fraction(1, 10**places):
+    if q != 0 and (abs(q) < Fraction(1, 10**places) or abs(q) >= 10**20):    # 1.2e-5, 1.970e+434
         return _significant(q, places, fixed=False)
     text = str(_shifted(round(q * 10**places), -places))
     text = text.rstrip("0").rstrip(".") if "." in text else text

@@ -10,12 +10,14 @@ Size, depth and exponents are bounded so no input can exhaust memory or time.
 from __future__ import annotations
 
 import ast
+import math
 from fractions import Fraction
 from functools import lru_cache
 
 from examsolver.engine import scalar
 from examsolver.engine.scalar import Exact
 from examsolver.errors import EngineError, ExprError
+from examsolver.spec import limits
 
 MAX_LENGTH = 20_000
 MAX_NODES = 5_000
@@ -78,6 +80,8 @@ def _parse_text(text):
     source, tree = _parse_tree(text, "number or expression", EXPECTED)
     try:
         return _Interpreter(source).visit(tree.body, 0)
+    except limits.LimitError as err:
+        raise ExprError(f"{_short(text)} would need {err}") from None
     except ZeroDivisionError:
         raise ExprError(f"division by zero in {_short(text)}") from None
     except ExprError as err:
@@ -86,12 +90,17 @@ def _parse_text(text):
         raise ExprError(f"{err} in {_short(text)}") from None
 
 
-def parse_nested(value):
+MAX_DIMS = 8
+
+
+def parse_nested(value, depth: int = 0):
     """YAML nested lists of numbers/expressions → nested lists of Exact (or one Exact)."""
     if isinstance(value, list):
         if not value:
             raise ExprError("empty list")
-        items = [parse_nested(v) for v in value]
+        if depth >= MAX_DIMS:
+            raise ExprError(f"a tensor of more than {MAX_DIMS} dimensions")
+        items = [parse_nested(v, depth + 1) for v in value]
         if len({_shape(i) for i in items}) != 1:
             raise ExprError("ragged list: rows have different lengths")
         return items
@@ -131,6 +140,7 @@ class _Walker:
 
     def __init__(self, source: str):
         self.source = source
+        self.lines = source.encode("utf-8").splitlines()   # ast's columns count UTF-8 bytes
 
     def visit(self, node: ast.AST, depth: int):
         if depth > MAX_DEPTH:
@@ -144,7 +154,12 @@ class _Walker:
         """A number literal, exactly, within the size limits."""
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise ExprError(f"{_describe(node)} is not allowed (expected {self.expected})")
-        literal = ast.get_source_segment(self.source, node) or repr(node.value)
+        # the literal as written (1.30 stays 13/10 exactly); a number literal is on one line, and
+        # slicing that line keeps a long list linear (ast.get_source_segment splits the source each time)
+        if node.lineno == node.end_lineno and node.lineno <= len(self.lines):
+            literal = self.lines[node.lineno - 1][node.col_offset:node.end_col_offset].decode("utf-8", "replace")
+        else:
+            literal = repr(node.value)
         if sum(ch.isdigit() for ch in literal) > MAX_DIGITS:
             raise ExprError(f"number literal longer than {MAX_DIGITS} digits")
         literal = literal.replace("_", "")
@@ -157,7 +172,11 @@ class _Walker:
 
 
 class _Interpreter(_Walker):
-    """Interprets allowed nodes as exact numbers or lists of them."""
+    """Interprets allowed nodes as exact numbers or lists of them, within the cost model (spec/limits.py):
+    every result is checked, and a power or product is estimated before it is computed."""
+
+    def visit(self, node: ast.AST, depth: int):
+        return _map(_checked, super().visit(node, depth))
 
     def visit_Constant(self, node: ast.Constant, depth: int):
         return Exact(self.literal(node))
@@ -184,7 +203,7 @@ class _Interpreter(_Walker):
         if op is ast.Sub:
             return _zip(lambda a, b: a - b, left, right)
         if op is ast.Mult:
-            return _zip(lambda a, b: a * b, left, right)
+            return _zip(_multiply, left, right)
         if op is ast.Div:
             return _zip(_divide, left, right)
         if op is ast.Pow:
@@ -201,6 +220,8 @@ class _Interpreter(_Walker):
         if node.keywords or len(node.args) != 1:
             raise ExprError(f"{node.func.id}() takes exactly one argument")
         argument = self.visit(node.args[0], depth)
+        if node.func.id in _EXPONENTIAL:
+            _map(limits.check_exp_argument, argument)
         return _map(FUNCTIONS[node.func.id], argument)
 
     def visit_List(self, node: ast.List, depth: int):
@@ -223,6 +244,43 @@ def _describe(node: ast.AST) -> str:
     }.get(type(node).__name__, type(node).__name__)
 
 
+_EXPONENTIAL = ("exp", "tanh", "sigmoid", "cosh", "sinh")
+_LOG10 = {"e": math.log10(math.e), "pi": math.log10(math.pi)}
+
+
+def _checked(value: Exact) -> Exact:
+    """value, when its numbers, its count of terms and its magnitude are within the limits."""
+    if not isinstance(value, Exact) or value.is_symbolic:     # subclasses may interpret to other values
+        return value
+    limits.check_terms(len(value.terms))
+    for mono, c in value.terms.items():
+        limits.check_digits(c.numerator)
+        limits.check_digits(c.denominator)
+        if abs(_log10_term(mono, c)) > limits.LIMITS.digits:
+            raise limits.LimitError(f"a number beyond 10^±{limits.LIMITS.digits}", "digits")
+    return value
+
+
+def _log10_term(mono, c: Fraction) -> float:
+    """log10 of a term's magnitude, from bit lengths and the atoms' logarithms (nothing large is built)."""
+    total = (c.numerator.bit_length() - c.denominator.bit_length()) * math.log10(2)
+    for atom, k in mono:
+        kind = atom[0]
+        if kind == "ln":
+            total += k * math.log10(math.log(atom[1]))
+        elif kind == "sqrt":
+            total += k * math.log10(atom[1]) / 2
+        else:
+            total += k * _LOG10[kind]
+    return total
+
+
+def _multiply(a: Exact, b: Exact) -> Exact:
+    if not (a.is_symbolic or b.is_symbolic):
+        limits.check_terms(len(a.terms) * len(b.terms))
+    return a * b
+
+
 def _divide(a: Exact, b: Exact) -> Exact:
     if b.sign() == 0:
         raise ZeroDivisionError
@@ -230,8 +288,17 @@ def _divide(a: Exact, b: Exact) -> Exact:
 
 
 def _power(base: Exact, exponent: Exact) -> Exact:
-    if not exponent.is_rational() or abs(exponent.as_fraction()) > MAX_EXPONENT:
-        raise ExprError(f"exponent must be a rational number of magnitude at most {MAX_EXPONENT}")
+    if not exponent.is_rational() or abs(exponent.as_fraction()) > MAX_EXPONENT or \
+            exponent.as_fraction().denominator > MAX_EXPONENT:
+        raise ExprError(f"exponent must be a rational number p/q with |p/q| and q at most {MAX_EXPONENT}")
+    if not base.is_symbolic:     # estimated before it is computed: digits and terms of the result
+        n = math.ceil(abs(exponent.as_fraction()))
+        bits = max(max(c.numerator.bit_length(), c.denominator.bit_length()) for c in base.terms.values()) \
+            if base.terms else 0
+        limits.check_power_digits(bits, n)
+        limits.check_terms(limits.power_terms(len(base.terms), n))
+        if base.terms and max(abs(_log10_term(m, c)) for m, c in base.terms.items()) * n > limits.LIMITS.digits:
+            raise limits.LimitError(f"a number beyond 10^±{limits.LIMITS.digits}", "digits")
     if base.sign() == 0 and exponent.sign() < 0:
         raise ZeroDivisionError
     if not exponent.is_integer() and base.sign() < 0:
@@ -289,6 +356,8 @@ def parse_symbolic(text, symbols: dict):
     source, tree = _parse_tree(text, "expression", SYMBOLIC_EXPECTED)
     try:
         return _SymbolicBuilder(source, symbols).visit(tree.body, 0)
+    except limits.LimitError as err:
+        raise ExprError(f"{_short(text)} would need {err}") from None
     except ExprError as err:
         raise ExprError(f"{err} in {_short(text)}") from None
     except (ArithmeticError, TypeError, ValueError) as err:   # e.g. adding a matrix to a scalar
@@ -303,10 +372,42 @@ class _SymbolicBuilder(_Walker):
     def __init__(self, source: str, symbols: dict):
         import sympy
 
+        super().__init__(source)
         self.sp = sympy
-        self.source = source
         self.symbols = dict(symbols)
         self.constants = {"e": sympy.E, "pi": sympy.pi}
+        self.degrees: dict = {}
+
+    def visit(self, node: ast.AST, depth: int):
+        """Every result within the cost model: exact numbers of bounded length, bounded degree (the
+        degree bounds what expanding or differentiating it can cost), no undefined values (ln(0))."""
+        value = super().visit(node, depth)
+        sp = self.sp
+        if getattr(value, "is_Rational", False):
+            limits.check_digits(value.p)
+            limits.check_digits(value.q)
+        elif isinstance(value, (sp.Pow, sp.Mul)):
+            limits.check_degree(self.degree(value))
+        if value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            raise ExprError("undefined value (division by zero, ln(0), …)")
+        return value
+
+    def degree(self, expr) -> int:
+        """The total degree a polynomial view of expr would have (powers multiply, products add)."""
+        if expr.is_Atom:
+            return 1 if expr.is_Symbol else 0
+        if expr in self.degrees:
+            return self.degrees[expr]
+        if isinstance(expr, self.sp.MatrixBase):
+            result = max((self.degree(e) for e in expr), default=0)
+        elif expr.is_Pow and expr.exp.is_Number:
+            result = self.degree(expr.base) * math.ceil(abs(expr.exp))
+        elif expr.is_Mul:
+            result = sum(self.degree(a) for a in expr.args)
+        else:
+            result = max((self.degree(a) for a in expr.args), default=0)
+        self.degrees[expr] = result
+        return result
 
     def visit_Constant(self, node: ast.Constant, depth: int):
         q = self.literal(node)

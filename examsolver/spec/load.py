@@ -47,23 +47,51 @@ class Document:
 
 
 def load_file(path: str | Path) -> Document:
-    path = Path(path)
+    return load_text(read_input(path), str(path))
+
+
+def read_input(path: str | Path) -> bytes:
+    """A regular file's bytes, at most MAX_BYTES + 1 of them: a FIFO, a device or /dev/zero is refused
+    before reading (it could block or never end), and a huge file is not read whole."""
+    import os
+    import stat
+
+    name = str(path)
     try:
-        raw = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
-        raise SpecError([Problem(str(path), None, None, f"cannot read file ({err.strerror})")]) from None
-    return load_text(raw, str(path))
+        raise SpecError([Problem(name, None, None, f"cannot read file ({err.strerror})")]) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise SpecError([Problem(name, None, None, f"cannot read file ({what})")])
+        chunks, left = [], MAX_BYTES + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError as err:
+        raise SpecError([Problem(name, None, None, f"cannot read file ({err.strerror})")]) from None
+    finally:
+        os.close(fd)
 
 
 def load_text(raw: bytes | str, name: str = "<string>") -> Document:
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
     if len(raw) > MAX_BYTES:
-        raise SpecError([Problem(name, None, None, f"file larger than {MAX_BYTES} bytes")])
+        line = raw.count(b"\n", 0, MAX_BYTES) + 1
+        raise SpecError([Problem(name, line, 1, f"file larger than {MAX_BYTES} bytes")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise SpecError([Problem(name, None, None, f"not UTF-8 text (byte {err.start})")]) from None
+        line, col = _line_col(raw, err.start)
+        raise SpecError([Problem(name, line, col, f"not UTF-8 text (byte {err.start})")]) from None
+    if "\0" in text:
+        line, col = _line_col(raw, raw.index(b"\0"))
+        raise SpecError([Problem(name, line, col, "NUL byte in the file (not a text file)")])
     try:
         node = yaml.compose(text, Loader=_SAFE_LOADER)
     except yaml.MarkedYAMLError as err:
@@ -74,14 +102,20 @@ def load_text(raw: bytes | str, name: str = "<string>") -> Document:
         raise SpecError([Problem(name, None, None, f"invalid YAML: {err}")]) from None
     if node is None:
         raise SpecError([Problem(name, 1, 1, "empty file (expected a YAML mapping)")])
-    builder = _Builder(name)
+    builder = _Builder(name, text)
     data = builder.build(node, (), 0)
     return Document(name, data, builder.positions)
 
 
+def _line_col(raw: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of a byte offset."""
+    start = raw.rfind(b"\n", 0, offset) + 1
+    return raw.count(b"\n", 0, offset) + 1, len(raw[start:offset].decode("utf-8", "replace")) + 1
+
+
 class _Builder:
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, name: str, text: str):
+        self.name, self.text = name, text
         self.positions: dict = {}
         self.seen: set = set()
         self.count = 0
@@ -127,7 +161,14 @@ class _Builder:
         if tag == "tag:yaml.org,2002:float":
             return DecimalText(node.value)
         if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"):
-            return self.constructor.construct_object(node)
+            try:
+                return self.constructor.construct_object(node)
+            except (ValueError, KeyError):
+                # libyaml resolves some multi-line plain text as int ("0x10 A layer …"): text it is;
+                # an explicit tag on a wrong value (`!!int abc`, `!!bool maybe`) is refused
+                if not self.text.startswith("!", node.start_mark.index):
+                    return node.value
+                self.fail(node, f"{node.value[:40]!r} is not a valid {tag.rpartition(':')[2]}")
         if tag == "tag:yaml.org,2002:str" or tag == "tag:yaml.org,2002:timestamp":
             return node.value
         self.fail(node, f"unsupported YAML tag {tag}")
