@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from examsolver.locales import catalog
 from examsolver.mathnodes import Node
 from examsolver.render.math import Printer
@@ -35,18 +37,35 @@ def approximation(step: Step, printer: Printer) -> str | None:
     return printer.approx(step.result, step.layout)
 
 
-def translate(phrase: Phrase, lang: str, inline_math) -> str:
-    """The phrase's sentence; inline_math(node) prints formula arguments."""
-    template = catalog(lang)[phrase.key]
-    args = {}
-    for name, value in phrase.args.items():
-        args[name] = _argument(value, lang, inline_math)
-    return template.format(**args)
+def translate(phrase: Phrase, lang: str, inline_math, inline_latex=None, separator: str | None = None) -> str:
+    """The phrase's sentence; inline_math(node) prints formula arguments, inline_latex(formula) the
+    catalog's own `$…$` formulas (default: Unicode, as on the terminal)."""
+    from examsolver.render import inline
+
+    separator = separator or DECIMAL_SEPARATOR[lang]
+    args = {name: _argument(value, lang, inline_math, inline_latex, separator) for name, value in phrase.args.items()}
+    out = []
+    for math, piece in inline.split(catalog(lang)[phrase.key]):
+        if not math:
+            out.append(piece.format(**args))
+            continue
+        formula = piece.format(**{k: _plain(v, separator) for k, v in phrase.args.items()})
+        out.append(inline_latex(formula) if inline_latex else inline.to_plain(formula, separator))
+    return "".join(out)
 
 
-def _argument(value, lang, inline_math) -> str:
+def _plain(value, separator: str) -> str:
+    """An argument inside a catalog formula: a number or a word."""
+    if hasattr(value, "_t"):
+        from examsolver.render import values
+
+        return values.localize(values.plain(value), separator)
+    return str(value)
+
+
+def _argument(value, lang, inline_math, inline_latex, separator) -> str:
     if isinstance(value, Phrase):
-        return translate(value, lang, inline_math)
+        return translate(value, lang, inline_math, inline_latex, separator)
     if isinstance(value, dict) and lang in value:
         return str(value[lang])
     if isinstance(value, Node):
@@ -54,8 +73,20 @@ def _argument(value, lang, inline_math) -> str:
     if hasattr(value, "_t"):   # an exact number
         from examsolver.render import values
 
-        return values.localize(values.plain(value), DECIMAL_SEPARATOR[lang])
+        return values.localize(values.plain(value), separator)
     return str(value)
+
+
+def with_math(text: str, escape, formula) -> str:
+    """Spec text (a statement) with its `$…$` formulas: prose escaped, formulas printed by formula(latex)."""
+    from examsolver.render import inline
+
+    return "".join(formula(piece) if math else escape(piece) for math, piece in inline.split(text))
+
+
+def paragraphs(text: str | None) -> list[str]:
+    """A statement's paragraphs (blank lines between them), the YAML's line breaks folded."""
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", (text or "").strip()) if p.strip()]
 
 
 def title_of(solution, lang: str) -> str:

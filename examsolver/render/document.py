@@ -15,7 +15,8 @@ from pathlib import Path
 
 from examsolver.errors import ExamsolverError
 from examsolver.locales import catalog
-from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, title_of, translate
+from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, paragraphs, title_of, translate
+from examsolver.render.common import with_math
 from examsolver.render.math import LatexPrinter
 from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
 
@@ -213,6 +214,12 @@ class DocumentBuilder:
     def equation(self, lines: list[str], number: int | None) -> str:
         raise NotImplementedError
 
+    def formula(self, latex: str) -> str:
+        """A `$…$` formula of a statement or a phrase: rebuilt from its allowed tokens, then inline."""
+        from examsolver.render.inline import to_latex
+
+        return self.inline(to_latex(latex, self.sep))
+
     def table(self, header: list[str], rows: list[list[str]], caption: str | None) -> str:
         raise NotImplementedError
 
@@ -234,7 +241,11 @@ class DocumentBuilder:
             formulas.append(self.inline(self.math.print(node)))
             return f"\x00{len(formulas) - 1}\x00"
 
-        sentence = translate(localized_phrase(phrase, self.sep), self.lang, hold)
+        def hold_formula(latex: str) -> str:
+            formulas.append(self.formula(latex))
+            return f"\x00{len(formulas) - 1}\x00"
+
+        sentence = translate(localized_phrase(phrase, self.sep), self.lang, hold, hold_formula, self.sep)
         escaped = self.escape(sentence)
         return re.sub("\x00(\\d+)\x00", lambda m: formulas[int(m.group(1))], escaped)
 
@@ -247,15 +258,14 @@ class DocumentBuilder:
 
     # ----- the walk -------------------------------------------------------------
     def view(self, solution: Solution, index: int = 1) -> SolutionView:
-        statement = (solution.statement or {}).get(self.lang) or ""
-        paragraphs = [self.escape(" ".join(p.split())) for p in re.split(r"\n\s*\n", statement.strip()) if p.strip()]
+        statement = paragraphs((solution.statement or {}).get(self.lang))
         sections = [SectionView(self.text(s.title), [v for b in s.blocks for v in self.blocks_of(b)])
                     for s in solution.sections]
         return SolutionView(
             id=solution.problem_id, anchor=re.sub(r"[^A-Za-z0-9_-]", "-", solution.problem_id or f"p{index}"),
             task=self.escape(self.words["doc.task"].format(n=task_number(solution, index))),
             title=self.escape(title_of(solution, self.lang)), source=self.escape(solution.source or ""),
-            statement=paragraphs, conventions=[self.text(p) for p in solution.conventions],
+            statement=[with_math(p, self.escape, self.formula) for p in statement], conventions=[self.text(p) for p in solution.conventions],
             warnings=[self.text(p) for p in solution.warnings], sections=sections, checks=self.checks(solution))
 
     def blocks_of(self, block) -> list[BlockView]:

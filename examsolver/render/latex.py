@@ -14,32 +14,16 @@ from dataclasses import dataclass, field
 
 from examsolver.render.document import Assets, BlockView, DocumentBuilder, SolutionView, booklet_title, roman
 from examsolver.render.document import template_environment
+from examsolver.render.inline import SUBSCRIPTS, SUPERSCRIPTS, UNICODE_MATH
 from examsolver.solution import Code, Figure
 
 _SPECIAL = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "$": "\\$", "&": "\\&", "#": "\\#", "%": "\\%",
             "_": "\\_", "^": "\\textasciicircum{}", "~": "\\textasciitilde{}", '"': "\\textquotedbl{}",
             "\t": " ", "\r": "", "\u0302": ""}
 
-_MATH_SYMBOLS = {
-    "−": "-", "⋆": "\\star", "⊙": "\\odot", "⊘": "\\oslash", "∗": "\\ast", "∂": "\\partial", "≈": "\\approx",
-    "≤": "\\leq", "≥": "\\geq", "≠": "\\neq", "←": "\\leftarrow", "→": "\\rightarrow", "⇒": "\\Rightarrow",
-    "↦": "\\mapsto", "∈": "\\in", "∑": "\\sum", "∏": "\\prod", "√": "\\surd", "∞": "\\infty", "⋅": "\\cdot",
-    "∘": "\\circ", "‖": "\\|", "∇": "\\nabla", "ℓ": "\\ell", "∀": "\\forall", "∃": "\\exists", "∝": "\\propto",
-    "⌈": "\\lceil", "⌉": "\\rceil", "⌊": "\\lfloor", "⌋": "\\rfloor", "⟨": "\\langle", "⟩": "\\rangle",
-    "𝟙": "\\mathbf{1}", "′": "'", "″": "''", "∣": "\\mid", "⊤": "\\top", "≡": "\\equiv", "∼": "\\sim",
-    "⊗": "\\otimes", "⊕": "\\oplus", "∩": "\\cap", "∪": "\\cup", "⊂": "\\subset", "∅": "\\emptyset",
-    "ϵ": "\\epsilon", "ϑ": "\\vartheta", "ϕ": "\\phi", "ℝ": "\\mathbb{R}", "ℕ": "\\mathbb{N}",
-    "ᵀ": "^{T}", "ᵁ": "^{U}", "ᴾ": "^{P}", "ᴰ": "^{D}", "ⁿ": "^{n}", "ⁱ": "^{i}",
-}
-_GREEK = "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΥΦΨΩ"
-_GREEK_NAMES = ("alpha beta gamma delta varepsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau "
-                "upsilon varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega").split()
-_MATH_SYMBOLS.update({g: "\\" + name for g, name in zip(_GREEK, _GREEK_NAMES)})
-_MATH_SYMBOLS["ς"] = "\\varsigma"
-_MATH_SYMBOLS.update({s: f"^{{{d}}}" for s, d in zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾", "0123456789+-=()")})
-_MATH_SYMBOLS.update({s: f"_{{{d}}}" for s, d in zip("₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ",
-                                                     "0123456789+-=()aehijklmnoprstuvx")})
-_MATH_SYMBOLS.update({"ˣ": "^{x}", "ʸ": "^{y}", "ᵏ": "^{k}", "ᵗ": "^{t}", "ᵐ": "^{m}", "ᵈ": "^{d}", "ᶦ": "^{i}"})
+_MATH_SYMBOLS = dict(UNICODE_MATH)
+_MATH_SYMBOLS.update({s: f"^{{{d}}}" for s, d in SUPERSCRIPTS.items()})
+_MATH_SYMBOLS.update({s: f"_{{{d}}}" for s, d in SUBSCRIPTS.items()})
 
 
 def _script_letter(ch: str) -> str | None:

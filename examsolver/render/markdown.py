@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, title_of, translate
+from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, paragraphs, title_of, translate
+from examsolver.render.common import with_math
+from examsolver.render.inline import to_latex
 from examsolver.render.math import LatexPrinter
 from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
 from examsolver.verify import literal_text
@@ -14,7 +16,11 @@ class MarkdownRenderer:
         self.math = LatexPrinter(decimal_separator=DECIMAL_SEPARATOR[lang], lang=lang)
 
     def text(self, phrase: Phrase) -> str:
-        return translate(phrase, self.lang, lambda node: f"${self.math.print(node)}$")
+        return translate(phrase, self.lang, lambda node: f"${self.math.print(node)}$", self.formula,
+                         self.math.s["decimal_separator"])
+
+    def formula(self, latex: str) -> str:
+        return f"${to_latex(latex, self.math.s['decimal_separator'])}$"
 
     def heading(self, key: str) -> str:
         return self.text(Phrase(key))
@@ -25,7 +31,8 @@ class MarkdownRenderer:
         if solution.source:
             out += [f"*{self.heading('heading.source')}:* {solution.source}", ""]
         if solution.statement and solution.statement.get(self.lang):
-            out += [f"{h}# {self.heading('heading.statement')}", "", solution.statement[self.lang].strip(), ""]
+            out += [f"{h}# {self.heading('heading.statement')}", ""]
+            out += [with_math(p, str, self.formula) + "\n" for p in paragraphs(solution.statement[self.lang])]
         if solution.conventions:
             out += [f"{h}# {self.heading('heading.conventions')}", ""]
             out += [f"- {self.text(p)}" for p in solution.conventions] + [""]

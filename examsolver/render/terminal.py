@@ -7,7 +7,9 @@ from rich.rule import Rule
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, title_of, translate
+from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, paragraphs, title_of, translate
+from examsolver.render.common import with_math
+from examsolver.render.inline import to_plain
 from examsolver.render.math import PlainPrinter
 from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
 from examsolver.verify import literal_text
@@ -24,7 +26,10 @@ class TerminalRenderer:
         self.lines: list = []    # renderables, printed at once: one rich pass instead of one per line
 
     def text(self, phrase: Phrase) -> str:
-        return translate(phrase, self.lang, self.math.print)
+        return translate(phrase, self.lang, self.math.print, self.formula, self.math.s["decimal_separator"])
+
+    def formula(self, latex: str) -> str:
+        return to_plain(latex, self.math.s["decimal_separator"])
 
     def heading(self, key: str) -> str:
         return self.text(Phrase(key))
@@ -39,7 +44,8 @@ class TerminalRenderer:
         if solution.source:
             self.print(Text(f"{self.heading('heading.source')}: {solution.source}", style="dim"))
         if solution.statement and solution.statement.get(self.lang):
-            self.print(Text(solution.statement[self.lang].strip()))
+            for paragraph in paragraphs(solution.statement[self.lang]):
+                self.print(Text(with_math(paragraph, str, self.formula)))
         if solution.conventions:
             self.print(Text(self.heading("heading.conventions"), style="bold"))
             for p in solution.conventions:
