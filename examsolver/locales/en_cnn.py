@@ -23,7 +23,7 @@ PHRASES = {
     "section.input_size": "Size of the input image",
     "input_size.flatten": "The fully connected layer takes {width} inputs, the flattened {channels} feature map(s) of size H×W:",
     "input_size.square": "Assuming square feature maps (H = W):",
-    "input_size.layer": "Going back through {layer} (window k = {k}, stride s = {s}, padding p = {p}); n_in = (n_out − 1)·s + k − 2p is the size whose windows cover the input exactly:",
+    "input_size.layer": "Going back through {layer} (window k = {k}, stride s = {s}, padding p = {p}); $n_{{\\text{{in}}}} = (n_{{\\text{{out}}}} - 1) \\cdot s + k - 2p$ is the size whose windows cover the input exactly:",
     "input_size.result": "The input image is {shape}.",
     "input_size.floor": "With the floor rule of PyTorch the input sizes {sizes} all give the same shapes; the larger ones leave their last rows/columns unused, so we take {size}.",
     "input_size.alternative_outside": "With zero padding {p} in every convolution the image would be {shape}; the given entry at ({at}) lies outside it, so that reading does not fit the data.",

@@ -37,20 +37,28 @@ def approximation(step: Step, printer: Printer) -> str | None:
     return printer.approx(step.result, step.layout)
 
 
-def translate(phrase: Phrase, lang: str, inline_math, inline_latex=None, separator: str | None = None) -> str:
+# A word argument that is a name from code (running_mean, conv1.W): typeset as code, never as prose.
+IDENTIFIER = re.compile(r"[A-Za-z]\w*(?:[._]\w+)+(?:, [A-Za-z]\w*(?:[._]\w+)*)*")
+
+
+def translate(phrase: Phrase, lang: str, inline_math, inline_latex=None, separator: str | None = None,
+              code=None) -> str:
     """The phrase's sentence; inline_math(node) prints formula arguments, inline_latex(formula) the
-    catalog's own `$…$` formulas (default: Unicode, as on the terminal)."""
+    catalog's own `$…$` formulas (default: Unicode, as on the terminal), code(name) identifiers."""
     from examsolver.render import inline
 
     separator = separator or DECIMAL_SEPARATOR[lang]
-    args = {name: _argument(value, lang, inline_math, inline_latex, separator) for name, value in phrase.args.items()}
+    args = {name: _argument(value, lang, inline_math, inline_latex, separator, code)
+            for name, value in phrase.args.items()}
+    plain_args = {k: _plain(v, separator) for k, v in phrase.args.items()}
+    formula = inline_latex or (lambda latex: inline.to_plain(latex, separator))
     out = []
-    for math, piece in inline.split(catalog(lang)[phrase.key]):
-        if not math:
+    for kind, piece in inline.split(catalog(lang)[phrase.key]):
+        if kind == inline.TEXT:
             out.append(piece.format(**args))
-            continue
-        formula = piece.format(**{k: _plain(v, separator) for k, v in phrase.args.items()})
-        out.append(inline_latex(formula) if inline_latex else inline.to_plain(formula, separator))
+        else:
+            text = piece.format(**plain_args)
+            out.append(formula(text) if kind == inline.MATH else (code or str)(text))
     return "".join(out)
 
 
@@ -63,25 +71,32 @@ def _plain(value, separator: str) -> str:
     return str(value)
 
 
-def _argument(value, lang, inline_math, inline_latex, separator) -> str:
+def _argument(value, lang, inline_math, inline_latex, separator, code) -> str:
     if isinstance(value, Phrase):
-        return translate(value, lang, inline_math, inline_latex, separator)
-    if isinstance(value, dict) and lang in value:
-        return str(value[lang])
+        return translate(value, lang, inline_math, inline_latex, separator, code)
+    if isinstance(value, dict) and lang in value:     # spec text: may hold `$…$` formulas too
+        from examsolver.render import inline
+
+        formula = inline_latex or (lambda latex: inline.to_plain(latex, separator))
+        return with_math(str(value[lang]), str, formula, code)
     if isinstance(value, Node):
         return inline_math(value)
     if hasattr(value, "_t"):   # an exact number
         from examsolver.render import values
 
         return values.localize(values.plain(value), separator)
+    if code and isinstance(value, str) and IDENTIFIER.fullmatch(value):
+        return code(value)
     return str(value)
 
 
-def with_math(text: str, escape, formula) -> str:
-    """Spec text (a statement) with its `$…$` formulas: prose escaped, formulas printed by formula(latex)."""
+def with_math(text: str, escape, formula, code=None) -> str:
+    """Spec text (a statement) with its `$…$` formulas and `` `…` `` names: prose escaped, formulas
+    printed by formula(latex), names by code(name) (default: as prose)."""
     from examsolver.render import inline
 
-    return "".join(formula(piece) if math else escape(piece) for math, piece in inline.split(text))
+    printers = {inline.TEXT: escape, inline.MATH: formula, inline.CODE: code or escape}
+    return "".join(printers[kind](piece) for kind, piece in inline.split(text))
 
 
 def paragraphs(text: str | None) -> list[str]:

@@ -214,6 +214,10 @@ class DocumentBuilder:
     def equation(self, lines: list[str], number: int | None) -> str:
         raise NotImplementedError
 
+    def identifier(self, name: str) -> str:
+        """A name from code in a sentence (running_mean): typewriter type."""
+        raise NotImplementedError
+
     def formula(self, latex: str) -> str:
         """A `$…$` formula of a statement or a phrase: rebuilt from its allowed tokens, then inline."""
         from examsolver.render.inline import to_latex
@@ -245,7 +249,11 @@ class DocumentBuilder:
             formulas.append(self.formula(latex))
             return f"\x00{len(formulas) - 1}\x00"
 
-        sentence = translate(localized_phrase(phrase, self.sep), self.lang, hold, hold_formula, self.sep)
+        def hold_code(name: str) -> str:
+            formulas.append(self.identifier(name))
+            return f"\x00{len(formulas) - 1}\x00"
+
+        sentence = translate(localized_phrase(phrase, self.sep), self.lang, hold, hold_formula, self.sep, hold_code)
         escaped = self.escape(sentence)
         return re.sub("\x00(\\d+)\x00", lambda m: formulas[int(m.group(1))], escaped)
 
@@ -265,7 +273,8 @@ class DocumentBuilder:
             id=solution.problem_id, anchor=re.sub(r"[^A-Za-z0-9_-]", "-", solution.problem_id or f"p{index}"),
             task=self.escape(self.words["doc.task"].format(n=task_number(solution, index))),
             title=self.escape(title_of(solution, self.lang)), source=self.escape(solution.source or ""),
-            statement=[with_math(p, self.escape, self.formula) for p in statement], conventions=[self.text(p) for p in solution.conventions],
+            statement=[with_math(p, self.escape, self.formula, self.identifier) for p in statement],
+            conventions=[self.text(p) for p in solution.conventions],
             warnings=[self.text(p) for p in solution.warnings], sections=sections, checks=self.checks(solution))
 
     def blocks_of(self, block) -> list[BlockView]:

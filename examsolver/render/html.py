@@ -75,6 +75,9 @@ class HtmlBuilder(DocumentBuilder):
     def inline(self, latex: str) -> str:
         return math_element(latex)
 
+    def identifier(self, name: str) -> str:
+        return f"<code>{self.escape(name)}</code>"
+
     def equation(self, lines: list[str], number: int | None) -> str:
         math = math_element(lines[0], display=True) if len(lines) == 1 else aligned_element(lines)
         tag = f'<span class="eqno">({number})</span>' if number is not None else ""

@@ -1,5 +1,7 @@
 """Inline mathematics in text: `$…$` in problem statements and in the phrase catalogs.
 
+(And `` `…` `` for a name from code, typeset as code.)
+
 The text between dollars is a small, closed subset of LaTeX (what a TA writes on a
 slide: `$\\mathbf{W}_1 = \\mathbf{I}$`, `$x^{(1)} = [1, 1]^T$`, `$h^{(t)}$`).  It is
 read token by token against an allow-list, never passed through as it stands: the
@@ -61,30 +63,36 @@ class InlineMathError(ExamsolverError):
     """Inline math that is not in the allowed subset (an unknown command, an unbalanced brace)."""
 
 
-def split(text: str) -> list[tuple[bool, str]]:
-    """[(is_math, piece)]: `$…$` spans and the prose between them (`\\$` is a dollar in prose)."""
-    pieces, buf, math, i = [], "", False, 0
+TEXT, MATH, CODE = "text", "math", "code"
+_CLOSE = {"$": MATH, "`": CODE}
+
+
+def split(text: str) -> list[tuple[str, str]]:
+    """[(kind, piece)]: `$…$` formulas, `` `…` `` names from code, and the prose between them
+    (`\\$` is a dollar in prose; an unclosed dollar or backtick stands for itself)."""
+    pieces, buf, mark, i = [], "", None, 0
     while i < len(text):
-        if text.startswith("\\$", i) and not math:
+        ch = text[i]
+        if text.startswith("\\$", i) and mark is None:
             buf += "$"
             i += 2
-        elif text[i] == "$":
-            if buf or math:
-                pieces.append((math, buf))
-            buf, math = "", not math
-            i += 1
+            continue
+        if ch in _CLOSE and mark in (None, ch):
+            if buf:
+                pieces.append((_CLOSE[mark] if mark else TEXT, buf))
+            buf, mark = "", None if mark else ch
         else:
-            buf += text[i]
-            i += 1
-    if math:           # an unclosed dollar is a dollar
-        pieces.append((False, "$" + buf))
-    elif buf:
-        pieces.append((False, buf))
+            buf += ch
+        i += 1
+    if mark:
+        buf = mark + buf
+    if buf:
+        pieces.append((TEXT, buf))
     return pieces
 
 
 def has_math(text: str) -> bool:
-    return any(math for math, _ in split(text))
+    return any(kind == MATH for kind, _ in split(text))
 
 
 def tokens(latex: str) -> list[str]:
@@ -269,4 +277,4 @@ def to_plain(latex: str, separator: str = ".") -> str:
 
 def plain_text(text: str, separator: str = ".") -> str:
     """Text with its `$…$` spans written in Unicode."""
-    return "".join(to_plain(piece, separator) if math else piece for math, piece in split(text))
+    return "".join(to_plain(piece, separator) if kind == MATH else piece for kind, piece in split(text))

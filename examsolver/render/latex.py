@@ -96,6 +96,9 @@ class LatexBuilder(DocumentBuilder):
     def inline(self, latex: str) -> str:
         return f"${latex}$"
 
+    def identifier(self, name: str) -> str:
+        return "\\texttt{" + escape(name) + "}"
+
     def equation(self, lines: list[str], number: int | None) -> str:
         body = lines[0] if len(lines) == 1 else "\\begin{aligned}\n  " + " \\\\\n  ".join(lines) + "\n\\end{aligned}"
         if number is None:

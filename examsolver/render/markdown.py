@@ -17,7 +17,10 @@ class MarkdownRenderer:
 
     def text(self, phrase: Phrase) -> str:
         return translate(phrase, self.lang, lambda node: f"${self.math.print(node)}$", self.formula,
-                         self.math.s["decimal_separator"])
+                         self.math.s["decimal_separator"], self.identifier)
+
+    def identifier(self, name: str) -> str:
+        return f"`{name}`"
 
     def formula(self, latex: str) -> str:
         return f"${to_latex(latex, self.math.s['decimal_separator'])}$"
@@ -32,7 +35,7 @@ class MarkdownRenderer:
             out += [f"*{self.heading('heading.source')}:* {solution.source}", ""]
         if solution.statement and solution.statement.get(self.lang):
             out += [f"{h}# {self.heading('heading.statement')}", ""]
-            out += [with_math(p, str, self.formula) + "\n" for p in paragraphs(solution.statement[self.lang])]
+            out += [with_math(p, str, self.formula, self.identifier) + "\n" for p in paragraphs(solution.statement[self.lang])]
         if solution.conventions:
             out += [f"{h}# {self.heading('heading.conventions')}", ""]
             out += [f"- {self.text(p)}" for p in solution.conventions] + [""]
