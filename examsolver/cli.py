@@ -79,6 +79,7 @@ def solve(
     split: bool = typer.Option(False, "--split", help="One document per spec instead of one booklet."),
     decimal: Optional[Decimal] = typer.Option(None, "--decimal",
                                               help="Decimal separator (default: comma for hr, point for en)."),
+    key: bool = typer.Option(False, "--key", help="Include the answer key in documents (the TA's version)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
     """Solve problem specs and write the worked solutions (terminal, Markdown, LaTeX, slides, HTML, JSON)."""
@@ -99,7 +100,7 @@ def solve(
             solutions.append(solution)
     if solutions:
         code = _run_guarded(debug, lambda: _write_solutions(solutions, fmt.value, lang.value, output, pdf, split,
-                                                            decimal.value if decimal else None, debug))
+                                                            decimal.value if decimal else None, debug, key))
         if code != 0:
             raise typer.Exit(1 if code is None else code)
     if failed:
@@ -107,7 +108,7 @@ def solve(
 
 
 def _write_solutions(solutions, fmt: str, lang: str, output: Optional[Path], pdf: bool, split: bool,
-                     decimal: Optional[str], debug: bool) -> int:
+                     decimal: Optional[str], debug: bool, key: bool = False) -> int:
     """Every output mode of `solve`; returns the exit code (errors of ours are printed here)."""
     from examsolver.errors import ExamsolverError
     from examsolver.render import output as out
@@ -124,20 +125,20 @@ def _write_solutions(solutions, fmt: str, lang: str, output: Optional[Path], pdf
                 if not (target.suffix == ".pdf" and not split):
                     target = target / (out.document_name(group, fmt) + ".pdf")
                 assets = Assets()
-                tex = out.render_document(group, fmt, lang, decimal, assets)
+                tex = out.render_document(group, fmt, lang, decimal, assets, key)
                 seconds = compile_pdf(tex, assets.files, target)
                 typer.echo(f"{target} ({seconds:.1f} s)", err=True)
         elif split:
             for group in groups:
                 name = out.document_name(group, fmt) + out.FORMATS[fmt].suffix
-                out.write_document(group, fmt, lang, Path(output) / name, decimal)
+                out.write_document(group, fmt, lang, Path(output) / name, decimal, key)
         elif output is not None:
-            out.write_document(solutions, fmt, lang, output, decimal)
+            out.write_document(solutions, fmt, lang, output, decimal, key)
         elif fmt == "term":
             for solution in solutions:
                 out.render_solution(solution, fmt, lang, to_terminal=True, decimal=decimal)
         else:
-            sys.stdout.write(out.render_document(solutions, fmt, lang, decimal))
+            sys.stdout.write(out.render_document(solutions, fmt, lang, decimal, key=key))
     except ExamsolverError as err:   # no TeX (2), a LaTeX failure (1): the message says what to do
         if debug:
             raise

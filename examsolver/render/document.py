@@ -197,8 +197,10 @@ class DocumentBuilder:
 
     budget = 70.0            # characters of math on one line
 
-    def __init__(self, lang: str = "hr", decimal: str | None = None, assets: Assets | None = None):
+    def __init__(self, lang: str = "hr", decimal: str | None = None, assets: Assets | None = None,
+                 key: bool = False):
         self.lang = lang
+        self.key = key           # show the answer key (the TA's version)
         self.sep = SEPARATORS[decimal] if decimal else DECIMAL_SEPARATOR[lang]
         self.math = LatexPrinter(decimal_separator=self.sep, lang=lang)
         self.assets = assets
@@ -275,7 +277,8 @@ class DocumentBuilder:
             title=self.escape(title_of(solution, self.lang)), source=self.escape(solution.source or ""),
             statement=[with_math(p, self.escape, self.formula, self.identifier) for p in statement],
             conventions=[self.text(p) for p in solution.conventions],
-            warnings=[self.text(p) for p in solution.warnings], sections=sections, checks=self.checks(solution))
+            warnings=[self.text(p) for p in solution.warnings], sections=sections,
+            checks=self.checks(solution) if self.key else None)
 
     def blocks_of(self, block) -> list[BlockView]:
         """Usually one view per block; slides cut long code into pieces that fit a frame."""
@@ -306,18 +309,22 @@ class DocumentBuilder:
         return BlockView("equation", body, height, intro)
 
     def checks(self, solution: Solution) -> dict | None:
+        """The answer key: each result by its name in the key file, its value as mathematics, and
+        the key's own text only where it disagrees."""
         if not solution.checks:
             return None
         from examsolver.verify import literal_text
 
-        header = [self.word(k) for k in ("label.name", "label.expected", "label.computed", "label.status")]
+        header = [self.word(k) for k in ("label.name", "label.computed", "label.status")]
         rows = []
         for check in solution.checks:
             computed = "" if check.computed is None else self.inline(self.math.value(check.computed, "row"))
             status = self.word(f"status.{check.status}")
+            if check.status != "match":
+                status += f" ({self.word('label.expected')}: {self.identifier(literal_text(check.expected))})"
             if check.detail:
                 status += " (" + self.text(check.detail) + ")"
-            rows.append([self.escape(check.name), self.escape(literal_text(check.expected)), computed, status])
+            rows.append([self.identifier(check.name), computed, status])
         return {"header": header, "rows": rows, "status": [c.status for c in solution.checks]}
 
 

@@ -103,9 +103,10 @@ class HtmlBuilder(DocumentBuilder):
         return f'{cap}<pre><code class="language-{self.escape(code.language)}">{self.escape(code.source)}</code></pre>'
 
 
-def render_html(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None) -> str:
+def render_html(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None,
+                key: bool = False) -> str:
     """One self-contained page: a solution, or a booklet with a table of contents."""
-    builder = HtmlBuilder(lang, decimal, assets)
+    builder = HtmlBuilder(lang, decimal, assets, key)
     views = [builder.view(s, i) for i, s in enumerate(solutions, 1)]
     booklet = len(views) > 1
     title = booklet_title(lang) if booklet else f"{_plain(views[0].task)}: {_plain(views[0].title)}"

@@ -213,9 +213,9 @@ def frames_of(view: SolutionView, lang_words: dict) -> list[Frame]:
 
 # ----- documents -----------------------------------------------------------------
 def render_latex(solutions: list, lang: str, kind: str = "article", decimal: str | None = None,
-                 assets: Assets | None = None) -> str:
+                 assets: Assets | None = None, key: bool = False) -> str:
     """The whole .tex source: one solution, or a booklet with a table of contents."""
-    builder = (SlideBuilder if kind == "beamer" else LatexBuilder)(lang, decimal, assets)
+    builder = (SlideBuilder if kind == "beamer" else LatexBuilder)(lang, decimal, assets, key)
     views = [builder.view(s, i) for i, s in enumerate(solutions, 1)]
     booklet = len(views) > 1
     title = escape(booklet_title(lang)) if booklet else f"{views[0].task}: {views[0].title}"

@@ -11,8 +11,9 @@ from examsolver.verify import literal_text
 
 
 class MarkdownRenderer:
-    def __init__(self, lang: str = "hr"):
+    def __init__(self, lang: str = "hr", key: bool = True):
         self.lang = lang
+        self.key = key           # show the answer key
         self.math = LatexPrinter(decimal_separator=DECIMAL_SEPARATOR[lang], lang=lang)
 
     def text(self, phrase: Phrase) -> str:
@@ -50,7 +51,7 @@ class MarkdownRenderer:
             out += [f"{h}# {self.text(section.title)}", ""]
             for block in section.blocks:
                 out += self.block(block) + [""]
-        if solution.checks:
+        if solution.checks and self.key:
             out += self.checks(solution, h)
         return "\n".join(out).rstrip() + "\n"
 
@@ -91,12 +92,14 @@ class MarkdownRenderer:
 
     def checks(self, solution: Solution, h: str) -> list[str]:
         out = [f"{h}# {self.heading('heading.answers')}", "",
-               f"| {self.heading('label.name')} | {self.heading('label.expected')} | "
-               f"{self.heading('label.computed')} | {self.heading('label.status')} |", "|---|---|---|---|"]
+               f"| {self.heading('label.name')} | {self.heading('label.computed')} | {self.heading('label.status')} |",
+               "|---|---|---|"]
         for check in solution.checks:
             computed = "" if check.computed is None else f"${self.math.value(check.computed, 'row')}$"
             status = self.heading(f"status.{check.status}")
+            if check.status != "match":
+                status += f" ({self.heading('label.expected')}: `{literal_text(check.expected)}`)"
             if check.detail:
                 status += f" ({self.text(check.detail)})"
-            out.append(f"| `{check.name}` | `{literal_text(check.expected)}` | {computed} | {status} |")
+            out.append(f"| `{check.name}` | {computed} | {status} |")
         return out + [""]

@@ -17,8 +17,9 @@ from examsolver.solution import Figure, Phrase
 
 
 class DocumentMarkdown(MarkdownRenderer):
-    def __init__(self, lang: str = "hr", decimal: str | None = None, assets: Assets | None = None):
-        super().__init__(lang)
+    def __init__(self, lang: str = "hr", decimal: str | None = None, assets: Assets | None = None,
+                 key: bool = False):
+        super().__init__(lang, key)
         self.sep = SEPARATORS[decimal] if decimal else None
         if self.sep:
             self.math = LatexPrinter(decimal_separator=self.sep, lang=lang)
@@ -46,8 +47,9 @@ def _slug(text: str) -> str:
     return text.replace(" ", "-")
 
 
-def render_markdown(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None) -> str:
-    renderer = DocumentMarkdown(lang, decimal, assets)
+def render_markdown(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None,
+                    key: bool = False) -> str:
+    renderer = DocumentMarkdown(lang, decimal, assets, key)
     if len(solutions) == 1:
         return renderer.render(solutions[0])
     from examsolver.render.common import title_of

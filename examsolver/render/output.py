@@ -23,17 +23,17 @@ if TYPE_CHECKING:   # the document modules load only for the formats that need t
 class Format:
     name: str
     suffix: str
-    render: Callable          # (solutions, lang, decimal, assets) → text
+    render: Callable          # (solutions, lang, decimal, assets, key) → text
     figures: bool = False     # writes figure files beside the document
 
 
-def _markdown(solutions, lang, decimal, assets) -> str:
+def _markdown(solutions, lang, decimal, assets, key) -> str:
     from examsolver.render.markdown_doc import render_markdown
 
-    return render_markdown(solutions, lang, decimal, assets)
+    return render_markdown(solutions, lang, decimal, assets, key)
 
 
-def _json(solutions, lang, decimal, assets) -> str:
+def _json(solutions, lang, decimal, assets, key) -> str:
     import json
 
     from examsolver.render.jsonout import render, to_dict
@@ -43,7 +43,7 @@ def _json(solutions, lang, decimal, assets) -> str:
     return json.dumps([to_dict(s, lang) for s in solutions], ensure_ascii=False, indent=2) + "\n"
 
 
-def _terminal(solutions, lang, decimal, assets) -> str:
+def _terminal(solutions, lang, decimal, assets, key) -> str:
     from rich.console import Console
 
     from examsolver.render.terminal import TerminalRenderer
@@ -57,18 +57,18 @@ def _terminal(solutions, lang, decimal, assets) -> str:
 
 
 def _tex(kind: str):
-    def render(solutions, lang, decimal, assets) -> str:
+    def render(solutions, lang, decimal, assets, key) -> str:
         from examsolver.render.latex import render_latex
 
-        return render_latex(solutions, lang, kind, decimal, assets)
+        return render_latex(solutions, lang, kind, decimal, assets, key)
 
     return render
 
 
-def _html(solutions, lang, decimal, assets) -> str:
+def _html(solutions, lang, decimal, assets, key) -> str:
     from examsolver.render.html import render_html
 
-    return render_html(solutions, lang, decimal, assets)
+    return render_html(solutions, lang, decimal, assets, key)
 
 
 FORMATS = {f.name: f for f in (
@@ -101,14 +101,15 @@ def render_solution(solution, fmt: str, lang: str, to_terminal: bool = True, dec
         _set_separator(renderer, "plain", decimal)
         renderer.render(solution)
         return ""
-    return render_document([solution], fmt, lang, decimal)
+    return render_document([solution], fmt, lang, decimal, key=True)
 
 
 def render_document(solutions: list, fmt: str, lang: str, decimal: str | None = None,
-                    assets: Assets | None = None) -> str:
+                    assets: Assets | None = None, key: bool = False) -> str:
+    """The document; the answer key is in it only when key (students get documents without it)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    return FORMATS[fmt].render(solutions, lang, decimal, assets)
+    return FORMATS[fmt].render(solutions, lang, decimal, assets, key)
 
 
 def document_name(solutions: list, fmt: str) -> str:
@@ -124,14 +125,15 @@ def document_name(solutions: list, fmt: str) -> str:
     return stem + ("-slides" if fmt == "beamer" else "")
 
 
-def write_document(solutions: list, fmt: str, lang: str, path: Path, decimal: str | None = None) -> list[Path]:
+def write_document(solutions: list, fmt: str, lang: str, path: Path, decimal: str | None = None,
+                   key: bool = False) -> list[Path]:
     """Render and write one document (and its figure files beside it); returns what was written."""
     from examsolver.render.document import Assets
 
     path = Path(path)
     spec = FORMATS[fmt]
     assets = Assets(prefix=f"{path.stem}-") if spec.figures else None
-    text = render_document(solutions, fmt, lang, decimal, assets)
+    text = render_document(solutions, fmt, lang, decimal, assets, key)
     written = []
     for name, data in (assets.files.items() if assets else ()):
         write_atomic(path.parent / name, data)
