@@ -62,7 +62,7 @@ PHRASES = {
     "convention.retrieval_thresholds": "A threshold is put on every item of the ranking: that item and all above it are the positive predictions.",
     "convention.retrieval_thresholds_grouped": "A threshold is put on every distinct similarity: all items with at least that similarity are the positive predictions.",
     "convention.retrieval_curve_start": "If no threshold gives R = 0, the curve gets the point R = 0 with the precision at the smallest recall; when a recall has several precisions, the better one is taken.",
-    "convention.retrieval_ap": "AP is given both non-interpolated, $\\mathrm{{AP}} = \\sum_n (R_n - R_{{n-1}}) P_n$ (as in scikit-learn), and interpolated over all points, with $P_{{\\text{{interp}}}}(R) = \\max_{{R' \\ge R}} P(R')$.",
+    "convention.retrieval_ap": "AP is given both non-interpolated, $\\mathrm{{AP}} = \\sum_n (R_n - R_{{n-1}}) P_n$ (as in scikit-learn), and interpolated over all points, with $P_{{\\text{{interp}}}}(R)$ the largest $P(R')$ over $R' \\ge R$.",
     # warnings
     "warning.retrieval_ties": "Query {query}: items {items} have exactly equal similarity {value}; they are ordered {rule}, and the precision/recall table and AP depend on that choice.",
     "warning.retrieval_infinite": "Query {query} coincides with a database embedding (distance 0): its similarity is infinite, and the result `similarity` is not recorded (use `distance`).",

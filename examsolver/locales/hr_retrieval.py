@@ -62,7 +62,7 @@ PHRASES = {
     "convention.retrieval_thresholds": "Prag postavljamo na svaki podatak u rangiranju: taj podatak i svi iznad njega su pozitivne predikcije.",
     "convention.retrieval_thresholds_grouped": "Prag postavljamo na svaku različitu vrijednost sličnosti: svi podaci s barem tolikom sličnošću su pozitivne predikcije.",
     "convention.retrieval_curve_start": "Ako ni za jedan prag nemamo R = 0, krivulji dogovorno dodajemo točku R = 0 s preciznošću za najmanji odziv; ako za isti odziv imamo više preciznosti, uzimamo bolju.",
-    "convention.retrieval_ap": "Prosječnu preciznost dajemo neinterpoliranu, $\\mathrm{{AP}} = \\sum_n (R_n - R_{{n-1}}) P_n$ (kao u scikit-learnu), i interpoliranu po svim točkama, uz $P_{{\\text{{interp}}}}(R) = \\max_{{R' \\ge R}} P(R')$.",
+    "convention.retrieval_ap": "Prosječnu preciznost dajemo neinterpoliranu, $\\mathrm{{AP}} = \\sum_n (R_n - R_{{n-1}}) P_n$ (kao u scikit-learnu), i interpoliranu po svim točkama, uz $P_{{\\text{{interp}}}}(R)$ jednak najvećem $P(R')$ za $R' \\ge R$.",
     # warnings
     "warning.retrieval_ties": "Upit {query}: podaci {items} imaju točno jednaku sličnost {value}; poredani su {rule}, a tablica preciznosti i odziva te AP ovise o tom izboru.",
     "warning.retrieval_infinite": "Upit {query} podudara se s vektorom ugrađivanja iz skupa (udaljenost 0): sličnost je beskonačna pa se rezultat `similarity` ne bilježi (koristite `distance`).",

@@ -113,6 +113,9 @@ def tokens(latex: str) -> list[str]:
         out.append(char)
     if depth:
         raise InlineMathError(f"inline math: unbalanced braces in ${latex}$")
+    for env in re.findall(r"\\(?:begin|end)\{([^}]*)\}", latex):
+        if env not in _ENVIRONMENTS:
+            raise InlineMathError(f"inline math: unknown environment {env} in ${latex}$")
     return out
 
 

@@ -61,7 +61,7 @@ class Printer:
 
     # ----- shared structure --------------------------------------------------
     def _print_Seq(self, node) -> str:
-        return ", ".join(self.print(item) for item in node.items)
+        return self.item_separator.join(self.print(item) for item in node.items)
 
     def _print_Infinity(self, node) -> str:
         return self.infinity
@@ -220,7 +220,7 @@ class LatexPrinter(Printer):
         items = self._elide(items, MAX_ENTRIES, "\\dots")
         if layout == "col":
             return "\\begin{bmatrix} " + " \\\\ ".join(items) + " \\end{bmatrix}"
-        text = "\\left[" + self.item_separator.join(items) + "\\right]"
+        text = "\\begin{bmatrix} " + " & ".join(items) + " \\end{bmatrix}"     # a row, as the slides write it
         return text + "^T" if layout == "colT" else text
 
     def matrix(self, rows: list) -> str:
@@ -234,7 +234,7 @@ class LatexPrinter(Printer):
         return "\\begin{bmatrix} " + " \\\\ ".join(" & ".join(r) for r in rows) + " \\end{bmatrix}"
 
     def brackets(self, parts: list) -> str:
-        return "\\left[" + ",\\ ".join(parts) + "\\right]"
+        return "\\left[" + (self.item_separator.rstrip() + "\\ ").join(parts) + "\\right]"
 
     def _print_Sym(self, node: Sym) -> str:
         base = node.base
@@ -255,7 +255,7 @@ class LatexPrinter(Printer):
     def _print_Call(self, node: Call) -> str:
         if node.fn == "vector":
             return self.vector([self.print(a) for a in node.args], "colT")
-        args = ", ".join(self.print(a) for a in node.args)
+        args = self.item_separator.join(self.print(a) for a in node.args)
         if node.fn == "sqrt":
             return f"\\sqrt{{{args}}}"
         name = self.functions.get(node.fn, f"\\mathrm{{{node.fn}}}")
@@ -342,7 +342,7 @@ class PlainPrinter(Printer):
         return "[" + sep.join("[" + sep.join(r) + "]" for r in rows) + "]"
 
     def brackets(self, parts: list) -> str:
-        return "[" + ", ".join(parts) + "]"
+        return "[" + self.item_separator.join(parts) + "]"
 
     def _print_Sym(self, node: Sym) -> str:
         text = GREEK.get(node.base, (None, node.base))[1]
@@ -359,7 +359,7 @@ class PlainPrinter(Printer):
     def _print_Call(self, node: Call) -> str:
         if node.fn == "vector":
             return self.vector([self.print(a) for a in node.args], "colT")
-        args = ", ".join(self.print(a) for a in node.args)
+        args = self.item_separator.join(self.print(a) for a in node.args)
         return f"{self.functions.get(node.fn, node.fn)}({args})"
 
     def _print_Neg(self, node) -> str:

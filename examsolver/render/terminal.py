@@ -26,7 +26,12 @@ class TerminalRenderer:
         self.lines: list = []    # renderables, printed at once: one rich pass instead of one per line
 
     def text(self, phrase: Phrase) -> str:
-        return translate(phrase, self.lang, self.math.print, self.formula, self.math.s["decimal_separator"])
+        return translate(phrase, self.lang, self.math.print, self.formula, self.math.s["decimal_separator"],
+                         self.identifier)
+
+    def identifier(self, name: str) -> str:
+        """A name from code (conv1.W, running_mean): as it is written in code."""
+        return name
 
     def formula(self, latex: str) -> str:
         return to_plain(latex, self.math.s["decimal_separator"])
@@ -45,7 +50,7 @@ class TerminalRenderer:
             self.print(Text(f"{self.heading('heading.source')}: {solution.source}", style="dim"))
         if solution.statement and solution.statement.get(self.lang):
             for paragraph in paragraphs(solution.statement[self.lang]):
-                self.print(Text(with_math(paragraph, str, self.formula)))
+                self.print(Text(with_math(paragraph, str, self.formula, self.identifier)))
         if solution.conventions:
             self.print(Text(self.heading("heading.conventions"), style="bold"))
             for p in solution.conventions:
@@ -53,7 +58,7 @@ class TerminalRenderer:
         for p in solution.warnings:
             self.print(Text(f"⚠ {self.text(p)}", style="yellow"))
         for alt in solution.alternatives:
-            shown = ", ".join(f"{name} = {self.math.value(value, 'row')}" for name, value in alt.values)
+            shown = ", ".join(f"{self.identifier(name)} = {self.math.value(value, 'row')}" for name, value in alt.values)
             self.print(Text(f"  {self.heading('verify.heading.alternatives')} {self.text(alt.phrase)}: {shown}",
                          style="yellow"))
         for section in solution.sections:
@@ -78,7 +83,7 @@ class TerminalRenderer:
                 line.append(f"({block.number}) ", style="dim")
             line.append(chain)
             if approx:
-                line.append(f"  ≈ {approx}", style="dim")
+                line.append(f" ≈ {approx}", style="dim")
             self.print(line)
         elif isinstance(block, Phrase):
             self.print(Text(self.text(block)))
