@@ -220,8 +220,9 @@ class LatexPrinter(Printer):
         items = self._elide(items, MAX_ENTRIES, "\\dots")
         if layout == "col":
             return "\\begin{bmatrix} " + " \\\\ ".join(items) + " \\end{bmatrix}"
-        text = "\\begin{bmatrix} " + " & ".join(items) + " \\end{bmatrix}"     # a row, as the slides write it
-        return text + "^T" if layout == "colT" else text
+        if layout == "colT":      # a column written on its line, as the slides do: [4, −1, 2]ᵀ
+            return "\\left[" + self.item_separator.join(items) + "\\right]^T"
+        return "\\begin{bmatrix} " + " & ".join(items) + " \\end{bmatrix}"     # a 1×n row is a matrix
 
     def matrix(self, rows: list) -> str:
         wide = any(len(r) > MAX_ENTRIES for r in rows)
