@@ -76,15 +76,16 @@ class TerminalRenderer:
         if isinstance(block, Step):
             if block.text:
                 self.print(Text(self.text(block.text)))
-            chain = " = ".join(equation_parts(block, self.math))
-            approx = approximation(block, self.math)
-            line = Text("  ")
-            if block.number:
-                line.append(f"({block.number}) ", style="dim")
-            line.append(chain)
-            if approx:
-                line.append(f" ≈ {approx}", style="dim")
-            self.print(line)
+            number = f"({block.number}) " if block.number else ""
+            lines = wrapped_chain(equation_parts(block, self.math), approximation(block, self.math),
+                                  self.console.width, 2 + len(number))
+            for i, (text, approx) in enumerate(lines):
+                line = Text("  ")
+                line.append(number if i == 0 else " " * len(number), style="dim")
+                line.append(text)
+                if approx:
+                    line.append(approx, style="dim")
+                self.print(line)
         elif isinstance(block, Phrase):
             self.print(Text(self.text(block)))
         elif isinstance(block, Table):
@@ -111,3 +112,28 @@ class TerminalRenderer:
                           Text(status, style=STATUS_STYLE[check.status]))
         self.print()
         self.print(table)
+
+
+def wrapped_chain(parts: list[str], approx: str | None, width: int, indent: int) -> list[tuple[str, str]]:
+    """lhs = a = b ≈ c as lines that fit the width, broken only before a relation; continuation
+    lines start under the first `=` (as a displayed chain is aligned), never at column 0.
+
+    Each line is (text, decimals): the decimals are printed dimmed."""
+    pieces = [("= ", p) for p in parts[1:]] + ([("≈ ", approx)] if approx else [])
+    if not parts:
+        return [("", f"≈ {approx}" if approx else "")]
+    hang = len(parts[0]) + 1 if len(parts[0]) + 1 < (width - indent) // 2 else 2
+    lines, current = [], [parts[0]]
+    used = indent + len(parts[0])
+    for rel, piece in pieces:
+        if len(current) > (0 if lines else 1) and used + 3 + len(piece) > width:
+            lines.append(current)
+            current, used = [" " * hang], indent + hang
+        current.append(("" if current[-1].endswith(" ") else " ") + rel + piece)
+        used += len(current[-1])
+    lines.append(current)
+    out = []
+    for line in lines:
+        decimals = line.pop() if len(line) > 1 and line[-1].lstrip().startswith("≈") else ""
+        out.append(("".join(line), decimals))
+    return out
