@@ -132,3 +132,14 @@ def test_inline_math_in_unicode():
     assert plain_text(r"$\frac{e^x}{1 + e^x}$, $\sqrt{2}$") == "eˣ/(1 + eˣ), √2"
     assert split(r"costs \$5, `np.log` and $x$") == [("text", "costs $5, "), ("code", "np.log"), ("text", " and "),
                                                       ("math", "x")]
+
+
+def test_terminal_equations_wrap_under_their_equation():
+    """At 80 columns no line is longer and every continuation starts under its equation, not at column 0."""
+    console = Console(record=True, width=80, file=open(os.devnull, "w"), color_system=None)
+    TerminalRenderer("hr", console).render(solved(PROBLEMS / "2022_z1.yaml"))
+    lines = console.export_text().splitlines()
+    continued = [line for line in lines if re.match(r" {6,}= ", line)]
+    assert continued, "2022_z1 has chains longer than 80 columns"
+    assert all(len(line) <= 80 for line in lines)
+    assert not any("  ≈" in line for line in lines)
