@@ -19,6 +19,7 @@ GREEK = {"mu": ("\\mu", "μ"), "sigma": ("\\sigma", "σ"), "eta": ("\\eta", "η"
 
 _SUB = str.maketrans("0123456789aehijklmnoprstuvx+-=(),", "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₊₋₌₍₎,")
 _SUP = str.maketrans("0123456789+-=()TUPDntki", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵀᵁᴾᴰⁿᵗᵏⁱ")
+_FROM_SUP = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 MAX_ROWS = 8       # larger tensors are elided: first rows, dots, last row
 MAX_ENTRIES = 10
 
@@ -156,8 +157,9 @@ class Printer:
             return None
         sep, places = self.s["decimal_separator"], self.s["approx_places"]
         texts = np.empty(array.shape, dtype=object)
-        for index, v in np.ndenumerate(array):
-            texts[index] = self.decimal(V.decimal_text(v, sep if sep != "{,}" else ",", places))
+        aligned = V.decimal_texts(list(array.flat), sep if sep != "{,}" else ",", places)
+        for index, text in zip(np.ndindex(array.shape), aligned):
+            texts[index] = self.decimal(text)
         if array.ndim == 0:
             return texts[()]
         return self.tensor_text(texts, layout)
@@ -208,7 +210,11 @@ class LatexPrinter(Printer):
         return V.localize(text, "{,}" if sep == "," else sep)
 
     def decimal(self, text: str) -> str:
-        return text.replace("−", "-").replace(",", "{,}")
+        mantissa, times, power = text.partition("·10")     # 1.200·10⁻⁵ → 1.200 \cdot 10^{-5}
+        if times:
+            power = "^{" + power.translate(_FROM_SUP) + "}"
+            mantissa += " \\cdot 10"
+        return (mantissa + power).replace("−", "-").replace(",", "{,}")
 
     def paren(self, text: str) -> str:
         return f"\\left({text}\\right)"

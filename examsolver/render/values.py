@@ -169,10 +169,11 @@ def sympy_plain(expr) -> str:
 
 # ----- decimals ---------------------------------------------------------------
 def decimal_text(value, separator: str = ".", places: int = APPROX_DECIMALS) -> str:
-    """The value rounded for reading: 0.4621, 1.2e-05."""
+    """The value rounded for reading: 0.4621, 1.200·10⁻⁵ (as many significant digits as places)."""
     d = value.decimal(places + 12) if _is_exact(value) else Decimal(str(value))
     if d != 0 and abs(d) < Decimal(10) ** -places:
-        text = f"{d:.{places - 1}e}"
+        mantissa, _, exponent = f"{d:.{places - 1}e}".partition("e")
+        text = f"{mantissa}·10{str(int(exponent)).translate(_SUPERSCRIPT)}"
     else:
         text = str(d.quantize(Decimal(10) ** -places, rounding=ROUND_HALF_EVEN))
         text = text.rstrip("0").rstrip(".") if "." in text else text
@@ -180,6 +181,19 @@ def decimal_text(value, separator: str = ".", places: int = APPROX_DECIMALS) -> 
             text = "0"
     text = text.replace("-", "−")
     return text.replace(".", separator)
+
+
+def decimal_texts(values: list, separator: str = ".", places: int = APPROX_DECIMALS) -> list[str]:
+    """Approximations with the same number of places everywhere ([0.4621, −0.0770, 0.2310], not
+    [0.4621, −0.077, 0.231]; ≈ 0.2310 beside ≈ 0.4621): one precision, as a reader compares them."""
+    texts = [decimal_text(v, ".", places) for v in values]
+    out = []
+    for text in texts:
+        if "·10" not in text and text != "0":
+            whole, _, fraction = text.partition(".")
+            text = f"{whole}.{fraction.ljust(places, '0')}"
+        out.append(text.replace(".", separator))
+    return out
 
 
 def needs_decimal(value) -> bool:
