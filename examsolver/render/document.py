@@ -187,7 +187,7 @@ def equation_height(lines: list[str]) -> float:
     for line in lines:
         rows = [line[m.end():].split("\\end{bmatrix}")[0].count("\\\\") + 1
                 for m in re.finditer(r"\\begin\{bmatrix\}", line)]
-        fracs = 2.0 if "\\frac" in line else 1.1
+        fracs = 4.0 if re.search(r"\\(int|sum|prod)\\limits|\\sum_", line) else 2.0 if "\\frac" in line else 1.1
         height += max([fracs] + [1.1 * r + 0.4 for r in rows])
     return height + 0.8      # display spacing
 
@@ -220,6 +220,10 @@ class DocumentBuilder:
         """A name from code in a sentence (running_mean): typewriter type."""
         raise NotImplementedError
 
+    def in_sentence(self, latex: str) -> str:
+        """A formula of a sentence: inline, or displayed when it is too long to break across lines."""
+        return self.inline(latex)
+
     def formula(self, latex: str) -> str:
         """A `$…$` formula of a statement or a phrase: rebuilt from its allowed tokens, then inline."""
         from examsolver.render.inline import to_latex
@@ -244,7 +248,7 @@ class DocumentBuilder:
         formulas: list[str] = []
 
         def hold(node) -> str:
-            formulas.append(self.inline(self.math.print(node)))
+            formulas.append(self.in_sentence(self.math.print(node)))
             return f"\x00{len(formulas) - 1}\x00"
 
         def hold_formula(latex: str) -> str:
@@ -302,11 +306,14 @@ class DocumentBuilder:
         raise TypeError(f"cannot render {type(block).__name__}")
 
     def step(self, step: Step) -> BlockView:
-        lines = chain_lines(equation_parts(step, self.math), approximation(step, self.math), self.budget)
-        intro = self.text(step.text) if step.text else ""
-        body = self.equation(lines, step.number)
+        return self.equation_view(self.step_lines(step), step.number, self.text(step.text) if step.text else "")
+
+    def step_lines(self, step: Step) -> list[str]:
+        return chain_lines(equation_parts(step, self.math), approximation(step, self.math), self.budget)
+
+    def equation_view(self, lines: list[str], number: int | None, intro: str = "") -> BlockView:
         height = equation_height(lines) + (1 + len(intro) // 90 if intro else 0)
-        return BlockView("equation", body, height, intro)
+        return BlockView("equation", self.equation(lines, number), height, intro)
 
     def checks(self, solution: Solution) -> dict | None:
         """The answer key: each result by its name in the key file, its value as mathematics, and
@@ -318,7 +325,11 @@ class DocumentBuilder:
         header = [self.word(k) for k in ("label.name", "label.computed", "label.status")]
         rows = []
         for check in solution.checks:
-            computed = "" if check.computed is None else self.inline(self.math.value(check.computed, "row"))
+            computed = "" if check.computed is None else self.math.value(check.computed, "row")
+            if math_width(computed) > self.budget / 2:      # a tensor of formulas: it stands in the solution
+                computed = self.word("doc.key_in_solution")
+            elif computed:
+                computed = self.inline(computed)
             status = self.word(f"status.{check.status}")
             if check.status != "match":
                 status += f" ({self.word('label.expected')}: {self.identifier(literal_text(check.expected))})"

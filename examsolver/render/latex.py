@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from examsolver.render.document import Assets, BlockView, DocumentBuilder, SolutionView, booklet_title, roman
+from examsolver.render.document import Assets, BlockView, DocumentBuilder, SolutionView, booklet_title, equation_height
+from examsolver.render.document import math_width, roman
 from examsolver.render.document import template_environment
 from examsolver.render.inline import SUBSCRIPTS, SUPERSCRIPTS, UNICODE_MATH
-from examsolver.solution import Code, Figure
+from examsolver.solution import Code, Figure, Step, Table
 
 _SPECIAL = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "$": "\\$", "&": "\\&", "#": "\\#", "%": "\\%",
             "_": "\\_", "^": "\\textasciicircum{}", "~": "\\textasciitilde{}", '"': "\\textquotedbl{}",
@@ -99,8 +100,14 @@ class LatexBuilder(DocumentBuilder):
     def identifier(self, name: str) -> str:
         return "\\texttt{" + escape(name) + "}"
 
+    def in_sentence(self, latex: str) -> str:
+        if math_width(latex) <= self.budget / 2:
+            return self.inline(latex)
+        return "\\[\\fitmath{" + latex + "}\\]"
+
     def equation(self, lines: list[str], number: int | None) -> str:
-        body = lines[0] if len(lines) == 1 else "\\begin{aligned}\n  " + " \\\\\n  ".join(lines) + "\n\\end{aligned}"
+        single = len(lines) == 1 and not lines[0].startswith("&")      # a continued chain stays aligned
+        body = lines[0] if single else "\\begin{aligned}\n  " + " \\\\\n  ".join(lines) + "\n\\end{aligned}"
         if number is None:
             return f"\\begin{{equation*}}\n\\fitmath{{{body}}}\n\\end{{equation*}}"
         return f"\\begin{{equation}}\n\\fitmath{{{body}}}\\tag{{{number}}}\n\\end{{equation}}"
@@ -122,7 +129,7 @@ class LatexBuilder(DocumentBuilder):
 
         name = self.assets.add("pdf", render_figure(figure, "pdf", self.lang))
         lines = ["\\begin{center}",
-                 f"\\includegraphics[width=0.8\\linewidth,height=0.62\\textheight,keepaspectratio]{{{name}}}"]
+                 f"\\includegraphics[width=0.8\\linewidth,height=0.55\\textheight,keepaspectratio]{{{name}}}"]
         if caption:
             lines += ["\\par{\\small " + caption + "}"]
         return "\n".join(lines + ["\\end{center}"])
@@ -136,12 +143,29 @@ class LatexBuilder(DocumentBuilder):
 
 class SlideBuilder(LatexBuilder):
     budget = 64.0
-    code_lines = 16          # lines of \scriptsize code on one frame
+    code_lines = 14          # lines of \scriptsize code on one frame, under a heading and a caption
+    table_rows = 9           # rows of a table on one frame; a taller table continues on the next
+
+    def step_pieces(self, step: Step) -> list[BlockView]:
+        """A chain taller than a frame continues on the next frames; its number stands on the last line."""
+        lines = self.step_lines(step)
+        intro = self.text(step.text) if step.text else ""
+        pieces = _fitting_lines(lines, FRAME_LINES - 3)
+        return [self.equation_view(piece, step.number if i == len(pieces) - 1 else None, intro if i == 0 else "")
+                for i, piece in enumerate(pieces)]
 
     def blocks_of(self, block) -> list[BlockView]:
+        from dataclasses import replace
+
+        if isinstance(block, Table) and len(block.rows) > self.table_rows:
+            step = self.table_rows
+            return [self.block(replace(block, rows=block.rows[i:i + step],
+                                       caption=block.caption if i + step >= len(block.rows) else None))
+                    for i in range(0, len(block.rows), step)]
+        if isinstance(block, Step):
+            return self.step_pieces(block)
         if not isinstance(block, Code):
             return [self.block(block)]
-        from dataclasses import replace
 
         lines = block.source.rstrip("\n").splitlines() or [""]
         pieces = [lines[i:i + self.code_lines] for i in range(0, len(lines), self.code_lines)]
@@ -187,6 +211,29 @@ def _groups(view: SolutionView) -> list[list]:
     return groups
 
 
+def _fitting_lines(lines: list[str], room: float) -> list[list[str]]:
+    """Consecutive lines of an aligned chain in pieces no taller than room (at least a line each)."""
+    pieces: list[list[str]] = [[]]
+    for line in lines:
+        if pieces[-1] and equation_height(pieces[-1] + [line]) > room:
+            pieces.append([])
+        pieces[-1].append(line)
+    return pieces
+
+
+def _fitting(groups: list[list]) -> list[list]:
+    """A group taller than a frame (a sentence before a full page of code) gives its last block a
+    frame of its own, so the sentence and the block each fit."""
+    out = []
+    for group in groups:
+        sentences = any(kind == "block" for kind, _ in group[:-1])
+        if sentences and sum(_height(i) for i in group) > FRAME_LINES:
+            out += [group[:-1], group[-1:]]
+        else:
+            out.append(group)
+    return out
+
+
 def _height(item) -> float:
     return 1.4 if item[0] == "heading" else item[1].height
 
@@ -194,7 +241,7 @@ def _height(item) -> float:
 def frames_of(view: SolutionView, lang_words: dict) -> list[Frame]:
     """Greedy packing: a new frame when the next group would overflow lines or equations."""
     frames: list[Frame] = []
-    for group in _groups(view):
+    for group in _fitting(_groups(view)):
         height = sum(_height(i) for i in group)
         equations = sum(1 for i in group if i[0] == "block" and i[1].kind == "equation")
         frame = frames[-1] if frames else None
