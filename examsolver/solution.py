@@ -116,6 +116,7 @@ class Solution:
     results: dict = field(default_factory=dict)   # result name → value
     checks: list[AnswerCheck] = field(default_factory=list)
     alternatives: list = field(default_factory=list)   # verify.Alternative: results under another convention
+    document: object = field(default=None, repr=False, compare=False)   # the spec it solves (exporters rebuild from it)
 
     def section(self, key: str, **args) -> Section:
         section = Section(Phrase(key, args))

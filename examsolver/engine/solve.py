@@ -60,6 +60,7 @@ def solve_document(doc: Document, answers: dict | None = None, with_alternatives
     kind = kind_of(doc)
     spec = parse_spec(doc)
     solution = kind.load("solver")(spec, doc)
+    solution.document = doc        # for exporters that rebuild the model (the PyTorch check script)
     from examsolver.verify import check_answers
 
     key = answers if answers is not None else getattr(spec, "answers", {}) or {}
