@@ -32,6 +32,7 @@ from examsolver.mathnodes import Sym, Value, call
 from examsolver.render import output as out
 from examsolver.render.document import Assets, chain_lines
 from examsolver.render.latex import escape
+from examsolver.render.options import Options
 from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
 
 from conftest import PROBLEMS, ROOT
@@ -277,7 +278,8 @@ def compiled(tmp_path_factory):
         else:
             solutions = [solved(PROBLEMS / f"{pid}.yaml")]
         assets = Assets()
-        tex = out.render_document(solutions, kind, lang, assets=assets, key=True)     # the TA's version: all of it
+        everything = Options(key=True, torch=True)          # the TA's version: all of it
+        tex = out.render_document(solutions, kind, lang, assets=assets, options=everything)
         target = folder / f"{pid}.{lang}.{kind}.pdf"
         from examsolver.render.pdf import compile_pdf
 

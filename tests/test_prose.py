@@ -18,6 +18,7 @@ from rich.text import Text
 from examsolver.engine.solve import solve_file
 from examsolver.render import output as out
 from examsolver.render.inline import InlineMathError, plain_text, split, to_latex
+from examsolver.render.options import Options
 from examsolver.render.terminal import TerminalRenderer
 from examsolver.solution import Phrase, Step, Table
 
@@ -93,7 +94,7 @@ def prose_term(solution, lang: str) -> str:
 def prose(solution, fmt: str, lang: str) -> str:
     if fmt == "term":
         return prose_term(solution, lang)
-    text = out.render_document([solution], fmt, lang, key=True)
+    text = out.render_document([solution], fmt, lang, options=Options(key=True, torch=True))
     return {"md": prose_md, "tex": prose_tex, "beamer": prose_tex, "html": prose_html}[fmt](text)
 
 

@@ -1,6 +1,7 @@
 """English words of the document formats (LaTeX article, beamer slides, HTML)."""
 
 PHRASES = {
+    "doc.torch_check": "PyTorch check code",
     "doc.key_in_solution": "see the solution",
     "doc.task": "Task {n}",
     "doc.solution_part": "{task} — solution {part}",

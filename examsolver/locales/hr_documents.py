@@ -1,6 +1,7 @@
 """Croatian words of the document formats (LaTeX article, beamer slides, HTML)."""
 
 PHRASES = {
+    "doc.torch_check": "Kod u torchu za provjeru",
     "doc.key_in_solution": "vidi rješenje",
     "doc.task": "Zadatak {n}",
     "doc.solution_part": "{task} — rješenje {part}",

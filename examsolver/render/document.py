@@ -18,6 +18,7 @@ from examsolver.locales import catalog
 from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, paragraphs, title_of, translate
 from examsolver.render.common import with_math
 from examsolver.render.math import LatexPrinter
+from examsolver.render.torch_script import torch_script
 from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
 
 SEPARATORS = {"comma": ",", "point": "."}
@@ -198,9 +199,13 @@ class DocumentBuilder:
     budget = 70.0            # characters of math on one line
 
     def __init__(self, lang: str = "hr", decimal: str | None = None, assets: Assets | None = None,
-                 key: bool = False):
+                 options=None, fmt: str = ""):
+        from examsolver.render.options import Options
+
+        options = options or Options()
         self.lang = lang
-        self.key = key           # show the answer key (the TA's version)
+        self.key = options.key                  # show the answer key (the TA's version)
+        self.torch = options.torch_in(fmt)      # end with the PyTorch check code
         self.sep = SEPARATORS[decimal] if decimal else DECIMAL_SEPARATOR[lang]
         self.math = LatexPrinter(decimal_separator=self.sep, lang=lang)
         self.assets = assets
@@ -275,6 +280,9 @@ class DocumentBuilder:
         statement = paragraphs((solution.statement or {}).get(self.lang))
         sections = [SectionView(self.text(s.title), [v for b in s.blocks for v in self.blocks_of(b)])
                     for s in solution.sections]
+        script = self.torch and torch_script(solution)
+        if script:
+            sections.append(SectionView(self.word("doc.torch_check"), self.blocks_of(Code("python", script))))
         return SolutionView(
             id=solution.problem_id, anchor=re.sub(r"[^A-Za-z0-9_-]", "-", solution.problem_id or f"p{index}"),
             task=self.escape(self.words["doc.task"].format(n=task_number(solution, index))),

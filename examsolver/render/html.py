@@ -104,9 +104,9 @@ class HtmlBuilder(DocumentBuilder):
 
 
 def render_html(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None,
-                key: bool = False) -> str:
+                options=None) -> str:
     """One self-contained page: a solution, or a booklet with a table of contents."""
-    builder = HtmlBuilder(lang, decimal, assets, key)
+    builder = HtmlBuilder(lang, decimal, assets, options, "html")
     views = [builder.view(s, i) for i, s in enumerate(solutions, 1)]
     booklet = len(views) > 1
     title = booklet_title(lang) if booklet else f"{_plain(views[0].task)}: {_plain(views[0].title)}"

@@ -72,6 +72,39 @@ def escape(text: str) -> str:
     return "".join(out)
 
 
+def wrap_code(source: str, width: int) -> str:
+    """Lines longer than width broken inside brackets (where Python continues a line by itself),
+    the rest indented under the line they continue: code stays runnable when copied."""
+    out = []
+    for line in source.split("\n"):
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        while len(line) > width:
+            cut = _break_point(line, width)
+            if cut is None:
+                break
+            out.append(line[:cut].rstrip())
+            line = indent + line[cut:].lstrip()
+        out.append(line)
+    return "\n".join(out)
+
+
+def _break_point(line: str, width: int) -> int | None:
+    """The last place before width after a comma or space inside brackets (not in a string)."""
+    depth, quote, best = 0, None, None
+    for i, ch in enumerate(line[:width]):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch in ", " and depth > 0 and i > len(line) - len(line.lstrip()) + 8:
+            best = i + 1
+    return best
+
+
 def escape_code(source: str) -> str:
     """Code for fancyvrb's Verbatim with commandchars=\\\\\\{\\}: braces and backslashes escaped."""
     special = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "\t": "    ", "\r": ""}
@@ -90,6 +123,7 @@ def escape_code(source: str) -> str:
 
 class LatexBuilder(DocumentBuilder):
     budget = 70.0
+    code_width = 84          # characters of \small code on a line of the article
 
     def escape(self, text: str) -> str:
         return escape(text)
@@ -137,13 +171,14 @@ class LatexBuilder(DocumentBuilder):
     def code(self, code: Code, caption: str | None) -> str:
         lines = ["{\\small " + caption + "}"] if caption else []
         lines += ["\\begin{Verbatim}[commandchars=\\\\\\{\\},fontsize=\\small]",
-                  escape_code(code.source.rstrip("\n")), "\\end{Verbatim}"]
+                  escape_code(wrap_code(code.source.rstrip("\n"), self.code_width)), "\\end{Verbatim}"]
         return "\n".join(lines)
 
 
 class SlideBuilder(LatexBuilder):
     budget = 64.0
     code_lines = 14          # lines of \scriptsize code on one frame, under a heading and a caption
+    code_width = 88          # characters of \scriptsize code on a line of a frame
     table_rows = 9           # rows of a table on one frame; a taller table continues on the next
 
     def step_pieces(self, step: Step) -> list[BlockView]:
@@ -167,7 +202,7 @@ class SlideBuilder(LatexBuilder):
         if not isinstance(block, Code):
             return [self.block(block)]
 
-        lines = block.source.rstrip("\n").splitlines() or [""]
+        lines = wrap_code(block.source.rstrip("\n"), self.code_width).splitlines() or [""]
         pieces = [lines[i:i + self.code_lines] for i in range(0, len(lines), self.code_lines)]
         views = []
         for i, piece in enumerate(pieces):
@@ -260,9 +295,9 @@ def frames_of(view: SolutionView, lang_words: dict) -> list[Frame]:
 
 # ----- documents -----------------------------------------------------------------
 def render_latex(solutions: list, lang: str, kind: str = "article", decimal: str | None = None,
-                 assets: Assets | None = None, key: bool = False) -> str:
+                 assets: Assets | None = None, options=None) -> str:
     """The whole .tex source: one solution, or a booklet with a table of contents."""
-    builder = (SlideBuilder if kind == "beamer" else LatexBuilder)(lang, decimal, assets, key)
+    builder = (SlideBuilder if kind == "beamer" else LatexBuilder)(lang, decimal, assets, options, kind)
     views = [builder.view(s, i) for i, s in enumerate(solutions, 1)]
     booklet = len(views) > 1
     title = escape(booklet_title(lang)) if booklet else f"{views[0].task}: {views[0].title}"

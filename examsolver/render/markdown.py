@@ -5,15 +5,17 @@ from __future__ import annotations
 from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, paragraphs, title_of, translate
 from examsolver.render.common import with_math
 from examsolver.render.inline import to_latex
+from examsolver.render.torch_script import torch_script
 from examsolver.render.math import LatexPrinter
 from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
 from examsolver.verify import literal_text
 
 
 class MarkdownRenderer:
-    def __init__(self, lang: str = "hr", key: bool = True):
+    def __init__(self, lang: str = "hr", key: bool = True, torch: bool = False):
         self.lang = lang
         self.key = key           # show the answer key
+        self.torch = torch       # end with the PyTorch check code
         self.math = LatexPrinter(decimal_separator=DECIMAL_SEPARATOR[lang], lang=lang)
 
     def text(self, phrase: Phrase) -> str:
@@ -51,6 +53,9 @@ class MarkdownRenderer:
             out += [f"{h}# {self.text(section.title)}", ""]
             for block in section.blocks:
                 out += self.block(block) + [""]
+        script = self.torch and torch_script(solution)
+        if script:
+            out += [f"{h}# {self.heading('doc.torch_check')}", "", "```python", script.rstrip(), "```", ""]
         if solution.checks and self.key:
             out += self.checks(solution, h)
         return "\n".join(out).rstrip() + "\n"

@@ -18,8 +18,11 @@ from examsolver.solution import Figure, Phrase
 
 class DocumentMarkdown(MarkdownRenderer):
     def __init__(self, lang: str = "hr", decimal: str | None = None, assets: Assets | None = None,
-                 key: bool = False):
-        super().__init__(lang, key)
+                 options=None):
+        from examsolver.render.options import Options
+
+        options = options or Options()
+        super().__init__(lang, options.key, options.torch_in("md"))
         self.sep = SEPARATORS[decimal] if decimal else None
         if self.sep:
             self.math = LatexPrinter(decimal_separator=self.sep, lang=lang)
@@ -48,8 +51,8 @@ def _slug(text: str) -> str:
 
 
 def render_markdown(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None,
-                    key: bool = False) -> str:
-    renderer = DocumentMarkdown(lang, decimal, assets, key)
+                    options=None) -> str:
+    renderer = DocumentMarkdown(lang, decimal, assets, options)
     if len(solutions) == 1:
         return renderer.render(solutions[0])
     from examsolver.render.common import title_of

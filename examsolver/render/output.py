@@ -17,23 +17,24 @@ from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:   # the document modules load only for the formats that need them
     from examsolver.render.document import Assets
+    from examsolver.render.options import Options
 
 
 @dataclass(frozen=True)
 class Format:
     name: str
     suffix: str
-    render: Callable          # (solutions, lang, decimal, assets, key) → text
+    render: Callable          # (solutions, lang, decimal, assets, options) → text
     figures: bool = False     # writes figure files beside the document
 
 
-def _markdown(solutions, lang, decimal, assets, key) -> str:
+def _markdown(solutions, lang, decimal, assets, options) -> str:
     from examsolver.render.markdown_doc import render_markdown
 
-    return render_markdown(solutions, lang, decimal, assets, key)
+    return render_markdown(solutions, lang, decimal, assets, options)
 
 
-def _json(solutions, lang, decimal, assets, key) -> str:
+def _json(solutions, lang, decimal, assets, options) -> str:
     import json
 
     from examsolver.render.jsonout import render, to_dict
@@ -43,7 +44,7 @@ def _json(solutions, lang, decimal, assets, key) -> str:
     return json.dumps([to_dict(s, lang) for s in solutions], ensure_ascii=False, indent=2) + "\n"
 
 
-def _terminal(solutions, lang, decimal, assets, key) -> str:
+def _terminal(solutions, lang, decimal, assets, options) -> str:
     from rich.console import Console
 
     from examsolver.render.terminal import TerminalRenderer
@@ -57,18 +58,26 @@ def _terminal(solutions, lang, decimal, assets, key) -> str:
 
 
 def _tex(kind: str):
-    def render(solutions, lang, decimal, assets, key) -> str:
+    def render(solutions, lang, decimal, assets, options) -> str:
         from examsolver.render.latex import render_latex
 
-        return render_latex(solutions, lang, kind, decimal, assets, key)
+        return render_latex(solutions, lang, kind, decimal, assets, options)
 
     return render
 
 
-def _html(solutions, lang, decimal, assets, key) -> str:
+def _torch(solutions, lang, decimal, assets, options) -> str:
+    from examsolver.render.torch_script import torch_script
+
+    scripts = [torch_script(s) or f"# {s.problem_id}: no PyTorch equivalent (a model with an op PyTorch lacks, "
+                                     "or not a network)\n" for s in solutions]
+    return "\n\n".join(scripts)
+
+
+def _html(solutions, lang, decimal, assets, options) -> str:
     from examsolver.render.html import render_html
 
-    return render_html(solutions, lang, decimal, assets, key)
+    return render_html(solutions, lang, decimal, assets, options)
 
 
 FORMATS = {f.name: f for f in (
@@ -78,6 +87,7 @@ FORMATS = {f.name: f for f in (
     Format("beamer", ".tex", _tex("beamer"), figures=True),
     Format("html", ".html", _html),
     Format("json", ".json", _json),
+    Format("torch", ".py", _torch),
 )}
 
 
@@ -101,15 +111,17 @@ def render_solution(solution, fmt: str, lang: str, to_terminal: bool = True, dec
         _set_separator(renderer, "plain", decimal)
         renderer.render(solution)
         return ""
-    return render_document([solution], fmt, lang, decimal, key=True)
+    from examsolver.render.options import Options
+
+    return render_document([solution], fmt, lang, decimal, options=Options(key=True))
 
 
 def render_document(solutions: list, fmt: str, lang: str, decimal: str | None = None,
-                    assets: Assets | None = None, key: bool = False) -> str:
-    """The document; the answer key is in it only when key (students get documents without it)."""
+                    assets: Assets | None = None, options: Options | None = None) -> str:
+    """The document; the answer key is in it only when asked (students get documents without it)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    return FORMATS[fmt].render(solutions, lang, decimal, assets, key)
+    return FORMATS[fmt].render(solutions, lang, decimal, assets, options)
 
 
 def document_name(solutions: list, fmt: str) -> str:
@@ -126,14 +138,14 @@ def document_name(solutions: list, fmt: str) -> str:
 
 
 def write_document(solutions: list, fmt: str, lang: str, path: Path, decimal: str | None = None,
-                   key: bool = False) -> list[Path]:
+                   options: Options | None = None) -> list[Path]:
     """Render and write one document (and its figure files beside it); returns what was written."""
     from examsolver.render.document import Assets
 
     path = Path(path)
     spec = FORMATS[fmt]
     assets = Assets(prefix=f"{path.stem}-") if spec.figures else None
-    text = render_document(solutions, fmt, lang, decimal, assets, key)
+    text = render_document(solutions, fmt, lang, decimal, assets, options)
     written = []
     for name, data in (assets.files.items() if assets else ()):
         write_atomic(path.parent / name, data)

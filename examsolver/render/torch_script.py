@@ -40,27 +40,24 @@ def torch_script(solution) -> str | None:
 
     spec = parse_spec(doc)
     net = Network(spec, doc)
-    if net.loss is None or any(x is None for x in net.xs):
-        return None
+    if net.loss is None or not all(isinstance(x, np.ndarray) for x in net.xs):
+        return None         # no loss to differentiate, or inputs the spec builds (sparse images)
     wanted, _, train = _tasks(spec, net)
     names = {(i, key): _variable(f"{layer.name}_{key}") for i, layer in enumerate(net.layers)
              for key in layer.weights}
+    chain = [layer.torch("h", {key: names[(i, key)] for key in layer.weights}) for i, layer in enumerate(net.layers)]
+    per_example = net.loss.torch("h", "y")
+    if None in chain or per_example is None:
+        return None
     lines = [HEADER.format(id=solution.problem_id)]
-    lines.append(f"x = torch.tensor({_literal(np.stack(net.xs))})          # the examples, one per row")
+    lines.append(f"x = torch.tensor({_literal(np.stack(net.xs))})  # the examples, one per row")
     y = np.stack([np.asarray(v, dtype=object) for v in net.ys])
     integer = net.loss.kind == "cross_entropy" and y.ndim == 1
     lines.append(f"y = torch.tensor({_literal(y, integer)})")
     for (i, key), var in names.items():
         lines.append(f"{var} = torch.tensor({_literal(net.layers[i].weights[key])}, requires_grad=True)")
     lines += ["", "h = x"]
-    for i, layer in enumerate(net.layers):
-        expression = layer.torch("h", {key: names[(i, key)] for key in layer.weights})
-        if expression is None:
-            return None
-        lines.append(f"h = {expression}          # {layer.name}")
-    per_example = net.loss.torch("h", "y")
-    if per_example is None:
-        return None
+    lines += [f"h = {expression}  # {layer.name}" for layer, expression in zip(net.layers, chain)]
     reduction = train.reduction if train else "mean"
     lines += [f"loss = ({per_example}).{reduction}()", "loss.backward()", "", 'show("loss", loss)']
     for i, key in sorted(wanted):
