@@ -83,6 +83,7 @@ def solve(
     key: bool = typer.Option(False, "--key", help="Include the answer key in documents (the TA's version)."),
     torch: Optional[bool] = typer.Option(None, "--torch/--no-torch",
                                          help="End documents with the PyTorch check code (default: in slides only)."),
+    sheet: bool = typer.Option(False, "--sheet", help="The exam sheet: the problem statements only, no solutions."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
     """Solve problem specs and write the worked solutions (terminal, Markdown, LaTeX, slides, HTML, JSON)."""
@@ -105,7 +106,7 @@ def solve(
     if solutions:
         code = _run_guarded(debug, lambda: _write_solutions(solutions, fmt.value, lang.value, output, pdf, split,
                                                             decimal.value if decimal else None, debug,
-                                                            Options(key=key, torch=torch)))
+                                                            Options(key=key, torch=torch, sheet=sheet)))
         if code != 0:
             raise typer.Exit(1 if code is None else code)
     if failed:
@@ -141,7 +142,7 @@ def _write_solutions(solutions, fmt: str, lang: str, output: Optional[Path], pdf
             out.write_document(solutions, fmt, lang, output, decimal, options)
         elif fmt == "term":
             for solution in solutions:
-                out.render_solution(solution, fmt, lang, to_terminal=True, decimal=decimal)
+                out.render_solution(solution, fmt, lang, to_terminal=True, decimal=decimal, options=options)
         else:
             sys.stdout.write(out.render_document(solutions, fmt, lang, decimal, options=options))
     except ExamsolverError as err:   # no TeX (2), a LaTeX failure (1): the message says what to do

@@ -8,6 +8,7 @@ out, and what is left — the sentences a reader reads — must not hold TeX or 
 from __future__ import annotations
 
 import html
+from fractions import Fraction
 import os
 import re
 
@@ -144,3 +145,29 @@ def test_terminal_equations_wrap_under_their_equation():
     assert continued, "2022_z1 has chains longer than 80 columns"
     assert all(len(line) <= 80 for line in lines)
     assert not any("  ≈" in line for line in lines)
+
+
+def test_the_exam_sheet_has_the_statements_only():
+    from typer.testing import CliRunner
+
+    from examsolver.cli import app
+
+    path = str(PROBLEMS / "2022_z3.yaml")
+    for fmt in ("term", "md", "tex", "beamer", "html", "json"):
+        result = CliRunner().invoke(app, ["solve", path, "--sheet", "--format", fmt, "--lang", "en"])
+        assert result.exit_code == 0, result.output
+        assert "Convolutional" in result.stdout or "convolution" in result.stdout
+        assert "2/3" not in result.stdout and "Forward pass" not in result.stdout and "torch.relu" not in result.stdout
+
+
+def test_python_api():
+    import examsolver
+
+    solution = examsolver.solve(PROBLEMS / "2022_z1.yaml", lang="en")
+    assert solution["fc1.W.updated"].tolist() == [[Fraction(5, 4), Fraction(1, 4)], [Fraction(-1, 4), Fraction(7, 4)]]
+    assert "Forward pass" in solution._repr_markdown_() and "<math" in solution._repr_html_()
+    with pytest.raises(KeyError, match="known"):
+        solution["nothing"]
+    spec = {"id": "demo", "title": {"hr": "Demo", "en": "Demo"}, "model": [{"linear": {"W": [[1, 2]], "b": [0.5]}}],
+            "loss": "mse", "data": {"x": [1, -1], "y": [0]}, "tasks": ["forward"]}
+    assert examsolver.solve(spec)["loss"] == Fraction(1, 4)

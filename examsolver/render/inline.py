@@ -198,7 +198,7 @@ class _Plain:
         elif tok.startswith("\\") and len(tok) > 1:
             text = self.command(tok[1:])
         else:
-            text = tok
+            text = "−" if tok == "-" else tok
         return text + self.scripts()
 
     def scripts(self) -> str:

@@ -102,18 +102,20 @@ def _set_separator(renderer, kind: str, decimal: str | None) -> None:
     renderer.math = printer(decimal_separator=SEPARATORS[decimal], lang=renderer.lang)
 
 
-def render_solution(solution, fmt: str, lang: str, to_terminal: bool = True, decimal: str | None = None) -> str:
+def render_solution(solution, fmt: str, lang: str, to_terminal: bool = True, decimal: str | None = None,
+                    options: Options | None = None) -> str:
     """One solution's text; the terminal format prints directly when to_terminal."""
+    from examsolver.render.options import Options
+
+    options = options or Options(key=True)
     if fmt == "term" and to_terminal:
         from examsolver.render.terminal import TerminalRenderer
 
         renderer = TerminalRenderer(lang)
         _set_separator(renderer, "plain", decimal)
-        renderer.render(solution)
+        renderer.render(options.shown([solution])[0])
         return ""
-    from examsolver.render.options import Options
-
-    return render_document([solution], fmt, lang, decimal, options=Options(key=True))
+    return render_document([solution], fmt, lang, decimal, options=options)
 
 
 def render_document(solutions: list, fmt: str, lang: str, decimal: str | None = None,
@@ -121,7 +123,10 @@ def render_document(solutions: list, fmt: str, lang: str, decimal: str | None = 
     """The document; the answer key is in it only when asked (students get documents without it)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    return FORMATS[fmt].render(solutions, lang, decimal, assets, options)
+    from examsolver.render.options import Options
+
+    options = options or Options()
+    return FORMATS[fmt].render(options.shown(solutions), lang, decimal, assets, options)
 
 
 def document_name(solutions: list, fmt: str) -> str:
