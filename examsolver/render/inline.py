@@ -50,6 +50,9 @@ _SYMBOLS = {"cdot": "·", "times": "×", "star": "⋆", "odot": "⊙", "oslash":
             "rceil": "⌉", "surd": "√", "sim": "∼", "equiv": "≡", "propto": "∝", "forall": "∀", "exists": "∃",
             "quad": "  ", "qquad": "    ", ",": " ", ";": " ", ":": " ", "!": "", " ": " ", "{": "{", "}": "}",
             "cup": "∪", "cap": "∩", "subset": "⊂", "emptyset": "∅", "Rightarrow ": "⇒"}
+_BINARY = {"cdot", "times", "star", "odot", "oslash", "ast", "in", "notin", "le", "leq", "ge", "geq", "ne", "neq",
+           "approx", "to", "rightarrow", "leftarrow", "mapsto", "Rightarrow", "pm", "mp", "equiv", "sim", "propto",
+           "mid", "circ", "cup", "cap", "subset"}
 _ONE_ARG = {"mathbf", "boldsymbol", "mathrm", "text", "hat", "bar", "tilde", "sqrt", "mathbb", "operatorname",
             "mathit", "vec", "tfrac", "frac", "dfrac"}
 _SIZING = {"left", "right", "big", "Big", "bigl", "bigr", "Bigl", "Bigr", "displaystyle"}
@@ -214,6 +217,12 @@ class _Plain:
         return out
 
     def command(self, name: str) -> str:
+        if name in _BINARY:
+            return f" {_SYMBOLS[name]} "
+        if name in ("partial", "nabla", "surd"):
+            if self.peek() == " ":          # a prefix: ∂L, not ∂ L
+                self.take()
+            return _SYMBOLS[name]
         if name in _GREEK_OF:
             return _GREEK_OF[name]
         if name in _FUNCTIONS:

@@ -77,15 +77,19 @@ class TerminalRenderer:
             if block.text:
                 self.print(Text(self.text(block.text)))
             number = f"({block.number}) " if block.number else ""
-            lines = wrapped_chain(equation_parts(block, self.math), approximation(block, self.math),
-                                  self.console.width, 2 + len(number))
+            boxes = MatrixBoxes(decimal_separator=self.math.s["decimal_separator"], lang=self.lang)
+            lines = wrapped_chain(equation_parts(block, boxes), approximation(block, boxes),
+                                  self.console.width, 2 + len(number), boxes.width)
             for i, (text, approx) in enumerate(lines):
-                line = Text("  ")
-                line.append(number if i == 0 else " " * len(number), style="dim")
-                line.append(text)
-                if approx:
-                    line.append(approx, style="dim")
-                self.print(line)
+                rows = boxes.compose(text + approx)
+                middle = (len(rows) - 1) // 2
+                for r, row in enumerate(rows):
+                    line = Text("  ")
+                    line.append(number if i == 0 and r == middle else " " * len(number), style="dim")
+                    cut = len(row) - boxes.width(approx) if approx and len(rows) == 1 else len(row)
+                    line.append(row[:cut].rstrip() if r != middle else row[:cut])
+                    line.append(row[cut:], style="dim")
+                    self.print(line)
         elif isinstance(block, Phrase):
             self.print(Text(self.text(block)))
         elif isinstance(block, Table):
@@ -114,23 +118,66 @@ class TerminalRenderer:
         self.print(table)
 
 
-def wrapped_chain(parts: list[str], approx: str | None, width: int, indent: int) -> list[tuple[str, str]]:
+class MatrixBoxes(PlainPrinter):
+    """The plain printer, with small matrices drawn over several lines: each matrix becomes a
+    token in the one-line text, and compose() lays the line out with the matrices in place."""
+
+    MAX_ROWS, MAX_COLUMNS = 6, 8
+
+    def __init__(self, bindings=None, **settings):
+        super().__init__(bindings, **settings)
+        self.boxes: list[list[str]] = []
+
+    def substituted(self, node, bindings: dict) -> str:
+        printer = type(self)(bindings, **self.s)
+        printer.boxes = self.boxes              # one store for every printer of the equation
+        return printer.print(node)
+
+    def matrix(self, rows: list) -> str:
+        if not 1 < len(rows) <= self.MAX_ROWS or max(len(r) for r in rows) > self.MAX_COLUMNS:
+            return super().matrix(rows)
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+        cells = ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
+        left = ["⎡"] + ["⎢"] * (len(rows) - 2) + ["⎣"]
+        right = ["⎤"] + ["⎥"] * (len(rows) - 2) + ["⎦"]
+        self.boxes.append([f"{a} {c} {b}" for a, c, b in zip(left, cells, right)])
+        return f"\x01{len(self.boxes) - 1}\x01"
+
+    def width(self, text: str) -> int:
+        """Columns the text takes once its matrices are drawn."""
+        return sum(len(self.boxes[int(p)][0]) if i % 2 else len(p) for i, p in enumerate(text.split("\x01")))
+
+    def compose(self, text: str) -> list[str]:
+        """The line's rows: text on the middle row, each matrix centred on it."""
+        pieces = text.split("\x01")
+        blocks = [self.boxes[int(p)] if i % 2 else [p] for i, p in enumerate(pieces)]
+        height = max(len(b) for b in blocks)
+        rows = [""] * height
+        for block in blocks:
+            top = (height - len(block)) // 2 if len(block) > 1 else (height - 1) // 2
+            for r in range(height):
+                inside = 0 <= r - top < len(block)
+                rows[r] += block[r - top] if inside else " " * len(block[0])
+        return rows
+
+
+def wrapped_chain(parts: list[str], approx: str | None, width: int, indent: int, size=len) -> list[tuple[str, str]]:
     """lhs = a = b ≈ c as lines that fit the width, broken only before a relation; continuation
     lines start under the first `=` (as a displayed chain is aligned), never at column 0.
 
-    Each line is (text, decimals): the decimals are printed dimmed."""
+    Each line is (text, decimals): the decimals are printed dimmed.  size(text): its width."""
     pieces = [("= ", p) for p in parts[1:]] + ([("≈ ", approx)] if approx else [])
     if not parts:
         return [("", f"≈ {approx}" if approx else "")]
-    hang = len(parts[0]) + 1 if len(parts[0]) + 1 < (width - indent) // 2 else 2
+    hang = size(parts[0]) + 1 if size(parts[0]) + 1 < (width - indent) // 2 else 2
     lines, current = [], [parts[0]]
-    used = indent + len(parts[0])
+    used = indent + size(parts[0])
     for rel, piece in pieces:
-        if len(current) > (0 if lines else 1) and used + 3 + len(piece) > width:
+        if len(current) > (0 if lines else 1) and used + 3 + size(piece) > width:
             lines.append(current)
             current, used = [" " * hang], indent + hang
         current.append(("" if current[-1].endswith(" ") else " ") + rel + piece)
-        used += len(current[-1])
+        used += size(current[-1])
     lines.append(current)
     out = []
     for line in lines:
