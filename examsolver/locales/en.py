@@ -75,7 +75,7 @@ PHRASES = {
     "convention.minibatch_sum": "The minibatch gradient is the sum of the examples' gradients.",
     "convention.sgd": "One step of plain gradient descent: $\\theta \\leftarrow \\theta - \\eta\\, \\partial L/\\partial \\theta$ with $\\eta = {lr}$.",
     # warnings
-    "warning.relu_at_zero": "{layer}: {count} ReLU input(s) are exactly 0; the result depends on the derivative chosen at 0.",
+    "warning.relu_at_zero": "{layer}: {count} ReLU {count:input is|inputs are} exactly 0; the result depends on the derivative chosen at 0.",
     # answer checks
     "check.invalid": "the key entry cannot be read: {error}",
     "check.shape": "shape differs: key {expected}, computed {computed}",

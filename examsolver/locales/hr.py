@@ -75,7 +75,7 @@ PHRASES = {
     "convention.minibatch_sum": "Gradijent minigrupe je zbroj gradijenata po podacima.",
     "convention.sgd": "Jedan korak gradijentnog spusta: $\\theta \\leftarrow \\theta - \\eta\\, \\partial L/\\partial \\theta$ uz $\\eta = {lr}$.",
     # warnings
-    "warning.relu_at_zero": "{layer}: {count} ulaz(a) zglobnice točno je 0; rezultat ovisi o derivaciji odabranoj u nuli.",
+    "warning.relu_at_zero": "{layer}: {count} {count:ulaz|ulaza|ulaza} zglobnice {count:točno je|točno su|točno je} 0; rezultat ovisi o derivaciji odabranoj u nuli.",
     # answer checks
     "check.invalid": "stavka ključa nije čitljiva: {error}",
     "check.shape": "oblik se razlikuje: ključ {expected}, izračunato {computed}",

@@ -2,7 +2,7 @@
 
 PHRASES = {
     # conv2d
-    "forward.conv2d": "Unaprijedni prolaz kroz 2D konvolucijski sloj {layer} ({c} jezgr(e) veličine {kh}×{kw}, {details}), po jedna mapa značajki za svaku jezgru:",
+    "forward.conv2d": "Unaprijedni prolaz kroz 2D konvolucijski sloj {layer} ({c} {c:jezgra|jezgre|jezgri} veličine {kh}×{kw}, {details}), po jedna mapa značajki za svaku jezgru:",
     "backward.conv2d": "Gradijenti 2D konvolucijskog sloja {layer} ({details}): ∂L/∂w = x ⋆ ∂L/∂h, zbrojeno po svim položajima jezgre:",
     "conv2d.padding_stride": "nadopunjavanje nulama {ph}×{pw}, korak {sh}×{sw}",
     # pooling

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 
 from examsolver.locales import catalog
 from examsolver.mathnodes import Node
@@ -55,11 +56,33 @@ def translate(phrase: Phrase, lang: str, inline_math, inline_latex=None, separat
     out = []
     for kind, piece in inline.split(catalog(lang)[phrase.key]):
         if kind == inline.TEXT:
-            out.append(piece.format(**args))
+            out.append(_Plurals(lang).format(piece, **args))
         else:
             text = piece.format(**plain_args)
             out.append(formula(text) if kind == inline.MATH else (code or str)(text))
     return "".join(out)
+
+
+class _Plurals(string.Formatter):
+    """`{n:kernel|kernels}` in a catalog: the word's form for the number n (Croatian has three:
+    1 jezgra, 2 jezgre, 5 jezgri), so no sentence says "jezgr(e)"."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+
+    def format_field(self, value, spec: str):
+        if "|" not in spec:
+            return super().format_field(value, spec)
+        forms = spec.split("|")
+        try:
+            n = int(str(value))
+        except ValueError:
+            return forms[-1]
+        if self.lang == "hr":
+            index = 0 if n % 10 == 1 and n % 100 != 11 else 1 if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14 else 2
+        else:
+            index = 0 if n == 1 else 1
+        return forms[min(index, len(forms) - 1)]
 
 
 def _plain(value, separator: str) -> str:
