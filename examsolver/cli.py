@@ -84,6 +84,9 @@ def solve(
     torch: Optional[bool] = typer.Option(None, "--torch/--no-torch",
                                          help="End documents with the PyTorch check code (default: in slides only)."),
     sheet: bool = typer.Option(False, "--sheet", help="The exam sheet: the problem statements only, no solutions."),
+    course: str = typer.Option("", "--course", help="Title page: the course."),
+    author: str = typer.Option("", "--author", help="Title page: the author."),
+    date: str = typer.Option("", "--date", help="Title page: the date."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
     """Solve problem specs and write the worked solutions (terminal, Markdown, LaTeX, slides, HTML, JSON)."""
@@ -106,7 +109,8 @@ def solve(
     if solutions:
         code = _run_guarded(debug, lambda: _write_solutions(solutions, fmt.value, lang.value, output, pdf, split,
                                                             decimal.value if decimal else None, debug,
-                                                            Options(key=key, torch=torch, sheet=sheet)))
+                                                            Options(key=key, torch=torch, sheet=sheet, course=course,
+                                                                    author=author, date=date)))
         if code != 0:
             raise typer.Exit(1 if code is None else code)
     if failed:

@@ -63,12 +63,58 @@ class SolutionView:
     warnings: list[str]
     sections: list[SectionView]
     checks: dict | None  # {"header": [...], "rows": [[...]]}
+    exam: str = ""       # the exam it comes from (booklets group by it)
+    new_exam: bool = False   # the first task of its exam in the booklet
 
 
 def task_number(solution: Solution, index: int) -> int:
-    """The task's number from its id (2022_z3 → 3, 000_t2 → 2), else its place in the booklet."""
-    match = re.search(r"_[A-Za-z]*(\d+)$", solution.problem_id or "")
-    return int(match.group(1)) if match else index
+    """The task's number as its exam numbers it: from the source ("…, zadatak 3") or the id
+    (2022_z3 → 3, 000_t2 → 2); else its place in the booklet."""
+    for text, pattern in ((solution.source or "", _TASK_IN_SOURCE), (solution.problem_id or "", r"_[A-Za-z]*(\d+)$")):
+        match = re.search(pattern, text, re.I)
+        if match:
+            return int(match.group(1))
+    return index
+
+
+_TASK_IN_SOURCE = r",?\s*(?:zadatak|task|problem)\s*(\d+)\s*$"
+
+
+def exam_of(solution: Solution) -> str:
+    """The exam a task comes from: its source without the task ("Duboko učenje 1, završni ispit 2022.")."""
+    return re.sub(_TASK_IN_SOURCE, "", solution.source or "", flags=re.I).strip()
+
+
+@dataclass
+class Booklet:
+    """Several solutions as one document: grouped by exam, equations numbered on through an exam."""
+
+    solutions: list
+    offsets: list          # equations of the same exam before each solution
+    exams: list
+    title: str             # the exam they all come from, or ""
+
+    @classmethod
+    def of(cls, solutions: list) -> "Booklet":
+        order = {exam: i for i, exam in reversed(list(enumerate(exam_of(s) for s in solutions)))}
+        ordered = sorted(solutions, key=lambda s: order[exam_of(s)])        # stable: the given order within an exam
+        offsets, seen = [], {}
+        for s in ordered:
+            exam = exam_of(s)
+            offsets.append(seen.get(exam, 0) if exam else 0)
+            seen[exam] = seen.get(exam, 0) + sum(1 for sec in s.sections for b in sec.blocks
+                                                 if isinstance(b, Step) and b.number)
+        exams = [exam_of(s) for s in ordered]
+        return cls(ordered, offsets, exams, exams[0] if len(set(exams)) == 1 else "")
+
+    def views(self, builder) -> list:
+        out = []
+        for i, (solution, offset) in enumerate(zip(self.solutions, self.offsets), 1):
+            view = builder.view(solution, i, offset)
+            view.exam = builder.escape(self.exams[i - 1])
+            view.new_exam = len(set(self.exams)) > 1 and (i == 1 or self.exams[i - 1] != self.exams[i - 2])
+            out.append(view)
+        return out
 
 
 def roman(n: int) -> str:
@@ -206,6 +252,8 @@ class DocumentBuilder:
         self.lang = lang
         self.key = options.key                  # show the answer key (the TA's version)
         self.torch = options.torch_in(fmt)      # end with the PyTorch check code
+        self.options = options
+        self.offset = 0                         # equations of the exam before this solution
         self.sep = SEPARATORS[decimal] if decimal else DECIMAL_SEPARATOR[lang]
         self.math = LatexPrinter(decimal_separator=self.sep, lang=lang)
         self.assets = assets
@@ -276,7 +324,9 @@ class DocumentBuilder:
         return self.inline(self.math.print(value))
 
     # ----- the walk -------------------------------------------------------------
-    def view(self, solution: Solution, index: int = 1) -> SolutionView:
+    def view(self, solution: Solution, index: int = 1, offset: int = 0) -> SolutionView:
+        """The solution as markup; its equations numbered from offset + 1 (continuous through an exam)."""
+        self.offset = offset
         statement = paragraphs((solution.statement or {}).get(self.lang))
         sections = [SectionView(self.text(s.title), [v for b in s.blocks for v in self.blocks_of(b)])
                     for s in solution.sections]
@@ -313,8 +363,11 @@ class DocumentBuilder:
             return BlockView("code", self.code(block, caption), 0.9 * len(block.source.strip().splitlines()) + 1.5)
         raise TypeError(f"cannot render {type(block).__name__}")
 
+    def number(self, step: Step) -> int | None:
+        return step.number + self.offset if step.number else None
+
     def step(self, step: Step) -> BlockView:
-        return self.equation_view(self.step_lines(step), step.number, self.text(step.text) if step.text else "")
+        return self.equation_view(self.step_lines(step), self.number(step), self.text(step.text) if step.text else "")
 
     def step_lines(self, step: Step) -> list[str]:
         return chain_lines(equation_parts(step, self.math), approximation(step, self.math), self.budget)

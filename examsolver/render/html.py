@@ -10,7 +10,7 @@ import re
 
 from markupsafe import Markup
 
-from examsolver.render.document import Assets, DocumentBuilder, booklet_title, template_environment
+from examsolver.render.document import Assets, Booklet, DocumentBuilder, booklet_title, template_environment
 from examsolver.solution import Code, Figure
 
 _FENCE = {"&#x0005B;": "&#x0005D;", "&#x00028;": "&#x00029;", "&#x0007C;": "&#x0007C;"}
@@ -107,12 +107,14 @@ def render_html(solutions: list, lang: str, decimal: str | None = None, assets: 
                 options=None) -> str:
     """One self-contained page: a solution, or a booklet with a table of contents."""
     builder = HtmlBuilder(lang, decimal, assets, options, "html")
-    views = [builder.view(s, i) for i, s in enumerate(solutions, 1)]
+    book = Booklet.of(solutions)
+    views = book.views(builder)
     booklet = len(views) > 1
-    title = booklet_title(lang) if booklet else f"{_plain(views[0].task)}: {_plain(views[0].title)}"
+    title = (book.title or booklet_title(lang)) if booklet else f"{_plain(views[0].task)}: {_plain(views[0].title)}"
     for view in views:       # everything in a view is already markup
         _mark(view)
-    context = dict(views=views, booklet=booklet, title=title, lang=lang, words=builder.words)
+    byline = [text for text in (builder.options.course, builder.options.author, builder.options.date) if text]
+    context = dict(views=views, booklet=booklet, title=title, lang=lang, words=builder.words, byline=byline)
     return template_environment(latex=False).get_template("page.html.j2").render(**context)
 
 
@@ -121,7 +123,7 @@ def _plain(markup: str) -> str:
 
 
 def _mark(view) -> None:
-    for name in ("task", "title", "source"):
+    for name in ("task", "title", "source", "exam"):
         setattr(view, name, Markup(getattr(view, name)))
     view.statement = [Markup(p) for p in view.statement]
     view.conventions = [Markup(p) for p in view.conventions]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from examsolver.render.document import Assets, BlockView, DocumentBuilder, SolutionView, booklet_title, equation_height
+from examsolver.render.document import Assets, BlockView, Booklet, DocumentBuilder, SolutionView, booklet_title
+from examsolver.render.document import equation_height
 from examsolver.render.document import math_width, roman
 from examsolver.render.document import template_environment
 from examsolver.render.inline import SUBSCRIPTS, SUPERSCRIPTS, UNICODE_MATH
@@ -186,7 +187,7 @@ class SlideBuilder(LatexBuilder):
         lines = self.step_lines(step)
         intro = self.text(step.text) if step.text else ""
         pieces = _fitting_lines(lines, FRAME_LINES - 3)
-        return [self.equation_view(piece, step.number if i == len(pieces) - 1 else None, intro if i == 0 else "")
+        return [self.equation_view(piece, self.number(step) if i == len(pieces) - 1 else None, intro if i == 0 else "")
                 for i, piece in enumerate(pieces)]
 
     def blocks_of(self, block) -> list[BlockView]:
@@ -298,11 +299,15 @@ def render_latex(solutions: list, lang: str, kind: str = "article", decimal: str
                  assets: Assets | None = None, options=None) -> str:
     """The whole .tex source: one solution, or a booklet with a table of contents."""
     builder = (SlideBuilder if kind == "beamer" else LatexBuilder)(lang, decimal, assets, options, kind)
-    views = [builder.view(s, i) for i, s in enumerate(solutions, 1)]
+    book = Booklet.of(solutions)
+    views = book.views(builder)
     booklet = len(views) > 1
-    title = escape(booklet_title(lang)) if booklet else f"{views[0].task}: {views[0].title}"
-    context = dict(views=views, booklet=booklet, title=title, lang=lang, words=builder.words,
-                   subtitle="" if booklet else views[0].source, escape=escape)
+    title = escape(book.title or booklet_title(lang)) if booklet else f"{views[0].task}: {views[0].title}"
+    options = builder.options
+    context = dict(views=views, booklet=booklet, title=title, lang=lang, words=builder.words, escape=escape,
+                   subtitle=escape(options.course) if booklet or options.course else views[0].source,
+                   author=escape(options.author), date=escape(options.date),
+                   exams=any(v.new_exam for v in views))
     if kind == "beamer":
         context["frames"] = {v.id: frames_of(v, builder.words) for v in views}
         template = "beamer.tex.j2"

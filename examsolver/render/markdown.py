@@ -16,6 +16,7 @@ class MarkdownRenderer:
         self.lang = lang
         self.key = key           # show the answer key
         self.torch = torch       # end with the PyTorch check code
+        self.offset = 0          # equations of the exam before this solution (booklets)
         self.math = LatexPrinter(decimal_separator=DECIMAL_SEPARATOR[lang], lang=lang)
 
     def text(self, phrase: Phrase) -> str:
@@ -79,7 +80,7 @@ class MarkdownRenderer:
         approx = approximation(step, self.math)
         if approx:
             chain += f" \\approx {approx}"
-        tag = f" \\tag{{{step.number}}}" if step.number else ""
+        tag = f" \\tag{{{step.number + self.offset}}}" if step.number else ""
         return out + ["$$", chain + tag, "$$"]
 
     def table(self, table: Table) -> list[str]:

@@ -10,6 +10,9 @@ class Options:
     key: bool = False             # the answer key (the TA's version); students' documents leave it out
     torch: bool | None = None     # the closing PyTorch check code; None: on in slides (as the 2022 slides), off elsewhere
     sheet: bool = False           # the exam sheet: the statements only, from the same specs
+    course: str = ""              # title page: the course, who wrote it, its date
+    author: str = ""
+    date: str = ""
 
     def torch_in(self, fmt: str) -> bool:
         if self.sheet:
