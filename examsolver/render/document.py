@@ -18,6 +18,7 @@ from examsolver.locales import catalog
 from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, paragraphs, title_of, translate
 from examsolver.render.common import with_math
 from examsolver.render.math import LatexPrinter
+from examsolver.render.names import math_name
 from examsolver.render.torch_script import torch_script
 from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
 
@@ -70,19 +71,27 @@ class SolutionView:
 def task_number(solution: Solution, index: int) -> int:
     """The task's number as its exam numbers it: from the source ("…, zadatak 3") or the id
     (2022_z3 → 3, 000_t2 → 2); else its place in the booklet."""
-    for text, pattern in ((solution.source or "", _TASK_IN_SOURCE), (solution.problem_id or "", r"_[A-Za-z]*(\d+)$")):
-        match = re.search(pattern, text, re.I)
+    for text, pattern in ((_split_source(solution)[1], r"(\d+)\s*$"), (solution.problem_id or "", r"_[A-Za-z]*(\d+)$")):
+        match = re.search(pattern, text)
         if match:
             return int(match.group(1))
     return index
 
 
-_TASK_IN_SOURCE = r",?\s*(?:zadatak|task|problem)\s*(\d+)\s*$"
+def _split_source(solution: Solution) -> tuple[str, str]:
+    """(exam, task) of a source written "exam, task" ("Duboko učenje 1, završni ispit 2022., zadatak 3"):
+    split at its last comma outside parentheses; a source without one is all exam."""
+    source, depth = solution.source or "", 0
+    for i in range(len(source) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(source[i], 0)
+        if source[i] == "," and depth == 0:
+            return source[:i].strip(), source[i + 1:].strip()
+    return source.strip(), ""
 
 
 def exam_of(solution: Solution) -> str:
     """The exam a task comes from: its source without the task ("Duboko učenje 1, završni ispit 2022.")."""
-    return re.sub(_TASK_IN_SOURCE, "", solution.source or "", flags=re.I).strip()
+    return _split_source(solution)[0]
 
 
 @dataclass
@@ -396,7 +405,9 @@ class DocumentBuilder:
                 status += f" ({self.word('label.expected')}: {self.identifier(literal_text(check.expected))})"
             if check.detail:
                 status += " (" + self.text(check.detail) + ")"
-            rows.append([self.identifier(check.name), computed, status])
+            symbol = math_name(solution, check.name)
+            name = self.inline(self.math.print(symbol)) if symbol is not None else self.identifier(check.name)
+            rows.append([name, computed, status])
         return {"header": header, "rows": rows, "status": [c.status for c in solution.checks]}
 
 

@@ -35,8 +35,16 @@ def mathml_inner(latex: str) -> str:
 def _tidy(mathml: str) -> str:
     """Decimal commas as one number (0{,}5 → <mn>0,5</mn>); matrix brackets that stretch."""
     mathml = re.sub(r"<mn>(\d+)</mn><mrow><mo>&#x0002C;</mo></mrow><mn>(\d+)</mn>", r"<mn>\1,\2</mn>", mathml)
-    # a minus after an operator or a fence is a sign, not a binary minus: no spaces around it
-    mathml = re.sub(r"(<mo[^>]*>[^<]*</mo>|<mrow>)<mo>&#x02212;</mo>", r'\1<mo form="prefix">&#x02212;</mo>', mathml)
+    # a minus after an operator or an opening fence is a sign, not a binary minus: no spaces around it
+    # (after a closing fence, `[…] − 1`, it is binary)
+    mathml = re.sub(r"(<mo[^>]*>(?!&#x0005D;|&#x00029;|&#x0007C;|\]|\))[^<]*</mo>|<mrow>)<mo>&#x02212;</mo>",
+                    r'\1<mo form="prefix">&#x02212;</mo>', mathml)
+    # separators as in print: `0,5; 1` with a space after the semicolon (latex2mathml reads `;` as a letter),
+    # `∂L/∂s` with no space around the slash, parentheses close to what they enclose
+    mathml = mathml.replace("<mi>;</mi>", '<mo separator="true" lspace="0em" rspace="0.2778em">;</mo>')
+    mathml = mathml.replace("<mo>&#x0002C;</mo>", '<mo separator="true" lspace="0em" rspace="0.1667em">,</mo>')
+    mathml = mathml.replace("<mo>&#x0002F;</mo>", '<mo lspace="0em" rspace="0em">/</mo>')
+    mathml = mathml.replace('<mo stretchy="true" fence="true"', '<mo lspace="0.0556em" rspace="0.0556em" stretchy="true" fence="true"')
     # ln 2, exp x: a thin space after a function name, as TeX puts it
     mathml = re.sub(r"<mi>(ln|log|exp|tanh|max|min|sin|cos)</mi>(?=<m[in])", r'<mi>\1</mi><mspace width="0.1667em"/>',
                     mathml)

@@ -294,6 +294,26 @@ def frames_of(view: SolutionView, lang_words: dict) -> list[Frame]:
     return frames
 
 
+TOC_LINES = 12          # entries of the table of contents on one frame
+
+
+def contents_frames(views: list, exams: bool) -> list[tuple[int, int]]:
+    """Ranges of sections (first, last) whose contents fit a frame each: a section is an exam with
+    its tasks, or a task."""
+    sizes = [] if exams else [1] * len(views)
+    for view in views if exams else ():
+        if view.new_exam:
+            sizes.append(1)         # the exam's line
+        sizes[-1] += 1              # and one per task
+    ranges, first, used = [], 1, 0
+    for number, size in enumerate(sizes, 1):
+        if used and used + size > TOC_LINES:
+            ranges.append((first, number - 1))
+            first, used = number, 0
+        used += size
+    return ranges + [(first, len(sizes))] if sizes else []
+
+
 # ----- documents -----------------------------------------------------------------
 def render_latex(solutions: list, lang: str, kind: str = "article", decimal: str | None = None,
                  assets: Assets | None = None, options=None) -> str:
@@ -310,6 +330,7 @@ def render_latex(solutions: list, lang: str, kind: str = "article", decimal: str
                    exams=any(v.new_exam for v in views))
     if kind == "beamer":
         context["frames"] = {v.id: frames_of(v, builder.words) for v in views}
+        context["contents"] = contents_frames(views, context["exams"])
         template = "beamer.tex.j2"
     else:
         template = "article.tex.j2"

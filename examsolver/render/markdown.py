@@ -5,6 +5,7 @@ from __future__ import annotations
 from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, paragraphs, title_of, translate
 from examsolver.render.common import with_math
 from examsolver.render.inline import to_latex
+from examsolver.render.names import math_name
 from examsolver.render.torch_script import torch_script
 from examsolver.render.math import LatexPrinter
 from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
@@ -107,5 +108,7 @@ class MarkdownRenderer:
                 status += f" ({self.heading('label.expected')}: `{literal_text(check.expected)}`)"
             if check.detail:
                 status += f" ({self.text(check.detail)})"
-            out.append(f"| `{check.name}` | {computed} | {status} |")
+            symbol = math_name(solution, check.name)
+            name = f"${self.math.print(symbol)}$" if symbol is not None else f"`{check.name}`"
+            out.append(f"| {name} | {computed} | {status} |")
         return out + [""]
