@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, paragraphs, title_of, translate
 from examsolver.render.common import with_math
+from examsolver.render.document import chain_lines
 from examsolver.render.inline import to_latex
 from examsolver.render.names import math_name
 from examsolver.render.torch_script import torch_script
@@ -13,6 +14,8 @@ from examsolver.verify import literal_text
 
 
 class MarkdownRenderer:
+    budget = 90.0            # characters of math on one line before a chain continues on the next
+
     def __init__(self, lang: str = "hr", key: bool = True, torch: bool = False):
         self.lang = lang
         self.key = key           # show the answer key
@@ -77,12 +80,12 @@ class MarkdownRenderer:
 
     def step(self, step: Step) -> list[str]:
         out = [self.text(step.text), ""] if step.text else []
-        chain = " = ".join(equation_parts(step, self.math))
-        approx = approximation(step, self.math)
-        if approx:
-            chain += f" \\approx {approx}"
+        lines = chain_lines(equation_parts(step, self.math), approximation(step, self.math), self.budget)
         tag = f" \\tag{{{step.number + self.offset}}}" if step.number else ""
-        return out + ["$$", chain + tag, "$$"]
+        if len(lines) == 1:
+            return out + ["$$", lines[0] + tag, "$$"]
+        # a long chain on aligned lines, as in the PDF (KaTeX and GitHub read `aligned`)
+        return out + ["$$", "\\begin{aligned}", " \\\\\n".join(lines), "\\end{aligned}" + tag, "$$"]
 
     def table(self, table: Table) -> list[str]:
         header = [self.text(h) if isinstance(h, Phrase) else str(h) for h in table.header]
