@@ -18,6 +18,7 @@ from examsolver.locales import catalog
 from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, paragraphs, title_of, translate
 from examsolver.render.common import with_math
 from examsolver.render.math import LatexPrinter
+from examsolver.render.given import given
 from examsolver.render.names import math_name
 from examsolver.render.torch_script import torch_script
 from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
@@ -65,6 +66,7 @@ class SolutionView:
     sections: list[SectionView]
     checks: dict | None  # {"header": [...], "rows": [[...]]}
     exam: str = ""       # the exam it comes from (booklets group by it)
+    given: list = field(default_factory=list)   # the model, data and loss as bullets (network problems)
     new_exam: bool = False   # the first task of its exam in the booklet
 
 
@@ -348,6 +350,7 @@ class DocumentBuilder:
             title=self.escape(title_of(solution, self.lang)), source=self.escape(solution.source or ""),
             statement=[with_math(p, self.escape, self.formula, self.identifier) for p in statement],
             conventions=[self.text(p) for p in solution.conventions],
+            given=[self.text(p).strip() for p in given(solution)],
             warnings=[self.text(p) for p in solution.warnings], sections=sections,
             checks=self.checks(solution) if self.key else None)
 

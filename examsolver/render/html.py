@@ -135,6 +135,7 @@ def _mark(view) -> None:
         setattr(view, name, Markup(getattr(view, name)))
     view.statement = [Markup(p) for p in view.statement]
     view.conventions = [Markup(p) for p in view.conventions]
+    view.given = [Markup(p) for p in view.given]
     view.warnings = [Markup(p) for p in view.warnings]
     for section in view.sections:
         section.title = Markup(section.title)

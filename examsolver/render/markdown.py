@@ -6,6 +6,7 @@ from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_
 from examsolver.render.common import with_math
 from examsolver.render.document import chain_lines
 from examsolver.render.inline import to_latex
+from examsolver.render.given import given
 from examsolver.render.names import math_name
 from examsolver.render.torch_script import torch_script
 from examsolver.render.math import LatexPrinter
@@ -44,6 +45,9 @@ class MarkdownRenderer:
         if solution.statement and solution.statement.get(self.lang):
             out += [f"{h}# {self.heading('heading.statement')}", ""]
             out += [with_math(p, str, self.formula, self.identifier) + "\n" for p in paragraphs(solution.statement[self.lang])]
+        facts = given(solution)
+        if facts:
+            out += [f"{h}# {self.heading('heading.given')}", ""] + [f"- {self.text(p).strip()}" for p in facts] + [""]
         if solution.conventions:
             out += [f"{h}# {self.heading('heading.conventions')}", ""]
             out += [f"- {self.text(p)}" for p in solution.conventions] + [""]

@@ -102,6 +102,8 @@ class Printer:
 
     def operand(self, arg, parent: Op) -> str:
         text = self.print(arg)
+        if parent.op == "=":        # b₂ = −1: a relation needs no parentheses
+            return text
         low = isinstance(arg, Op) and arg.op in ("+", "-") and parent.op != "+"
         if low or (parent.op != "+" and self._negative_scalar(arg) is not None and arg is not parent.args[0]):
             return self.paren(text)
@@ -198,7 +200,7 @@ def _hashable(node) -> bool:
 class LatexPrinter(Printer):
     minus = "-"
     infinity = "\\infty"
-    ops = {"-": " - ", "mul": " ", "dot": " \\cdot ", "star": " \\star ", "odot": " \\odot ",
+    ops = {"=": " = ", "-": " - ", "mul": " ", "dot": " \\cdot ", "star": " \\star ", "odot": " \\odot ",
            "oslash": " \\oslash ", "fullconv": " \\ast ", "times": " \\times "}
     functions = {"relu": "\\mathrm{ReLU}", "sigma": "\\sigma", "softmax": "\\mathrm{softmax}",
                  "avg": "\\mathrm{AVG}", "tanh": "\\tanh", "ln": "\\ln", "exp": "\\exp", "diag": "\\mathrm{diag}",
@@ -319,7 +321,7 @@ class LatexPrinter(Printer):
 class PlainPrinter(Printer):
     minus = "−"
     infinity = "∞"
-    ops = {"-": " − ", "mul": " ", "dot": " · ", "star": " ⋆ ", "odot": " ⊙ ", "oslash": " ⊘ ",
+    ops = {"=": " = ", "-": " − ", "mul": " ", "dot": " · ", "star": " ⋆ ", "odot": " ⊙ ", "oslash": " ⊘ ",
            "fullconv": " ∗ ", "times": " × "}
     functions = {"relu": "ReLU", "sigma": "σ", "softmax": "softmax", "avg": "AVG", "tanh": "tanh", "ln": "ln",
                  "exp": "exp", "diag": "diag", "max": "max", "sqrt": "√", "softplus": "softplus"}

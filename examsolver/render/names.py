@@ -49,12 +49,9 @@ def math_name(solution, name: str) -> Node | None:
 
 
 def _weight_symbol(solution, layer_name: str, key: str) -> Sym | None:
-    layers = _layers(solution)
-    layer = layers.get(layer_name)
+    net = network_of(solution)
+    layer = {layer.name: layer for layer in net.layers}.get(layer_name) if net else None
     return layer.weight_sym(key) if layer is not None and key in layer.weights else None
-
-
-_CACHE: dict = {}
 
 
 def _is_network(solution) -> bool:
@@ -62,14 +59,18 @@ def _is_network(solution) -> bool:
     return doc is not None and doc.data.get("kind", "network") == "network"
 
 
-def _layers(solution) -> dict:
-    """The network's layers by name, rebuilt from the spec."""
+_CACHE: dict = {"doc": None, "net": None}      # the last solution's network: one is rendered at a time
+
+
+def network_of(solution):
+    """The solution's network (its layers with their weights, the data), rebuilt from the spec it
+    solves; None for other problem kinds."""
+    if not _is_network(solution):
+        return None
     doc = solution.document
-    if id(doc) not in _CACHE:
+    if _CACHE["doc"] is not doc:
         from examsolver.engine.network import Network
         from examsolver.engine.solve import parse_spec
 
-        net = Network(parse_spec(doc), doc)
-        _CACHE.clear()                       # one solution at a time is rendered
-        _CACHE[id(doc)] = {layer.name: layer for layer in net.layers}
-    return _CACHE[id(doc)]
+        _CACHE.update(doc=doc, net=Network(parse_spec(doc), doc))
+    return _CACHE["net"]

@@ -32,14 +32,13 @@ def show(name, value):
 
 def torch_script(solution) -> str | None:
     """The script, or None when the problem has no PyTorch equivalent."""
-    doc = getattr(solution, "document", None)
-    if doc is None or doc.data.get("kind", "network") != "network":
-        return None
-    from examsolver.engine.network import Network, _tasks
-    from examsolver.engine.solve import parse_spec
+    from examsolver.engine.network import _tasks
+    from examsolver.render.names import network_of
 
-    spec = parse_spec(doc)
-    net = Network(spec, doc)
+    net = network_of(solution)
+    if net is None:
+        return None
+    spec = net.spec
     if net.loss is None or not all(isinstance(x, np.ndarray) for x in net.xs):
         return None         # no loss to differentiate, or inputs the spec builds (sparse images)
     wanted, _, train = _tasks(spec, net)
