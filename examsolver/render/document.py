@@ -119,9 +119,10 @@ class Booklet:
         return cls(ordered, offsets, exams, exams[0] if len(set(exams)) == 1 else "")
 
     def views(self, builder) -> list:
-        out = []
+        out, place = [], {}
         for i, (solution, offset) in enumerate(zip(self.solutions, self.offsets), 1):
-            view = builder.view(solution, i, offset)
+            place[self.exams[i - 1]] = place.get(self.exams[i - 1], 0) + 1      # a task without a number: its place in the exam
+            view = builder.view(solution, place[self.exams[i - 1]], offset)
             view.exam = builder.escape(self.exams[i - 1])
             view.new_exam = len(set(self.exams)) > 1 and (i == 1 or self.exams[i - 1] != self.exams[i - 2])
             out.append(view)
