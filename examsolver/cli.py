@@ -31,6 +31,7 @@ class Format(str, Enum):
     beamer = "beamer"
     html = "html"
     json = "json"
+    torch = "torch"
 
 
 class ReportFormat(str, Enum):
@@ -108,10 +109,18 @@ def solve(
     split: bool = typer.Option(False, "--split", help="One document per spec instead of one booklet."),
     decimal: Optional[Decimal] = typer.Option(None, "--decimal",
                                               help="Decimal separator (default: comma for hr, point for en)."),
+    key: bool = typer.Option(False, "--key", help="Include the answer key in documents (the TA's version)."),
+    torch: Optional[bool] = typer.Option(None, "--torch/--no-torch",
+                                         help="End documents with the PyTorch check code (default: in slides only)."),
+    sheet: bool = typer.Option(False, "--sheet", help="The exam sheet: the problem statements only, no solutions."),
+    course: str = typer.Option("", "--course", help="Title page: the course."),
+    author: str = typer.Option("", "--author", help="Title page: the author."),
+    date: str = typer.Option("", "--date", help="Title page: the date."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
     """Solve problem specs and write the worked solutions (terminal, Markdown, LaTeX, slides, HTML, JSON)."""
     from examsolver.pipeline import solve_file
+    from examsolver.render.options import Options
 
     fmt = fmt or (Format.tex if pdf else Format.term)
     if pdf and fmt not in (Format.tex, Format.beamer):
@@ -131,7 +140,9 @@ def solve(
             solutions.append(solution)
     if solutions:
         code = _run_guarded(debug, lambda: _write_solutions(solutions, fmt.value, lang.value, output, pdf, split,
-                                                            decimal.value if decimal else None, debug),
+                                                            decimal.value if decimal else None, debug,
+                                                            Options(key=key, torch=torch, sheet=sheet, course=course,
+                                                                    author=author, date=date)),
                             ", ".join(str(s) for s in specs))
         if isinstance(code, _Internal):
             raise typer.Exit(INTERNAL_ERROR)
@@ -144,7 +155,7 @@ def solve(
 
 
 def _write_solutions(solutions, fmt: str, lang: str, output: Optional[Path], pdf: bool, split: bool,
-                     decimal: Optional[str], debug: bool) -> int:
+                     decimal: Optional[str], debug: bool, options=None) -> int:
     """Every output mode of `solve`; returns the exit code (errors of ours are printed here)."""
     from examsolver.errors import ExamsolverError
     from examsolver.render import output as out
@@ -161,20 +172,20 @@ def _write_solutions(solutions, fmt: str, lang: str, output: Optional[Path], pdf
                 if not (target.suffix == ".pdf" and not split):
                     target = target / (out.document_name(group, fmt) + ".pdf")
                 assets = Assets()
-                tex = out.render_document(group, fmt, lang, decimal, assets)
+                tex = out.render_document(group, fmt, lang, decimal, assets, options)
                 seconds = compile_pdf(tex, assets.files, target)
                 typer.echo(f"{target} ({seconds:.1f} s)", err=True)
         elif split:
             for group in groups:
                 name = out.document_name(group, fmt) + out.FORMATS[fmt].suffix
-                out.write_document(group, fmt, lang, Path(output) / name, decimal)
+                out.write_document(group, fmt, lang, Path(output) / name, decimal, options)
         elif output is not None:
-            out.write_document(solutions, fmt, lang, output, decimal)
+            out.write_document(solutions, fmt, lang, output, decimal, options)
         elif fmt == "term":
             for solution in solutions:
-                out.render_solution(solution, fmt, lang, to_terminal=True, decimal=decimal)
+                out.render_solution(solution, fmt, lang, to_terminal=True, decimal=decimal, options=options)
         else:
-            sys.stdout.write(out.render_document(solutions, fmt, lang, decimal))
+            sys.stdout.write(out.render_document(solutions, fmt, lang, decimal, options=options))
     except ExamsolverError as err:   # no TeX (2), a LaTeX failure (1): the message says what to do
         if debug:
             raise

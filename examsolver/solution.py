@@ -130,6 +130,26 @@ class Solution:
     results: dict = field(default_factory=dict)   # result name → value
     checks: list[AnswerCheck] = field(default_factory=list)
     alternatives: list = field(default_factory=list)   # verify.Alternative: results under another convention
+    document: object = field(default=None, repr=False, compare=False)   # the spec it solves (exporters rebuild from it)
+    lang: str = field(default="hr", repr=False, compare=False)          # the language it displays itself in
+
+    def __getitem__(self, name: str):
+        """A result by its name (as in the JSON and the answer keys): solution["conv1.W.grad"]."""
+        if name not in self.results:
+            raise KeyError(f"no result {name!r} (known: {', '.join(self.results)})")
+        return self.results[name]
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the worked solution as Markdown with math."""
+        from examsolver.render.output import render_document
+
+        return render_document([self], "md", self.lang)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the worked solution as HTML with MathML (self-contained)."""
+        from examsolver.render.output import render_document
+
+        return render_document([self], "html", self.lang)
 
     def section(self, key: str, **args) -> Section:
         section = Section(Phrase(key, args))

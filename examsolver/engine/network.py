@@ -73,6 +73,9 @@ class Network:
 
     # ----- forward ------------------------------------------------------------
     def forward(self) -> Pass:
+        """The graph of the whole minibatch, built once (later calls return the same pass)."""
+        if self.graph.nodes:
+            return self._fwd
         shapes = {x.shape for x in self.xs}
         if len(shapes) != 1:
             raise SpecError([self.doc.problem(("data",), "examples of the minibatch have different shapes")])
@@ -96,6 +99,7 @@ class Network:
         self._name_outputs(result)
         for node, sym in zip(result.nodes, result.syms):
             node.sym = sym
+        self._fwd = result
         return result
 
     def _sources(self, layer, i: int, fwd: Pass, named: dict) -> list:

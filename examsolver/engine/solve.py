@@ -64,4 +64,6 @@ def solve_spec(doc: Document):
     kind = kind_of(doc)
     spec = parse_spec(doc)
     limits.check_spec(doc, spec)
-    return kind.load("solver")(spec, doc), spec
+    solution = kind.load("solver")(spec, doc)
+    solution.document = doc        # for exporters that rebuild the model (the PyTorch check script)
+    return solution, spec

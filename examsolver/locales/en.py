@@ -56,9 +56,9 @@ PHRASES = {
     "backward.global_avg_pool": "Backward pass through global average pooling:",
     "backward.batchnorm_constants": "Backward pass through batch normalization (μ and σ treated as constants):",
     "backward.batchnorm_full": "Backward pass through batch normalization (including the batch statistics):",
-    "backward.parameter_sum": "Gradient of the minibatch loss with respect to {name}: the examples' contributions summed:",
+    "backward.parameter_sum": "Gradient of the minibatch loss: the examples' contributions summed:",
     # update
-    "update.parameter": "Update of {name} with the averaged gradient:",
+    "update.parameter": "Update with the averaged gradient:",
     # conventions
     "convention.cross_correlation": "Convolution is computed as cross-correlation (⋆), as in PyTorch.",
     "convention.convolution": "Convolution is a true convolution (the kernel is flipped).",
@@ -69,13 +69,13 @@ PHRASES = {
     "convention.batchnorm_backward_constants": "In the backward pass the batch statistics are treated as constants.",
     "convention.mse_plain": "Squared loss without the factor ½: L = (o − y)².",
     "convention.mse_half": "Squared loss with the factor ½: L = ½(o − y)².",
-    "convention.fused_cross_entropy": "Softmax and cross-entropy are differentiated together: ∂L/∂s = p − y.",
-    "convention.fused_binary_cross_entropy": "Sigmoid and binary cross-entropy are differentiated together: ∂L/∂s = p − y.",
+    "convention.fused_cross_entropy": "Softmax and cross-entropy are differentiated together: $\\partial L/\\partial s = p - y$.",
+    "convention.fused_binary_cross_entropy": "Sigmoid and binary cross-entropy are differentiated together: $\\partial L/\\partial s = p - y$.",
     "convention.minibatch_mean": "The minibatch gradient is the mean of the examples' gradients.",
     "convention.minibatch_sum": "The minibatch gradient is the sum of the examples' gradients.",
-    "convention.sgd": "One step of plain gradient descent: θ ← θ − η ∂L/∂θ with η = {lr}.",
+    "convention.sgd": "One step of plain gradient descent: $\\theta \\leftarrow \\theta - \\eta\\, \\partial L/\\partial \\theta$ with $\\eta = {lr}$.",
     # warnings
-    "warning.relu_at_zero": "{layer}: {count} ReLU input(s) are exactly 0; the result depends on the derivative chosen at 0.",
+    "warning.relu_at_zero": "{layer}: {count} ReLU {count:input is|inputs are} exactly 0; the result depends on the derivative chosen at 0.",
     # answer checks
     "check.invalid": "the key entry cannot be read: {error}",
     "check.shape": "shape differs: key {expected}, computed {computed}",

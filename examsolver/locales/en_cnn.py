@@ -2,7 +2,7 @@
 
 PHRASES = {
     # conv2d
-    "forward.conv2d": "Forward pass through the 2D convolutional layer {layer} ({c} kernel(s) of size {kh}×{kw}, {details}), one feature map per kernel:",
+    "forward.conv2d": "Forward pass through the 2D convolutional layer {layer} ({c} {c:kernel|kernels} of size {kh}×{kw}, {details}), one feature map per kernel:",
     "backward.conv2d": "Gradients of the 2D convolutional layer {layer} ({details}): ∂L/∂w = x ⋆ ∂L/∂h, summed over the positions of each kernel:",
     "conv2d.padding_stride": "zero padding {ph}×{pw}, stride {sh}×{sw}",
     # pooling
@@ -21,9 +21,9 @@ PHRASES = {
     "warning.maxpool_ties": "{layer}: {count} of {total} pooling windows have more than one maximum. {rule} Another rule would give other gradients.",
     # input size
     "section.input_size": "Size of the input image",
-    "input_size.flatten": "The fully connected layer takes {width} inputs, the flattened {channels} feature map(s) of size H×W:",
+    "input_size.flatten": "The fully connected layer takes {width} inputs, the flattened {channels} feature {channels:map|maps} of size H×W:",
     "input_size.square": "Assuming square feature maps (H = W):",
-    "input_size.layer": "Going back through {layer} (window k = {k}, stride s = {s}, padding p = {p}); n_in = (n_out − 1)·s + k − 2p is the size whose windows cover the input exactly:",
+    "input_size.layer": "Going back through {layer} (window k = {k}, stride s = {s}, padding p = {p}); $n_{{\\text{{in}}}} = (n_{{\\text{{out}}}} - 1) \\cdot s + k - 2p$ is the size whose windows cover the input exactly:",
     "input_size.result": "The input image is {shape}.",
     "input_size.floor": "With the floor rule of PyTorch the input sizes {sizes} all give the same shapes; the larger ones leave their last rows/columns unused, so we take {size}.",
     "input_size.alternative_outside": "With zero padding {p} in every convolution the image would be {shape}; the given entry at ({at}) lies outside it, so that reading does not fit the data.",

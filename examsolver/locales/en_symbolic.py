@@ -34,21 +34,21 @@ PHRASES = {
     "symbolic.claim_only_when": "The two agree only when {condition}.",
     "symbolic.plot_caption": "The function and its derivative.",
     "symbolic.code_caption": "Generated code (numpy).",
-    "symbolic.code_stable_softplus": "The direct form np.log(1 + np.exp(x)) overflows for large x: "
-                                     "np.exp(1000) = inf, and the backward pass e^x/(1 + e^x) becomes inf/inf = nan. "
-                                     "softplus is therefore computed as np.logaddexp(0, x).",
+    "symbolic.code_stable_softplus": "The direct form `np.log(1 + np.exp(x))` overflows for large x: "
+                                     "`np.exp(1000) = inf`, and the backward pass $e^x/(1 + e^x)$ becomes `inf/inf = nan`. "
+                                     "softplus is therefore computed as `np.logaddexp(0, x)`.",
     "symbolic.code_stable_sigmoid": "The sigmoid is computed without overflow: only exp(−|x|) is ever "
-                                    "evaluated (1/(1 + e^{{−x}}) for x ≥ 0, e^x/(1 + e^x) for x < 0).",
+                                    "evaluated ($1/(1 + e^{{-x}})$ for x ≥ 0, $e^x/(1 + e^x)$ for x < 0).",
     "symbolic.section.backprop_forward": "Forward pass (shapes in the symbolic sizes)",
     "symbolic.section.backprop_backward": "Backward pass: gradients of the loss",
     "symbolic.section.backprop_check": "Check of the formulas",
     "symbolic.backprop.input": "The input {x} has {shape} entries.",
     "symbolic.backprop.shape": "{q}, of shape {shape}:",
     "symbolic.backprop.loss_nll": "Negative log-likelihood (cross-entropy) against the target distribution {g} "
-                                  "(for a one-hot target t: L = −ln o_t):",
+                                  "(for a one-hot target t: $L = -\\ln o_t$):",
     "symbolic.backprop.loss_mse": "Squared loss against the target {g}, without the factor ½:",
-    "symbolic.backprop.softmax_nll": "For softmax with the negative log-likelihood, ∂L/∂z_j = Σ_k g_k (o_j − δ_jk) "
-                                     "= o_j Σ_k g_k − g_j; since the target {g} is a distribution (Σ_k g_k = 1), "
+    "symbolic.backprop.softmax_nll": "For softmax with the negative log-likelihood, $\\partial L/\\partial z_j = \\sum_k g_k (o_j - \\delta_{{jk}})$ "
+                                     "$= o_j \\sum_k g_k - g_j$; since the target {g} is a distribution ($\\sum_k g_k = 1$), "
                                      "the gradient with respect to the softmax input {z} is {o} − {g}.",
     "symbolic.backprop.mse": "The derivative of the squared loss with respect to the output {o} is 2({o} − {g}).",
     "symbolic.backprop.mask": "ReLU passes the gradient where its input is positive: {m} = {mask} (the derivative "

@@ -43,7 +43,7 @@ PHRASES = {
     "mistake.relu_mask_forgotten": "the ReLU mask forgotten in the backward pass (gradient passed through unchanged)",
     "mistake.global_pool_sum": "global pooling summed instead of averaged",
     "mistake.updated_weights_in_backward": "already updated weights used in the backward pass",
-    "mistake.update_sign": "a sign error in the update (θ + η ∂L/∂θ instead of θ − η ∂L/∂θ)",
+    "mistake.update_sign": "a sign error in the update ($\\theta + \\eta\\, \\partial L/\\partial \\theta$ instead of $\\theta - \\eta\\, \\partial L/\\partial \\theta$)",
     "mistake.transposed_weight_gradient": "the weight gradient transposed",
     "mistake.gradient_sign": "the gradient with the opposite sign",
     "mistake.lstm_one_bias_count": "the LSTM parameters counted with one bias per gate",

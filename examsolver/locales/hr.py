@@ -56,9 +56,9 @@ PHRASES = {
     "backward.global_avg_pool": "Unatražni prolaz kroz globalno sažimanje prosjekom:",
     "backward.batchnorm_constants": "Unatražni prolaz kroz normalizaciju nad grupom (μ i σ smatramo konstantama):",
     "backward.batchnorm_full": "Unatražni prolaz kroz normalizaciju nad grupom (uključujući statistike grupe):",
-    "backward.parameter_sum": "Gradijent gubitka minigrupe po parametru {name}: zbroj doprinosa podataka:",
+    "backward.parameter_sum": "Gradijent gubitka minigrupe: zbroj doprinosa podataka:",
     # update
-    "update.parameter": "Ažuriranje parametra {name} uprosječenim gradijentom:",
+    "update.parameter": "Ažuriranje uprosječenim gradijentom:",
     # conventions
     "convention.cross_correlation": "Konvoluciju računamo kao unakrsnu korelaciju (⋆), kao u PyTorchu.",
     "convention.convolution": "Konvolucija je prava konvolucija (jezgra se zrcali).",
@@ -69,13 +69,13 @@ PHRASES = {
     "convention.batchnorm_backward_constants": "U unatražnom prolazu statistike grupe smatramo konstantama.",
     "convention.mse_plain": "Kvadratni gubitak bez faktora ½: L = (o − y)².",
     "convention.mse_half": "Kvadratni gubitak s faktorom ½: L = ½(o − y)².",
-    "convention.fused_cross_entropy": "Softmaks i unakrsnu entropiju deriviramo zajedno: ∂L/∂s = p − y.",
-    "convention.fused_binary_cross_entropy": "Sigmoidu i binarnu unakrsnu entropiju deriviramo zajedno: ∂L/∂s = p − y.",
+    "convention.fused_cross_entropy": "Softmaks i unakrsnu entropiju deriviramo zajedno: $\\partial L/\\partial s = p - y$.",
+    "convention.fused_binary_cross_entropy": "Sigmoidu i binarnu unakrsnu entropiju deriviramo zajedno: $\\partial L/\\partial s = p - y$.",
     "convention.minibatch_mean": "Gradijent minigrupe je prosjek gradijenata po podacima.",
     "convention.minibatch_sum": "Gradijent minigrupe je zbroj gradijenata po podacima.",
-    "convention.sgd": "Jedan korak gradijentnog spusta: θ ← θ − η ∂L/∂θ uz η = {lr}.",
+    "convention.sgd": "Jedan korak gradijentnog spusta: $\\theta \\leftarrow \\theta - \\eta\\, \\partial L/\\partial \\theta$ uz $\\eta = {lr}$.",
     # warnings
-    "warning.relu_at_zero": "{layer}: {count} ulaz(a) zglobnice točno je 0; rezultat ovisi o derivaciji odabranoj u nuli.",
+    "warning.relu_at_zero": "{layer}: {count} {count:ulaz|ulaza|ulaza} zglobnice {count:točno je|točno su|točno je} 0; rezultat ovisi o derivaciji odabranoj u nuli.",
     # answer checks
     "check.invalid": "stavka ključa nije čitljiva: {error}",
     "check.shape": "oblik se razlikuje: ključ {expected}, izračunato {computed}",

@@ -2,7 +2,7 @@
 
 PHRASES = {
     # conv2d
-    "forward.conv2d": "Unaprijedni prolaz kroz 2D konvolucijski sloj {layer} ({c} jezgr(e) veličine {kh}×{kw}, {details}), po jedna mapa značajki za svaku jezgru:",
+    "forward.conv2d": "Unaprijedni prolaz kroz 2D konvolucijski sloj {layer} ({c} {c:jezgra|jezgre|jezgri} veličine {kh}×{kw}, {details}), po jedna mapa značajki za svaku jezgru:",
     "backward.conv2d": "Gradijenti 2D konvolucijskog sloja {layer} ({details}): ∂L/∂w = x ⋆ ∂L/∂h, zbrojeno po svim položajima jezgre:",
     "conv2d.padding_stride": "nadopunjavanje nulama {ph}×{pw}, korak {sh}×{sw}",
     # pooling
@@ -23,7 +23,7 @@ PHRASES = {
     "section.input_size": "Veličina ulazne slike",
     "input_size.flatten": "Potpuno povezani sloj prima {width} ulaza, izravnane mape značajki ({channels}) veličine H×W:",
     "input_size.square": "Uz pretpostavku kvadratnih mapa značajki (H = W):",
-    "input_size.layer": "Unatrag kroz {layer} (prozor k = {k}, korak s = {s}, nadopunjavanje p = {p}); n_ul = (n_izl − 1)·s + k − 2p je veličina čije prozore ulaz točno pokriva:",
+    "input_size.layer": "Unatrag kroz {layer} (prozor k = {k}, korak s = {s}, nadopunjavanje p = {p}); $n_{{\\text{{in}}}} = (n_{{\\text{{out}}}} - 1) \\cdot s + k - 2p$ je veličina čije prozore ulaz točno pokriva:",
     "input_size.result": "Ulazna slika je veličine {shape}.",
     "input_size.floor": "Uz zaokruživanje naniže (kao u PyTorchu) ulazne veličine {sizes} daju iste oblike; veće ostavljaju zadnje retke/stupce neiskorištene, pa uzimamo {size}.",
     "input_size.alternative_outside": "Uz nadopunjavanje nulama {p} u svakoj konvoluciji slika bi bila {shape}; zadani element na ({at}) je izvan nje, pa to čitanje ne odgovara podacima.",

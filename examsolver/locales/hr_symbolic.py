@@ -34,21 +34,21 @@ PHRASES = {
     "symbolic.claim_only_when": "Dvije vrijednosti jednake su samo kad je {condition}.",
     "symbolic.plot_caption": "Funkcija i njezina derivacija.",
     "symbolic.code_caption": "Generirani kod (numpy).",
-    "symbolic.code_stable_softplus": "Izravni oblik np.log(1 + np.exp(x)) preljeva se za velike x: "
-                                     "np.exp(1000) = inf, a u unatražnom prolazu e^x/(1 + e^x) postaje inf/inf = nan. "
-                                     "Zato softplus računamo kao np.logaddexp(0, x).",
+    "symbolic.code_stable_softplus": "Izravni oblik `np.log(1 + np.exp(x))` preljeva se za velike x: "
+                                     "`np.exp(1000) = inf`, a u unatražnom prolazu $e^x/(1 + e^x)$ postaje `inf/inf = nan`. "
+                                     "Zato softplus računamo kao `np.logaddexp(0, x)`.",
     "symbolic.code_stable_sigmoid": "Sigmoidu računamo bez preljeva: izračunava se samo exp(−|x|) "
-                                    "(1/(1 + e^{{−x}}) za x ≥ 0, e^x/(1 + e^x) za x < 0).",
+                                    "($1/(1 + e^{{-x}})$ za x ≥ 0, $e^x/(1 + e^x)$ za x < 0).",
     "symbolic.section.backprop_forward": "Unaprijedni prolaz (oblici u simboličkim veličinama)",
     "symbolic.section.backprop_backward": "Unatražni prolaz: gradijenti gubitka",
     "symbolic.section.backprop_check": "Provjera formula",
     "symbolic.backprop.input": "Ulaz {x} ima {shape} elemenata.",
     "symbolic.backprop.shape": "{q}, oblika {shape}:",
     "symbolic.backprop.loss_nll": "Negativna log izglednost (unakrsna entropija) s obzirom na ciljnu distribuciju "
-                                  "{g} (za oznaku t zadanu jednojediničnim (one-hot) vektorom: L = −ln o_t):",
+                                  "{g} (za oznaku t zadanu jednojediničnim (one-hot) vektorom: $L = -\\ln o_t$):",
     "symbolic.backprop.loss_mse": "Kvadratni gubitak s obzirom na cilj {g}, bez faktora ½:",
-    "symbolic.backprop.softmax_nll": "Za softmax uz negativnu log izglednost vrijedi ∂L/∂z_j = Σ_k g_k (o_j − δ_jk) "
-                                     "= o_j Σ_k g_k − g_j; budući da je cilj {g} distribucija (Σ_k g_k = 1), "
+    "symbolic.backprop.softmax_nll": "Za softmax uz negativnu log izglednost vrijedi $\\partial L/\\partial z_j = \\sum_k g_k (o_j - \\delta_{{jk}})$ "
+                                     "$= o_j \\sum_k g_k - g_j$; budući da je cilj {g} distribucija ($\\sum_k g_k = 1$), "
                                      "gradijent po ulazu softmaksa {z} jest {o} − {g}.",
     "symbolic.backprop.mse": "Derivacija kvadratnog gubitka po izlazu {o} jest 2({o} − {g}).",
     "symbolic.backprop.mask": "Zglobnica propušta gradijent ondje gdje je njezin ulaz pozitivan: {m} = {mask} "

@@ -43,7 +43,7 @@ PHRASES = {
     "mistake.relu_mask_forgotten": "zaboravljena maska zglobnice u unatražnom prolazu (gradijent propušten nepromijenjen)",
     "mistake.global_pool_sum": "globalno sažimanje zbrojem umjesto prosjekom",
     "mistake.updated_weights_in_backward": "u unatražnom prolazu korištene već ažurirane težine",
-    "mistake.update_sign": "pogrešan predznak u ažuriranju (θ + η ∂L/∂θ umjesto θ − η ∂L/∂θ)",
+    "mistake.update_sign": "pogrešan predznak u ažuriranju ($\\theta + \\eta\\, \\partial L/\\partial \\theta$ umjesto $\\theta - \\eta\\, \\partial L/\\partial \\theta$)",
     "mistake.transposed_weight_gradient": "transponiran gradijent po težinama",
     "mistake.gradient_sign": "gradijent suprotnog predznaka",
     "mistake.lstm_one_bias_count": "parametri LSTM-a prebrojani s jednim pomakom po vratima",

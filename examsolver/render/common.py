@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import string
+
 from examsolver.locales import catalog
 from examsolver.mathnodes import Node
 from examsolver.render.math import Printer
@@ -35,27 +38,93 @@ def approximation(step: Step, printer: Printer) -> str | None:
     return printer.approx(step.result, step.layout)
 
 
-def translate(phrase: Phrase, lang: str, inline_math) -> str:
-    """The phrase's sentence; inline_math(node) prints formula arguments."""
-    template = catalog(lang)[phrase.key]
-    args = {}
-    for name, value in phrase.args.items():
-        args[name] = _argument(value, lang, inline_math)
-    return template.format(**args)
+# A word argument that is a name from code (running_mean, conv1.W): typeset as code, never as prose.
+IDENTIFIER = re.compile(r"[A-Za-z]\w*(?:[._]\w+)+(?:, [A-Za-z]\w*(?:[._]\w+)*)*")
 
 
-def _argument(value, lang, inline_math) -> str:
+def translate(phrase: Phrase, lang: str, inline_math, inline_latex=None, separator: str | None = None,
+              code=None) -> str:
+    """The phrase's sentence; inline_math(node) prints formula arguments, inline_latex(formula) the
+    catalog's own `$…$` formulas (default: Unicode, as on the terminal), code(name) identifiers."""
+    from examsolver.render import inline
+
+    separator = separator or DECIMAL_SEPARATOR[lang]
+    args = {name: _argument(value, lang, inline_math, inline_latex, separator, code)
+            for name, value in phrase.args.items()}
+    plain_args = {k: _plain(v, separator) for k, v in phrase.args.items()}
+    formula = inline_latex or (lambda latex: inline.to_plain(latex, separator))
+    out = []
+    for kind, piece in inline.split(catalog(lang)[phrase.key]):
+        if kind == inline.TEXT:
+            out.append(_Plurals(lang).format(piece, **args))
+        else:
+            text = piece.format(**plain_args)
+            out.append(formula(text) if kind == inline.MATH else (code or str)(text))
+    return "".join(out)
+
+
+class _Plurals(string.Formatter):
+    """`{n:kernel|kernels}` in a catalog: the word's form for the number n (Croatian has three:
+    1 jezgra, 2 jezgre, 5 jezgri), so no sentence says "jezgr(e)"."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+
+    def format_field(self, value, spec: str):
+        if "|" not in spec:
+            return super().format_field(value, spec)
+        forms = spec.split("|")
+        try:
+            n = int(str(value))
+        except ValueError:
+            return forms[-1]
+        if self.lang == "hr":
+            index = 0 if n % 10 == 1 and n % 100 != 11 else 1 if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14 else 2
+        else:
+            index = 0 if n == 1 else 1
+        return forms[min(index, len(forms) - 1)]
+
+
+def _plain(value, separator: str) -> str:
+    """An argument inside a catalog formula: a number or a word."""
+    if hasattr(value, "_t"):
+        from examsolver.render import values
+
+        return values.localize(values.plain(value), separator)
+    return str(value)
+
+
+def _argument(value, lang, inline_math, inline_latex, separator, code) -> str:
     if isinstance(value, Phrase):
-        return translate(value, lang, inline_math)
-    if isinstance(value, dict) and lang in value:
-        return str(value[lang])
+        return translate(value, lang, inline_math, inline_latex, separator, code)
+    if isinstance(value, dict) and lang in value:     # spec text: may hold `$…$` formulas too
+        from examsolver.render import inline
+
+        formula = inline_latex or (lambda latex: inline.to_plain(latex, separator))
+        return with_math(str(value[lang]), str, formula, code)
     if isinstance(value, Node):
         return inline_math(value)
     if hasattr(value, "_t"):   # an exact number
         from examsolver.render import values
 
-        return values.localize(values.plain(value), DECIMAL_SEPARATOR[lang])
+        return values.localize(values.plain(value), separator)
+    if code and isinstance(value, str) and IDENTIFIER.fullmatch(value):
+        return code(value)
     return str(value)
+
+
+def with_math(text: str, escape, formula, code=None) -> str:
+    """Spec text (a statement) with its `$…$` formulas and `` `…` `` names: prose escaped, formulas
+    printed by formula(latex), names by code(name) (default: as prose)."""
+    from examsolver.render import inline
+
+    printers = {inline.TEXT: escape, inline.MATH: formula, inline.CODE: code or escape}
+    return "".join(printers[kind](piece) for kind, piece in inline.split(text))
+
+
+def paragraphs(text: str | None) -> list[str]:
+    """A statement's paragraphs (blank lines between them), the YAML's line breaks folded."""
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", (text or "").strip()) if p.strip()]
 
 
 def title_of(solution, lang: str) -> str:

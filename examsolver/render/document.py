@@ -15,8 +15,12 @@ from pathlib import Path
 
 from examsolver.errors import ExamsolverError
 from examsolver.locales import catalog
-from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, title_of, translate
+from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, paragraphs, title_of, translate
+from examsolver.render.common import with_math
 from examsolver.render.math import LatexPrinter
+from examsolver.render.given import given
+from examsolver.render.names import math_name
+from examsolver.render.torch_script import torch_script
 from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
 
 SEPARATORS = {"comma": ",", "point": "."}
@@ -61,12 +65,68 @@ class SolutionView:
     warnings: list[str]
     sections: list[SectionView]
     checks: dict | None  # {"header": [...], "rows": [[...]]}
+    exam: str = ""       # the exam it comes from (booklets group by it)
+    given: list = field(default_factory=list)   # the model, data and loss as bullets (network problems)
+    new_exam: bool = False   # the first task of its exam in the booklet
 
 
 def task_number(solution: Solution, index: int) -> int:
-    """The task's number from its id (2022_z3 → 3, 000_t2 → 2), else its place in the booklet."""
-    match = re.search(r"_[A-Za-z]*(\d+)$", solution.problem_id or "")
-    return int(match.group(1)) if match else index
+    """The task's number as its exam numbers it: from the source ("…, zadatak 3") or the id
+    (2022_z3 → 3, 000_t2 → 2); else its place in the booklet."""
+    for text, pattern in ((_split_source(solution)[1], r"(\d+)\s*$"), (solution.problem_id or "", r"_[A-Za-z]*(\d+)$")):
+        match = re.search(pattern, text)
+        if match:
+            return int(match.group(1))
+    return index
+
+
+def _split_source(solution: Solution) -> tuple[str, str]:
+    """(exam, task) of a source written "exam, task" ("Duboko učenje 1, završni ispit 2022., zadatak 3"):
+    split at its last comma outside parentheses; a source without one is all exam."""
+    source, depth = solution.source or "", 0
+    for i in range(len(source) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(source[i], 0)
+        if source[i] == "," and depth == 0:
+            return source[:i].strip(), source[i + 1:].strip()
+    return source.strip(), ""
+
+
+def exam_of(solution: Solution) -> str:
+    """The exam a task comes from: its source without the task ("Duboko učenje 1, završni ispit 2022.")."""
+    return _split_source(solution)[0]
+
+
+@dataclass
+class Booklet:
+    """Several solutions as one document: grouped by exam, equations numbered on through an exam."""
+
+    solutions: list
+    offsets: list          # equations of the same exam before each solution
+    exams: list
+    title: str             # the exam they all come from, or ""
+
+    @classmethod
+    def of(cls, solutions: list) -> "Booklet":
+        order = {exam: i for i, exam in reversed(list(enumerate(exam_of(s) for s in solutions)))}
+        ordered = sorted(solutions, key=lambda s: order[exam_of(s)])        # stable: the given order within an exam
+        offsets, seen = [], {}
+        for s in ordered:
+            exam = exam_of(s)
+            offsets.append(seen.get(exam, 0) if exam else 0)
+            seen[exam] = seen.get(exam, 0) + sum(1 for sec in s.sections for b in sec.blocks
+                                                 if isinstance(b, Step) and b.number)
+        exams = [exam_of(s) for s in ordered]
+        return cls(ordered, offsets, exams, exams[0] if len(set(exams)) == 1 else "")
+
+    def views(self, builder) -> list:
+        out, place = [], {}
+        for i, (solution, offset) in enumerate(zip(self.solutions, self.offsets), 1):
+            place[self.exams[i - 1]] = place.get(self.exams[i - 1], 0) + 1      # a task without a number: its place in the exam
+            view = builder.view(solution, place[self.exams[i - 1]], offset)
+            view.exam = builder.escape(self.exams[i - 1])
+            view.new_exam = len(set(self.exams)) > 1 and (i == 1 or self.exams[i - 1] != self.exams[i - 2])
+            out.append(view)
+        return out
 
 
 def roman(n: int) -> str:
@@ -186,7 +246,7 @@ def equation_height(lines: list[str]) -> float:
     for line in lines:
         rows = [line[m.end():].split("\\end{bmatrix}")[0].count("\\\\") + 1
                 for m in re.finditer(r"\\begin\{bmatrix\}", line)]
-        fracs = 2.0 if "\\frac" in line else 1.1
+        fracs = 4.0 if re.search(r"\\(int|sum|prod)\\limits|\\sum_", line) else 2.0 if "\\frac" in line else 1.1
         height += max([fracs] + [1.1 * r + 0.4 for r in rows])
     return height + 0.8      # display spacing
 
@@ -196,8 +256,16 @@ class DocumentBuilder:
 
     budget = 70.0            # characters of math on one line
 
-    def __init__(self, lang: str = "hr", decimal: str | None = None, assets: Assets | None = None):
+    def __init__(self, lang: str = "hr", decimal: str | None = None, assets: Assets | None = None,
+                 options=None, fmt: str = ""):
+        from examsolver.render.options import Options
+
+        options = options or Options()
         self.lang = lang
+        self.key = options.key                  # show the answer key (the TA's version)
+        self.torch = options.torch_in(fmt)      # end with the PyTorch check code
+        self.options = options
+        self.offset = 0                         # equations of the exam before this solution
         self.sep = SEPARATORS[decimal] if decimal else DECIMAL_SEPARATOR[lang]
         self.math = LatexPrinter(decimal_separator=self.sep, lang=lang)
         self.assets = assets
@@ -212,6 +280,20 @@ class DocumentBuilder:
 
     def equation(self, lines: list[str], number: int | None) -> str:
         raise NotImplementedError
+
+    def identifier(self, name: str) -> str:
+        """A name from code in a sentence (running_mean): typewriter type."""
+        raise NotImplementedError
+
+    def in_sentence(self, latex: str) -> str:
+        """A formula of a sentence: inline, or displayed when it is too long to break across lines."""
+        return self.inline(latex)
+
+    def formula(self, latex: str) -> str:
+        """A `$…$` formula of a statement or a phrase: rebuilt from its allowed tokens, then inline."""
+        from examsolver.render.inline import to_latex
+
+        return self.inline(to_latex(latex, self.sep))
 
     def table(self, header: list[str], rows: list[list[str]], caption: str | None) -> str:
         raise NotImplementedError
@@ -231,10 +313,18 @@ class DocumentBuilder:
         formulas: list[str] = []
 
         def hold(node) -> str:
-            formulas.append(self.inline(self.math.print(node)))
+            formulas.append(self.in_sentence(self.math.print(node)))
             return f"\x00{len(formulas) - 1}\x00"
 
-        sentence = translate(localized_phrase(phrase, self.sep), self.lang, hold)
+        def hold_formula(latex: str) -> str:
+            formulas.append(self.formula(latex))
+            return f"\x00{len(formulas) - 1}\x00"
+
+        def hold_code(name: str) -> str:
+            formulas.append(self.identifier(name))
+            return f"\x00{len(formulas) - 1}\x00"
+
+        sentence = translate(localized_phrase(phrase, self.sep), self.lang, hold, hold_formula, self.sep, hold_code)
         escaped = self.escape(sentence)
         return re.sub("\x00(\\d+)\x00", lambda m: formulas[int(m.group(1))], escaped)
 
@@ -246,17 +336,24 @@ class DocumentBuilder:
         return self.inline(self.math.print(value))
 
     # ----- the walk -------------------------------------------------------------
-    def view(self, solution: Solution, index: int = 1) -> SolutionView:
-        statement = (solution.statement or {}).get(self.lang) or ""
-        paragraphs = [self.escape(" ".join(p.split())) for p in re.split(r"\n\s*\n", statement.strip()) if p.strip()]
+    def view(self, solution: Solution, index: int = 1, offset: int = 0) -> SolutionView:
+        """The solution as markup; its equations numbered from offset + 1 (continuous through an exam)."""
+        self.offset = offset
+        statement = paragraphs((solution.statement or {}).get(self.lang))
         sections = [SectionView(self.text(s.title), [v for b in s.blocks for v in self.blocks_of(b)])
                     for s in solution.sections]
+        script = self.torch and torch_script(solution)
+        if script:
+            sections.append(SectionView(self.word("doc.torch_check"), self.blocks_of(Code("python", script))))
         return SolutionView(
             id=solution.problem_id, anchor=re.sub(r"[^A-Za-z0-9_-]", "-", solution.problem_id or f"p{index}"),
             task=self.escape(self.words["doc.task"].format(n=task_number(solution, index))),
             title=self.escape(title_of(solution, self.lang)), source=self.escape(solution.source or ""),
-            statement=paragraphs, conventions=[self.text(p) for p in solution.conventions],
-            warnings=[self.text(p) for p in solution.warnings], sections=sections, checks=self.checks(solution))
+            statement=[with_math(p, self.escape, self.formula, self.identifier) for p in statement],
+            conventions=[self.text(p) for p in solution.conventions],
+            given=[self.text(p).strip() for p in given(solution)],
+            warnings=[self.text(p) for p in solution.warnings], sections=sections,
+            checks=self.checks(solution) if self.key else None)
 
     def blocks_of(self, block) -> list[BlockView]:
         """Usually one view per block; slides cut long code into pieces that fit a frame."""
@@ -279,26 +376,42 @@ class DocumentBuilder:
             return BlockView("code", self.code(block, caption), 0.9 * len(block.source.strip().splitlines()) + 1.5)
         raise TypeError(f"cannot render {type(block).__name__}")
 
+    def number(self, step: Step) -> int | None:
+        return step.number + self.offset if step.number else None
+
     def step(self, step: Step) -> BlockView:
-        lines = chain_lines(equation_parts(step, self.math), approximation(step, self.math), self.budget)
-        intro = self.text(step.text) if step.text else ""
-        body = self.equation(lines, step.number)
+        return self.equation_view(self.step_lines(step), self.number(step), self.text(step.text) if step.text else "")
+
+    def step_lines(self, step: Step) -> list[str]:
+        return chain_lines(equation_parts(step, self.math), approximation(step, self.math), self.budget)
+
+    def equation_view(self, lines: list[str], number: int | None, intro: str = "") -> BlockView:
         height = equation_height(lines) + (1 + len(intro) // 90 if intro else 0)
-        return BlockView("equation", body, height, intro)
+        return BlockView("equation", self.equation(lines, number), height, intro)
 
     def checks(self, solution: Solution) -> dict | None:
+        """The answer key: each result by its name in the key file, its value as mathematics, and
+        the key's own text only where it disagrees."""
         if not solution.checks:
             return None
         from examsolver.solution import literal_text
 
-        header = [self.word(k) for k in ("label.name", "label.expected", "label.computed", "label.status")]
+        header = [self.word(k) for k in ("label.name", "label.computed", "label.status")]
         rows = []
         for check in solution.checks:
-            computed = "" if check.computed is None else self.inline(self.math.value(check.computed, "row"))
+            computed = "" if check.computed is None else self.math.value(check.computed, "row")
+            if math_width(computed) > self.budget / 2:      # a tensor of formulas: it stands in the solution
+                computed = self.word("doc.key_in_solution")
+            elif computed:
+                computed = self.inline(computed)
             status = self.word(f"status.{check.status}")
+            if check.status != "match":
+                status += f" ({self.word('label.expected')}: {self.identifier(literal_text(check.expected))})"
             if check.detail:
                 status += " (" + self.text(check.detail) + ")"
-            rows.append([self.escape(check.name), self.escape(literal_text(check.expected)), computed, status])
+            symbol = math_name(solution, check.name)
+            name = self.inline(self.math.print(symbol)) if symbol is not None else self.identifier(check.name)
+            rows.append([name, computed, status])
         return {"header": header, "rows": rows, "status": [c.status for c in solution.checks]}
 
 

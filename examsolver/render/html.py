@@ -10,7 +10,7 @@ import re
 
 from markupsafe import Markup
 
-from examsolver.render.document import Assets, DocumentBuilder, booklet_title, template_environment
+from examsolver.render.document import Assets, Booklet, DocumentBuilder, booklet_title, template_environment
 from examsolver.solution import Code, Figure
 
 _FENCE = {"&#x0005B;": "&#x0005D;", "&#x00028;": "&#x00029;", "&#x0007C;": "&#x0007C;"}
@@ -35,8 +35,16 @@ def mathml_inner(latex: str) -> str:
 def _tidy(mathml: str) -> str:
     """Decimal commas as one number (0{,}5 → <mn>0,5</mn>); matrix brackets that stretch."""
     mathml = re.sub(r"<mn>(\d+)</mn><mrow><mo>&#x0002C;</mo></mrow><mn>(\d+)</mn>", r"<mn>\1,\2</mn>", mathml)
-    # a minus after an operator or a fence is a sign, not a binary minus: no spaces around it
-    mathml = re.sub(r"(<mo[^>]*>[^<]*</mo>|<mrow>)<mo>&#x02212;</mo>", r'\1<mo form="prefix">&#x02212;</mo>', mathml)
+    # a minus after an operator or an opening fence is a sign, not a binary minus: no spaces around it
+    # (after a closing fence, `[…] − 1`, it is binary)
+    mathml = re.sub(r"(<mo[^>]*>(?!&#x0005D;|&#x00029;|&#x0007C;|\]|\))[^<]*</mo>|<mrow>)<mo>&#x02212;</mo>",
+                    r'\1<mo form="prefix">&#x02212;</mo>', mathml)
+    # separators as in print: `0,5; 1` with a space after the semicolon (latex2mathml reads `;` as a letter),
+    # `∂L/∂s` with no space around the slash, parentheses close to what they enclose
+    mathml = mathml.replace("<mi>;</mi>", '<mo separator="true" lspace="0em" rspace="0.2778em">;</mo>')
+    mathml = mathml.replace("<mo>&#x0002C;</mo>", '<mo separator="true" lspace="0em" rspace="0.1667em">,</mo>')
+    mathml = mathml.replace("<mo>&#x0002F;</mo>", '<mo lspace="0em" rspace="0em">/</mo>')
+    mathml = mathml.replace('<mo stretchy="true" fence="true"', '<mo lspace="0.0556em" rspace="0.0556em" stretchy="true" fence="true"')
     # ln 2, exp x: a thin space after a function name, as TeX puts it
     mathml = re.sub(r"<mi>(ln|log|exp|tanh|max|min|sin|cos)</mi>(?=<m[in])", r'<mi>\1</mi><mspace width="0.1667em"/>',
                     mathml)
@@ -75,6 +83,9 @@ class HtmlBuilder(DocumentBuilder):
     def inline(self, latex: str) -> str:
         return math_element(latex)
 
+    def identifier(self, name: str) -> str:
+        return f"<code>{self.escape(name)}</code>"
+
     def equation(self, lines: list[str], number: int | None) -> str:
         math = math_element(lines[0], display=True) if len(lines) == 1 else aligned_element(lines)
         tag = f'<span class="eqno">({number})</span>' if number is not None else ""
@@ -100,15 +111,18 @@ class HtmlBuilder(DocumentBuilder):
         return f'{cap}<pre><code class="language-{self.escape(code.language)}">{self.escape(code.source)}</code></pre>'
 
 
-def render_html(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None) -> str:
+def render_html(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None,
+                options=None) -> str:
     """One self-contained page: a solution, or a booklet with a table of contents."""
-    builder = HtmlBuilder(lang, decimal, assets)
-    views = [builder.view(s, i) for i, s in enumerate(solutions, 1)]
+    builder = HtmlBuilder(lang, decimal, assets, options, "html")
+    book = Booklet.of(solutions)
+    views = book.views(builder)
     booklet = len(views) > 1
-    title = booklet_title(lang) if booklet else f"{_plain(views[0].task)}: {_plain(views[0].title)}"
+    title = (book.title or booklet_title(lang)) if booklet else f"{_plain(views[0].task)}: {_plain(views[0].title)}"
     for view in views:       # everything in a view is already markup
         _mark(view)
-    context = dict(views=views, booklet=booklet, title=title, lang=lang, words=builder.words)
+    byline = [text for text in (builder.options.course, builder.options.author, builder.options.date) if text]
+    context = dict(views=views, booklet=booklet, title=title, lang=lang, words=builder.words, byline=byline)
     return template_environment(latex=False).get_template("page.html.j2").render(**context)
 
 
@@ -117,10 +131,11 @@ def _plain(markup: str) -> str:
 
 
 def _mark(view) -> None:
-    for name in ("task", "title", "source"):
+    for name in ("task", "title", "source", "exam"):
         setattr(view, name, Markup(getattr(view, name)))
     view.statement = [Markup(p) for p in view.statement]
     view.conventions = [Markup(p) for p in view.conventions]
+    view.given = [Markup(p) for p in view.given]
     view.warnings = [Markup(p) for p in view.warnings]
     for section in view.sections:
         section.title = Markup(section.title)

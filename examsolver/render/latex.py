@@ -12,34 +12,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from examsolver.render.document import Assets, BlockView, DocumentBuilder, SolutionView, booklet_title, roman
+from examsolver.render.document import Assets, BlockView, Booklet, DocumentBuilder, SolutionView, booklet_title
+from examsolver.render.document import equation_height
+from examsolver.render.document import math_width, roman
 from examsolver.render.document import template_environment
-from examsolver.solution import Code, Figure
+from examsolver.render.inline import SUBSCRIPTS, SUPERSCRIPTS, UNICODE_MATH
+from examsolver.solution import Code, Figure, Step, Table
 
 _SPECIAL = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "$": "\\$", "&": "\\&", "#": "\\#", "%": "\\%",
             "_": "\\_", "^": "\\textasciicircum{}", "~": "\\textasciitilde{}", '"': "\\textquotedbl{}",
             "\t": " ", "\r": "", "\u0302": ""}
 
-_MATH_SYMBOLS = {
-    "−": "-", "⋆": "\\star", "⊙": "\\odot", "⊘": "\\oslash", "∗": "\\ast", "∂": "\\partial", "≈": "\\approx",
-    "≤": "\\leq", "≥": "\\geq", "≠": "\\neq", "←": "\\leftarrow", "→": "\\rightarrow", "⇒": "\\Rightarrow",
-    "↦": "\\mapsto", "∈": "\\in", "∑": "\\sum", "∏": "\\prod", "√": "\\surd", "∞": "\\infty", "⋅": "\\cdot",
-    "∘": "\\circ", "‖": "\\|", "∇": "\\nabla", "ℓ": "\\ell", "∀": "\\forall", "∃": "\\exists", "∝": "\\propto",
-    "⌈": "\\lceil", "⌉": "\\rceil", "⌊": "\\lfloor", "⌋": "\\rfloor", "⟨": "\\langle", "⟩": "\\rangle",
-    "𝟙": "\\mathbf{1}", "′": "'", "″": "''", "∣": "\\mid", "⊤": "\\top", "≡": "\\equiv", "∼": "\\sim",
-    "⊗": "\\otimes", "⊕": "\\oplus", "∩": "\\cap", "∪": "\\cup", "⊂": "\\subset", "∅": "\\emptyset",
-    "ϵ": "\\epsilon", "ϑ": "\\vartheta", "ϕ": "\\phi", "ℝ": "\\mathbb{R}", "ℕ": "\\mathbb{N}",
-    "ᵀ": "^{T}", "ᵁ": "^{U}", "ᴾ": "^{P}", "ᴰ": "^{D}", "ⁿ": "^{n}", "ⁱ": "^{i}",
-}
-_GREEK = "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΥΦΨΩ"
-_GREEK_NAMES = ("alpha beta gamma delta varepsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau "
-                "upsilon varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega").split()
-_MATH_SYMBOLS.update({g: "\\" + name for g, name in zip(_GREEK, _GREEK_NAMES)})
-_MATH_SYMBOLS["ς"] = "\\varsigma"
-_MATH_SYMBOLS.update({s: f"^{{{d}}}" for s, d in zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾", "0123456789+-=()")})
-_MATH_SYMBOLS.update({s: f"_{{{d}}}" for s, d in zip("₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ",
-                                                     "0123456789+-=()aehijklmnoprstuvx")})
-_MATH_SYMBOLS.update({"ˣ": "^{x}", "ʸ": "^{y}", "ᵏ": "^{k}", "ᵗ": "^{t}", "ᵐ": "^{m}", "ᵈ": "^{d}", "ᶦ": "^{i}"})
+_MATH_SYMBOLS = dict(UNICODE_MATH)
+_MATH_SYMBOLS.update({s: f"^{{{d}}}" for s, d in SUPERSCRIPTS.items()})
+_MATH_SYMBOLS.update({s: f"_{{{d}}}" for s, d in SUBSCRIPTS.items()})
 
 
 def _script_letter(ch: str) -> str | None:
@@ -87,6 +73,39 @@ def escape(text: str) -> str:
     return "".join(out)
 
 
+def wrap_code(source: str, width: int) -> str:
+    """Lines longer than width broken inside brackets (where Python continues a line by itself),
+    the rest indented under the line they continue: code stays runnable when copied."""
+    out = []
+    for line in source.split("\n"):
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        while len(line) > width:
+            cut = _break_point(line, width)
+            if cut is None:
+                break
+            out.append(line[:cut].rstrip())
+            line = indent + line[cut:].lstrip()
+        out.append(line)
+    return "\n".join(out)
+
+
+def _break_point(line: str, width: int) -> int | None:
+    """The last place before width after a comma or space inside brackets (not in a string)."""
+    depth, quote, best = 0, None, None
+    for i, ch in enumerate(line[:width]):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch in ", " and depth > 0 and i > len(line) - len(line.lstrip()) + 8:
+            best = i + 1
+    return best
+
+
 def escape_code(source: str) -> str:
     """Code for fancyvrb's Verbatim with commandchars=\\\\\\{\\}: braces and backslashes escaped."""
     special = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "\t": "    ", "\r": ""}
@@ -105,6 +124,7 @@ def escape_code(source: str) -> str:
 
 class LatexBuilder(DocumentBuilder):
     budget = 70.0
+    code_width = 84          # characters of \small code on a line of the article
 
     def escape(self, text: str) -> str:
         return escape(text)
@@ -112,8 +132,17 @@ class LatexBuilder(DocumentBuilder):
     def inline(self, latex: str) -> str:
         return f"${latex}$"
 
+    def identifier(self, name: str) -> str:
+        return "\\texttt{" + escape(name) + "}"
+
+    def in_sentence(self, latex: str) -> str:
+        if math_width(latex) <= self.budget / 2:
+            return self.inline(latex)
+        return "\\[\\fitmath{" + latex + "}\\]"
+
     def equation(self, lines: list[str], number: int | None) -> str:
-        body = lines[0] if len(lines) == 1 else "\\begin{aligned}\n  " + " \\\\\n  ".join(lines) + "\n\\end{aligned}"
+        single = len(lines) == 1 and not lines[0].startswith("&")      # a continued chain stays aligned
+        body = lines[0] if single else "\\begin{aligned}\n  " + " \\\\\n  ".join(lines) + "\n\\end{aligned}"
         if number is None:
             return f"\\begin{{equation*}}\n\\fitmath{{{body}}}\n\\end{{equation*}}"
         return f"\\begin{{equation}}\n\\fitmath{{{body}}}\\tag{{{number}}}\n\\end{{equation}}"
@@ -135,7 +164,7 @@ class LatexBuilder(DocumentBuilder):
 
         name = self.assets.add("pdf", render_figure(figure, "pdf", self.lang))
         lines = ["\\begin{center}",
-                 f"\\includegraphics[width=0.8\\linewidth,height=0.62\\textheight,keepaspectratio]{{{name}}}"]
+                 f"\\includegraphics[width=0.8\\linewidth,height=0.55\\textheight,keepaspectratio]{{{name}}}"]
         if caption:
             lines += ["\\par{\\small " + caption + "}"]
         return "\n".join(lines + ["\\end{center}"])
@@ -143,20 +172,38 @@ class LatexBuilder(DocumentBuilder):
     def code(self, code: Code, caption: str | None) -> str:
         lines = ["{\\small " + caption + "}"] if caption else []
         lines += ["\\begin{Verbatim}[commandchars=\\\\\\{\\},fontsize=\\small]",
-                  escape_code(code.source.rstrip("\n")), "\\end{Verbatim}"]
+                  escape_code(wrap_code(code.source.rstrip("\n"), self.code_width)), "\\end{Verbatim}"]
         return "\n".join(lines)
 
 
 class SlideBuilder(LatexBuilder):
     budget = 64.0
-    code_lines = 16          # lines of \scriptsize code on one frame
+    code_lines = 14          # lines of \scriptsize code on one frame, under a heading and a caption
+    code_width = 88          # characters of \scriptsize code on a line of a frame
+    table_rows = 9           # rows of a table on one frame; a taller table continues on the next
+
+    def step_pieces(self, step: Step) -> list[BlockView]:
+        """A chain taller than a frame continues on the next frames; its number stands on the last line."""
+        lines = self.step_lines(step)
+        intro = self.text(step.text) if step.text else ""
+        pieces = _fitting_lines(lines, FRAME_LINES - 3)
+        return [self.equation_view(piece, self.number(step) if i == len(pieces) - 1 else None, intro if i == 0 else "")
+                for i, piece in enumerate(pieces)]
 
     def blocks_of(self, block) -> list[BlockView]:
-        if not isinstance(block, Code):
-            return [self.block(block)]
         from dataclasses import replace
 
-        lines = block.source.rstrip("\n").splitlines() or [""]
+        if isinstance(block, Table) and len(block.rows) > self.table_rows:
+            step = self.table_rows
+            return [self.block(replace(block, rows=block.rows[i:i + step],
+                                       caption=block.caption if i + step >= len(block.rows) else None))
+                    for i in range(0, len(block.rows), step)]
+        if isinstance(block, Step):
+            return self.step_pieces(block)
+        if not isinstance(block, Code):
+            return [self.block(block)]
+
+        lines = wrap_code(block.source.rstrip("\n"), self.code_width).splitlines() or [""]
         pieces = [lines[i:i + self.code_lines] for i in range(0, len(lines), self.code_lines)]
         views = []
         for i, piece in enumerate(pieces):
@@ -200,6 +247,29 @@ def _groups(view: SolutionView) -> list[list]:
     return groups
 
 
+def _fitting_lines(lines: list[str], room: float) -> list[list[str]]:
+    """Consecutive lines of an aligned chain in pieces no taller than room (at least a line each)."""
+    pieces: list[list[str]] = [[]]
+    for line in lines:
+        if pieces[-1] and equation_height(pieces[-1] + [line]) > room:
+            pieces.append([])
+        pieces[-1].append(line)
+    return pieces
+
+
+def _fitting(groups: list[list]) -> list[list]:
+    """A group taller than a frame (a sentence before a full page of code) gives its last block a
+    frame of its own, so the sentence and the block each fit."""
+    out = []
+    for group in groups:
+        sentences = any(kind == "block" for kind, _ in group[:-1])
+        if sentences and sum(_height(i) for i in group) > FRAME_LINES:
+            out += [group[:-1], group[-1:]]
+        else:
+            out.append(group)
+    return out
+
+
 def _height(item) -> float:
     return 1.4 if item[0] == "heading" else item[1].height
 
@@ -207,7 +277,7 @@ def _height(item) -> float:
 def frames_of(view: SolutionView, lang_words: dict) -> list[Frame]:
     """Greedy packing: a new frame when the next group would overflow lines or equations."""
     frames: list[Frame] = []
-    for group in _groups(view):
+    for group in _fitting(_groups(view)):
         height = sum(_height(i) for i in group)
         equations = sum(1 for i in group if i[0] == "block" and i[1].kind == "equation")
         frame = frames[-1] if frames else None
@@ -224,18 +294,43 @@ def frames_of(view: SolutionView, lang_words: dict) -> list[Frame]:
     return frames
 
 
+TOC_LINES = 12          # entries of the table of contents on one frame
+
+
+def contents_frames(views: list, exams: bool) -> list[tuple[int, int]]:
+    """Ranges of sections (first, last) whose contents fit a frame each: a section is an exam with
+    its tasks, or a task."""
+    sizes = [] if exams else [1] * len(views)
+    for view in views if exams else ():
+        if view.new_exam:
+            sizes.append(1)         # the exam's line
+        sizes[-1] += 1              # and one per task
+    ranges, first, used = [], 1, 0
+    for number, size in enumerate(sizes, 1):
+        if used and used + size > TOC_LINES:
+            ranges.append((first, number - 1))
+            first, used = number, 0
+        used += size
+    return ranges + [(first, len(sizes))] if sizes else []
+
+
 # ----- documents -----------------------------------------------------------------
 def render_latex(solutions: list, lang: str, kind: str = "article", decimal: str | None = None,
-                 assets: Assets | None = None) -> str:
+                 assets: Assets | None = None, options=None) -> str:
     """The whole .tex source: one solution, or a booklet with a table of contents."""
-    builder = (SlideBuilder if kind == "beamer" else LatexBuilder)(lang, decimal, assets)
-    views = [builder.view(s, i) for i, s in enumerate(solutions, 1)]
+    builder = (SlideBuilder if kind == "beamer" else LatexBuilder)(lang, decimal, assets, options, kind)
+    book = Booklet.of(solutions)
+    views = book.views(builder)
     booklet = len(views) > 1
-    title = escape(booklet_title(lang)) if booklet else f"{views[0].task}: {views[0].title}"
-    context = dict(views=views, booklet=booklet, title=title, lang=lang, words=builder.words,
-                   subtitle="" if booklet else views[0].source, escape=escape)
+    title = escape(book.title or booklet_title(lang)) if booklet else f"{views[0].task}: {views[0].title}"
+    options = builder.options
+    context = dict(views=views, booklet=booklet, title=title, lang=lang, words=builder.words, escape=escape,
+                   subtitle=escape(options.course) if booklet or options.course else views[0].source,
+                   author=escape(options.author), date=escape(options.date),
+                   exams=any(v.new_exam for v in views))
     if kind == "beamer":
         context["frames"] = {v.id: frames_of(v, builder.words) for v in views}
+        context["contents"] = contents_frames(views, context["exams"])
         template = "beamer.tex.j2"
     else:
         template = "article.tex.j2"

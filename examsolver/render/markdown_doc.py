@@ -17,8 +17,13 @@ from examsolver.solution import Figure, Phrase
 
 
 class DocumentMarkdown(MarkdownRenderer):
-    def __init__(self, lang: str = "hr", decimal: str | None = None, assets: Assets | None = None):
-        super().__init__(lang)
+    def __init__(self, lang: str = "hr", decimal: str | None = None, assets: Assets | None = None,
+                 options=None):
+        from examsolver.render.options import Options
+
+        options = options or Options()
+        super().__init__(lang, options.key, options.torch_in("md"))
+        self.options = options
         self.sep = SEPARATORS[decimal] if decimal else None
         if self.sep:
             self.math = LatexPrinter(decimal_separator=self.sep, lang=lang)
@@ -46,15 +51,23 @@ def _slug(text: str) -> str:
     return text.replace(" ", "-")
 
 
-def render_markdown(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None) -> str:
-    renderer = DocumentMarkdown(lang, decimal, assets)
+def render_markdown(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None,
+                    options=None) -> str:
+    renderer = DocumentMarkdown(lang, decimal, assets, options)
     if len(solutions) == 1:
         return renderer.render(solutions[0])
     from examsolver.render.common import title_of
+    from examsolver.render.document import Booklet
 
-    out = [f"# {booklet_title(lang)}", "", f"## {catalog(lang)['heading.contents']}", ""]
-    for i, solution in enumerate(solutions, 1):
+    book = Booklet.of(solutions)
+    byline = [t for t in (renderer.options.course, renderer.options.author, renderer.options.date) if t]
+    out = [f"# {book.title or booklet_title(lang)}", ""] + ([" · ".join(byline), ""] if byline else [])
+    out += [f"## {catalog(lang)['heading.contents']}", ""]
+    for i, solution in enumerate(book.solutions, 1):
         title = title_of(solution, lang)
         out.append(f"{i}. [{title}](#{_slug(title)})")
-    parts = ["\n".join(out) + "\n"] + [renderer.render(s, level=2) for s in solutions]
+    parts = ["\n".join(out) + "\n"]
+    for solution, offset in zip(book.solutions, book.offsets):
+        renderer.offset = offset
+        parts.append(renderer.render(solution, level=2))
     return "\n".join(parts)

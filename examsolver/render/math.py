@@ -21,6 +21,7 @@ GREEK = {"mu": ("\\mu", "μ"), "sigma": ("\\sigma", "σ"), "eta": ("\\eta", "η"
 
 _SUB = str.maketrans("0123456789aehijklmnoprstuvx+-=(),", "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₊₋₌₍₎,")
 _SUP = str.maketrans("0123456789+-=()TUPDntki", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵀᵁᴾᴰⁿᵗᵏⁱ")
+_FROM_SUP = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 MAX_ROWS = 8       # larger tensors are elided: first rows, dots, last row
 MAX_ENTRIES = 10
 MAX_BLOCKS = 4     # of a 3-D tensor's matrices: the first, dots, the last two
@@ -64,7 +65,7 @@ class Printer:
 
     # ----- shared structure --------------------------------------------------
     def _print_Seq(self, node) -> str:
-        return ", ".join(self.print(item) for item in node.items)
+        return self.item_separator.join(self.print(item) for item in node.items)
 
     def _print_Infinity(self, node) -> str:
         return self.infinity
@@ -104,6 +105,8 @@ class Printer:
 
     def operand(self, arg, parent: Op) -> str:
         text = self.print(arg)
+        if parent.op == "=":        # b₂ = −1: a relation needs no parentheses
+            return text
         low = isinstance(arg, Op) and arg.op in ("+", "-") and parent.op != "+"
         if low or (parent.op != "+" and self._negative_scalar(arg) is not None and arg is not parent.args[0]):
             return self.paren(text)
@@ -154,7 +157,8 @@ class Printer:
         if not any(V.needs_decimal(v) for v in array.flat):
             return None
         sep, places = self.s["decimal_separator"], self.s["approx_places"]
-        texts = _shown_texts(array, lambda v: self.decimal(V.decimal_text(v, sep if sep != "{,}" else ",", places)))
+        texts = _shown_texts(array, lambda v: self.decimal(
+            V.decimal_texts([v], sep if sep != "{,}" else ",", places)[0]))
         if array.ndim == 0:
             return texts[()]
         return self.tensor_text(texts, layout)
@@ -220,7 +224,7 @@ def _hashable(node) -> bool:
 class LatexPrinter(Printer):
     minus = "-"
     infinity = "\\infty"
-    ops = {"-": " - ", "mul": " ", "dot": " \\cdot ", "star": " \\star ", "odot": " \\odot ",
+    ops = {"=": " = ", "-": " - ", "mul": " ", "dot": " \\cdot ", "star": " \\star ", "odot": " \\odot ",
            "oslash": " \\oslash ", "fullconv": " \\ast ", "times": " \\times "}
     functions = {"relu": "\\mathrm{ReLU}", "sigma": "\\sigma", "softmax": "\\mathrm{softmax}",
                  "avg": "\\mathrm{AVG}", "tanh": "\\tanh", "ln": "\\ln", "exp": "\\exp", "diag": "\\mathrm{diag}",
@@ -232,7 +236,11 @@ class LatexPrinter(Printer):
         return V.localize(text, "{,}" if sep == "," else sep)
 
     def decimal(self, text: str) -> str:
-        return text.replace("−", "-").replace(",", "{,}")
+        mantissa, times, power = text.partition("·10")     # 1.200·10⁻⁵ → 1.200 \cdot 10^{-5}
+        if times:
+            power = "^{" + power.translate(_FROM_SUP) + "}"
+            mantissa += " \\cdot 10"
+        return (mantissa + power).replace("−", "-").replace(",", "{,}")
 
     def paren(self, text: str) -> str:
         return f"\\left({text}\\right)"
@@ -244,8 +252,9 @@ class LatexPrinter(Printer):
         items = self._elide(items, MAX_ENTRIES, "\\dots")
         if layout == "col":
             return "\\begin{bmatrix} " + " \\\\ ".join(items) + " \\end{bmatrix}"
-        text = "\\left[" + self.item_separator.join(items) + "\\right]"
-        return text + "^T" if layout == "colT" else text
+        if layout == "colT":      # a column written on its line, as the slides do: [4, −1, 2]ᵀ
+            return "\\left[" + self.item_separator.join(items) + "\\right]^T"
+        return "\\begin{bmatrix} " + " & ".join(items) + " \\end{bmatrix}"     # a 1×n row is a matrix
 
     def matrix(self, rows: list) -> str:
         wide = any(len(r) > MAX_ENTRIES for r in rows)
@@ -258,7 +267,7 @@ class LatexPrinter(Printer):
         return "\\begin{bmatrix} " + " \\\\ ".join(" & ".join(r) for r in rows) + " \\end{bmatrix}"
 
     def brackets(self, parts: list) -> str:
-        return "\\left[" + ",\\ ".join(parts) + "\\right]"
+        return "\\left[" + (self.item_separator.rstrip() + "\\ ").join(parts) + "\\right]"
 
     def _print_Sym(self, node: Sym) -> str:
         base = node.base
@@ -279,7 +288,7 @@ class LatexPrinter(Printer):
     def _print_Call(self, node: Call) -> str:
         if node.fn == "vector":
             return self.vector([self.print(a) for a in node.args], "colT")
-        args = ", ".join(self.print(a) for a in node.args)
+        args = self.item_separator.join(self.print(a) for a in node.args)
         if node.fn == "sqrt":
             return f"\\sqrt{{{args}}}"
         name = self.functions.get(node.fn, f"\\mathrm{{{node.fn}}}")
@@ -336,7 +345,7 @@ class LatexPrinter(Printer):
 class PlainPrinter(Printer):
     minus = "−"
     infinity = "∞"
-    ops = {"-": " − ", "mul": " ", "dot": " · ", "star": " ⋆ ", "odot": " ⊙ ", "oslash": " ⊘ ",
+    ops = {"=": " = ", "-": " − ", "mul": " ", "dot": " · ", "star": " ⋆ ", "odot": " ⊙ ", "oslash": " ⊘ ",
            "fullconv": " ∗ ", "times": " × "}
     functions = {"relu": "ReLU", "sigma": "σ", "softmax": "softmax", "avg": "AVG", "tanh": "tanh", "ln": "ln",
                  "exp": "exp", "diag": "diag", "max": "max", "sqrt": "√", "softplus": "softplus"}
@@ -366,7 +375,7 @@ class PlainPrinter(Printer):
         return "[" + sep.join("[" + sep.join(r) + "]" for r in rows) + "]"
 
     def brackets(self, parts: list) -> str:
-        return "[" + ", ".join(parts) + "]"
+        return "[" + self.item_separator.join(parts) + "]"
 
     def _print_Sym(self, node: Sym) -> str:
         text = GREEK.get(node.base, (None, node.base))[1]
@@ -383,7 +392,7 @@ class PlainPrinter(Printer):
     def _print_Call(self, node: Call) -> str:
         if node.fn == "vector":
             return self.vector([self.print(a) for a in node.args], "colT")
-        args = ", ".join(self.print(a) for a in node.args)
+        args = self.item_separator.join(self.print(a) for a in node.args)
         return f"{self.functions.get(node.fn, node.fn)}({args})"
 
     def _print_Neg(self, node) -> str:

@@ -20,23 +20,24 @@ from examsolver.errors import ExamsolverError
 
 if TYPE_CHECKING:   # the document modules load only for the formats that need them
     from examsolver.render.document import Assets
+    from examsolver.render.options import Options
 
 
 @dataclass(frozen=True)
 class Format:
     name: str
     suffix: str
-    render: Callable          # (solutions, lang, decimal, assets) → text
+    render: Callable          # (solutions, lang, decimal, assets, options) → text
     figures: bool = False     # writes figure files beside the document
 
 
-def _markdown(solutions, lang, decimal, assets) -> str:
+def _markdown(solutions, lang, decimal, assets, options) -> str:
     from examsolver.render.markdown_doc import render_markdown
 
-    return render_markdown(solutions, lang, decimal, assets)
+    return render_markdown(solutions, lang, decimal, assets, options)
 
 
-def _json(solutions, lang, decimal, assets) -> str:
+def _json(solutions, lang, decimal, assets, options) -> str:
     import json
 
     from examsolver.render.jsonout import render, to_dict
@@ -46,7 +47,7 @@ def _json(solutions, lang, decimal, assets) -> str:
     return json.dumps([to_dict(s, lang) for s in solutions], ensure_ascii=False, indent=2) + "\n"
 
 
-def _terminal(solutions, lang, decimal, assets) -> str:
+def _terminal(solutions, lang, decimal, assets, options) -> str:
     from rich.console import Console
 
     from examsolver.render.terminal import TerminalRenderer
@@ -60,18 +61,26 @@ def _terminal(solutions, lang, decimal, assets) -> str:
 
 
 def _tex(kind: str):
-    def render(solutions, lang, decimal, assets) -> str:
+    def render(solutions, lang, decimal, assets, options) -> str:
         from examsolver.render.latex import render_latex
 
-        return render_latex(solutions, lang, kind, decimal, assets)
+        return render_latex(solutions, lang, kind, decimal, assets, options)
 
     return render
 
 
-def _html(solutions, lang, decimal, assets) -> str:
+def _torch(solutions, lang, decimal, assets, options) -> str:
+    from examsolver.render.torch_script import torch_script
+
+    scripts = [torch_script(s) or f"# {s.problem_id}: no PyTorch equivalent (a model with an op PyTorch lacks, "
+                                     "or not a network)\n" for s in solutions]
+    return "\n\n".join(scripts)
+
+
+def _html(solutions, lang, decimal, assets, options) -> str:
     from examsolver.render.html import render_html
 
-    return render_html(solutions, lang, decimal, assets)
+    return render_html(solutions, lang, decimal, assets, options)
 
 
 FORMATS = {f.name: f for f in (
@@ -81,6 +90,7 @@ FORMATS = {f.name: f for f in (
     Format("beamer", ".tex", _tex("beamer"), figures=True),
     Format("html", ".html", _html),
     Format("json", ".json", _json),
+    Format("torch", ".py", _torch),
 )}
 
 
@@ -95,23 +105,31 @@ def _set_separator(renderer, kind: str, decimal: str | None) -> None:
     renderer.math = printer(decimal_separator=SEPARATORS[decimal], lang=renderer.lang)
 
 
-def render_solution(solution, fmt: str, lang: str, to_terminal: bool = True, decimal: str | None = None) -> str:
+def render_solution(solution, fmt: str, lang: str, to_terminal: bool = True, decimal: str | None = None,
+                    options: Options | None = None) -> str:
     """One solution's text; the terminal format prints directly when to_terminal."""
+    from examsolver.render.options import Options
+
+    options = options or Options(key=True)
     if fmt == "term" and to_terminal:
         from examsolver.render.terminal import TerminalRenderer
 
         renderer = TerminalRenderer(lang)
         _set_separator(renderer, "plain", decimal)
-        renderer.render(solution)
+        renderer.render(options.shown([solution])[0])
         return ""
-    return render_document([solution], fmt, lang, decimal)
+    return render_document([solution], fmt, lang, decimal, options=options)
 
 
 def render_document(solutions: list, fmt: str, lang: str, decimal: str | None = None,
-                    assets: Assets | None = None) -> str:
+                    assets: Assets | None = None, options: Options | None = None) -> str:
+    """The document; the answer key is in it only when asked (students get documents without it)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    return FORMATS[fmt].render(solutions, lang, decimal, assets)
+    from examsolver.render.options import Options
+
+    options = options or Options()
+    return FORMATS[fmt].render(options.shown(solutions), lang, decimal, assets, options)
 
 
 def document_name(solutions: list, fmt: str) -> str:
@@ -127,7 +145,8 @@ def document_name(solutions: list, fmt: str) -> str:
     return stem + ("-slides" if fmt == "beamer" else "")
 
 
-def write_document(solutions: list, fmt: str, lang: str, path: Path, decimal: str | None = None) -> list[Path]:
+def write_document(solutions: list, fmt: str, lang: str, path: Path, decimal: str | None = None,
+                   options: Options | None = None) -> list[Path]:
     """Render and write one document (and its figure files beside it); returns what was written."""
     from examsolver.render.document import Assets
 
@@ -136,7 +155,7 @@ def write_document(solutions: list, fmt: str, lang: str, path: Path, decimal: st
     if path.is_dir():    # -o DIR: the document is written inside it, under its usual name
         path = path / (document_name(solutions, fmt) + spec.suffix)
     assets = Assets(prefix=f"{path.stem}-") if spec.figures else None
-    text = render_document(solutions, fmt, lang, decimal, assets)
+    text = render_document(solutions, fmt, lang, decimal, assets, options)
     written = []
     for name, data in (assets.files.items() if assets else ()):
         write_atomic(path.parent / name, data)

@@ -41,12 +41,12 @@ def check_tools() -> None:
                          f"sudo apt-get install --no-install-recommends {DEBIAN_PACKAGES}")
 
 
-def compile_pdf(tex: str, figures: dict, target: Path, full: bool = True) -> float:
+def compile_pdf(tex: str, figures: dict, target: Path, full: bool = True, log_to: Path | None = None) -> float:
     """Compile tex (with its figure files) and write target.pdf atomically; returns seconds taken.
 
     full=False runs pdfLaTeX once instead of latexmk's runs to a fixed point: every LaTeX error
     shows on the first pass, so checks that only want errors are twice as fast (contents and
-    frame navigation are then incomplete).
+    frame navigation are then incomplete).  log_to: also keep pdfLaTeX's log there (checks of the layout).
     """
     from examsolver.render.output import write_atomic
 
@@ -72,7 +72,15 @@ def compile_pdf(tex: str, figures: dict, target: Path, full: bool = True) -> flo
             write_atomic(target.with_suffix(".log"), log_text)
             raise CompileError(_diagnosis(log_text, target))
         write_atomic(target, pdf.read_bytes())
+        if log_to is not None:
+            write_atomic(log_to, log_text)
     return time.monotonic() - start
+
+
+def overfull_boxes(log: str, tolerance: float = 5.0) -> list[str]:
+    """The log's overfull boxes wider or taller than tolerance points: content that sticks out."""
+    found = re.finditer(r"^(Overfull \\[hv]box \(([\d.]+)pt too (?:wide|high)\).*)$", log, re.M)
+    return [m.group(1) for m in found if float(m.group(2)) > tolerance]
 
 
 def _diagnosis(log: str, target: Path) -> str:

@@ -60,6 +60,7 @@ def render_figure(figure, fmt: str, lang: str) -> bytes:
             ax.set_ylabel(_localized(data["ylabel"], lang))
         if any(labels.values()):
             ax.legend()
+        _decimal_comma(ax, lang)
         fig.tight_layout()
         buffer = io.BytesIO()
         # No dates, fixed SVG ids (random by default): the same spec gives the same document bytes.
@@ -68,6 +69,20 @@ def render_figure(figure, fmt: str, lang: str) -> bytes:
         return buffer.getvalue()
     finally:
         plt.close(fig)
+
+
+def _decimal_comma(ax, lang: str) -> None:
+    """Tick labels with the language's decimal mark (0,25 in Croatian), as in the text beside them."""
+    from examsolver.render.common import DECIMAL_SEPARATOR
+
+    if DECIMAL_SEPARATOR[lang] != ",":
+        return
+    from matplotlib.ticker import FuncFormatter
+
+    comma = FuncFormatter(lambda v, pos: f"{v:g}".replace(".", ",").replace("-", "−"))
+    for axis in (ax.xaxis, ax.yaxis):
+        if axis.get_scale() == "linear":
+            axis.set_major_formatter(comma)
 
 
 def _localized(text, lang: str):

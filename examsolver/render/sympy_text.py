@@ -33,7 +33,18 @@ class PlainText(CodeText):
 
     def _print_exp(self, expr):
         arg = self._print(expr.args[0])
-        return f"e^{arg}" if expr.args[0].is_Atom else f"e^({arg})"
+        return "e" + (_superscript(arg.replace("-", "−")) or (f"^{arg}" if expr.args[0].is_Atom else f"^({arg})"))
+
+    def _print_Max(self, expr):
+        return "max(" + ", ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Min(self, expr):
+        return "min(" + ", ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Interval(self, expr):
+        left = "(" if expr.left_open else "["
+        right = ")" if expr.right_open else "]"
+        return f"{left}{self._print(expr.start)}, {self._print(expr.end)}{right}"
 
     def _print_Pi(self, expr):
         return "π"
@@ -44,6 +55,11 @@ class PlainText(CodeText):
     def _print_Pow(self, expr, rational=False):
         if expr.exp == 1 / 2 or str(expr.exp) == "1/2":
             return f"√({self._print(expr.base)})"
+        power = _superscript(self._print(expr.exp)) if expr.exp.is_Atom and not expr.exp.is_negative else None
+        if power:     # x², (1 + eᶻ)³; 1/x and x^(−2) as sympy writes them
+            from sympy.printing.precedence import PRECEDENCE
+
+            return self.parenthesize(expr.base, PRECEDENCE["Pow"], strict=True) + power
         return super()._print_Pow(expr, rational)
 
     def _print_Piecewise(self, expr):
@@ -64,6 +80,14 @@ class PlainText(CodeText):
 
     _print_ImmutableDenseMatrix = _print_MatrixBase
     _print_MutableDenseMatrix = _print_MatrixBase
+
+
+_SUP = dict(zip("0123456789−+()nixyktmdz", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺⁽⁾ⁿⁱˣʸᵏᵗᵐᵈᶻ"))
+
+
+def _superscript(text: str) -> str | None:
+    """A short exponent (2, x, −z) in Unicode superscripts, or None when one has none."""
+    return "".join(_SUP[ch] for ch in text) if text and len(text) <= 4 and all(ch in _SUP for ch in text) else None
 
 
 def code_text(expr) -> str:

@@ -7,7 +7,9 @@ from rich.rule import Rule
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, title_of, translate
+from examsolver.render.common import DECIMAL_SEPARATOR, approximation, equation_parts, paragraphs, title_of, translate
+from examsolver.render.common import with_math
+from examsolver.render.inline import to_plain
 from examsolver.render.math import PlainPrinter
 from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
 from examsolver.solution import literal_text
@@ -24,7 +26,15 @@ class TerminalRenderer:
         self.lines: list = []    # renderables, printed at once: one rich pass instead of one per line
 
     def text(self, phrase: Phrase) -> str:
-        return translate(phrase, self.lang, self.math.print)
+        return translate(phrase, self.lang, self.math.print, self.formula, self.math.s["decimal_separator"],
+                         self.identifier)
+
+    def identifier(self, name: str) -> str:
+        """A name from code (conv1.W, running_mean): as it is written in code."""
+        return name
+
+    def formula(self, latex: str) -> str:
+        return to_plain(latex, self.math.s["decimal_separator"])
 
     def heading(self, key: str) -> str:
         return self.text(Phrase(key))
@@ -39,7 +49,8 @@ class TerminalRenderer:
         if solution.source:
             self.print(Text(f"{self.heading('heading.source')}: {solution.source}", style="dim"))
         if solution.statement and solution.statement.get(self.lang):
-            self.print(Text(solution.statement[self.lang].strip()))
+            for paragraph in paragraphs(solution.statement[self.lang]):
+                self.print(Text(with_math(paragraph, str, self.formula, self.identifier)))
         if solution.conventions:
             self.print(Text(self.heading("heading.conventions"), style="bold"))
             for p in solution.conventions:
@@ -47,7 +58,7 @@ class TerminalRenderer:
         for p in solution.warnings:
             self.print(Text(f"⚠ {self.text(p)}", style="yellow"))
         for alt in solution.alternatives:
-            shown = ", ".join(f"{name} = {self.math.value(value, 'row')}" for name, value in alt.values)
+            shown = ", ".join(f"{self.identifier(name)} = {self.math.value(value, 'row')}" for name, value in alt.values)
             self.print(Text(f"  {self.heading('verify.heading.alternatives')} {self.text(alt.phrase)}: {shown}",
                          style="yellow"))
         for section in solution.sections:
@@ -65,15 +76,20 @@ class TerminalRenderer:
         if isinstance(block, Step):
             if block.text:
                 self.print(Text(self.text(block.text)))
-            chain = " = ".join(equation_parts(block, self.math))
-            approx = approximation(block, self.math)
-            line = Text("  ")
-            if block.number:
-                line.append(f"({block.number}) ", style="dim")
-            line.append(chain)
-            if approx:
-                line.append(f"  ≈ {approx}", style="dim")
-            self.print(line)
+            number = f"({block.number}) " if block.number else ""
+            boxes = MatrixBoxes(decimal_separator=self.math.s["decimal_separator"], lang=self.lang)
+            lines = wrapped_chain(equation_parts(block, boxes), approximation(block, boxes),
+                                  self.console.width, 2 + len(number), boxes.width)
+            for i, (text, approx) in enumerate(lines):
+                rows = boxes.compose(text + approx)
+                middle = (len(rows) - 1) // 2
+                for r, row in enumerate(rows):
+                    line = Text("  ")
+                    line.append(number if i == 0 and r == middle else " " * len(number), style="dim")
+                    cut = len(row) - boxes.width(approx) if approx and len(rows) == 1 else len(row)
+                    line.append(row[:cut].rstrip() if r != middle else row[:cut])
+                    line.append(row[cut:], style="dim")
+                    self.print(line)
         elif isinstance(block, Phrase):
             self.print(Text(self.text(block)))
         elif isinstance(block, Table):
@@ -100,3 +116,71 @@ class TerminalRenderer:
                           Text(status, style=STATUS_STYLE[check.status]))
         self.print()
         self.print(table)
+
+
+class MatrixBoxes(PlainPrinter):
+    """The plain printer, with small matrices drawn over several lines: each matrix becomes a
+    token in the one-line text, and compose() lays the line out with the matrices in place."""
+
+    MAX_ROWS, MAX_COLUMNS = 6, 8
+
+    def __init__(self, bindings=None, **settings):
+        super().__init__(bindings, **settings)
+        self.boxes: list[list[str]] = []
+
+    def substituted(self, node, bindings: dict) -> str:
+        printer = type(self)(bindings, **self.s)
+        printer.boxes = self.boxes              # one store for every printer of the equation
+        return printer.print(node)
+
+    def matrix(self, rows: list) -> str:
+        if not 1 < len(rows) <= self.MAX_ROWS or max(len(r) for r in rows) > self.MAX_COLUMNS:
+            return super().matrix(rows)
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+        cells = ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
+        left = ["⎡"] + ["⎢"] * (len(rows) - 2) + ["⎣"]
+        right = ["⎤"] + ["⎥"] * (len(rows) - 2) + ["⎦"]
+        self.boxes.append([f"{a} {c} {b}" for a, c, b in zip(left, cells, right)])
+        return f"\x01{len(self.boxes) - 1}\x01"
+
+    def width(self, text: str) -> int:
+        """Columns the text takes once its matrices are drawn."""
+        return sum(len(self.boxes[int(p)][0]) if i % 2 else len(p) for i, p in enumerate(text.split("\x01")))
+
+    def compose(self, text: str) -> list[str]:
+        """The line's rows: text on the middle row, each matrix centred on it."""
+        pieces = text.split("\x01")
+        blocks = [self.boxes[int(p)] if i % 2 else [p] for i, p in enumerate(pieces)]
+        height = max(len(b) for b in blocks)
+        rows = [""] * height
+        for block in blocks:
+            top = (height - len(block)) // 2 if len(block) > 1 else (height - 1) // 2
+            for r in range(height):
+                inside = 0 <= r - top < len(block)
+                rows[r] += block[r - top] if inside else " " * len(block[0])
+        return rows
+
+
+def wrapped_chain(parts: list[str], approx: str | None, width: int, indent: int, size=len) -> list[tuple[str, str]]:
+    """lhs = a = b ≈ c as lines that fit the width, broken only before a relation; continuation
+    lines start under the first `=` (as a displayed chain is aligned), never at column 0.
+
+    Each line is (text, decimals): the decimals are printed dimmed.  size(text): its width."""
+    pieces = [("= ", p) for p in parts[1:]] + ([("≈ ", approx)] if approx else [])
+    if not parts:
+        return [("", f"≈ {approx}" if approx else "")]
+    hang = size(parts[0]) + 1 if size(parts[0]) + 1 < (width - indent) // 2 else 2
+    lines, current = [], [parts[0]]
+    used = indent + size(parts[0])
+    for rel, piece in pieces:
+        if len(current) > (0 if lines else 1) and used + 3 + size(piece) > width:
+            lines.append(current)
+            current, used = [" " * hang], indent + hang
+        current.append(("" if current[-1].endswith(" ") else " ") + rel + piece)
+        used += size(current[-1])
+    lines.append(current)
+    out = []
+    for line in lines:
+        decimals = line.pop() if len(line) > 1 and line[-1].lstrip().startswith("≈") else ""
+        out.append(("".join(line), decimals))
+    return out

@@ -240,6 +240,9 @@ def decimal_text(value, separator: str = ".", places: int = APPROX_DECIMALS, sig
     to that many significant digits."""
     fmt = (lambda q: _significant(q, places)) if significant else (lambda q: _rounded(q, places))
     text = value.rounded(fmt) if _is_exact(value) else fmt(Fraction(str(value)))
+    if not significant and "e" in text:        # for reading: 1.200·10⁻⁵, 1.970·10⁴³⁴
+        mantissa, _, exponent = text.partition("e")
+        text = f"{mantissa}·10{str(int(exponent)).translate(_SUPERSCRIPT)}"
     return text.replace("-", "−").replace(".", separator)
 
 
@@ -273,6 +276,19 @@ def _significant(q: Fraction, digits: int, fixed: bool = True) -> str:
 def _shifted(m: int, k: int) -> Decimal:
     """m · 10^k exactly (Decimal's own context would round m to 28 digits)."""
     return Decimal((0 if m >= 0 else 1, tuple(int(c) for c in str(abs(m))), k))
+
+
+def decimal_texts(values: list, separator: str = ".", places: int = APPROX_DECIMALS) -> list[str]:
+    """Approximations with the same number of places everywhere ([0.4621, −0.0770, 0.2310], not
+    [0.4621, −0.077, 0.231]; ≈ 0.2310 beside ≈ 0.4621): one precision, as a reader compares them."""
+    texts = [decimal_text(v, ".", places) for v in values]
+    out = []
+    for text in texts:
+        if "·10" not in text and text != "0":
+            whole, _, fraction = text.partition(".")
+            text = f"{whole}.{fraction.ljust(places, '0')}"
+        out.append(text.replace(".", separator))
+    return out
 
 
 def needs_decimal(value) -> bool:

@@ -78,6 +78,11 @@ class ReLU(Elementwise):
     kind = "relu"
     fn_name = "relu"
 
+    def torch(self, x, weights):
+        """PyTorch's ReLU′(0) is 0: the same function only under that convention."""
+        zero = scalar.exact(self.conventions.relu_grad_at_zero) == 0
+        return f"torch.relu({x})" if zero and not getattr(self.conventions, "mistakes", ()) else None
+
     def f(self, v):
         return v if v.sign() > 0 else v * 0
 
@@ -105,6 +110,9 @@ class Sigmoid(Elementwise):
     kind = "sigmoid"
     fn_name = "sigma"
 
+    def torch(self, x, weights):
+        return f"torch.sigmoid({x})"
+
     def f(self, v):
         return scalar.sigmoid(v)
 
@@ -120,6 +128,9 @@ class Tanh(Elementwise):
     kind = "tanh"
     fn_name = "tanh"
 
+    def torch(self, x, weights):
+        return f"torch.tanh({x})"
+
     def f(self, v):
         return scalar.tanh(v)
 
@@ -134,6 +145,9 @@ class Tanh(Elementwise):
 class Softmax(Layer):
     kind = "softmax"
     is_activation = True
+
+    def torch(self, x, weights):
+        return f"torch.softmax({x}, dim=-1)"
 
     def check_input(self, x):
         if x.ndim != 1:

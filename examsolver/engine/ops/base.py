@@ -195,6 +195,13 @@ class Layer:
     def backward_steps(self, flow: Flow, gy, gx, grads: dict, want_input: bool) -> list:
         return []
 
+    # ----- PyTorch reference (exported check scripts) ------------------------
+    def torch(self, x: str, weights: dict) -> str | None:
+        """The layer in PyTorch: an expression of x, a batch of inputs (first axis: the examples),
+        with the layer's own settings and the problem's conventions applied; weights maps each key
+        of self.weights to the script's variable holding it.  None: no PyTorch equivalent."""
+        return None
+
     def phrase(self, direction: str) -> Phrase:
         return Phrase(f"{direction}.{self.kind}", {"layer": self.name})
 
@@ -269,6 +276,11 @@ class Loss:
 
     def conventions_used(self) -> list[Phrase]:
         return []
+
+    def torch(self, output: str, target: str) -> str | None:
+        """The loss of each example in PyTorch (a vector over the batch's first axis), from the
+        model's output and the targets.  None: no PyTorch equivalent."""
+        return None
 
     def steps(self, flow: Flow, target, value) -> list[Step]:
         return []

@@ -87,6 +87,14 @@ class Conv1d(Convolution):
     def _as_channels(self, x):
         return x.reshape(1, -1) if x.ndim == 1 else x
 
+    def torch(self, x, weights):
+        c_out, c_in, k = self.kernels.shape
+        kernels = f"{weights['W']}.reshape({c_out}, {c_in}, {k})"
+        if self.conventions.convolution == "convolution":
+            kernels += ".flip(-1)"
+        return (f"F.conv1d({x}.reshape({x}.shape[0], {c_in}, -1), {kernels}, {weights.get('b', 'None')}, "
+                f"stride={self.p.stride}, padding={self.p.padding})")
+
     def check_input(self, x):
         X = self._as_channels(x)
         c_in, k = self.kernels.shape[1], self.kernels.shape[2]

@@ -50,6 +50,10 @@ class Linear(Layer):
         W, b = self.weights["W"], self.weights["b"]
         return np.asarray(tdot(W, x) + b, dtype=object)
 
+    def torch(self, x, weights):
+        W, b = weights["W"], weights["b"]
+        return f"{x} @ {W}.T + {b}" if self.weights["W"].ndim == 2 else f"{x} @ {W} + {b}"
+
     def vjp_one(self, x, y, gy):
         W = self.weights["W"]
         gW = np.multiply.outer(gy, x)                 # ∂L/∂W = (∂L/∂y)ᵀ xᵀ

@@ -29,6 +29,11 @@ class CrossEntropy(Loss):
     kind = "cross_entropy"
     fuses_with = "softmax"
 
+    def torch(self, output, target):
+        """−ln p[y] for class indices (an integer tensor), −Σ y ln p for target distributions."""
+        return (f"-(torch.log({output}) * (F.one_hot({target}, {output}.shape[-1]) "
+                f"if not {target}.is_floating_point() else {target})).sum(-1)")
+
     def target(self, output, y) -> np.ndarray:
         if output.ndim != 1:
             raise EngineError("cross_entropy expects a vector of class probabilities (end the model with softmax)")
@@ -83,6 +88,10 @@ class BinaryCrossEntropy(Loss):
     kind = "binary_cross_entropy"
     fuses_with = "sigmoid"
 
+    def torch(self, output, target):
+        p, y = f"{output}.reshape(-1)", f"{target}.reshape(-1)"
+        return f"-({y} * torch.log({p}) + (1 - {y}) * torch.log(1 - {p}))"
+
     def check_target(self, p, y):
         if p.size != 1:
             raise EngineError("binary_cross_entropy expects one probability (end the model with sigmoid)")
@@ -135,6 +144,10 @@ class MSE(Loss):
     kind = "mse"
     Params = MSEParams
     output_name = "o"
+
+    def torch(self, output, target):
+        squares = f"(({output} - {target}.reshape({output}.shape)) ** 2).reshape({output}.shape[0], -1).sum(-1)"
+        return f"0.5 * {squares}" if self.p.half else squares
 
     def check_target(self, o, g):
         if g is None or (g.shape != o.shape and g.size != o.size):

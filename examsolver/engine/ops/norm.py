@@ -75,6 +75,18 @@ class BatchNorm(Layer):
     def constants(self) -> bool:
         return self.conventions.batchnorm_backward == "constants"
 
+    def torch(self, x, weights):
+        """Training-mode batch normalization over the batch axis; statistics detached when they
+        are constants in the backward pass."""
+        const = ".detach()" if self.constants else ""
+        unbiased = self.p.variance == "unbiased"
+        out = f"(({x} - {x}.mean(0){const}) / torch.sqrt({x}.var(0, unbiased={unbiased}){const} + {float(self.p.eps)!r}))"
+        if "gamma" in weights:
+            out += f" * {weights['gamma']}"
+        if "beta" in weights:
+            out += f" + {weights['beta']}"
+        return out
+
     def _expand(self, stat, like):
         """Per-feature statistics broadcast over an example (channels first)."""
         return stat.reshape(stat.shape + (1,) * (like.ndim - 1))

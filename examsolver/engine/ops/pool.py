@@ -20,6 +20,12 @@ class GlobalAvgPool(Layer):
         """The pool size; 1 under the deliberate mistake `global_pool_sum` (only for diagnose/)."""
         return 1 if "global_pool_sum" in getattr(self.conventions, "mistakes", ()) else size
 
+    def torch(self, x, weights):
+        """The mean of each feature map (all its spatial axes); of the whole vector for one map."""
+        if getattr(self.conventions, "mistakes", ()):
+            return None
+        return f"({x}.flatten(2).mean(-1) if {x}.dim() > 2 else {x}.mean(-1))"
+
     # forward and VJP, side by side
     def forward_one(self, x):
         if x.ndim == 1:
