@@ -149,7 +149,7 @@ def test_bad_sizes_are_spec_errors():
                                            ("rnn: {input_size: 2, hidden_size: 3, bidirectional: true}", "bidirectional")])
 def test_options_the_count_would_ignore_are_refused(layer, option):
     """A count that silently ignored `groups` or `num_layers` would be confidently wrong."""
-    with pytest.raises(SpecError, match=f"no option '{option}'"):
+    with pytest.raises(SpecError, match=option):
         solve_document(load_text(f"id: c\nkind: counting\narchitectures:\n  - layers: [{{{layer}}}]\n"))
 
 
