@@ -309,3 +309,14 @@ def test_batchnorm_backward_step_shows_numbers_that_give_its_result():
     for step in steps:
         d, mean, xhat, spread, sigma = (np.asarray(to_float(v.value), dtype=float) for v in step.bindings.values())
         np.testing.assert_allclose((d - mean - xhat * spread) / sigma, np.asarray(to_float(step.result), dtype=float))
+
+
+def test_a_plain_sum_is_a_loss():
+    spec = {"id": "sum", "model": [{"linear": {"name": "fc1", "W": [[1, 2], [3, -1]], "b": [0, 1]}},
+                                   {"relu": {"name": "h"}}],
+            "loss": "sum", "data": {"x": ["1/2", -1]}, "tasks": [{"gradient": {"wrt": ["fc1.W", "x"]}}]}
+    results = solve_spec(spec).results
+    W, x = as_t([[1, 2], [3, -1]], True), as_t(["1/2", -1], True)
+    torch.relu(W @ x + as_t([0, 1])).sum().backward()
+    assert_close(results["fc1.W.grad"], W.grad, "fc1.W.grad")
+    assert_close(results["x.grad"], x.grad, "x.grad")

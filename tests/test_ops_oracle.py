@@ -520,6 +520,11 @@ LOSS_ORACLES: dict = {
         LossCase("scalar", lambda rng: (exact_array(rng, ()), exact_array(rng, ()))),
         LossCase("matrix_half", lambda rng: (exact_array(rng, (2, 2)), exact_array(rng, (2, 2))), {"half": True}),
     ]),
+    "sum": (lambda loss, P, T: P.sum(), [            # no target: T is a placeholder
+        LossCase("vector", lambda rng: (exact_array(rng, (3,)), tensor(0))),
+        LossCase("scalar", lambda rng: (exact_array(rng, ()), tensor(0))),
+        LossCase("matrix", lambda rng: (exact_array(rng, (2, 3)), tensor(0))),
+    ]),
 }
 
 

@@ -13,4 +13,6 @@ PHRASES = {
     "backward.given": "The given upstream gradient:",
     "update.parameter_single": "Update of {name}:",
     "update.parameter_summed": "Update of {name} with the summed gradient:",
+    "loss.sum": "The loss is the sum of the output's entries:",
+    "backward.sum": "The gradient of a sum is 1 in every entry:",
 }

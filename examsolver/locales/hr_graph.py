@@ -13,4 +13,6 @@ PHRASES = {
     "backward.given": "Zadani gradijent odozgo:",
     "update.parameter_single": "Ažuriranje parametra {name}:",
     "update.parameter_summed": "Ažuriranje parametra {name} zbrojem gradijenata:",
+    "loss.sum": "Gubitak je zbroj elemenata izlaza:",
+    "backward.sum": "Gradijent zbroja je 1 u svakom elementu:",
 }

@@ -14,7 +14,7 @@ from examsolver.engine.ops.base import Flow, Loss, NoParams, loss, val
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import total, zeros
 from examsolver.errors import EngineError
-from examsolver.mathnodes import Const, Frac, Neg, Norm, Op, Paren, Power, Subscript, Sum, Sym, call, mul
+from examsolver.mathnodes import Call, Const, Frac, Neg, Norm, Op, Paren, Power, Subscript, Sum, Sym, call, mul
 from examsolver.solution import Phrase, Step
 
 
@@ -184,3 +184,33 @@ class MSE(Loss):
 
 def _phrase(key: str) -> Phrase:
     return Phrase(key, {})
+
+
+@loss
+class SumLoss(Loss):
+    """L = Σᵢ oᵢ: the sum of the output's entries (an exam's "let the loss be the sum of the outputs");
+    no target. Its gradient is 1 in every entry, so the reverse pass shows each layer's own share."""
+
+    kind = "sum"
+    output_name = "o"
+
+    def torch(self, output, target):
+        return f"{output}.reshape({output}.shape[0], -1).sum(-1)"
+
+    def value(self, o, y):
+        return total(o)
+
+    def grad(self, o, y):
+        return np.asarray(o * 0 + 1, dtype=object) if np.ndim(o) else Exact(1)
+
+    def steps(self, flow: Flow, y, value) -> list:
+        o = flow.x_sym
+        if not np.ndim(flow.x):
+            return [Step(lhs=flow.loss_sym, forms=[o], bindings={o: val(flow.x)}, result=value,
+                         text=_phrase("loss.sum"))]
+        form = Sum("i", Const(1), Const(flow.x.size), Subscript(o.scalar(), "i"))
+        return [Step(lhs=flow.loss_sym, forms=[form, Call("sum", (o,))], bindings={o: val(flow.x)}, result=value,
+                     text=_phrase("loss.sum"))]
+
+    def grad_steps(self, flow: Flow, s_sym, y, grad) -> list:
+        return [Step(lhs=flow.d(flow.x_sym), forms=[], result=grad, layout="row", text=_phrase("backward.sum"))]
