@@ -392,10 +392,8 @@ class Problem:
             self._gated_steps(section, grads, direct)
             for key in wanted:
                 if key in self.cell.weights:
-                    result = grads.get(self.graph[key], zeros(self.cell.weights[key].shape))
-                    section.add(Step(lhs=Deriv(Sym("L"), weight(key)), forms=[], result=result,
-                                     text=Phrase("recurrent.grad_param", {"name": key})))
-                    solution.results[f"{key}.grad"] = result
+                    section.blocks.extend(self._shared_sum_steps(key, grads))
+                    solution.results[f"{key}.grad"] = grads.get(self.graph[key], zeros(self.cell.weights[key].shape))
         if self.output is not None:
             self._output_grads(solution, section, steps, wanted)
         for name, leaf in (("h0", "h0"), ("c0", "c0")):
@@ -404,6 +402,25 @@ class Problem:
         for key in wanted:
             if key in self.graph and key not in self.cell.weights:
                 solution.results[f"{key}.grad"] = grads.get(self.graph[key], zeros(np.shape(self.graph[key].value)))
+
+    def _shared_sum_steps(self, key: str, grads) -> list:
+        """A stacked weight's gradient: each gate's block summed over the time steps that read it, then
+        the blocks stacked (W_ih = [W_ii; W_if; W_ig; W_io])."""
+        from examsolver.engine.present import formula
+
+        L, leaf = Sym("L"), self.graph[key]
+        steps = [Step(text=Phrase("recurrent.grad_param", {"name": key}))]
+        for block in self.graph.consumers(leaf):
+            parts = [part for _, part in grads.parts.get(block, [])]
+            if not parts:
+                continue
+            form = Op("+", tuple(val(p, "row" if p.ndim == 1 else "col") for p in parts)) if len(parts) > 1 else None
+            steps.append(Step(lhs=Deriv(L, formula(block)), forms=[form] if form is not None else [],
+                              result=grads[block], layout="row" if grads[block].ndim == 1 else "col"))
+        steps.append(Step(lhs=Deriv(L, weight(key)), forms=[], result=grads.get(leaf, zeros(leaf.value.shape)),
+                          layout="row" if leaf.value.ndim == 1 else "col"))
+        steps[1].text, steps = steps[0].text, steps[1:]
+        return steps
 
     def _gated_steps(self, section, grads, direct: dict) -> None:
         """∂L/∂(every named node) from the last step back: each through the nodes that read it."""
