@@ -149,7 +149,7 @@ def test_an_unreadable_answer_is_an_invalid_input(tmp_path):
 
 
 def test_a_bug_of_ours_has_its_own_exit_code_and_names_the_file(monkeypatch):
-    import examsolver.engine.solve as solve
+    import examsolver.pipeline as solve
 
     def broken(path):
         raise ZeroDivisionError("a bug")

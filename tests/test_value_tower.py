@@ -121,12 +121,12 @@ def test_a_huge_power_keeps_a_short_closed_form():
 @pytest.mark.parametrize("make", [lambda: scalar.exp(q(10**7)), lambda: q(2) ** (10**7),
                                   lambda: scalar.exp(scalar.exp(q(20)))])
 def test_an_overflowing_exponent_is_refused(make):
-    with pytest.raises(EngineError, match="too large"):
+    with pytest.raises(EngineError, match="too large|larger than"):
         make()
 
 
 def test_an_overflowing_exponent_in_a_spec_is_a_located_error():
-    with pytest.raises(ExprError, match="too large"):
+    with pytest.raises(ExprError, match="larger than"):
         parse_value("exp(exp(20))")
 
 

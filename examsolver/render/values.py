@@ -260,9 +260,12 @@ def _significant(q: Fraction, digits: int, fixed: bool = True) -> str:
     if q == 0:
         return "0"
     a = abs(q)
-    e = len(str(a.numerator)) - len(str(a.denominator))
-    e += 1 if a >= Fraction(10) ** e else 0
-    e -= 1 if a < Fraction(10) ** (e - 1) else 0       # now 10^(e−1) ≤ a < 10^e
+    # the decimal exponent from the bit lengths (str() of a 4300-digit integer is refused by Python)
+    e = int((a.numerator.bit_length() - a.denominator.bit_length()) * 0.30102999566398120)
+    while a >= Fraction(10) ** e:
+        e += 1
+    while a < Fraction(10) ** (e - 1):
+        e -= 1                                          # now 10^(e−1) ≤ a < 10^e
     m = round(a * Fraction(10) ** (digits - e))
     if m == 10**digits:
         m, e = m // 10, e + 1
