@@ -8,6 +8,8 @@ printed as its value: that is how "the formula with the numbers put in" is made.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import itertools
 
 import numpy as np
@@ -36,6 +38,16 @@ class Printer:
             raise TypeError(f"unknown printer setting(s): {', '.join(sorted(unknown))}")
         self.s = {**self.settings, **settings}
         self.bindings = bindings or {}
+
+    notation = ""
+    math_functions: dict = {}       # functions of mathematics; the layers' own names come from their classes
+
+    @cached_property
+    def functions(self) -> dict:
+        """How each function is written: the math ones, and every registered layer's (ops/base.printed)."""
+        from examsolver.engine.ops.base import printed_functions
+
+        return {**self.math_functions, **printed_functions(self.notation)}
 
     @property
     def item_separator(self) -> str:
@@ -226,9 +238,9 @@ class LatexPrinter(Printer):
     infinity = "\\infty"
     ops = {"=": " = ", "-": " - ", "mul": " ", "dot": " \\cdot ", "star": " \\star ", "odot": " \\odot ",
            "oslash": " \\oslash ", "fullconv": " \\ast ", "times": " \\times "}
-    functions = {"relu": "\\mathrm{ReLU}", "sigma": "\\sigma", "softmax": "\\mathrm{softmax}",
-                 "avg": "\\mathrm{AVG}", "tanh": "\\tanh", "ln": "\\ln", "exp": "\\exp", "diag": "\\mathrm{diag}",
-                 "max": "\\max", "softplus": "\\mathrm{softplus}"}
+    notation = "latex"
+    math_functions = {"tanh": "\\tanh", "ln": "\\ln", "exp": "\\exp", "diag": "\\mathrm{diag}", "max": "\\max",
+                      "softplus": "\\mathrm{softplus}"}
 
     def scalar(self, v) -> str:
         text = V.latex(v)
@@ -347,8 +359,9 @@ class PlainPrinter(Printer):
     infinity = "∞"
     ops = {"=": " = ", "-": " − ", "mul": " ", "dot": " · ", "star": " ⋆ ", "odot": " ⊙ ", "oslash": " ⊘ ",
            "fullconv": " ∗ ", "times": " × "}
-    functions = {"relu": "ReLU", "sigma": "σ", "softmax": "softmax", "avg": "AVG", "tanh": "tanh", "ln": "ln",
-                 "exp": "exp", "diag": "diag", "max": "max", "sqrt": "√", "softplus": "softplus"}
+    notation = "plain"
+    math_functions = {"tanh": "tanh", "ln": "ln", "exp": "exp", "diag": "diag", "max": "max", "sqrt": "√",
+                      "softplus": "softplus"}
 
     def scalar(self, v) -> str:
         return V.localize(V.plain(v), self.s["decimal_separator"])

@@ -76,6 +76,7 @@ def _split(g, like):
 @layer
 class ReLU(Elementwise):
     kind = "relu"
+    printed = {"latex": "\\mathrm{ReLU}", "plain": "ReLU"}
     fn_name = "relu"
 
     def torch(self, x, weights):
@@ -108,6 +109,7 @@ class ReLU(Elementwise):
 @layer
 class Sigmoid(Elementwise):
     kind = "sigmoid"
+    printed = {"latex": "\\sigma", "plain": "σ"}
     fn_name = "sigma"
 
     def torch(self, x, weights):
@@ -126,6 +128,7 @@ class Sigmoid(Elementwise):
 @layer
 class Tanh(Elementwise):
     kind = "tanh"
+    printed = {"latex": "\\tanh", "plain": "tanh"}
     fn_name = "tanh"
 
     def torch(self, x, weights):
@@ -144,6 +147,7 @@ class Tanh(Elementwise):
 @layer
 class Softmax(Layer):
     kind = "softmax"
+    printed = {"latex": "\\mathrm{softmax}", "plain": "softmax"}
     is_activation = True
 
     def torch(self, x, weights):

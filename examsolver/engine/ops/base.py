@@ -29,6 +29,11 @@ def layer(cls):
     return cls
 
 
+def printed_functions(notation: str) -> dict:
+    """fn name → how the layers say it is written in `notation` (latex, plain): printers read this."""
+    return {cls.fn_name or cls.kind: cls.printed[notation] for cls in LAYERS.values() if notation in cls.printed}
+
+
 def loss(cls):
     """Class decorator: register a loss kind."""
     LOSSES[cls.kind] = cls
@@ -91,6 +96,7 @@ class Layer:
     arity: ClassVar[int] = 1                # how many nodes it reads (0: any number from two up)
     weight_aliases: ClassVar[dict] = {}     # other names a task may use for a weight (conv's W: kernels)
     fn_name: ClassVar[str | None] = None    # the function the printers write for it (sigma, avg, …); default: kind
+    printed: ClassVar[dict] = {}            # how printers write that function: {"latex": …, "plain": …}
     # spatial-size algebra (engine/shapes.py infers an image size through these)
     spatial: ClassVar[bool] = False         # has out_extent / in_extent / out_channels (conv2d, pooling)
     padded: ClassVar[bool] = False          # its zero padding may be varied (the padding alternatives)

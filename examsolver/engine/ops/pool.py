@@ -15,6 +15,7 @@ from examsolver.solution import Step
 class GlobalAvgPool(Layer):
     kind = "global_avg_pool"
     fn_name = "avg"
+    printed = {"latex": "\\mathrm{AVG}", "plain": "AVG"}
 
     def _divisor(self, size: int) -> int:
         """The pool size; 1 under the deliberate mistake `global_pool_sum` (only for diagnose/)."""
