@@ -682,3 +682,35 @@ def test_network_problem_matches_torch(path):
             checked += 1
     wants_gradients = any(getattr(t, "gradient", None) or getattr(t, "train_step", None) for t in spec.tasks)
     assert checked or not wants_gradients, f"{path.name}: no gradient result was compared"
+
+
+# ----- the PyTorch references the ops declare (Layer.torch / Loss.torch) ------------------------------
+def _declared_references():
+    """Every (kind, case) whose op declares a PyTorch reference: the exported check scripts use it."""
+    for kind in sorted(LAYER_ORACLES):
+        for case in LAYER_ORACLES[kind][1]:
+            layer = build_layer(kind, case, random.Random(0))
+            if layer.torch("X", {key: f"w[{key!r}]" for key in layer.weights}) is not None:
+                yield pytest.param(kind, case, id=f"{kind}-{case.id}")
+
+
+@pytest.mark.parametrize("kind, case", list(_declared_references()))
+def test_declared_torch_reference_matches_the_oracle(kind, case):
+    """The expression an op declares for the exported script computes what its oracle computes."""
+    rng = random.Random(zlib.crc32(f"reference/{kind}/{case.id}".encode()))
+    layer = build_layer(kind, case, rng)
+    xs = [exact_array(rng, case.x, ints=case.ints, zeros=case.zeros, positive=case.positive)
+          for _ in range(case.batch)]
+    for x in xs:
+        layer.check_input(x)
+    X, w = as_torch(np.stack(xs)), torch_weights(layer)
+    expression = layer.torch("X", {key: f"w[{key!r}]" for key in layer.weights})
+    declared = eval(expression, {"torch": torch, "F": F, "X": X, "w": w})    # the ops' own text, not input
+    expected = LAYER_ORACLES[kind][0](layer, X, w)
+    np.testing.assert_allclose(declared.detach().numpy(), expected.detach().numpy(), rtol=RTOL, atol=ATOL,
+                               err_msg=expression)
+
+
+def test_some_ops_declare_a_reference():
+    """The parametrization above is not empty (a refactoring that dropped every reference would pass it)."""
+    assert {"linear", "relu", "batchnorm"} <= {p.values[0] for p in _declared_references()}

@@ -76,15 +76,19 @@ class BatchNorm(Layer):
         return self.conventions.batchnorm_backward == "constants"
 
     def torch(self, x, weights):
-        """Training-mode batch normalization over the batch axis; statistics detached when they
-        are constants in the backward pass."""
+        """Training-mode batch normalization per feature (per channel of feature maps: over the batch and
+        the positions); statistics detached when they are constants in the backward pass."""
         const = ".detach()" if self.constants else ""
         unbiased = self.p.variance == "unbiased"
-        out = f"(({x} - {x}.mean(0){const}) / torch.sqrt({x}.var(0, unbiased={unbiased}){const} + {float(self.p.eps)!r}))"
+        axes = f"[0] + list(range(2, {x}.dim()))"
+        mean = f"{x}.mean({axes}, keepdim=True){const}"
+        var = f"{x}.var({axes}, unbiased={unbiased}, keepdim=True){const}"
+        out = f"(({x} - {mean}) / torch.sqrt({var} + {float(self.p.eps)!r}))"
+        per_feature = f".reshape([-1] + [1] * ({x}.dim() - 2))"
         if "gamma" in weights:
-            out += f" * {weights['gamma']}"
+            out += f" * {weights['gamma']}{per_feature}"
         if "beta" in weights:
-            out += f" + {weights['beta']}"
+            out += f" + {weights['beta']}{per_feature}"
         return out
 
     def _expand(self, stat, like):
