@@ -28,7 +28,7 @@ from examsolver.engine.scalar import Exact
 from examsolver.errors import EngineError, SpecError
 from examsolver.mathnodes import Call, Const, Expr, Op, Paren, Sym, mul
 from examsolver.solution import Figure, Phrase, Solution, Step, Table
-from examsolver.spec.model import Localized, Strict, Text, validate
+from examsolver.spec.model import Localized, Strict, Text
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
 PROBES = ([1009, 1013, 1019, 1021, 1031, 1033, 1039, 1049, 1051, 1061, 1063, 1069, 1087, 1091, 1093, 1097],
@@ -107,7 +107,7 @@ class Counted:
 
 def _split_sizes(cls, raw: dict, where: str) -> tuple[dict, list, dict]:
     """(sizes passed to the op, keys that are sizes, letter of each size key)."""
-    options = set(getattr(cls, "count_options", ()))
+    options = set(cls.count_options)
     letters = dict(raw.pop("symbols", None) or {})
     sizes, keys = {}, []
     for key, value in raw.items():
@@ -128,7 +128,7 @@ def _split_sizes(cls, raw: dict, where: str) -> tuple[dict, list, dict]:
         else:
             raise EngineError(f"{where}: size {key} must be a number or a name")
     for key in keys:
-        letters.setdefault(key, getattr(cls, "size_symbols", {}).get(key) or LETTERS.get(key) or key)
+        letters.setdefault(key, cls.size_symbols.get(key) or LETTERS.get(key) or key)
     return sizes, keys, letters
 
 
@@ -238,7 +238,7 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
     try:
         shapes = {k: tuple(s) for k, s in cls.param_shapes(read).items()}
         buffers = {k: tuple(s) for k, s in cls.buffer_shapes(read).items()}
-        io = cls.io_shapes(read) if hasattr(cls, "io_shapes") else {}
+        io = cls.io_shapes(read)
     except KeyError as err:
         raise EngineError(f"{where}: {kind} needs the size {err.args[0]}") from None
     except TypeError as err:
@@ -285,7 +285,7 @@ class _Reads(dict):
 def _refuse_unread(kind: str, cls, raw: dict, read: set, where: str) -> None:
     """An option neither the shape rule reads nor the layer's own spec knows changes nothing: refuse it,
     so that `groups: 2` or `bidirectional: true` never yields a count that silently ignores it."""
-    known = read | set(getattr(cls.Params, "model_fields", {})) | set(getattr(cls, "count_options", ()))
+    known = read | set(cls.Params.model_fields) | set(cls.count_options)
     known -= {"name", "out", "inputs"}
     for key in raw:
         if key not in known:

@@ -568,7 +568,7 @@ def solve(spec, doc) -> Solution:
         if layer.p.name and layer.p.name not in results:     # a layer named in the spec: its output by that name
             _record(results, layer.p.name, fwd.acts[i + 1], net.batched)
         solution.warnings.extend(layer.degeneracies(fwd.acts[fwd.index(fwd.ins[i][0])]))
-        for key, value in getattr(layer, "stats", {}).items():
+        for key, value in layer.stats.items():
             if key in ("mean", "var", "std"):
                 results[f"{layer.name}.{key}"] = value
             elif key == "xhat":

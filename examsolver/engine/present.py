@@ -45,9 +45,7 @@ def gradient_form(graph, node, loss, bindings: dict, grads, seed=None):
         out = reader.op.formula(syms) if reader.sym is None else reader.sym   # one instance: bound below
         for k, inp in enumerate(reader.inputs):
             if inp is node:
-                local = reader.op.local(k, syms, upstream, out) if hasattr(reader.op, "fn") \
-                    else reader.op.local(k, syms, upstream)
-                terms.append(local)
+                terms.append(reader.op.local(k, syms, upstream, out))
         for inp, sym in zip(reader.inputs, syms):     # what the local rule reads, written in with numbers
             if inp is not node:
                 bindings[sym] = val(inp.value, "row")

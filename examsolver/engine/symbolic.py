@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, Discriminator, Field, Tag, create_model
 
 from examsolver.engine import backprop, codegen, minimize
-from examsolver.engine.symfuncs import functions, plain, recognize, tidy
-from examsolver.errors import EngineError, ExprError, SpecError
+from examsolver.engine.symfuncs import plain, recognize, tidy
+from examsolver.errors import ExprError, SpecError
 from examsolver.spec.limits import check_sympy_exponentials, located
 from examsolver.mathnodes import Call, Deriv, Expr, Sym
 from examsolver.solution import Code, Figure, Phrase, Solution, Step

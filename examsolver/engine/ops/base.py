@@ -97,6 +97,9 @@ class Layer:
     weight_aliases: ClassVar[dict] = {}     # other names a task may use for a weight (conv's W: kernels)
     fn_name: ClassVar[str | None] = None    # the function the printers write for it (sigma, avg, …); default: kind
     printed: ClassVar[dict] = {}            # how printers write that function: {"latex": …, "plain": …}
+    size_symbols: ClassVar[dict] = {}       # counting: the letter of each size (hidden_size: d_h)
+    count_options: ClassVar[tuple] = ()     # counting: options that are no sizes (an LSTM's biases: one/two)
+    stats: dict = {}                        # statistics a forward pass computed (batchnorm's μ, σ², x̂)
     # spatial-size algebra (engine/shapes.py infers an image size through these)
     spatial: ClassVar[bool] = False         # has out_extent / in_extent / out_channels (conv2d, pooling)
     padded: ClassVar[bool] = False          # its zero padding may be varied (the padding alternatives)
@@ -132,6 +135,11 @@ class Layer:
         from examsolver.errors import EngineError
 
         raise EngineError(f"no parameter count for {cls.kind}")
+
+    @classmethod
+    def io_shapes(cls, sizes: dict) -> dict:
+        """Shapes of the quantities it reads and writes (x(t), h(t) of a cell) for counting; none by default."""
+        return {}
 
     @classmethod
     def buffer_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:

@@ -38,7 +38,7 @@ class Affine(GraphOp):
         wx = mul(syms[1], syms[0])
         return Op("+", (wx, syms[2])) if len(syms) > 2 else wx
 
-    def local(self, k: int, syms: list, g):
+    def local(self, k: int, syms: list, g, out=None):
         """∂L/∂x = ∂L/∂y W; ∂L/∂W = (∂L/∂y)ᵀ xᵀ; ∂L/∂b = ∂L/∂y."""
         return [mul(g, syms[1]), mul(g.T, syms[0].T), g][k]
 
@@ -58,7 +58,7 @@ class Sum(GraphOp):
     def formula(self, syms):
         return Op("+", tuple(syms))
 
-    def local(self, k, syms, g):
+    def local(self, k, syms, g, out=None):
         return g
 
 
@@ -75,7 +75,7 @@ class Hadamard(GraphOp):
     def formula(self, syms):
         return Op("odot", tuple(syms))
 
-    def local(self, k, syms, g):
+    def local(self, k, syms, g, out=None):
         return Op("odot", (g, syms[1 - k]))
 
 
@@ -91,7 +91,7 @@ class OneMinus(GraphOp):
     def formula(self, syms):
         return Paren(Op("-", (Const(1), syms[0])))
 
-    def local(self, k, syms, g):
+    def local(self, k, syms, g, out=None):
         return Neg(g)
 
 
@@ -104,7 +104,7 @@ class Rows(GraphOp):
     def formula(self, syms):
         """W_ih's block of gate f is W_if, b_hh's of gate o is b_ho (PyTorch's names)."""
         whole = syms[0]
-        return whole.replace(sub=whole.sub[:1] + self.gate) if hasattr(whole, "sub") else whole
+        return whole.replace(sub=whole.sub[:1] + self.gate)
 
     def forward(self, values):
         return _array(values[0][self.k * self.size:(self.k + 1) * self.size])
@@ -114,7 +114,7 @@ class Rows(GraphOp):
         full[self.k * self.size:(self.k + 1) * self.size] = g
         return [full]
 
-    def local(self, k, syms, g):
+    def local(self, k, syms, g, out=None):
         return g
 
 
@@ -144,7 +144,7 @@ class Activation(GraphOp):
                 "tanh": Op("-", (Const(1), Op("odot", (y, y)))),
                 "relu": Indicator(a)}.get(self.fn.fn_name)
 
-    def local(self, k, syms, g, out_sym=None):
-        y = out_sym if out_sym is not None else self.formula(syms)
+    def local(self, k, syms, g, out=None):
+        y = out if out is not None else self.formula(syms)
         factor = self.factor(syms[0], y)
         return g if factor is None else Op("odot", (g, factor))
