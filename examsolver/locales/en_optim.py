@@ -35,10 +35,10 @@ PHRASES = {
                              "is added to the gradient (L2).",
     "optim.convention.adamw": "AdamW as in PyTorch: decoupled weight decay, θ ← (1 − ηλ)θ − η m̂ ⊘ (√v̂ + ε).",
     "optim.convention.no_bias_correction": "The moments are used without bias correction (m̂ = m, v̂ = v).",
-    "optim.convention.clip_norm_pytorch": "Gradients clipped by their total norm as `torch.nn.utils.clip_grad_norm_` "
+    "optim.convention.clip_norm_pytorch": "Gradients clipped by their total norm as PyTorch's `clip_grad_norm_` "
                                           "does: g ← g · min(1, c/(‖g‖ + 10⁻⁶)) with c = {c}.",
     "optim.convention.clip_norm_exact": "Gradients clipped by their total norm: g ← g · min(1, c/‖g‖) with c = {c} "
                                         "(PyTorch adds 10⁻⁶ to the norm).",
     "optim.convention.clip_value": "Every gradient entry is clipped to [−c, c] with c = {c} "
-                                   "(`torch.nn.utils.clip_grad_value_`).",
+                                   "(as PyTorch's `clip_grad_value_`).",
 }

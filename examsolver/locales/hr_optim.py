@@ -36,9 +36,9 @@ PHRASES = {
     "optim.convention.adamw": "AdamW kao u PyTorchu: odvojeno opadanje težina, θ ← (1 − ηλ)θ − η m̂ ⊘ (√v̂ + ε).",
     "optim.convention.no_bias_correction": "Momenti se koriste bez korekcije pristranosti (m̂ = m, v̂ = v).",
     "optim.convention.clip_norm_pytorch": "Gradijenti se podrezuju po ukupnoj normi kao u "
-                                          "`torch.nn.utils.clip_grad_norm_`: g ← g · min(1, c/(‖g‖ + 10⁻⁶)) uz c = {c}.",
+                                          "`clip_grad_norm_` u PyTorchu: g ← g · min(1, c/(‖g‖ + 10⁻⁶)) uz c = {c}.",
     "optim.convention.clip_norm_exact": "Gradijenti se podrezuju po ukupnoj normi: g ← g · min(1, c/‖g‖) uz c = {c} "
                                         "(PyTorch normi dodaje 10⁻⁶).",
     "optim.convention.clip_value": "Svaki element gradijenta podrezuje se na [−c, c] uz c = {c} "
-                                   "(`torch.nn.utils.clip_grad_value_`).",
+                                   "(kao `clip_grad_value_` u PyTorchu).",
 }
