@@ -152,3 +152,19 @@ def test_symbol_names_that_would_break_generated_code_are_refused(name):
     spec = f"id: t\nkind: symbolic\nsymbols: [{name}]\ndefine: {{f: '{name}**2'}}\ntasks:\n  - derivative: {{of: f, wrt: {name}}}\n"
     with pytest.raises(SpecError, match="cannot be a symbol name"):
         solve_document(load_text(spec, "t.yaml"))
+
+
+def test_a_result_name_written_twice_is_refused_where_written():
+    """An evaluate named like an earlier gradient used to replace it silently."""
+    spec = """
+id: twice
+kind: symbolic
+vectors: {x: 3}
+define:
+  g: "x1**2 + x2**2 + x3**2"
+tasks:
+  - gradient: {of: g, wrt: x, name: "dg"}
+  - evaluate: {of: [g], at: {x1: 1, x2: 2, x3: 3}, names: ["dg"]}
+"""
+    with pytest.raises(SpecError, match=r"t\\.yaml:9:\\d+: .*'dg' is already computed"):
+        solve_document(load_text(spec, "t.yaml"))

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, Discriminator, Field, Tag, create_model
 
 from examsolver.engine import backprop, codegen, minimize
 from examsolver.engine.symfuncs import plain, recognize, tidy
-from examsolver.errors import ExprError, SpecError
+from examsolver.errors import EngineError, ExprError, SpecError
 from examsolver.spec.limits import check_sympy_exponentials, located
 from examsolver.mathnodes import Call, Deriv, Expr, Sym
 from examsolver.solution import Code, Figure, Phrase, Solution, Step
@@ -278,6 +278,8 @@ class Solver:
         self.scope = Scope(spec, doc)
         self.solution = Solution(problem_id=spec.id, title=spec.title.model_dump(), source=spec.source,
                                  statement=spec.statement.model_dump() if spec.statement else None)
+        self.solution.results = _Results()
+        self.solution.results.doc = doc
 
     def run(self) -> Solution:
         s = self.solution
@@ -288,6 +290,7 @@ class Solver:
         for i, entry in enumerate(self.spec.tasks):
             (kind, _), = entry.model_dump(by_alias=False).items()
             task = getattr(entry, kind)
+            s.results.where = ("tasks", i)
             with located(self.doc, ("tasks", i), codegen.NoNumericForm):   # over budget → refused at the task
                 getattr(self, "task_" + kind)(task, ("tasks", i, kind))
         if self.spec.notes:
@@ -715,6 +718,19 @@ def _plain_text(value) -> str:
     if type(value).__module__.startswith("sympy") and hasattr(value, "rows"):
         return "[" + ", ".join(sympy_plain(v) for v in value) + "]"
     return sympy_plain(value)
+
+
+class _Results(dict):
+    """Results by name, each computed once: a second task writing the same name (an `evaluate` over a
+    gradient's result) is refused where it is written instead of replacing the first silently."""
+
+    doc, where = None, ()                  # the task being solved, for the message's location
+
+    def __setitem__(self, name, value):
+        if name in self:
+            raise SpecError([self.doc.problem(self.where, f"the result {name!r} is already computed by an "
+                                                          f"earlier task; give this one another `name:`")])
+        super().__setitem__(name, value)
 
 
 def solve(spec, doc) -> Solution:
