@@ -166,5 +166,5 @@ tasks:
   - gradient: {of: g, wrt: x, name: "dg"}
   - evaluate: {of: [g], at: {x1: 1, x2: 2, x3: 3}, names: ["dg"]}
 """
-    with pytest.raises(SpecError, match=r"t\\.yaml:9:\\d+: .*'dg' is already computed"):
+    with pytest.raises(SpecError, match=r"t\.yaml:9:\d+: .*'dg' is already computed"):
         solve_document(load_text(spec, "t.yaml"))
