@@ -328,6 +328,23 @@ LAYER_ORACLES: dict = {
     "softmax": (lambda layer, X, w: torch.softmax(X, dim=-1), [Case("k3", (3,)), Case("k4", (4,), batch=1)]),
     "global_avg_pool": (t_global_avg_pool, [Case("vector", (5,)), Case("channels", (3, 4)),
                                             Case("maps", (2, 3, 3), batch=1)]),
+    "leaky_relu": (lambda layer, X, w: F.leaky_relu(X, float(layer.p.negative_slope)), ELEMENTWISE_SHAPES + [
+        Case("zeros_default", (6,), zeros=True),
+        Case("slope", (2, 3), {"negative_slope": "1/5"}, zeros=True),
+    ]),
+    "elu": (lambda layer, X, w: F.elu(X, float(layer.p.alpha)), ELEMENTWISE_SHAPES[:3] + [
+        Case("alpha_zeros", (5,), {"alpha": "3/2"}, zeros=True),
+    ]),
+    "softplus": (lambda layer, X, w: F.softplus(X, float(layer.p.beta), float(layer.p.threshold)), [
+        Case("default", (4,)),
+        Case("beta_threshold", (2, 3), {"beta": 2, "threshold": 5}),
+    ]),
+    "gelu": (lambda layer, X, w: F.gelu(X, approximate=layer.p.approximate), [
+        Case("exact", (4,), zeros=True),
+        Case("exact_channels", (2, 2), batch=1),
+        Case("tanh", (4,), {"approximate": "tanh"}, zeros=True),
+    ]),
+    "log_softmax": (lambda layer, X, w: torch.log_softmax(X, dim=-1), [Case("k3", (3,)), Case("k4", (4,), batch=1)]),
     "batchnorm": (t_batchnorm, [
         Case("full", (3,), batch=3),
         Case("full_two", (2,), batch=2),
