@@ -249,6 +249,16 @@ def t_batchnorm(layer, X, w):
     return H
 
 
+def t_dropout(layer, X, w):
+    """PyTorch's inverted dropout with the layer's mask (torch.nn.Dropout draws it at random; the
+    mask test below takes torch's own draw); the textbook form scales at inference instead."""
+    p, inverted = float(layer.p.p), layer.conventions.dropout == "inverted"
+    if not layer.p.train:
+        return F.dropout(X, p, training=False) if inverted else X * (1 - p)
+    mask = as_torch(layer.p.mask)
+    return X * mask / (1 - p) if inverted else X * mask
+
+
 ELEMENTWISE_SHAPES = [Case("scalar", ()), Case("vector", (5,)), Case("channels", (2, 4)),
                       Case("maps", (2, 2, 3), batch=1)]
 
@@ -345,6 +355,23 @@ LAYER_ORACLES: dict = {
         Case("tanh", (4,), {"approximate": "tanh"}, zeros=True),
     ]),
     "log_softmax": (lambda layer, X, w: torch.log_softmax(X, dim=-1), [Case("k3", (3,)), Case("k4", (4,), batch=1)]),
+    "layernorm": (lambda layer, X, w: F.layer_norm(X, layer._shape(X[0]), w.get("gamma"), w.get("beta"),
+                                                   eps=float(layer.p.eps)), [
+        Case("default", (4,)),
+        Case("eps0_affine", (3,), {"eps": 0, "gamma": Rand((3,)), "beta": Rand((3,))}, batch=3),
+        Case("no_affine", (5,), {"elementwise_affine": False, "eps": "1/8"}),
+        Case("no_bias", (3,), {"bias": False, "gamma": Rand((3,)), "eps": 0}),
+        Case("rows", (2, 3), {"gamma": Rand((3,)), "beta": Rand((3,))}, batch=1),
+        Case("two_axes", (2, 3), {"normalized_shape": [2, 3], "gamma": Rand((2, 3)), "eps": 0}),
+    ]),
+    "dropout": (t_dropout, [
+        Case("one_mask", (4,), {"mask": [1, 0, 1, 1], "p": "1/4"}),
+        Case("per_example", (3,), {"mask": [[0, 1, 1], [1, 1, 0]]}),
+        Case("maps_p0", (2, 2), {"mask": [[1, 1], [0, 1]], "p": 0}, batch=1),
+        Case("eval", (3,), {"train": False, "p": "1/3"}),
+        Case("plain", (3,), {"mask": [1, 0, 1], "p": "1/5"}, conventions={"dropout": "plain"}),
+        Case("plain_eval", (3,), {"train": False, "p": "1/5"}, conventions={"dropout": "plain"}),
+    ]),
     "batchnorm": (t_batchnorm, [
         Case("full", (3,), batch=3),
         Case("full_two", (2,), batch=2),
@@ -471,6 +498,23 @@ def test_flipped_convolution_differs_from_cross_correlation():
                                  Conventions(convolution=convention))
         outs.append(to_float(layer.forward_one(x)))
     assert not np.allclose(outs[0], outs[1])
+
+
+def test_dropout_with_the_mask_torch_drew():
+    """torch's own F.dropout draws a mask; given that mask, the engine's values and ∂L/∂x are torch's."""
+    rng = random.Random(11)
+    xs = [exact_array(rng, (6,)) for _ in range(3)]
+    X = as_torch(np.stack(xs), grad=True)
+    torch.manual_seed(5)
+    Y = F.dropout(X, 0.4, training=True)
+    mask = (Y != 0).to(torch.int64)
+    layer = build_layer("dropout", Case("torch", (6,), {"mask": mask.tolist(), "p": "2/5"}), rng)
+    ys = layer.forward(xs)
+    close(np.stack(ys), Y, "dropout forward")
+    gys = [exact_array(rng, (6,)) for _ in range(3)]
+    Y.backward(as_torch(np.stack(gys)))
+    close(np.stack(layer.vjp(xs, ys, gys)[0]), X.grad, "dropout dL/dx")
+    assert 0 < int(mask.sum()) < mask.numel()        # some kept, some dropped: not vacuous
 
 
 # ----- loss oracles ---------------------------------------------------------------------
