@@ -76,6 +76,12 @@ def random_array(rng, shape, **kw) -> np.ndarray:
     return out
 
 
+def random_indices(rng, shape, count: int) -> np.ndarray:
+    """Integers in [0, count), repeats likely (a row used twice gets two gradients)."""
+    return tensor(np.array([rng.randrange(count) for _ in range(int(np.prod(shape, dtype=int)))],
+                           dtype=object).reshape(shape))
+
+
 def exact_array(rng, shape, ints: int = 0, **kw) -> np.ndarray:
     if ints:
         return tensor(np.array([rng.randint(-ints, ints) for _ in range(int(np.prod(shape, dtype=int)))],
@@ -121,6 +127,7 @@ class Case:
     zeros: bool = False            # put exact zeros in the input (convention cases)
     positive: bool = False         # strictly positive inputs
     ints: int = 0                  # draw integers in [-ints, ints] instead (ties on purpose)
+    indices: int = 0               # draw indices in [0, indices) instead (embedding rows)
     forward_only: str = ""         # the engine refuses the VJP with an EngineError for this reason
     seeds: tuple = SEEDS           # fewer draws where exact values nest (tanh of tanh …) and get slow
 
@@ -259,6 +266,17 @@ def t_dropout(layer, X, w):
     return X * mask / (1 - p) if inverted else X * mask
 
 
+def t_global_max_pool(layer, X, w):
+    """Adaptive max pooling to 1 (CPU: the first maximum); amax shares the gradient among ties."""
+    if layer.conventions.maxpool_ties == "split":
+        return X.amax(dim=-1) if X.dim() == 2 else X.flatten(2).amax(dim=-1)
+    if X.dim() == 2:
+        return F.adaptive_max_pool1d(X.unsqueeze(1), 1).flatten()
+    if X.dim() == 4:
+        return F.adaptive_max_pool2d(X, 1).flatten(1)
+    return F.adaptive_max_pool1d(X, 1).flatten(1)
+
+
 ELEMENTWISE_SHAPES = [Case("scalar", ()), Case("vector", (5,)), Case("channels", (2, 4)),
                       Case("maps", (2, 2, 3), batch=1)]
 
@@ -372,6 +390,18 @@ LAYER_ORACLES: dict = {
         Case("plain", (3,), {"mask": [1, 0, 1], "p": "1/5"}, conventions={"dropout": "plain"}),
         Case("plain_eval", (3,), {"train": False, "p": "1/5"}, conventions={"dropout": "plain"}),
     ]),
+    "global_max_pool": (t_global_max_pool, [
+        Case("vector", (5,)), Case("channels", (3, 4)), Case("maps", (2, 3, 3), batch=1),
+        Case("ties_first", (3, 4), ints=1), Case("ties_first_maps", (2, 2, 3), ints=1),
+        Case("ties_split", (3, 4), ints=1, conventions={"maxpool_ties": "split"}),
+        Case("ties_split_vector", (6,), ints=1, conventions={"maxpool_ties": "split"}),
+    ]),
+    "embedding": (lambda layer, X, w: F.embedding(X.detach().long(), w["W"], padding_idx=layer.p.padding_idx), [
+        Case("sequence", (5,), {"W": Rand((4, 3))}, indices=4),
+        Case("one_index", (), {"W": Rand((3, 2))}, indices=3, batch=3),
+        Case("grid_padding", (2, 3), {"W": Rand((3, 2)), "padding_idx": 1}, indices=3),
+        Case("padding_negative", (4,), {"W": Rand((3, 2)), "padding_idx": -1}, indices=3, batch=1),
+    ]),
     "batchnorm": (t_batchnorm, [
         Case("full", (3,), batch=3),
         Case("full_two", (2,), batch=2),
@@ -445,7 +475,8 @@ def check_layer(kind: str, case: Case, seed: int, drop_first: bool) -> None:
     rng = random.Random(zlib.crc32(f"{kind}/{case.id}/{seed}".encode()))
     builder = LAYER_ORACLES[kind][0]
     layer = build_layer(kind, case, rng)
-    xs = [exact_array(rng, case.x, ints=case.ints, zeros=case.zeros, positive=case.positive)
+    xs = [random_indices(rng, case.x, case.indices) if case.indices else
+          exact_array(rng, case.x, ints=case.ints, zeros=case.zeros, positive=case.positive)
           for _ in range(case.batch)]
     for x in xs:
         layer.check_input(x)
@@ -467,7 +498,8 @@ def check_layer(kind: str, case: Case, seed: int, drop_first: bool) -> None:
     Y.backward(G)
     for m, gx in enumerate(gxs):
         engine_gx = np.zeros(case.x) if gx is None else gx
-        close(engine_gx, X.grad[m], f"{kind} dL/dx of example {m + 1}")
+        torch_gx = X.grad[m] if X.grad is not None else torch.zeros(case.x)   # indices: not differentiated
+        close(engine_gx, torch_gx, f"{kind} dL/dx of example {m + 1}")
     assert set(grads) == set(layer.weights), f"{kind}: gradients for {sorted(grads)}, weights {sorted(layer.weights)}"
     for key, value in grads.items():
         close(value, w[key].grad, f"{kind} dL/d{key}")
