@@ -125,7 +125,7 @@ class LayerNorm(Layer):
     def forward_steps(self, flow: Flow) -> list:
         mu, var, sigma_value, xhat_value = self.statistics(flow.x)
         x, xhat = flow.x_sym, flow.x_sym.hatted()
-        m, s, eps = Sym("mu"), Sym("sigma"), Sym("epsilon")
+        m, s, eps = Sym("mu").of_example(flow.n), Sym("sigma").of_example(flow.n), Sym("epsilon")
         vector = flow.x.ndim == 1
         steps = [
             Step(lhs=m, forms=[call("mean", x)] if vector else [],
@@ -183,11 +183,12 @@ class LayerNorm(Layer):
             if vector:
                 mean = Call("mean", (dxhat,))
                 spread = Call("mean", (Op("odot", (dxhat, xhat)),))
-                forms = [Frac(Op("-", (dxhat, mean, Op("odot", (xhat, spread)))), Sym("sigma"))]
+                sigma = Sym("sigma").of_example(flow.n)
+                forms = [Frac(Op("-", (dxhat, mean, Op("odot", (xhat, spread)))), sigma)]
                 n = len(g_hat)
                 bindings = {dxhat: val(g_hat, "row"), mean: val(g_hat.sum() / n),
                             xhat: val(xhat_value, "row"), spread: val((g_hat * xhat_value).sum() / n),
-                            Sym("sigma"): val(sigma_value[0])}
+                            sigma: val(sigma_value[0])}
             steps.append(Step(lhs=flow.d(flow.x_sym), forms=forms, bindings=bindings, result=gx, layout="row"))
         if steps:
             steps[0].text = self.phrase("backward")
