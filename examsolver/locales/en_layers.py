@@ -31,6 +31,8 @@ PHRASES = {
     "convention.dropout_inverted": "Dropout is inverted (as PyTorch): in training the kept activations are scaled by 1/(1 − p), in evaluation the layer is the identity.",
     "convention.dropout_plain": "Dropout without scaling in training (the textbook form): in evaluation the activations are scaled by 1 − p.",
     "convention.dropout_eval": "Dropout {layer} is in evaluation mode.",
+    "mistake.dropout_plain": "dropout without the 1/(1 − p) scaling in training (the textbook form)",
+    "mistake.dropout_inverted": "inverted dropout: kept units scaled by 1/(1 − p) in training (PyTorch)",
     # global max pooling
     "forward.global_max_pool": "Global max pooling (separately for each feature map):",
     "backward.global_max_pool": "Backward pass through global max pooling: each map's gradient goes to its maximum (mask M):",

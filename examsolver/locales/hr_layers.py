@@ -31,6 +31,8 @@ PHRASES = {
     "convention.dropout_inverted": "Isključivanje neurona je obrnuto (kao u PyTorchu): pri učenju se zadržane aktivacije skaliraju s 1/(1 − p), pri evaluaciji sloj je identiteta.",
     "convention.dropout_plain": "Isključivanje neurona bez skaliranja pri učenju (udžbenički oblik): pri evaluaciji aktivacije se skaliraju s 1 − p.",
     "convention.dropout_eval": "Isključivanje neurona {layer} je u načinu evaluacije.",
+    "mistake.dropout_plain": "isključivanje neurona bez skaliranja s 1/(1 − p) pri učenju (udžbenički oblik)",
+    "mistake.dropout_inverted": "obrnuto isključivanje neurona: zadržane jedinice skalirane s 1/(1 − p) pri učenju (PyTorch)",
     # global max pooling
     "forward.global_max_pool": "Globalno sažimanje maksimumom (zasebno za svaku mapu značajki):",
     "backward.global_max_pool": "Unatražni prolaz kroz globalno sažimanje maksimumom: gradijent svake mape ide njezinu maksimumu (maska M):",

@@ -136,13 +136,14 @@ class GELU(Elementwise):
     def torch(self, x, weights):
         return f"F.gelu({x}, approximate={self.p.approximate!r})"
 
-    def _phi(self, v):
-        """Φ(v) = (1 + erf(v/√2))/2, certified through sympy's erf (the ring has no erf)."""
+    @staticmethod
+    def _erf(v):
+        """erf(v/√2), certified through sympy's erf (the ring has no erf)."""
         import sympy
 
         if v.sign() == 0:
-            return scalar.Exact(1) / 2
-        return (1 + scalar.Exact._sympy(sympy.erf(v.sympy() / sympy.sqrt(2)))) / 2
+            return scalar.Exact(0)
+        return scalar.Exact._sympy(sympy.erf(v.sympy() / sympy.sqrt(2)))
 
     def _tanh_part(self, v):
         return scalar.tanh(scalar.sqrt(2 / scalar.PI) * (v + _GELU_CUBIC * v * v * v))
@@ -150,7 +151,7 @@ class GELU(Elementwise):
     def f(self, v):
         if self.p.approximate == "tanh":
             return v * (1 + self._tanh_part(v)) / 2
-        return v * self._phi(v)
+        return v / 2 * (1 + self._erf(v))
 
     def df(self, x, y):
         if self.p.approximate == "tanh":
@@ -158,7 +159,7 @@ class GELU(Elementwise):
             inner = scalar.sqrt(2 / scalar.PI) * (1 + 3 * _GELU_CUBIC * x * x)
             return (1 + t) / 2 + x * (1 - t * t) * inner / 2
         density = scalar.exp(-x * x / 2) / scalar.sqrt(2 * scalar.PI)      # φ(x)
-        return self._phi(x) + x * density
+        return (1 + self._erf(x)) / 2 + x * density
 
     def derivative_node(self, x_sym, y_sym):
         half, square = Frac(Const(1), Const(2)), Power(x_sym, Const(2))
