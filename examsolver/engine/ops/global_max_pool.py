@@ -1,25 +1,27 @@
 """Global max pooling (PyTorch's adaptive max pooling to size 1): one maximum per feature map.
 
 Winners are decided on exact values, so ties are real: the `maxpool_ties` convention applies
-as in 2D max pooling (`first`: the first maximum in row-major order, what PyTorch's CPU kernel
-picks; `split`: shared equally), and every tied map is reported.
+as in 2D max pooling, whose window rule it borrows (`first`: the first maximum in row-major
+order, what PyTorch's CPU kernel picks; `split`: shared equally), and every tied map is reported.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from examsolver.engine.ops.base import Flow, Layer, channels, layer, val
-from examsolver.engine.scalar import Exact
-from examsolver.engine.tensor import zeros
-from examsolver.mathnodes import Call, Sym, call, mul
+from examsolver.engine.ops.base import Flow, layer, val
+from examsolver.engine.ops.pool import GlobalAvgPool
+from examsolver.engine.ops.pool2d import MaxPool2d
+from examsolver.mathnodes import Sym, mul
 from examsolver.solution import Phrase, Step
 
 
 @layer
-class GlobalMaxPool(Layer):
+class GlobalMaxPool(GlobalAvgPool):
     kind = "global_max_pool"
     fn_name = "max"
+    pool = MaxPool2d.pool           # the maximum of a map, decided exactly
+    shares = MaxPool2d.shares       # ∂max/∂x: 1 at the winner, or split over the ties
 
     @classmethod
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
@@ -35,28 +37,11 @@ class GlobalMaxPool(Layer):
     def _maps(self, x):
         return [x] if x.ndim == 1 else [x[k] for k in range(x.shape[0])]
 
-    @staticmethod
-    def best(m):
-        best = m.flat[0]
-        for v in m.flat:
-            if v > best:
-                best = v
-        return best
-
-    def shares(self, m):
-        """The local derivative of max over the map m: 1 at the winner (or split over the ties)."""
-        best = self.best(m)
-        tied = [n for n, v in enumerate(m.flat) if v == best]
-        out = zeros(m.shape)
-        for n in (tied if self.conventions.maxpool_ties == "split" else tied[:1]):
-            out.flat[n] = Exact(1) / (len(tied) if self.conventions.maxpool_ties == "split" else 1)
-        return out
-
     # forward and VJP, side by side
     def forward_one(self, x):
         if x.ndim == 1:
-            return np.asarray(self.best(x), dtype=object)
-        return np.array([self.best(m) for m in self._maps(x)], dtype=object)
+            return np.asarray(self.pool(x), dtype=object)
+        return np.array([self.pool(m) for m in self._maps(x)], dtype=object)
 
     def vjp_one(self, x, y, gy):
         if x.ndim == 1:
@@ -64,33 +49,17 @@ class GlobalMaxPool(Layer):
         return np.stack([self.shares(m) * gy[k] for k, m in enumerate(self._maps(x))]), {}
 
     def conventions_used(self):
-        return [Phrase(f"convention.maxpool_{self.conventions.maxpool_ties}", {})]
+        return MaxPool2d.conventions_used(self)
 
     def degeneracies(self, xs):
         maps = [m for x in xs for m in self._maps(x)]
-        tied = sum(1 for m in maps if sum(1 for v in m.flat if v == self.best(m)) > 1)
+        tied = sum(1 for m in maps if sum(1 for v in m.flat if v == self.pool(m)) > 1)
         if not tied:
             return []
         return [Phrase("warning.maxpool_ties", {"layer": self.name, "count": tied, "total": len(maps),
                                                 "rule": Phrase(f"convention.maxpool_{self.conventions.maxpool_ties}", {})})]
 
-    # formulas
-    def _pairs(self, flow):
-        ins = channels(flow.x_sym, flow.x)
-        if flow.x.ndim == 1:
-            return [(ins[0], (flow.y_sym, flow.y))]
-        outs = [(flow.y_sym.scalar().with_sub(str(k + 1)), flow.y[k]) for k in range(flow.y.shape[0])]
-        return list(zip(ins, outs))
-
-    def forward_steps(self, flow: Flow) -> list:
-        steps = [Step(lhs=ys, forms=[Call("max", (xs,))], bindings={xs: val(xv, "colT")}, result=yv)
-                 for (xs, xv), (ys, yv) in self._pairs(flow)]
-        steps[0].text = self.phrase("forward")
-        if flow.x.ndim > 1:
-            parts = [ys for _, (ys, _) in self._pairs(flow)]
-            steps.append(Step(lhs=flow.y_sym, forms=[call("vector", *parts)], result=flow.y, layout="colT"))
-        return steps
-
+    # formulas (the forward steps are global average pooling's with max for avg)
     def backward_steps(self, flow: Flow, gy, gx, grads, want_input) -> list:
         if not want_input:
             return []
