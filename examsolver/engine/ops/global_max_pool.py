@@ -44,8 +44,8 @@ class GlobalMaxPool(GlobalAvgPool):
         return np.array([self.pool(m) for m in self._maps(x)], dtype=object)
 
     def vjp_one(self, x, y, gy):
-        if x.ndim == 1:
-            return self.shares(x) * gy[()], {}
+        if x.ndim == 1:                 # a scalar output: gy may come as a number
+            return self.shares(x) * np.asarray(gy, dtype=object)[()], {}
         return np.stack([self.shares(m) * gy[k] for k, m in enumerate(self._maps(x))]), {}
 
     def conventions_used(self):
@@ -68,7 +68,7 @@ class GlobalMaxPool(GlobalAvgPool):
             mask = Sym("M", xs.sub, bold=True)
             g_out = flow.d(ys)
             steps.append(Step(lhs=flow.d(xs), forms=[mul(g_out, mask)],
-                              bindings={g_out: val(gy[()] if flow.x.ndim == 1 else gy[k]),
+                              bindings={g_out: val(np.asarray(gy, dtype=object)[()] if flow.x.ndim == 1 else gy[k]),
                                         mask: val(self.shares(np.asarray(xv, dtype=object)), "row")},
                               result=gx if flow.x.ndim == 1 else gx[k], layout="row"))
         steps[0].text = self.phrase("backward")
