@@ -39,5 +39,5 @@ PHRASES = {
     # embedding
     "forward.embedding": "Embedding {layer}: the rows of W chosen by the indices (one-hot rows times W):",
     "backward.embedding": "Gradient of embedding {layer}: each upstream row is added to the row of W it came from (the indices get no gradient):",
-    "convention.embedding_padding": "Embedding {layer}: row {index} is padding (padding_idx) and gets no gradient.",
+    "convention.embedding_padding": "Embedding {layer}: row {index} is the padding row (PyTorch's padding index) and gets no gradient.",
 }

@@ -39,5 +39,5 @@ PHRASES = {
     # embedding
     "forward.embedding": "Ugrađivanje {layer}: retci matrice W odabrani indeksima (retci jednojedinične kodne riječi puta W):",
     "backward.embedding": "Gradijent ugrađivanja {layer}: svaki redak gradijenta dodaje se retku matrice W iz kojeg je došao (indeksi nemaju gradijent):",
-    "convention.embedding_padding": "Ugrađivanje {layer}: redak {index} je nadopuna (padding_idx) i nema gradijent.",
+    "convention.embedding_padding": "Ugrađivanje {layer}: redak {index} je redak nadopune (indeks nadopune u PyTorchu) i nema gradijent.",
 }
