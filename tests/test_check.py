@@ -96,6 +96,9 @@ CASES = [
     # the slides' (63), (65) transposed and with the opposite sign.
     ("transposed_weight_gradient", "2022_z3", {}, "conv1.W.grad", "[[6, -5], [-1, -1], [3, -3]] * ln(2)/9"),
     ("gradient_sign", "2022_z3", {}, "conv1.W.grad", "[[-6, 1, -3], [5, 1, 3]] * ln(2)/9"),
+    # the kept units not doubled for p = 1/2 (textbook dropout): h3 = [−1/10, 0, 0, 1/2], [0, −1/25, 12/5, −7/100].
+    ("dropout_plain", "extra_layernorm_dropout", {}, "loss", "121079/10000"),
+    ("dropout_inverted", "extra_layernorm_dropout", {"conventions": {"dropout": "plain"}}, "loss", "89079/2500"),
     # GAP as a sum: h2 = [[2, 0, 1], [1, 1, 1]] (slides (44), (45)) → [3, 3].
     ("global_pool_sum", "2022_z3", {}, "h3", [3, 3]),
     # 2022 task 2: ranking [X1⁺, X3⁻, X4⁺, X2⁺]; P = [1, 1/2, 2/3, 3/4], R = [1/3, 1/3, 2/3, 1]:

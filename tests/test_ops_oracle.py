@@ -76,6 +76,12 @@ def random_array(rng, shape, **kw) -> np.ndarray:
     return out
 
 
+def random_indices(rng, shape, count: int) -> np.ndarray:
+    """Integers in [0, count), repeats likely (a row used twice gets two gradients)."""
+    return tensor(np.array([rng.randrange(count) for _ in range(int(np.prod(shape, dtype=int)))],
+                           dtype=object).reshape(shape))
+
+
 def exact_array(rng, shape, ints: int = 0, **kw) -> np.ndarray:
     if ints:
         return tensor(np.array([rng.randint(-ints, ints) for _ in range(int(np.prod(shape, dtype=int)))],
@@ -121,6 +127,7 @@ class Case:
     zeros: bool = False            # put exact zeros in the input (convention cases)
     positive: bool = False         # strictly positive inputs
     ints: int = 0                  # draw integers in [-ints, ints] instead (ties on purpose)
+    indices: int = 0               # draw indices in [0, indices) instead (embedding rows)
     forward_only: str = ""         # the engine refuses the VJP with an EngineError for this reason
     seeds: tuple = SEEDS           # fewer draws where exact values nest (tanh of tanh …) and get slow
 
@@ -249,6 +256,27 @@ def t_batchnorm(layer, X, w):
     return H
 
 
+def t_dropout(layer, X, w):
+    """PyTorch's inverted dropout with the layer's mask (torch.nn.Dropout draws it at random; the
+    mask test below takes torch's own draw); the textbook form scales at inference instead."""
+    p, inverted = float(layer.p.p), layer.conventions.dropout == "inverted"
+    if not layer.p.train:
+        return F.dropout(X, p, training=False) if inverted else X * (1 - p)
+    mask = as_torch(layer.p.mask)
+    return X * mask / (1 - p) if inverted else X * mask
+
+
+def t_global_max_pool(layer, X, w):
+    """Adaptive max pooling to 1 (CPU: the first maximum); amax shares the gradient among ties."""
+    if layer.conventions.maxpool_ties == "split":
+        return X.amax(dim=-1) if X.dim() == 2 else X.flatten(2).amax(dim=-1)
+    if X.dim() == 2:
+        return F.adaptive_max_pool1d(X.unsqueeze(1), 1).flatten()
+    if X.dim() == 4:
+        return F.adaptive_max_pool2d(X, 1).flatten(1)
+    return F.adaptive_max_pool1d(X, 1).flatten(1)
+
+
 ELEMENTWISE_SHAPES = [Case("scalar", ()), Case("vector", (5,)), Case("channels", (2, 4)),
                       Case("maps", (2, 2, 3), batch=1)]
 
@@ -328,6 +356,52 @@ LAYER_ORACLES: dict = {
     "softmax": (lambda layer, X, w: torch.softmax(X, dim=-1), [Case("k3", (3,)), Case("k4", (4,), batch=1)]),
     "global_avg_pool": (t_global_avg_pool, [Case("vector", (5,)), Case("channels", (3, 4)),
                                             Case("maps", (2, 3, 3), batch=1)]),
+    "leaky_relu": (lambda layer, X, w: F.leaky_relu(X, float(layer.p.negative_slope)), ELEMENTWISE_SHAPES + [
+        Case("zeros_default", (6,), zeros=True),
+        Case("slope", (2, 3), {"negative_slope": "1/5"}, zeros=True),
+    ]),
+    "elu": (lambda layer, X, w: F.elu(X, float(layer.p.alpha)), ELEMENTWISE_SHAPES[:3] + [
+        Case("alpha_zeros", (5,), {"alpha": "3/2"}, zeros=True),
+    ]),
+    "softplus": (lambda layer, X, w: F.softplus(X, float(layer.p.beta), float(layer.p.threshold)), [
+        Case("default", (4,)),
+        Case("beta_threshold", (2, 3), {"beta": 2, "threshold": 5}),
+    ]),
+    "gelu": (lambda layer, X, w: F.gelu(X, approximate=layer.p.approximate), [
+        Case("exact", (4,), zeros=True),
+        Case("exact_channels", (2, 2), batch=1),
+        Case("tanh", (4,), {"approximate": "tanh"}, zeros=True),
+    ]),
+    "log_softmax": (lambda layer, X, w: torch.log_softmax(X, dim=-1), [Case("k3", (3,)), Case("k4", (4,), batch=1)]),
+    "layernorm": (lambda layer, X, w: F.layer_norm(X, layer._shape(X[0]), w.get("gamma"), w.get("beta"),
+                                                   eps=float(layer.p.eps)), [
+        Case("default", (4,)),
+        Case("eps0_affine", (3,), {"eps": 0, "gamma": Rand((3,)), "beta": Rand((3,))}, batch=3),
+        Case("no_affine", (5,), {"elementwise_affine": False, "eps": "1/8"}),
+        Case("no_bias", (3,), {"bias": False, "gamma": Rand((3,)), "eps": 0}),
+        Case("rows", (2, 3), {"gamma": Rand((3,)), "beta": Rand((3,))}, batch=1),
+        Case("two_axes", (2, 3), {"normalized_shape": [2, 3], "gamma": Rand((2, 3)), "eps": 0}),
+    ]),
+    "dropout": (t_dropout, [
+        Case("one_mask", (4,), {"mask": [1, 0, 1, 1], "p": "1/4"}),
+        Case("per_example", (3,), {"mask": [[0, 1, 1], [1, 1, 0]]}),
+        Case("maps_p0", (2, 2), {"mask": [[1, 1], [0, 1]], "p": 0}, batch=1),
+        Case("eval", (3,), {"train": False, "p": "1/3"}),
+        Case("plain", (3,), {"mask": [1, 0, 1], "p": "1/5"}, conventions={"dropout": "plain"}),
+        Case("plain_eval", (3,), {"train": False, "p": "1/5"}, conventions={"dropout": "plain"}),
+    ]),
+    "global_max_pool": (t_global_max_pool, [
+        Case("vector", (5,)), Case("channels", (3, 4)), Case("maps", (2, 3, 3), batch=1),
+        Case("ties_first", (3, 4), ints=1), Case("ties_first_maps", (2, 2, 3), ints=1),
+        Case("ties_split", (3, 4), ints=1, conventions={"maxpool_ties": "split"}),
+        Case("ties_split_vector", (6,), ints=1, conventions={"maxpool_ties": "split"}),
+    ]),
+    "embedding": (lambda layer, X, w: F.embedding(X.detach().long(), w["W"], padding_idx=layer.p.padding_idx), [
+        Case("sequence", (5,), {"W": Rand((4, 3))}, indices=4),
+        Case("one_index", (), {"W": Rand((3, 2))}, indices=3, batch=3),
+        Case("grid_padding", (2, 3), {"W": Rand((3, 2)), "padding_idx": 1}, indices=3),
+        Case("padding_negative", (4,), {"W": Rand((3, 2)), "padding_idx": -1}, indices=3, batch=1),
+    ]),
     "batchnorm": (t_batchnorm, [
         Case("full", (3,), batch=3),
         Case("full_two", (2,), batch=2),
@@ -401,7 +475,8 @@ def check_layer(kind: str, case: Case, seed: int, drop_first: bool) -> None:
     rng = random.Random(zlib.crc32(f"{kind}/{case.id}/{seed}".encode()))
     builder = LAYER_ORACLES[kind][0]
     layer = build_layer(kind, case, rng)
-    xs = [exact_array(rng, case.x, ints=case.ints, zeros=case.zeros, positive=case.positive)
+    xs = [random_indices(rng, case.x, case.indices) if case.indices else
+          exact_array(rng, case.x, ints=case.ints, zeros=case.zeros, positive=case.positive)
           for _ in range(case.batch)]
     for x in xs:
         layer.check_input(x)
@@ -423,7 +498,8 @@ def check_layer(kind: str, case: Case, seed: int, drop_first: bool) -> None:
     Y.backward(G)
     for m, gx in enumerate(gxs):
         engine_gx = np.zeros(case.x) if gx is None else gx
-        close(engine_gx, X.grad[m], f"{kind} dL/dx of example {m + 1}")
+        torch_gx = X.grad[m] if X.grad is not None else torch.zeros(case.x)   # indices: not differentiated
+        close(engine_gx, torch_gx, f"{kind} dL/dx of example {m + 1}")
     assert set(grads) == set(layer.weights), f"{kind}: gradients for {sorted(grads)}, weights {sorted(layer.weights)}"
     for key, value in grads.items():
         close(value, w[key].grad, f"{kind} dL/d{key}")
@@ -454,6 +530,23 @@ def test_flipped_convolution_differs_from_cross_correlation():
                                  Conventions(convolution=convention))
         outs.append(to_float(layer.forward_one(x)))
     assert not np.allclose(outs[0], outs[1])
+
+
+def test_dropout_with_the_mask_torch_drew():
+    """torch's own F.dropout draws a mask; given that mask, the engine's values and ∂L/∂x are torch's."""
+    rng = random.Random(11)
+    xs = [exact_array(rng, (6,)) for _ in range(3)]
+    X = as_torch(np.stack(xs), grad=True)
+    torch.manual_seed(5)
+    Y = F.dropout(X, 0.4, training=True)
+    mask = (Y != 0).to(torch.int64)
+    layer = build_layer("dropout", Case("torch", (6,), {"mask": mask.tolist(), "p": "2/5"}), rng)
+    ys = layer.forward(xs)
+    close(np.stack(ys), Y, "dropout forward")
+    gys = [exact_array(rng, (6,)) for _ in range(3)]
+    Y.backward(as_torch(np.stack(gys)))
+    close(np.stack(layer.vjp(xs, ys, gys)[0]), X.grad, "dropout dL/dx")
+    assert 0 < int(mask.sum()) < mask.numel()        # some kept, some dropped: not vacuous
 
 
 # ----- loss oracles ---------------------------------------------------------------------

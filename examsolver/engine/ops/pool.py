@@ -49,7 +49,7 @@ class GlobalAvgPool(Layer):
         return list(zip(ins, outs))
 
     def forward_steps(self, flow: Flow) -> list:
-        steps = [Step(lhs=ys, forms=[call("avg", xs)], bindings={xs: val(xv, "colT")}, result=yv)
+        steps = [Step(lhs=ys, forms=[call(self.fn_name, xs)], bindings={xs: val(xv, "colT")}, result=yv)
                  for (xs, xv), (ys, yv) in self._pairs(flow)]
         steps[0].text = self.phrase("forward")
         if flow.x.ndim > 1:
