@@ -470,14 +470,19 @@ def _layer_params():
             yield pytest.param(kind, case, id=f"{kind}-{case.id}")
 
 
+def random_batch(rng, case: Case) -> list:
+    """The case's examples: indices where the op reads indices (embedding), exact values otherwise."""
+    return [random_indices(rng, case.x, case.indices) if case.indices else
+            exact_array(rng, case.x, ints=case.ints, zeros=case.zeros, positive=case.positive)
+            for _ in range(case.batch)]
+
+
 def check_layer(kind: str, case: Case, seed: int, drop_first: bool) -> None:
     """One random draw: forward values, ∂L/∂x and ∂L/∂θ against autograd."""
     rng = random.Random(zlib.crc32(f"{kind}/{case.id}/{seed}".encode()))
     builder = LAYER_ORACLES[kind][0]
     layer = build_layer(kind, case, rng)
-    xs = [random_indices(rng, case.x, case.indices) if case.indices else
-          exact_array(rng, case.x, ints=case.ints, zeros=case.zeros, positive=case.positive)
-          for _ in range(case.batch)]
+    xs = random_batch(rng, case)
     for x in xs:
         layer.check_input(x)
     ys = layer.forward(xs)
@@ -792,8 +797,7 @@ def test_declared_torch_reference_matches_the_oracle(kind, case):
     """The expression an op declares for the exported script computes what its oracle computes."""
     rng = random.Random(zlib.crc32(f"reference/{kind}/{case.id}".encode()))
     layer = build_layer(kind, case, rng)
-    xs = [exact_array(rng, case.x, ints=case.ints, zeros=case.zeros, positive=case.positive)
-          for _ in range(case.batch)]
+    xs = random_batch(rng, case)
     for x in xs:
         layer.check_input(x)
     X, w = as_torch(np.stack(xs)), torch_weights(layer)
