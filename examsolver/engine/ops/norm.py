@@ -80,11 +80,17 @@ class BatchNorm(Layer):
         the positions); statistics detached when they are constants in the backward pass."""
         const = ".detach()" if self.constants else ""
         unbiased = self.p.variance == "unbiased"
-        axes = f"[0] + list(range(2, {x}.dim()))"
-        mean = f"{x}.mean({axes}, keepdim=True){const}"
-        var = f"{x}.var({axes}, unbiased={unbiased}, keepdim=True){const}"
+        shown = self.stats.get("xhat")            # after a forward pass the example's shape is known
+        if shown and np.ndim(shown[0]) == 1:       # feature vectors: the short form of the slides
+            mean, var = f"{x}.mean(0){const}", f"{x}.var(0, unbiased={unbiased}){const}"
+            per_feature = ""
+        else:
+            axes = f"(0, {', '.join(str(a) for a in range(2, np.ndim(shown[0]) + 1))})" if shown \
+                else f"[0] + list(range(2, {x}.dim()))"
+            mean = f"{x}.mean({axes}, keepdim=True){const}"
+            var = f"{x}.var({axes}, unbiased={unbiased}, keepdim=True){const}"
+            per_feature = f".reshape([-1] + [1] * ({x}.dim() - 2))"
         out = f"(({x} - {mean}) / torch.sqrt({var} + {float(self.p.eps)!r}))"
-        per_feature = f".reshape([-1] + [1] * ({x}.dim() - 2))"
         if "gamma" in weights:
             out += f" * {weights['gamma']}{per_feature}"
         if "beta" in weights:
