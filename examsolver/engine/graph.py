@@ -46,9 +46,7 @@ class Node:
     op: GraphOp | None = None
     inputs: tuple = ()
     role: str = "value"          # "input", "param", "state", "value"
-    batched: bool = False        # the value is a list over the examples
     sym: object = None           # the formula symbol the solution writes for it
-    info: dict = field(default_factory=dict)   # what the builder needs to present it (layer, example, …)
 
     def __repr__(self):
         return f"Node({self.name!r}, {self.role})"
@@ -104,14 +102,14 @@ class Graph:
         self.by_name[node.name] = node
         return node
 
-    def leaf(self, name: str, value, role: str = "param", batched: bool = False, sym=None, **info) -> Node:
-        return self._add(Node(name, value, None, (), role, batched, sym, info))
+    def leaf(self, name: str, value, role: str = "param", sym=None) -> Node:
+        return self._add(Node(name, value, None, (), role, sym))
 
-    def apply(self, op: GraphOp, inputs, name: str, batched: bool = False, sym=None, **info) -> Node:
+    def apply(self, op: GraphOp, inputs, name: str, sym=None) -> Node:
         """Add op(inputs) and compute its value now (the graph is built in topological order)."""
         inputs = tuple(inputs)
         value = op.forward([i.value for i in inputs])
-        return self._add(Node(name, value, op, inputs, "value", batched, sym, info))
+        return self._add(Node(name, value, op, inputs, "value", sym))
 
     def recompute(self) -> None:
         """Every op's value again from the leaves' current values (after a parameter update)."""

@@ -79,7 +79,7 @@ class Network:
         shapes = {x.shape for x in self.xs}
         if len(shapes) != 1:
             raise SpecError([self.doc.problem(("data",), "examples of the minibatch have different shapes")])
-        x = self.graph.leaf("x", self.xs, role="input", batched=True)
+        x = self.graph.leaf("x", self.xs, role="input")
         result = Pass([x], [], [Sym("x", bold=self.xs[0].ndim > 0)])
         named = {"x": x}
         counter = 0
@@ -124,11 +124,11 @@ class Network:
         keys = tuple(layer.weights)
         params = []
         for key in keys:
-            leaf = self.graph.leaf(f"{layer.name}.{key}", layer.weights[key], role="param", layer=i, key=key)
+            leaf = self.graph.leaf(f"{layer.name}.{key}", layer.weights[key], role="param")
             self.params[(i, key)] = leaf
             params.append(leaf)
         op = LayerOp(layer, keys, len(sources))
-        return self.graph.apply(op, sources + params, layer.name, batched=True, layer=i)
+        return self.graph.apply(op, sources + params, layer.name)
 
     def set_weight(self, i: int, key: str, value) -> None:
         """A parameter's value as every later pass reads it."""
@@ -185,7 +185,7 @@ class Network:
                     self.loss.check_target(p, y)
             inputs = [fwd.nodes[-1]] + ([fwd.ins[-1][0]] if self.fused else [])
             with self.located(("loss",)):
-                per = self.graph.apply(LossOp(self.loss, self.ys, self.fused), inputs, "losses", batched=True)
+                per = self.graph.apply(LossOp(self.loss, self.ys, self.fused), inputs, "losses")
             self.graph.apply(BatchLoss("mean"), [per], "loss")
         return self.graph["losses"].value
 
