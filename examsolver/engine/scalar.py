@@ -168,15 +168,10 @@ class Exact:
         """-1, 0 or 1: a non-zero ring value is non-zero; its ball tells the sign."""
         if not self._poly():
             return 0
-        prec = 64
-        while prec <= _MAX_PREC:
-            ball = self.ball(prec)
-            if ball > 0:
-                return 1
-            if ball < 0:
-                return -1
-            prec *= 4
-        raise EngineError(f"cannot decide the sign of {self}")
+        sign = _ball_sign(self, 64)
+        if sign is None:
+            raise EngineError(f"cannot decide the sign of {self}")
+        return sign
 
     def __eq__(self, other):
         other = _coerce(other)
@@ -407,15 +402,8 @@ class Cert(Exact):
             return 1
         if ball < 0:
             return -1
-        prec = _WORK_PREC * 4
-        while prec <= _MAX_PREC:
-            ball = self.ball(prec)
-            if ball > 0:
-                return 1
-            if ball < 0:
-                return -1
-            prec *= 4
-        return _exact_sign(self)
+        sign = _ball_sign(self, _WORK_PREC * 4)
+        return sign if sign is not None else _exact_sign(self)
 
     def __eq__(self, other):
         other = _coerce(other)
@@ -959,6 +947,18 @@ def _function(op: str, x: Exact) -> Cert:
             node = _node(op, (x,), _apply(op, [x.ball()]))
         _FUNCTION_NODES[key] = node
     return node
+
+
+def _ball_sign(value, prec: int) -> int | None:
+    """The sign from ever finer balls, from `prec` bits up to the limit; None when every ball holds 0."""
+    while prec <= _MAX_PREC:
+        ball = value.ball(prec)
+        if ball > 0:
+            return 1
+        if ball < 0:
+            return -1
+        prec *= 4
+    return None
 
 
 def _check_exponent(x: Exact) -> None:
