@@ -7,6 +7,7 @@ PHRASES = {
     "loss.label_smoothing_wrong_classes": "Label smoothing onto the wrong classes: each gets ε/(K − 1), the gold class 1 − ε:",
     "convention.label_smoothing_pytorch": "Label smoothing ε = {eps} as in PyTorch: $q = (1 - \\varepsilon)\\, y + \\varepsilon/K$ (ε/K on every class, the gold one too).",
     "convention.label_smoothing_wrong_classes": "Label smoothing ε = {eps} onto the wrong classes: $q = (1 - \\varepsilon)\\, y + \\varepsilon (1 - y)/(K - 1)$; PyTorch's label_smoothing = εK/(K − 1) gives the same target.",
+    "convention.cross_entropy_options_gradient": "With label smoothing or class weights the combined gradient is $\\partial L/\\partial s = (w \\cdot q)\\, p - w \\odot q$, which is $p - q$ without weights (q the smoothed target).",
     "convention.class_weights": "Class weights: each example's loss is weighted, $L = -\\sum_c w_c q_c \\ln p_c$ (PyTorch's reduction='none'). The minibatch loss is the mean over the N examples; PyTorch's reduction='mean' divides class-index targets by $\\sum_n w_{{y_n}}$ instead.",
     "loss.nll": "Negative log-likelihood of the class y = {k} (the model output holds log-probabilities):",
     "backward.nll": "Gradient of the negative log-likelihood with respect to the log-probabilities (nonzero only at the class y = {k}):",

@@ -8,6 +8,7 @@ PHRASES = {
     "loss.label_smoothing_wrong_classes": "Zaglađivanje oznaka na pogrešne razrede: svaki dobiva ε/(K − 1), a točni razred 1 − ε:",
     "convention.label_smoothing_pytorch": "Zaglađivanje oznaka ε = {eps} kao u PyTorchu: $q = (1 - \\varepsilon)\\, y + \\varepsilon/K$ (ε/K na svaki razred, i točni).",
     "convention.label_smoothing_wrong_classes": "Zaglađivanje oznaka ε = {eps} na pogrešne razrede: $q = (1 - \\varepsilon)\\, y + \\varepsilon (1 - y)/(K - 1)$; PyTorchev label_smoothing = εK/(K − 1) daje isti cilj.",
+    "convention.cross_entropy_options_gradient": "Uz zaglađivanje oznaka ili težine razreda zajednički gradijent je $\\partial L/\\partial s = (w \\cdot q)\\, p - w \\odot q$, odnosno $p - q$ bez težina (q je zaglađeni cilj).",
     "convention.class_weights": "Težine razreda: gubitak svakog podatka je otežan, $L = -\\sum_c w_c q_c \\ln p_c$ (PyTorchev reduction='none'). Gubitak minigrupe je prosjek po N podataka; PyTorchev reduction='mean' za ciljeve zadane indeksom razreda dijeli sa $\\sum_n w_{{y_n}}$.",
     "loss.nll": "Negativna log izglednost razreda y = {k} (izlaz modela su log-vjerojatnosti):",
     "backward.nll": "Gradijent negativne log izglednosti po log-vjerojatnostima (različit od nule samo za razred y = {k}):",

@@ -123,6 +123,8 @@ class CrossEntropy(Loss):
                               {"eps": self.p.label_smoothing}))
         if self.p.weight is not None:
             out.append(Phrase("convention.class_weights", {}))
+        if not self.plain:
+            out.append(Phrase("convention.cross_entropy_options_gradient", {}))
         return out
 
     def steps(self, flow: Flow, y, value) -> list:
@@ -153,13 +155,16 @@ class CrossEntropy(Loss):
         eps, k = self.p.label_smoothing, flow.x.shape[0]
         if not eps.sign():
             return [], t
-        q = Sym("q", bold=True)
-        keep = mul(Paren(Op("-", (Const(1), Const(eps)))), t)
+        q, e, K = Sym("q", bold=True), Sym("ε"), Sym("K")
+        keep, spread = Paren(Op("-", (Const(1), e))), Frac(e, K)
+        bindings = {t: val(target, "row"), keep: val(1 - eps), spread: val(eps / k)}
         if self.p.label_smoothing_convention == "wrong_classes":
-            form = Op("+", (keep, mul(Frac(Const(eps), Const(k - 1)), Paren(Op("-", (Sym("1", bold=True), t))))))
+            spread = Frac(e, Paren(Op("-", (K, Const(1)))))
+            bindings[spread] = val(eps / (k - 1))
+            form = Op("+", (mul(keep, t), mul(spread, Paren(Op("-", (Sym("1", bold=True), t))))))
         else:
-            form = Op("+", (keep, Frac(Const(eps), Const(k))))
-        step = Step(lhs=q, forms=[form], bindings={t: val(target, "row")}, result=self.smoothed(flow.x, y),
+            form = Op("+", (mul(keep, t), spread))
+        step = Step(lhs=q, forms=[form], bindings=bindings, result=self.smoothed(flow.x, y),
                     layout="row", text=_phrase(f"loss.label_smoothing_{self.p.label_smoothing_convention}"))
         return [step], q
 
