@@ -30,5 +30,5 @@ PHRASES = {
     "loss.distillation_student": "The student's distribution at temperature T:",
     "loss.distillation": "Distillation loss, T² times the KL divergence (T = {T}):",
     "backward.distillation": "Gradient of the distillation loss with respect to the student's scores:",
-    "convention.distillation": "Knowledge distillation at temperature T = {T}: $L = T^2\\, \\mathrm{{KL}}(\\mathrm{{softmax}}(t/T) \\,\\|\\, \\mathrm{{softmax}}(s/T))$, the factor T² keeping the gradient's scale.",
+    "convention.distillation": "Knowledge distillation at temperature T = {T}: $L = T^2\\, \\mathrm{{KL}}(\\mathrm{{softmax}}(y/T) \\,\\|\\, \\mathrm{{softmax}}(s/T))$, y the teacher's scores (the target), s the student's; the factor T² keeps the gradient's scale.",
 }

@@ -31,5 +31,5 @@ PHRASES = {
     "loss.distillation_student": "Razdioba učenika pri temperaturi T:",
     "loss.distillation": "Gubitak destilacije, T² puta KL divergencija (T = {T}):",
     "backward.distillation": "Gradijent gubitka destilacije po izlazima (logitima) učenika:",
-    "convention.distillation": "Destilacija znanja pri temperaturi T = {T}: $L = T^2\\, \\mathrm{{KL}}(\\mathrm{{softmax}}(t/T) \\,\\|\\, \\mathrm{{softmax}}(s/T))$, faktor T² čuva red veličine gradijenta.",
+    "convention.distillation": "Destilacija znanja pri temperaturi T = {T}: $L = T^2\\, \\mathrm{{KL}}(\\mathrm{{softmax}}(y/T) \\,\\|\\, \\mathrm{{softmax}}(s/T))$, y su izlazi (logiti) učitelja (cilj), s izlazi učenika; faktor T² čuva red veličine gradijenta.",
 }

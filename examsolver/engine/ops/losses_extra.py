@@ -30,6 +30,11 @@ def _tensor_literal(array) -> str:
     return f"torch.tensor({to_float(array).tolist()!r})"
 
 
+def _grouped(term: Node) -> Node:
+    """A sum's term in parentheses where it is itself a sum or difference."""
+    return Paren(term) if isinstance(term, Op) and term.op in "+-" else term
+
+
 def _sign(x: Exact, at_zero) -> Exact:
     """sign(x), decided exactly; at_zero is the value taken at 0 (the subgradient chosen)."""
     return Exact(x.sign()) if x.sign() else at_zero
@@ -85,20 +90,36 @@ class EntrywiseLoss(Loss):
 
     def steps(self, flow: Flow, y, value) -> list:
         rows, bindings = self._symbols(flow, y)
+        self.shown = {}
         terms = [self.ell_form(*row) for row in rows]
-        form = terms[0] if len(terms) == 1 else Op("+", tuple(Paren(t) for t in terms))
+        form = terms[0] if len(terms) == 1 else Op("+", tuple(_grouped(t) for t in terms))
+        bindings.update(self.constants())
+        bindings.update(self.shown)
         return [Step(lhs=flow.loss_sym, forms=[form], bindings=bindings, result=value,
                      text=Phrase(f"loss.{self.kind}", self.phrase_args()))]
 
     def grad_steps(self, flow: Flow, s_sym, y, grad) -> list:
         rows, bindings = self._symbols(flow, y)
+        self.shown = {}
         terms = [self.dell_form(*row) for row in rows]
         form = terms[0] if flow.x.ndim == 0 else call("vector", *terms)
-        return [Step(lhs=flow.d(flow.x_sym), forms=[form], bindings=bindings, result=grad, layout="row",
-                     text=Phrase(f"backward.{self.kind}", self.phrase_args()))]
+        bindings.update(self.constants())
+        bindings.update(self.shown)
+        return [Step(lhs=flow.d(flow.x_sym), forms=[form], bindings=bindings, result=grad,
+                     layout="row", text=Phrase(f"backward.{self.kind}", self.phrase_args()))]
 
     def phrase_args(self) -> dict:
         return {}
+
+    def constants(self) -> dict:
+        """The loss's own symbols in the formulas (β, β/2) and the values they stand for."""
+        return {}
+
+    def show(self, node: Node, value) -> Node:
+        """A part of an entry's formula whose number is shown computed (max(s, 0) → 1/2): the
+        printer finds bindings by the node itself, so the node is kept as it is."""
+        self.shown[node] = val(value)
+        return node
 
     def torch(self, output, target):
         """PyTorch's loss with reduction='none', summed over each example's entries."""
@@ -171,15 +192,23 @@ class SmoothL1(EntrywiseLoss):
         d = o - y
         return d / self.width if self.quadratic(d) else _sign(d, Exact(0))
 
+    symbol = Sym("β")
+
+    def __init__(self, params):
+        super().__init__(params)
+        self.half = Frac(self.symbol, Const(2))     # one node: the printer looks bindings up by identity
+
+    def constants(self):
+        return {self.symbol: val(self.width), self.half: val(self.width / 2)}
+
     def ell_form(self, o, y, ov, yv, i):
-        d, b = Paren(Op("-", (o, y))), Const(self.width)
         if self.quadratic(ov - yv):
-            return Frac(Power(d, Const(2)), mul(Const(2), b))
-        return Op("-", (Abs(Op("-", (o, y))), Frac(b, Const(2))))
+            return Frac(Power(Paren(Op("-", (o, y))), Const(2)), mul(Const(2), self.symbol))
+        return Op("-", (Abs(Op("-", (o, y))), self.half))
 
     def dell_form(self, o, y, ov, yv, i):
         if self.quadratic(ov - yv):
-            return Frac(Op("-", (o, y)), Const(self.width))
+            return Frac(Op("-", (o, y)), self.symbol)
         return call("sign", Op("-", (o, y)))
 
     def phrase_args(self):
@@ -219,16 +248,17 @@ class Huber(SmoothL1):
     def dell(self, o, y, i):
         return self.width * super().dell(o, y, i)
 
+    symbol = Sym("δ")
+
     def ell_form(self, o, y, ov, yv, i):
-        d, b = Paren(Op("-", (o, y))), Const(self.width)
         if self.quadratic(ov - yv):
-            return mul(Frac(Const(1), Const(2)), Power(d, Const(2)))
-        return mul(b, Paren(Op("-", (Abs(Op("-", (o, y))), Frac(b, Const(2))))))
+            return mul(Frac(Const(1), Const(2)), Power(Paren(Op("-", (o, y))), Const(2)))
+        return mul(self.symbol, Paren(super().ell_form(o, y, ov, yv, i)))
 
     def dell_form(self, o, y, ov, yv, i):
         if self.quadratic(ov - yv):
             return Op("-", (o, y))
-        return mul(Const(self.width), call("sign", Op("-", (o, y))))
+        return mul(self.symbol, super().dell_form(o, y, ov, yv, i))
 
     def phrase_args(self):
         return {"delta": self.width}
@@ -282,24 +312,33 @@ class BinaryCrossEntropyWithLogits(EntrywiseLoss):
     def _scaled(self, form: Node, i: tuple) -> Node:
         return form if self.p.weight is None else mul(Const(self._option("weight", i)), Paren(form))
 
+    def _tail(self, s, sv) -> Node:
+        """max(−s, 0) + ln(1 + e^{−|s|}), each part's number shown."""
+        return Op("+", (self.show(call("max", Neg(s), Const(0)), -sv if sv < 0 else Exact(0)),
+                        call("ln", Op("+", (Const(1), call("exp", self.show(Neg(Abs(s)), -abs(sv))))))))
+
+    def _positive_factor(self, y, yv, i) -> Node:
+        """1 + (p_w − 1) y"""
+        pw = self._option("pos_weight", i)
+        return self.show(Op("+", (Const(1), mul(Paren(Op("-", (Sym("p", "w"), Const(1)))), y))), 1 + (pw - 1) * yv)
+
     def ell_form(self, s, y, sv, yv, i):
-        tail = Op("+", (call("max", Neg(s), Const(0)), call("ln", Op("+", (Const(1), call("exp", Neg(Abs(s))))))))
-        if self.p.pos_weight is None:
-            form = Op("+", (Op("-", (call("max", s, Const(0)), mul(s, y))), call("ln", Op("+", (
-                Const(1), call("exp", Neg(Abs(s))))))))
+        if self.p.pos_weight is None:     # max(s, 0) − s y + ln(1 + e^{−|s|}), the textbook's stable form
+            form = Op("+", (self.show(Op("-", (call("max", s, Const(0)), mul(s, y))),
+                                      (sv if sv > 0 else Exact(0)) - sv * yv),
+                            call("ln", Op("+", (Const(1), call("exp", self.show(Neg(Abs(s)), -abs(sv))))))))
         else:
-            pw = Const(self._option("pos_weight", i))
-            form = Op("+", (mul(Paren(Op("-", (Const(1), y))), s),
-                            mul(Paren(Op("+", (Const(1), mul(Paren(Op("-", (pw, Const(1)))), y)))), Paren(tail))))
+            form = Op("+", (self.show(mul(Paren(Op("-", (Const(1), y))), s), (1 - yv) * sv),
+                            mul(self._positive_factor(y, yv, i), Paren(self._tail(s, sv)))))
         return self._scaled(form, i)
 
     def dell_form(self, s, y, sv, yv, i):
         if self.p.pos_weight is None:
             form = Op("-", (call("sigma", s), y))
         else:
-            pw = Const(self._option("pos_weight", i))
-            form = Op("-", (mul(Paren(Op("+", (Const(1), mul(Paren(Op("-", (pw, Const(1)))), y)))), call("sigma", s)),
-                            mul(pw, y)))
+            pw = self._option("pos_weight", i)
+            form = Op("-", (mul(self._positive_factor(y, yv, i), call("sigma", s)),
+                            self.show(mul(Sym("p", "w"), y), pw * yv)))
         return self._scaled(form, i)
 
     def torch_call(self, output, target):
@@ -322,6 +361,7 @@ class NLL(Loss):
 
     kind = "nll"
     Params = NLLParams
+    output_name = "o"
 
     def check_target(self, o, y):
         if o.ndim != 1:
@@ -385,6 +425,7 @@ class KLDiv(Loss):
 
     kind = "kl_div"
     Params = KLDivParams
+    output_name = "o"
 
     def check_target(self, o, y):
         if y is None or y.shape != o.shape:
@@ -456,12 +497,13 @@ class Distillation(Loss):
 
     def value(self, s, t):
         log_p, log_q = self._log_softmax(s), self._log_softmax(t)
-        q = emap(scalar.exp, log_q)
+        q = self._softmax(t)
         T = self.p.temperature
         return T * T * total(q * (log_q - log_p))
 
     def _softmax(self, z):
-        return emap(scalar.exp, self._log_softmax(z))
+        exps = emap(scalar.exp, z / self.p.temperature)
+        return exps / total(exps)
 
     def grad(self, s, t):
         return (self._softmax(s) - self._softmax(t)) * self.p.temperature
