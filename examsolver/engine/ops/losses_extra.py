@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pydantic import field_validator
+
 from examsolver.engine import scalar
 from examsolver.engine.ops.base import Flow, Loss, NoParams, loss, val
 from examsolver.engine.scalar import Exact
@@ -160,8 +162,18 @@ class L1(EntrywiseLoss):
         return [Phrase("convention.l1_at_zero", {"value": self.p.grad_at_zero})]
 
 
+def _at_least(name: str, bound: int, strict: bool):
+    """A validator: the number named must be ≥ bound (> bound when strict)."""
+    def check(cls, v):
+        if v < bound or (strict and v == bound):
+            raise ValueError(f"{name} must be {'>' if strict else '≥'} {bound}, got {v}")
+        return v
+    return field_validator(name)(classmethod(check))
+
+
 class SmoothL1Params(NoParams):
     beta: Number = 1
+    _beta = _at_least("beta", 0, strict=False)
 
 
 @loss
@@ -170,16 +182,10 @@ class SmoothL1(EntrywiseLoss):
 
     kind = "smooth_l1"
     Params = SmoothL1Params
-    scale_name = "beta"
 
     @property
     def width(self) -> Exact:
         return self.p.beta
-
-    def check_target(self, o, y):
-        super().check_target(o, y)
-        if self.width < 0:
-            raise EngineError(f"{self.kind}: {self.scale_name} must not be negative, got {self.width}")
 
     def quadratic(self, d: Exact) -> bool:
         return abs(d) < self.width
@@ -223,6 +229,7 @@ class SmoothL1(EntrywiseLoss):
 
 class HuberParams(NoParams):
     delta: Number = 1
+    _delta = _at_least("delta", 0, strict=True)
 
 
 @loss
@@ -231,16 +238,10 @@ class Huber(SmoothL1):
 
     kind = "huber"
     Params = HuberParams
-    scale_name = "delta"
 
     @property
     def width(self) -> Exact:
         return self.p.delta
-
-    def check_target(self, o, y):
-        super().check_target(o, y)
-        if not self.width.sign():
-            raise EngineError("huber: delta must be positive")
 
     def ell(self, o, y, i):
         return self.width * super().ell(o, y, i)
@@ -471,6 +472,7 @@ class KLDiv(Loss):
 
 class DistillationParams(NoParams):
     temperature: Number = 1
+    _temperature = _at_least("temperature", 0, strict=True)
 
 
 @loss
@@ -486,8 +488,6 @@ class Distillation(Loss):
             raise EngineError("distillation expects the student's scores as a vector (no softmax at the end)")
         if t is None or t.shape != s.shape:
             raise EngineError(f"distillation needs the teacher's scores as the target y, shape {s.shape}")
-        if not self.p.temperature > 0:
-            raise EngineError(f"distillation: the temperature must be positive, got {self.p.temperature}")
 
     def _log_softmax(self, z):
         """ln softmax(z/T) = z/T − ln Σ_j e^{z_j/T}, exactly where the ring allows."""
