@@ -18,7 +18,7 @@ from examsolver.engine.ops.base import Flow, Loss, NoParams, loss, val
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import ones, to_float, total, zeros
 from examsolver.errors import EngineError
-from examsolver.mathnodes import Const, Frac, Neg, Norm, Op, Paren, Power, Subscript, Sum, Sym, Transpose, call, mul
+from examsolver.mathnodes import Const, Frac, Neg, Norm, Op, Paren, Power, Subscript, Sum, Sym, call, mul
 from examsolver.solution import Phrase, Step
 from examsolver.spec.model import Number, Tensor
 
@@ -143,8 +143,8 @@ class CrossEntropy(Loss):
         wq, bindings = q, {q: val(self.smoothed(flow.x, y), "row"), p: val(flow.x, "row")}
         if self.p.weight is not None:
             w = Sym("w", bold=True)
-            wq, bindings[w] = Paren(Op("odot", (w, q))), val(self.p.weight, "row")
-        steps.append(Step(lhs=flow.loss_sym, forms=[Neg(Op("dot", (wq, call("ln", p))))], bindings=bindings,
+            wq, bindings[w] = Op("odot", (w, q)), val(self.p.weight, "row")
+        steps.append(Step(lhs=flow.loss_sym, forms=[Neg(Op("dot", (_grouped(wq), call("ln", p))))], bindings=bindings,
                           result=value, text=_phrase("loss.cross_entropy_options")))
         return steps
 
@@ -155,7 +155,7 @@ class CrossEntropy(Loss):
         eps, k = self.p.label_smoothing, flow.x.shape[0]
         if not eps.sign():
             return [], t
-        q, e, K = Sym("q", bold=True), Sym("ε"), Sym("K")
+        q, e, K = Sym("q", bold=True), Sym("epsilon"), Sym("K")
         keep, spread = Paren(Op("-", (Const(1), e))), Frac(e, K)
         bindings = {t: val(target, "row"), keep: val(1 - eps), spread: val(eps / k)}
         if self.p.label_smoothing_convention == "wrong_classes":
@@ -171,18 +171,19 @@ class CrossEntropy(Loss):
     def grad_steps(self, flow: Flow, s_sym, y, grad) -> list:
         p, t = flow.x_sym, Sym("y", "oh" if y.ndim == 0 else "", bold=True)
         q = Sym("q", bold=True) if self.p.label_smoothing.sign() else t
-        bindings = {p: val(flow.x, "row"), q: val(self.smoothed(flow.x, y), "row")}
+        values = {p: val(flow.x, "row"), q: val(self.smoothed(flow.x, y), "row")}
         wq = q
         if self.p.weight is not None:
             w = Sym("w", bold=True)
-            wq, bindings[w] = Paren(Op("odot", (w, q))), val(self.p.weight, "row")
+            wq, values[w] = Op("odot", (w, q)), val(self.p.weight, "row")
         if s_sym is not None:
-            form = Op("-", (p.T, q.T))
-            if self.p.weight is not None:
-                form = Op("-", (mul(Paren(Op("dot", (w, q))), p.T), Transpose(wq)))
+            if self.p.weight is None:       # the slides' pᵀ − yᵀ, rows bound to the transposed symbols
+                form, bindings = Op("-", (p.T, q.T)), {p.T: values[p], q.T: values[q]}
+            else:
+                form, bindings = Op("-", (mul(Paren(Op("dot", (w, q))), p), wq)), values
             return [Step(lhs=flow.d(s_sym), forms=[form], bindings=bindings, result=grad, layout="row",
                          text=_phrase("backward.cross_entropy_softmax"))]
-        return [Step(lhs=flow.d(p), forms=[Neg(Op("oslash", (wq, p)))], bindings=bindings,
+        return [Step(lhs=flow.d(p), forms=[Neg(Op("oslash", (_grouped(wq), p)))], bindings=values,
                      result=grad, layout="row", text=_phrase("backward.cross_entropy"))]
 
 
@@ -283,6 +284,11 @@ class MSE(Loss):
         return [Step(lhs=flow.d(o), forms=[form], bindings={o: val(flow.x, "row"), t: val(g.reshape(flow.x.shape), "row")},
                      result=grad, layout="row", text=_phrase("backward.mse"))]
 
+
+
+def _grouped(node):
+    """w ⊙ q in parentheses inside a product; a bare q as it is."""
+    return Paren(node) if isinstance(node, Op) else node
 
 
 def _phrase(key: str) -> Phrase:

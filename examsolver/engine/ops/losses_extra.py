@@ -182,6 +182,11 @@ class SmoothL1(EntrywiseLoss):
 
     kind = "smooth_l1"
     Params = SmoothL1Params
+    symbol = Sym("beta")
+
+    def __init__(self, params):
+        super().__init__(params)
+        self.half = Frac(self.symbol, Const(2))     # one node: the printer looks bindings up by identity
 
     @property
     def width(self) -> Exact:
@@ -197,12 +202,6 @@ class SmoothL1(EntrywiseLoss):
     def dell(self, o, y, i):
         d = o - y
         return d / self.width if self.quadratic(d) else _sign(d, Exact(0))
-
-    symbol = Sym("β")
-
-    def __init__(self, params):
-        super().__init__(params)
-        self.half = Frac(self.symbol, Const(2))     # one node: the printer looks bindings up by identity
 
     def constants(self):
         return {self.symbol: val(self.width), self.half: val(self.width / 2)}
@@ -249,7 +248,7 @@ class Huber(SmoothL1):
     def dell(self, o, y, i):
         return self.width * super().dell(o, y, i)
 
-    symbol = Sym("δ")
+    symbol = Sym("delta")
 
     def ell_form(self, o, y, ov, yv, i):
         if self.quadratic(ov - yv):
