@@ -135,6 +135,13 @@ class EntrywiseLoss(Loss):
 class L1Params(NoParams):
     grad_at_zero: Number = 0      # PyTorch: sign(0) = 0
 
+    @field_validator("grad_at_zero")
+    @classmethod
+    def _subgradient(cls, v):
+        if not -1 <= v <= 1:
+            raise ValueError(f"grad_at_zero must be a subgradient of |d| at 0, in [−1, 1], got {v}")
+        return v
+
 
 @loss
 class L1(EntrywiseLoss):
