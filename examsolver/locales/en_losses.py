@@ -31,4 +31,6 @@ PHRASES = {
     "loss.distillation": "Distillation loss, T² times the KL divergence (T = {T}):",
     "backward.distillation": "Gradient of the distillation loss with respect to the student's scores:",
     "convention.distillation": "Knowledge distillation at temperature T = {T}: $L = T^2\\, \\mathrm{{KL}}(\\mathrm{{softmax}}(y/T) \\,\\|\\, \\mathrm{{softmax}}(s/T))$, y the teacher's scores (the target), s the student's; the factor T² keeps the gradient's scale.",
+    "mistake.label_smoothing_wrong_classes": "label smoothing ε/(K − 1) on the wrong classes only (1 − ε on the gold class)",
+    "mistake.label_smoothing_pytorch": "label smoothing as in PyTorch, ε/K on every class",
 }

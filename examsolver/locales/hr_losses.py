@@ -32,4 +32,6 @@ PHRASES = {
     "loss.distillation": "Gubitak destilacije, T² puta KL divergencija (T = {T}):",
     "backward.distillation": "Gradijent gubitka destilacije po izlazima (logitima) učenika:",
     "convention.distillation": "Destilacija znanja pri temperaturi T = {T}: $L = T^2\\, \\mathrm{{KL}}(\\mathrm{{softmax}}(y/T) \\,\\|\\, \\mathrm{{softmax}}(s/T))$, y su izlazi (logiti) učitelja (cilj), s izlazi učenika; faktor T² čuva red veličine gradijenta.",
+    "mistake.label_smoothing_wrong_classes": "zaglađivanje oznaka s ε/(K − 1) samo na pogrešnim razredima (1 − ε na točnom)",
+    "mistake.label_smoothing_pytorch": "zaglađivanje oznaka kao u PyTorchu, ε/K na svaki razred",
 }
