@@ -9,7 +9,6 @@ summed over the entries of one example; the network then reduces over the miniba
 from __future__ import annotations
 
 import numpy as np
-
 from pydantic import field_validator
 
 from examsolver.engine import scalar
@@ -90,23 +89,24 @@ class EntrywiseLoss(Loss):
             bindings[o_i], bindings[y_i] = val(ov), val(yv)
         return rows, bindings
 
-    def steps(self, flow: Flow, y, value) -> list:
+    def _formula(self, flow: Flow, y, entry_form):
+        """The entries' formulas (entry_form per entry) and every binding they need."""
         rows, bindings = self._symbols(flow, y)
         self.shown = {}
-        terms = [self.ell_form(*row) for row in rows]
-        form = terms[0] if len(terms) == 1 else Op("+", tuple(_grouped(t) for t in terms))
+        terms = [entry_form(*row) for row in rows]
         bindings.update(self.constants())
         bindings.update(self.shown)
+        return terms, bindings
+
+    def steps(self, flow: Flow, y, value) -> list:
+        terms, bindings = self._formula(flow, y, self.ell_form)
+        form = terms[0] if len(terms) == 1 else Op("+", tuple(_grouped(t) for t in terms))
         return [Step(lhs=flow.loss_sym, forms=[form], bindings=bindings, result=value,
                      text=Phrase(f"loss.{self.kind}", self.phrase_args()))]
 
     def grad_steps(self, flow: Flow, s_sym, y, grad) -> list:
-        rows, bindings = self._symbols(flow, y)
-        self.shown = {}
-        terms = [self.dell_form(*row) for row in rows]
+        terms, bindings = self._formula(flow, y, self.dell_form)
         form = terms[0] if flow.x.ndim == 0 else call("vector", *terms)
-        bindings.update(self.constants())
-        bindings.update(self.shown)
         return [Step(lhs=flow.d(flow.x_sym), forms=[form], bindings=bindings, result=grad,
                      layout="row", text=Phrase(f"backward.{self.kind}", self.phrase_args()))]
 
