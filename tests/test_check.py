@@ -116,6 +116,14 @@ CASES = [
     ("lstm_one_bias_count", "2022_z5", {}, "lstm_two_biases.params.total", 156),
     ("lstm_two_biases_count", "2022_z5", {}, "lstm_one_bias.params.total", 180),
     ("first_layer_only_count", "2022_z5", {}, "lstm_one_bias.params.total", 72),
+    # extra_label_smoothing_ce with ε/(K − 1) = 1/20 on the wrong classes, 9/10 on the gold one (torch float64
+    # autograd of −Σ w q log_softmax(s) with that q written out): ∂L/∂b = [21/200, −159/400, 117/400];
+    # PyTorch's ε/K (the file's key) gives [31/300, −83/200, 187/600].
+    ("label_smoothing_wrong_classes", "extra_label_smoothing_ce", {}, "fc.b.grad", ["21/200", "-159/400", "117/400"]),
+    ("label_smoothing_pytorch", "extra_label_smoothing_ce",
+     {"loss": {"cross_entropy": {"label_smoothing": "1/10", "weight": [1, 2, 1],
+                                 "label_smoothing_convention": "wrong_classes"}}},
+     "fc.b.grad", ["31/300", "-83/200", "187/600"]),
     ("ranking_ties_grouped", RANKING.replace("RULE", "optimistic"), {"X": [[1, 0], [0, 1], [2, 2]], "y": [1, 0, 1]},
      "precision", ["1/2", "2/3"]),
 ]

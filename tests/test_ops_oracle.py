@@ -574,10 +574,57 @@ class LossCase:
     params: dict = field(default_factory=dict)
 
 
+def _weight(array):
+    return None if array is None else as_torch(array)
+
+
 def t_cross_entropy(loss, P, T):
-    if T.dim() == 0:              # class index
-        return F.nll_loss(torch.log(P).unsqueeze(0), T.long().unsqueeze(0))
-    return -(T * torch.log(P)).sum()
+    """PyTorch's cross_entropy on the logits log p (log_softmax(log p) = log p); the wrong_classes
+    smoothing written out as the textbook target instead."""
+    eps, K, w = float(loss.p.label_smoothing), P.shape[-1], _weight(loss.p.weight)
+    target = T.long().unsqueeze(0) if T.dim() == 0 else T.unsqueeze(0)
+    if loss.p.label_smoothing_convention == "wrong_classes":
+        y = F.one_hot(T.long(), K).double() if T.dim() == 0 else T
+        q = (1 - eps) * y + eps / (K - 1) * (1 - y)
+        return -((w if w is not None else 1.0) * q * torch.log(P)).sum()
+    def ce(logits):
+        return F.cross_entropy(logits.unsqueeze(0), target, weight=w, label_smoothing=eps, reduction="none")[0]
+    # ce(log p) = −Σ c_i ln p_i + (Σ c) ln Σ p: the engine's loss is the first term (a function of p off the
+    # simplex too), so the second is taken off, Σ c = ce(0)/ln K read from PyTorch (its value is 0 here)
+    return ce(torch.log(P)) - ce(torch.zeros(K)) / np.log(K) * torch.logsumexp(torch.log(P), -1)
+
+
+def t_nll(loss, P, T):
+    return F.nll_loss(P.unsqueeze(0), T.long().unsqueeze(0), weight=_weight(loss.p.weight), reduction="none")[0]
+
+
+def t_bce_with_logits(loss, S, T):
+    return F.binary_cross_entropy_with_logits(S, T.reshape(S.shape), weight=_weight(loss.p.weight),
+                                              pos_weight=_weight(loss.p.pos_weight), reduction="sum")
+
+
+def t_l1(loss, P, T):
+    """|d| summed; at d = 0 the chosen subgradient g₀ added as g₀ (P − P.detach()) (value unchanged)."""
+    T = T.reshape(P.shape)
+    ties = (P.detach() == T).double()
+    return F.l1_loss(P, T, reduction="sum") + float(loss.p.grad_at_zero) * (ties * (P - P.detach())).sum()
+
+
+def t_smooth_l1(loss, P, T):
+    return F.smooth_l1_loss(P, T.reshape(P.shape), reduction="sum", beta=float(loss.p.beta))
+
+
+def t_huber(loss, P, T):
+    return F.huber_loss(P, T.reshape(P.shape), reduction="sum", delta=float(loss.p.delta))
+
+
+def t_kl_div(loss, P, T):
+    return F.kl_div(P, T.reshape(P.shape), reduction="sum", log_target=loss.p.log_target)
+
+
+def t_distillation(loss, S, T):
+    t = float(loss.p.temperature)
+    return t ** 2 * F.kl_div(F.log_softmax(S / t, dim=-1), F.softmax(T / t, dim=-1), reduction="sum")
 
 
 def t_binary_cross_entropy(loss, P, T):
@@ -601,11 +648,109 @@ def _ce_sparse_distribution(rng):
     return probabilities(rng, 3), tensor([Fraction(1, 4), 0, Fraction(3, 4)])
 
 
+def _ce_random_index(k: int | None = None):
+    """K classes (random from 2 to 5 unless given), a random class index."""
+    def make(rng):
+        size = k or rng.randint(2, 5)
+        return probabilities(rng, size), tensor(rng.randrange(size))
+    return make
+
+
+def _ce_random_distribution(k: int):
+    return lambda rng: (probabilities(rng, k), probabilities(rng, k))
+
+
+def _log_probabilities(rng, k: int) -> np.ndarray:
+    """ln p of random probabilities: exact values of the tower, as log_softmax would give."""
+    from examsolver.engine import scalar
+
+    return np.array([scalar.log(v) for v in probabilities(rng, k)], dtype=object)
+
+
+def _random_shape(rng) -> tuple:
+    return rng.choice([(), (1,), (2,), (3,), (2, 2)])
+
+
+def _pair_at_kinks(width):
+    """Outputs and targets with some differences exactly 0 or ±width (the kinks), the rest random."""
+    def make(rng):
+        o = exact_array(rng, (4,))
+        offsets = [Fraction(0), Fraction(width), -Fraction(width), Fraction(rng.randint(-9, 9), 4)]
+        return o, tensor([ov - tensor(off)[()] for ov, off in zip(o.flat, offsets)])
+    return make
+
+
+def _entrywise(rng):
+    shape = _random_shape(rng)
+    return exact_array(rng, shape), exact_array(rng, shape)
+
+
+def _logits_and_labels(shape=None, soft: bool = False):
+    def make(rng):
+        size = shape if shape is not None else _random_shape(rng)
+        s = exact_array(rng, size, lo=-6, hi=6, dens=(1, 2, 3))
+        y = unit_interval(rng, size) if soft else tensor(np.array(
+            [rng.randint(0, 1) for _ in range(int(np.prod(size, dtype=int)))], dtype=object).reshape(size))
+        return s, y
+    return make
+
+
 LOSS_ORACLES: dict = {
     "cross_entropy": (t_cross_entropy, [
         LossCase("class_index", _ce_index),
         LossCase("distribution", _ce_distribution),
         LossCase("distribution_with_zero", _ce_sparse_distribution),
+        LossCase("smoothing", _ce_random_index(), {"label_smoothing": "1/10"}),
+        LossCase("smoothing_wrong_classes", _ce_random_index(), {"label_smoothing": "1/5",
+                                                                  "label_smoothing_convention": "wrong_classes"}),
+        LossCase("weight", _ce_random_index(3), {"weight": ["1/2", "2", "3/2"]}),
+        LossCase("weight_smoothing", _ce_random_index(4), {"weight": ["1", "1/3", "2", "5/4"], "label_smoothing": "1/4"}),
+        LossCase("distribution_weight_smoothing", _ce_random_distribution(3),
+                 {"weight": ["2", "1/2", "1"], "label_smoothing": "3/10"}),
+        LossCase("distribution_wrong_classes", _ce_random_distribution(4),
+                 {"label_smoothing": "1/10", "label_smoothing_convention": "wrong_classes", "weight": ["1", "2", "1", "1/2"]}),
+    ]),
+    "nll": (t_nll, [
+        LossCase("log_probabilities", lambda rng: (_log_probabilities(rng, 4), tensor(rng.randrange(4)))),
+        LossCase("scores", lambda rng: (exact_array(rng, (3,)), tensor(rng.randrange(3)))),
+        LossCase("weight", lambda rng: (exact_array(rng, (3,)), tensor(rng.randrange(3))), {"weight": ["1/2", "3", "2"]}),
+    ]),
+    "binary_cross_entropy_with_logits": (t_bce_with_logits, [
+        LossCase("labels", _logits_and_labels()),
+        LossCase("soft_labels", _logits_and_labels(soft=True)),
+        LossCase("score_zero", lambda rng: (tensor([0, Fraction(rng.randint(1, 6), 2)]), tensor([1, 0]))),
+        LossCase("pos_weight", _logits_and_labels((3,)), {"pos_weight": ["2", "1/2", "3"]}),
+        LossCase("weight_pos_weight_matrix", _logits_and_labels((2, 3), soft=True),
+                 {"weight": ["1", "2", "1/3"], "pos_weight": "3/2"}),
+    ]),
+    "l1": (t_l1, [
+        LossCase("random", _entrywise),
+        LossCase("at_zero", _pair_at_kinks(1)),
+        LossCase("at_zero_half", _pair_at_kinks(1), {"grad_at_zero": "1/2"}),
+    ]),
+    "smooth_l1": (t_smooth_l1, [
+        LossCase("random", _entrywise),
+        LossCase("beta", _entrywise, {"beta": "5/2"}),
+        LossCase("at_kinks", _pair_at_kinks(Fraction(1, 2)), {"beta": "1/2"}),
+        LossCase("beta_zero", _pair_at_kinks(1), {"beta": 0}),
+    ]),
+    "huber": (t_huber, [
+        LossCase("random", _entrywise),
+        LossCase("delta", _entrywise, {"delta": "3/2"}),
+        LossCase("at_kinks", _pair_at_kinks(2), {"delta": 2}),
+    ]),
+    "kl_div": (t_kl_div, [
+        LossCase("probabilities", lambda rng: (_log_probabilities(rng, 3), probabilities(rng, 3))),
+        LossCase("target_with_zero", lambda rng: (exact_array(rng, (4,)), tensor([Fraction(1, 2), 0, Fraction(1, 4), Fraction(1, 4)]))),
+        LossCase("log_target", lambda rng: (exact_array(rng, (3,)), exact_array(rng, (3,), lo=-4, hi=0)),
+                 {"log_target": True}),
+    ]),
+    "distillation": (t_distillation, [
+        LossCase("temperature_1", lambda rng: (exact_array(rng, (3,), lo=-4, hi=4), exact_array(rng, (3,), lo=-4, hi=4))),
+        LossCase("temperature_2", lambda rng: (exact_array(rng, (4,), lo=-4, hi=4), exact_array(rng, (4,), lo=-4, hi=4)),
+                 {"temperature": 2}),
+        LossCase("temperature_half", lambda rng: (exact_array(rng, (2,), lo=-2, hi=2), exact_array(rng, (2,), lo=-2, hi=2)),
+                 {"temperature": "1/2"}),
     ]),
     "binary_cross_entropy": (t_binary_cross_entropy, [
         LossCase("label_1", lambda rng: (unit_interval(rng, ()), tensor(1))),
@@ -676,6 +821,29 @@ def test_fused_loss_gradient_matches_torch(kind, case):
         close(loss.value(p, y), L, f"{kind} after {act_kind}: value")
         L.backward()
         close(loss.fused_grad(p, y), S.grad, f"{kind} after {act_kind}: dL/ds")
+
+
+@pytest.mark.parametrize("smoothing", ["0", "1/5"])
+def test_weighted_cross_entropy_against_torch_mean(smoothing):
+    """PyTorch's reduction='mean' with class weights divides by Σ_n w_{y_n}, not by N: the engine's
+    per-example losses L⁽ⁿ⁾ (PyTorch's reduction='none') summed and divided so give torch's value and
+    gradient; the network's minibatch mean (÷ N) differs from it by N/Σ_n w_{y_n}, as its convention says."""
+    loss = LOSSES["cross_entropy"](LOSSES["cross_entropy"].Params.model_validate(
+        {"weight": ["1/2", "2", "3/2"], "label_smoothing": smoothing}))
+    softmax = LAYERS["softmax"](LAYERS["softmax"].Params(), 0, Conventions())
+    for seed in SEEDS:
+        rng = random.Random(seed)
+        s = [exact_array(rng, (3,), lo=-4, hi=4, dens=(1, 2)) for _ in range(4)]
+        y = [tensor(rng.randrange(3)) for _ in s]
+        p = [softmax.forward_one(v) for v in s]
+        S = as_torch(np.stack(s), grad=True)
+        Y = torch.tensor([int(v[()]) for v in y])
+        W = as_torch(loss.p.weight)
+        L = F.cross_entropy(S, Y, weight=W, label_smoothing=float(loss.p.label_smoothing), reduction="mean")
+        L.backward()
+        norm = sum(loss.p.weight[int(v[()])] for v in y)
+        close(sum(loss.value(pm, ym) for pm, ym in zip(p, y)) / norm, L, "weighted mean")
+        close(np.stack([loss.fused_grad(pm, ym) / norm for pm, ym in zip(p, y)]), S.grad, "weighted mean dL/ds")
 
 
 # ----- whole problems -------------------------------------------------------------------

@@ -59,3 +59,49 @@ def test_format_torch_and_the_closing_frame():
     assert "torch.relu" not in article
     assert "torch.relu" in out.render_document([SOLVED["2022_z3"]], "tex", "en", options=Options(torch=True))
     assert "no PyTorch equivalent" in out.render_document([SOLVED["2022_z2"]], "torch", "en")
+
+
+# one network per loss and option set (issue 10): the exported script's PyTorch loss gives the engine's numbers
+LOSS_SPECS = {
+    "cross_entropy_smoothing_weight": ("{cross_entropy: {label_smoothing: 1/10, weight: [1, 2]}}", "softmax", "1", "0"),
+    "cross_entropy_wrong_classes": ("{cross_entropy: {label_smoothing: 1/5, label_smoothing_convention: wrong_classes}}",
+                                    "softmax", "1", "0"),
+    "cross_entropy_distribution": ("{cross_entropy: {label_smoothing: 1/4, weight: [3, 1]}}", "softmax", "[1/4, 3/4]",
+                                   "[1, 0]"),
+    "nll": ("{nll: {weight: [1/2, 2]}}", None, "1", "0"),
+    "bce_with_logits": ("binary_cross_entropy_with_logits", None, "[1, 0]", "[1/2, 1]"),
+    "bce_with_logits_weights": ("{binary_cross_entropy_with_logits: {weight: [2, 1], pos_weight: [3, 1/2]}}", None,
+                                "[1, 0]", "[0, 1]"),
+    "l1": ("l1", None, "[1/2, 3]", "[1, 1]"),
+    "smooth_l1": ("{smooth_l1: {beta: 1/2}}", None, "[1/2, 3]", "[1, 1]"),
+    "huber": ("{huber: {delta: 2}}", None, "[1/2, 3]", "[1, 1]"),
+    "kl_div": ("kl_div", None, "[1/4, 3/4]", "[1/2, 1/2]"),
+    "kl_div_log_target": ("{kl_div: {log_target: true}}", None, "[-1, -2]", "[-1/2, -1]"),
+    "distillation": ("{distillation: {temperature: 2}}", None, "[1, 0]", "[2, -1]"),
+}
+
+
+@pytest.mark.parametrize("name", list(LOSS_SPECS))
+def test_each_loss_has_a_script_with_the_engines_numbers(name, tmp_path):
+    loss, last, y1, y2 = LOSS_SPECS[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"""id: {name}
+title: {{hr: t, en: t}}
+model:
+  - linear: {{name: fc, W: [[1, -1], [1/2, 2]], b: [0, 1/2]}}
+{f"  - {last}" if last else ""}
+loss: {loss}
+data:
+  - {{x: [1, 2], y: {y1}}}
+  - {{x: [-1, 1/2], y: {y2}}}
+tasks:
+  - gradient: {{wrt: [fc.W, fc.b], method: batch}}
+""", encoding="utf-8")
+    solution = solve_file(path)
+    script = torch_script(solution)
+    assert script is not None
+    printed = run(script)
+    assert {"loss", "fc.W.grad", "fc.b.grad"} <= set(printed)
+    for key, value in printed.items():
+        exact = np.vectorize(float, otypes=[float])(np.asarray(solution.results[key], dtype=object))
+        np.testing.assert_allclose(np.asarray(value, dtype=float), exact, rtol=1e-12, atol=1e-12, err_msg=key)

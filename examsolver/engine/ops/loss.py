@@ -1,4 +1,5 @@
-"""Losses: cross-entropy (class index or distribution), binary cross-entropy, MSE.
+"""Losses: cross-entropy (class index or distribution, label smoothing, class weights), binary
+cross-entropy, MSE.
 
 Each knows its value and gradient; cross-entropy after softmax and binary
 cross-entropy after sigmoid also give the combined gradient ∂L/∂s = p − y
@@ -7,15 +8,19 @@ that the slides use.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import field_validator
 
 from examsolver.engine import scalar
 from examsolver.engine.ops.base import Flow, Loss, NoParams, loss, val
 from examsolver.engine.scalar import Exact
-from examsolver.engine.tensor import total, zeros
+from examsolver.engine.tensor import ones, to_float, total, zeros
 from examsolver.errors import EngineError
 from examsolver.mathnodes import Call, Const, Frac, Neg, Norm, Op, Paren, Power, Subscript, Sum, Sym, call, mul
 from examsolver.solution import Phrase, Step
+from examsolver.spec.model import Number, Tensor
 
 
 def _one_hot(size: int, index: int) -> np.ndarray:
@@ -24,15 +29,46 @@ def _one_hot(size: int, index: int) -> np.ndarray:
     return y
 
 
+class CrossEntropyParams(NoParams):
+    label_smoothing: Number = 0
+    weight: Tensor | None = None                 # class weights w_c
+    label_smoothing_convention: Literal["pytorch", "wrong_classes"] = "pytorch"
+
+    @field_validator("label_smoothing")
+    @classmethod
+    def _in_unit_interval(cls, eps):
+        if not 0 <= eps <= 1:
+            raise ValueError(f"label_smoothing must lie in [0, 1], got {eps}")
+        return eps
+
+
 @loss
 class CrossEntropy(Loss):
+    """L = −Σ_c w_c q_c ln p_c: q the (smoothed) target, w the class weights (PyTorch's per-example
+    loss, reduction='none').  Smoothing as PyTorch: q = (1 − ε) y + ε/K on every class; the
+    wrong_classes convention puts ε/(K − 1) on the wrong classes only (PyTorch's with ε·K/(K − 1))."""
+
     kind = "cross_entropy"
+    Params = CrossEntropyParams
     fuses_with = "softmax"
+
+    @property
+    def plain(self) -> bool:
+        """No smoothing and no weights: the slides' cross-entropy, written as before."""
+        return not self.p.label_smoothing.sign() and self.p.weight is None
 
     def torch(self, output, target):
         """−ln p[y] for class indices (an integer tensor), −Σ y ln p for target distributions."""
-        return (f"-(torch.log({output}) * (F.one_hot({target}, {output}.shape[-1]) "
-                f"if not {target}.is_floating_point() else {target})).sum(-1)")
+        if self.plain:
+            return (f"-(torch.log({output}) * (F.one_hot({target}, {output}.shape[-1]) "
+                    f"if not {target}.is_floating_point() else {target})).sum(-1)")
+        eps = repr(float(self.p.label_smoothing))
+        if self.p.label_smoothing_convention == "wrong_classes":
+            eps = f"{eps} * {output}.shape[-1] / ({output}.shape[-1] - 1)"
+        weight = f"torch.tensor({to_float(self.p.weight).tolist()!r})" if self.p.weight is not None else "None"
+        # log p as logits: log_softmax(log p) = log p, since p sums to 1
+        return (f"F.cross_entropy(torch.log({output}), {target}, weight={weight}, label_smoothing={eps}, "
+                f"reduction='none')")
 
     def target(self, output, y) -> np.ndarray:
         if output.ndim != 1:
@@ -47,39 +83,107 @@ class CrossEntropy(Loss):
             raise EngineError(f"target distribution has {y.size} entries, the model gives {output.size} classes")
         return y
 
+    def smoothed(self, output, y) -> np.ndarray:
+        """q: the target after label smoothing."""
+        t, eps, k = self.target(output, y), self.p.label_smoothing, output.shape[0]
+        if not eps.sign():
+            return t
+        if self.p.label_smoothing_convention == "wrong_classes":
+            return t * (1 - eps) + (1 - t) * (eps / (k - 1))
+        return t * (1 - eps) + eps / k
+
+    def weights(self, output) -> np.ndarray:
+        return self.p.weight if self.p.weight is not None else ones(output.shape)
+
     def check_target(self, output, y):
         self.target(output, y)
+        if self.p.weight is not None and self.p.weight.shape != output.shape:
+            raise EngineError(f"cross_entropy: weight has {self.p.weight.size} entries, the model gives "
+                              f"{output.size} classes")
+        if self.p.label_smoothing_convention == "wrong_classes" and output.shape[0] < 2:
+            raise EngineError("cross_entropy: smoothing onto the wrong classes needs at least two classes")
 
     def value(self, p, y):
-        t = self.target(p, y)
-        return -total(np.array([ti * scalar.log(pi) for ti, pi in zip(t, p) if ti.sign()], dtype=object))
+        wq = self.weights(p) * self.smoothed(p, y)
+        return -total(np.array([c * scalar.log(pi) for c, pi in zip(wq, p) if c.sign()], dtype=object))
 
     def grad(self, p, y):
-        t = self.target(p, y)
-        return np.array([-(ti / pi) if ti.sign() else Exact(0) for ti, pi in zip(t, p)], dtype=object)
+        wq = self.weights(p) * self.smoothed(p, y)
+        return np.array([-(c / pi) if c.sign() else Exact(0) for c, pi in zip(wq, p)], dtype=object)
 
     def fused_grad(self, p, y):
-        return p - self.target(p, y)
+        """∂L/∂s = (Σ_c w_c q_c) p − w ⊙ q (p − q without weights)."""
+        wq = self.weights(p) * self.smoothed(p, y)
+        return p * total(wq) - wq
+
+    def conventions_used(self):
+        out = []
+        if self.p.label_smoothing.sign():
+            out.append(Phrase(f"convention.label_smoothing_{self.p.label_smoothing_convention}",
+                              {"eps": self.p.label_smoothing}))
+        if self.p.weight is not None:
+            out.append(Phrase("convention.class_weights", {}))
+        if not self.plain:
+            out.append(Phrase("convention.cross_entropy_options_gradient", {}))
+        return out
 
     def steps(self, flow: Flow, y, value) -> list:
         p = flow.x_sym
-        if y is not None and y.ndim == 0:
+        if self.plain and y is not None and y.ndim == 0:
             k = int(y[()])
             entry = Subscript(p.scalar(), str(k))
             return [Step(lhs=flow.loss_sym, forms=[Neg(call("ln", entry))], bindings={entry: val(flow.x[k])},
                          result=value, text=_phrase("loss.cross_entropy"))]
-        y_sym = Sym("y", bold=False)
-        form = Neg(Sum("i", Const(1), Const(flow.x.shape[0]), mul(Subscript(y_sym, "i"), call("ln", Subscript(p.scalar(), "i")))))
-        return [Step(lhs=flow.loss_sym, forms=[form], result=value, text=_phrase("loss.cross_entropy"))]
+        if self.plain:
+            y_sym = Sym("y", bold=False)
+            form = Neg(Sum("i", Const(1), Const(flow.x.shape[0]),
+                           mul(Subscript(y_sym, "i"), call("ln", Subscript(p.scalar(), "i")))))
+            return [Step(lhs=flow.loss_sym, forms=[form], result=value, text=_phrase("loss.cross_entropy"))]
+        steps, q = self._smoothing_steps(flow, y)
+        wq, bindings = q, {q: val(self.smoothed(flow.x, y), "row"), p: val(flow.x, "row")}
+        if self.p.weight is not None:
+            w = Sym("w", bold=True)
+            wq, bindings[w] = Op("odot", (w, q)), val(self.p.weight, "row")
+        steps.append(Step(lhs=flow.loss_sym, forms=[Neg(Op("dot", (_grouped(wq), call("ln", p))))], bindings=bindings,
+                          result=value, text=_phrase("loss.cross_entropy_options")))
+        return steps
+
+    def _smoothing_steps(self, flow: Flow, y) -> tuple[list, Sym]:
+        """q = (1 − ε) y + ε/K (or ε/(K − 1) on the wrong classes); no step without smoothing."""
+        t = Sym("y", "oh" if y.ndim == 0 else "", bold=True)
+        target = self.target(flow.x, y)
+        eps, k = self.p.label_smoothing, flow.x.shape[0]
+        if not eps.sign():
+            return [], t
+        q, e, K = Sym("q", bold=True), Sym("epsilon"), Sym("K")
+        keep, spread = Paren(Op("-", (Const(1), e))), Frac(e, K)
+        bindings = {t: val(target, "row"), keep: val(1 - eps), spread: val(eps / k)}
+        if self.p.label_smoothing_convention == "wrong_classes":
+            spread = Frac(e, Paren(Op("-", (K, Const(1)))))
+            bindings[spread] = val(eps / (k - 1))
+            form = Op("+", (mul(keep, t), mul(spread, Paren(Op("-", (Sym("1", bold=True), t))))))
+        else:
+            form = Op("+", (mul(keep, t), spread))
+        step = Step(lhs=q, forms=[form], bindings=bindings, result=self.smoothed(flow.x, y),
+                    layout="row", text=_phrase(f"loss.label_smoothing_{self.p.label_smoothing_convention}"))
+        return [step], q
 
     def grad_steps(self, flow: Flow, s_sym, y, grad) -> list:
         p, t = flow.x_sym, Sym("y", "oh" if y.ndim == 0 else "", bold=True)
-        target = self.target(flow.x, y)
+        q = Sym("q", bold=True) if self.p.label_smoothing.sign() else t
+        values = {p: val(flow.x, "row"), q: val(self.smoothed(flow.x, y), "row")}
+        wq = q
+        if self.p.weight is not None:
+            w = Sym("w", bold=True)
+            wq, values[w] = Op("odot", (w, q)), val(self.p.weight, "row")
         if s_sym is not None:
-            return [Step(lhs=flow.d(s_sym), forms=[Op("-", (p.T, t.T))],
-                         bindings={p.T: val(flow.x, "row"), t.T: val(target, "row")}, result=grad, layout="row",
+            if self.p.weight is None:       # the slides' pᵀ − yᵀ, rows bound to the transposed symbols
+                form, bindings = Op("-", (p.T, q.T)), {p.T: values[p], q.T: values[q]}
+            else:
+                form, bindings = Op("-", (mul(Paren(Op("dot", (w, q))), p), wq)), values
+            return [Step(lhs=flow.d(s_sym), forms=[form], bindings=bindings, result=grad, layout="row",
                          text=_phrase("backward.cross_entropy_softmax"))]
-        return [Step(lhs=flow.d(p), forms=[Neg(Op("oslash", (t, p)))], bindings={t: val(target, "row"), p: val(flow.x, "row")},
+        return [Step(lhs=flow.d(p), forms=[Neg(Op("oslash", (_grouped(wq), p)))], bindings=values,
                      result=grad, layout="row", text=_phrase("backward.cross_entropy"))]
 
 
@@ -180,6 +284,11 @@ class MSE(Loss):
         return [Step(lhs=flow.d(o), forms=[form], bindings={o: val(flow.x, "row"), t: val(g.reshape(flow.x.shape), "row")},
                      result=grad, layout="row", text=_phrase("backward.mse"))]
 
+
+
+def _grouped(node):
+    """w ⊙ q in parentheses inside a product; a bare q as it is."""
+    return Paren(node) if isinstance(node, Op) else node
 
 
 def _phrase(key: str) -> Phrase:
