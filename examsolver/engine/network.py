@@ -657,7 +657,7 @@ def _conventions(net: Network, train, tasks: Tasks) -> list:
     if net.loss is not None:
         phrases.extend(net.loss.conventions_used())
         if net.fused:        # softmax (sigmoid) right before its loss: ∂L/∂s = p − y
-            phrases.append(Phrase(f"convention.fused_{net.loss.kind}", {}))
+            phrases.extend(net.loss.fused_conventions())
     if net.batched and (train is not None or tasks.any and tasks.method == "batch"):
         phrases.append(Phrase(f"convention.minibatch_{tasks.reduction}", {}))
     if net.batched and train is not None:

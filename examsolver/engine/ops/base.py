@@ -291,6 +291,10 @@ class Loss:
     def conventions_used(self) -> list[Phrase]:
         return []
 
+    def fused_conventions(self) -> list[Phrase]:
+        """What the solution says when the loss is differentiated together with its final activation."""
+        return [Phrase(f"convention.fused_{self.kind}", {})]
+
     def torch(self, output: str, target: str) -> str | None:
         """The loss of each example in PyTorch (a vector over the batch's first axis), from the
         model's output and the targets.  None: no PyTorch equivalent."""

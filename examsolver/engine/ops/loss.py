@@ -123,9 +123,11 @@ class CrossEntropy(Loss):
                               {"eps": self.p.label_smoothing}))
         if self.p.weight is not None:
             out.append(Phrase("convention.class_weights", {}))
-        if not self.plain:
-            out.append(Phrase("convention.cross_entropy_options_gradient", {}))
         return out
+
+    def fused_conventions(self):
+        """p − y without options; with class weights or smoothing the general form (w·q)p − w ⊙ q."""
+        return super().fused_conventions() if self.plain else [Phrase("convention.cross_entropy_options_gradient", {})]
 
     def steps(self, flow: Flow, y, value) -> list:
         p = flow.x_sym
