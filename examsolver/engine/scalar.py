@@ -553,7 +553,8 @@ def _from_sympy(expr) -> Exact | None:
         if base is None or (base._t is not None and len(base._t) > 1 and expr.exp < 0):
             return None
         return base ** int(expr.exp)
-    if expr.is_Pow and expr.exp == sympy.Rational(1, 2) and expr.base.is_Rational and expr.base >= 0:
+    if expr.is_Pow and expr.exp == sympy.Rational(1, 2) and expr.base.is_Rational and expr.base >= 0 \
+            and expr.base.p * expr.base.q <= _FACTOR_LIMIT:     # beyond it sqrt() hands back to sympy: a loop
         return sqrt(Fraction(int(expr.base.p), int(expr.base.q)))
     if isinstance(expr, sympy.exp):
         arg = _from_sympy(expr.args[0])

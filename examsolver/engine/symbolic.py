@@ -451,6 +451,8 @@ class Solver:
                                                       f"{value.rows if isinstance(value, sp.MatrixBase) else 1}")])
                 self._validate_distribution(name, value, loc + ("at", name))
                 subs.update(dict(zip(target, value)))
+            elif isinstance(value, sp.MatrixBase):
+                raise SpecError([self.doc.problem(loc + ("at", name), f"{name} is a scalar, the value given a vector")])
             else:
                 subs[target] = value
             shown_at.append((name, value))
@@ -571,7 +573,7 @@ class Solver:
         x = self.scope.symbol(task.wrt, loc + ("wrt",))
         if not isinstance(x, sp.Symbol):
             raise SpecError([self.doc.problem(loc + ("wrt",), f"{task.wrt!r} is not a scalar symbol (a plot is over one)")])
-        lo, hi = (float(self.expr(t, loc + ("range", i))) for i, t in enumerate(task.range))
+        lo, hi = (self._float(t, loc + ("range", i)) for i, t in enumerate(task.range))
         if not lo < hi:
             raise SpecError([self.doc.problem(loc + ("range",), "range must be [low, high] with low < high")])
         grid = np.linspace(lo, hi, task.points)
@@ -589,6 +591,12 @@ class Solver:
         section.add(Figure("curves", {"series": series, "xlabel": task.wrt, "ylabel": "",
                                       "size": (5, 3.5)}, caption=Phrase("symbolic.plot_caption", {})))
         self.solution.results.setdefault("plot", len(series))
+
+    def _float(self, text, loc) -> float:
+        value = self.expr(text, loc)
+        if not getattr(value, "is_real", False) or not value.is_number:
+            raise SpecError([self.doc.problem(loc, f"expected a real number, got {text!r}")])
+        return float(value)
 
     def task_backprop(self, task, loc) -> None:
         backprop.run(self, task, loc)
