@@ -242,8 +242,8 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
         raise EngineError(f"{where}: {kind} needs the size {err.args[0]}") from None
     except TypeError as err:
         raise EngineError(f"{where}: {kind} cannot be counted with symbolic sizes ({err})") from None
-    if any(isinstance(d, (list, tuple)) for shape in (*shapes.values(), *buffers.values()) for d in shape):
-        raise EngineError(f"{where}: {kind} takes one number per size here, not a list")
+    if any(d is None or isinstance(d, (list, tuple)) for shape in (*shapes.values(), *buffers.values()) for d in shape):
+        raise EngineError(f"{where}: {kind} takes one number (or name) per size here, not a list or nothing")
     structure = _probe(cls.param_shapes, sizes, keys)
     bindings = {_sym(letters[k]): Const(Exact(sizes[k])) for k in keys if isinstance(sizes[k], int)}
     if structure is not None and structure.keys() == shapes.keys():

@@ -407,10 +407,15 @@ def exp(x) -> Exact:
         result = _exp_fast(x._t)
         if result is not None:
             return result
+    _check_exp_argument(x)
+    return _symbolic("exp", x)
+
+
+def _check_exp_argument(x: Exact) -> None:
+    """Before sympy holds e^x: e^(2^64) stalls every later sign decision, e^(10^18) aborts inside GMP."""
     from examsolver.spec.limits import check_exp_argument
 
-    check_exp_argument(x)      # e^(2^64) would stall every later sign decision
-    return _symbolic("exp", x)
+    check_exp_argument(x)
 
 
 def _exp_fast(terms: dict) -> Exact | None:
@@ -497,6 +502,7 @@ def tanh(x) -> Exact:
     e2x = _rational_exp(x * 2)
     if e2x is not None:
         return (e2x - 1) / (e2x + 1)
+    _check_exp_argument(x)
     return _symbolic("tanh", x)
 
 
@@ -515,6 +521,7 @@ def sigmoid(x) -> Exact:
     e = _rational_exp(-x)
     if e is not None:
         return Exact(1) / (e + 1)
+    _check_exp_argument(x)
     import sympy
 
     return Exact._sympy(1 / (1 + sympy.exp(-x.sympy())))
