@@ -551,6 +551,9 @@ class Solver:
         sp = self.sp
         value = self.expr(task.of, loc + ("of",))
         claimed = self.expr(task.claimed, loc + ("claimed",))
+        if getattr(value, "shape", ()) != getattr(claimed, "shape", ()):
+            raise SpecError([self.doc.problem(loc + ("claimed",), "the claimed value and the value it is about "
+                                                                  "differ in shape (a vector against a scalar?)")])
         section = self.solution.section("symbolic.section.claim")
         source = task.source.model_dump() if (task.source.hr or task.source.en) else {"hr": "", "en": ""}
         if self.equal(value, claimed):
