@@ -506,6 +506,8 @@ class Solver:
     def task_solve(self, task, loc) -> None:
         sp = self.sp
         lhs, rhs = (recognize(self.expr(t, loc + ("equation", i))) for i, t in enumerate(task.equation))
+        if isinstance(lhs, sp.MatrixBase) or isinstance(rhs, sp.MatrixBase):
+            raise SpecError([self.doc.problem(loc + ("equation",), "an equation to solve is between scalars")])
         unknown = sp.Symbol(task.for_)
         for name, text in task.substitute.items():
             pattern = recognize(self.expr(text, loc + ("substitute", name)))
