@@ -76,12 +76,13 @@ def mutate(data, rng: random.Random, count: int | None = None):
         parent, last = _get(data, path[:-1]), path[-1]
         action = rng.random()
         if action < 0.5:
-            _set(data, path, rng.choice(HOSTILE_VALUES + [random_expression(rng)]))
+            _set(data, path, copy.deepcopy(rng.choice(HOSTILE_VALUES + [random_expression(rng)])))
         elif action < 0.65:
             del parent[last]
-        elif action < 0.8:
+        elif action < 0.8:      # copies, not shared references: a later mutation changes one place
             value = _get(data, path)
-            _set(data, path, [value] * rng.randint(2, 40) if not isinstance(value, list) else value * 2)
+            copies = [value] * rng.randint(2, 40) if not isinstance(value, list) else value * 2
+            _set(data, path, copy.deepcopy(copies))
         else:
             value = _get(data, path)
             _set(data, path, str(value) if not isinstance(value, str) else rng.choice([1, [value], {value: 1}]))
@@ -90,7 +91,7 @@ def mutate(data, rng: random.Random, count: int | None = None):
 
 def random_answers(results: list, rng: random.Random) -> dict:
     names = list(results) + ["nope", ""]
-    return {rng.choice(names): rng.choice(HOSTILE_VALUES + [random_expression(rng)])
+    return {rng.choice(names): copy.deepcopy(rng.choice(HOSTILE_VALUES + [random_expression(rng)]))
             for _ in range(rng.randint(1, 4))}
 
 

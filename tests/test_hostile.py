@@ -205,3 +205,12 @@ def test_a_long_list_is_read_without_searching_the_source_per_literal(monkeypatc
     monkeypatch.setattr(ast, "get_source_segment", quadratic)
     values = parse_value("[" + ", ".join(["1", "1.3"] * 2495) + "]")     # ~15 KB, 4,990 literals
     assert len(values) == 4990 and values[1] * 10 == 13
+
+
+def test_a_square_root_too_large_to_factor_stays_exact():
+    """sqrt of a 22-digit integer, cubed: the sympy bridge once bounced between sqrt and sympy forever."""
+    from examsolver.spec.expr import parse_value
+
+    n = 2018446744073709551616
+    value = parse_value(f"sqrt({n})**3")
+    assert value * value == n ** 3

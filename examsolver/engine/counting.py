@@ -243,8 +243,8 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
         raise EngineError(f"{where}: {kind} needs the size {err.args[0]}") from None
     except TypeError as err:
         raise EngineError(f"{where}: {kind} cannot be counted with symbolic sizes ({err})") from None
-    if any(isinstance(d, (list, tuple)) for shape in (*shapes.values(), *buffers.values()) for d in shape):
-        raise EngineError(f"{where}: {kind} takes one number per size here, not a list")
+    if any(d is None or isinstance(d, (list, tuple)) for shape in (*shapes.values(), *buffers.values()) for d in shape):
+        raise EngineError(f"{where}: {kind} takes one number (or name) per size here, not a list or nothing")
     _refuse_unread(kind, cls, raw, read.keys_read, where)
     if not shapes and not buffers:
         return Counted(name, kind, {}, {}, io, None, {}, Exact(0), Exact(0))

@@ -1066,6 +1066,7 @@ def tanh(x) -> Exact:
     e2x = _rational_exp(x * 2)
     if e2x is not None:
         return (e2x - 1) / (e2x + 1)
+    _check_exponent(x)
     return _function("tanh", x)
 
 
@@ -1084,6 +1085,7 @@ def sigmoid(x) -> Exact:
     e = _rational_exp(-x)
     if e is not None:
         return _ONE / (e + 1)
+    _check_exponent(x)
     return _function("sigmoid", x)
 
 
@@ -1143,7 +1145,8 @@ def _from_sympy(expr) -> Exact | None:
         if base is None or (len(base._poly()) > 1 and expr.exp < 0):
             return None
         return base ** int(expr.exp)
-    if expr.is_Pow and expr.exp == sympy.Rational(1, 2) and expr.base.is_Rational and expr.base >= 0:
+    if expr.is_Pow and expr.exp == sympy.Rational(1, 2) and expr.base.is_Rational and expr.base >= 0 \
+            and expr.base.p * expr.base.q <= _FACTOR_LIMIT:     # beyond it sqrt() hands back to sympy: a loop
         return sqrt(Fraction(int(expr.base.p), int(expr.base.q)))
     if isinstance(expr, sympy.exp):
         arg = _from_sympy(expr.args[0])

@@ -454,6 +454,8 @@ class Solver:
                                                       f"{value.rows if isinstance(value, sp.MatrixBase) else 1}")])
                 self._validate_distribution(name, value, loc + ("at", name))
                 subs.update(dict(zip(target, value)))
+            elif isinstance(value, sp.MatrixBase):
+                raise SpecError([self.doc.problem(loc + ("at", name), f"{name} is a scalar, the value given a vector")])
             else:
                 subs[target] = value
             shown_at.append((name, value))
@@ -507,6 +509,8 @@ class Solver:
     def task_solve(self, task, loc) -> None:
         sp = self.sp
         lhs, rhs = (recognize(self.expr(t, loc + ("equation", i))) for i, t in enumerate(task.equation))
+        if isinstance(lhs, sp.MatrixBase) or isinstance(rhs, sp.MatrixBase):
+            raise SpecError([self.doc.problem(loc + ("equation",), "an equation to solve is between scalars")])
         unknown = sp.Symbol(task.for_)
         for name, text in task.substitute.items():
             pattern = recognize(self.expr(text, loc + ("substitute", name)))
@@ -552,6 +556,9 @@ class Solver:
         sp = self.sp
         value = self.expr(task.of, loc + ("of",))
         claimed = self.expr(task.claimed, loc + ("claimed",))
+        if getattr(value, "shape", ()) != getattr(claimed, "shape", ()):
+            raise SpecError([self.doc.problem(loc + ("claimed",), "the claimed value and the value it is about "
+                                                                  "differ in shape (a vector against a scalar?)")])
         section = self.solution.section("symbolic.section.claim")
         source = task.source.model_dump() if (task.source.hr or task.source.en) else {"hr": "", "en": ""}
         if self.equal(value, claimed):
@@ -574,7 +581,7 @@ class Solver:
         x = self.scope.symbol(task.wrt, loc + ("wrt",))
         if not isinstance(x, sp.Symbol):
             raise SpecError([self.doc.problem(loc + ("wrt",), f"{task.wrt!r} is not a scalar symbol (a plot is over one)")])
-        lo, hi = (float(self.expr(t, loc + ("range", i))) for i, t in enumerate(task.range))
+        lo, hi = (self._float(t, loc + ("range", i)) for i, t in enumerate(task.range))
         if not lo < hi:
             raise SpecError([self.doc.problem(loc + ("range",), "range must be [low, high] with low < high")])
         grid = np.linspace(lo, hi, task.points)
@@ -592,6 +599,12 @@ class Solver:
         section.add(Figure("curves", {"series": series, "xlabel": task.wrt, "ylabel": "",
                                       "size": (5, 3.5)}, caption=Phrase("symbolic.plot_caption", {})))
         self.solution.results.setdefault("plot", len(series))
+
+    def _float(self, text, loc) -> float:
+        value = self.expr(text, loc)
+        if not getattr(value, "is_real", False) or not value.is_number:
+            raise SpecError([self.doc.problem(loc, f"expected a real number, got {text!r}")])
+        return float(value)
 
     def task_backprop(self, task, loc) -> None:
         backprop.run(self, task, loc)
