@@ -56,6 +56,15 @@ def _split(key: str) -> tuple[str, str]:
     return base, sub
 
 
+def _matrix_rows(value, rows: int, what: str, name: str) -> np.ndarray:
+    """A weight with `rows` rows; a flat list of rows·d entries (d = 1: one column) is read row by row."""
+    if value.ndim == 2:
+        return value
+    if value.ndim > 2 or value.size == 0 or value.size % rows:
+        raise EngineError(f"{name}: {what} has shape {value.shape}, expected a matrix with {rows} rows")
+    return value.reshape(rows, -1)
+
+
 def _vector(value, size: int, what: str, name: str) -> np.ndarray:
     value = value.reshape(-1) if value.ndim == 0 else value
     if value.shape != (size,):
@@ -202,7 +211,7 @@ class RNN(Recurrent):
         if W_hh.ndim != 2 or W_hh.shape[0] != W_hh.shape[1]:
             raise EngineError(f"{self.name}: W_hh must be a square matrix, got shape {W_hh.shape}")
         H = W_hh.shape[0]
-        W_xh = self.p.W_xh if self.p.W_xh.ndim == 2 else self.p.W_xh.reshape(H, -1)
+        W_xh = _matrix_rows(self.p.W_xh, H, "W_xh", self.name)
         if W_xh.shape[0] != H:
             raise EngineError(f"{self.name}: W_xh has {W_xh.shape[0]} rows, W_hh has {H}")
         b = _vector(self.p.b_h, H, "b_h", self.name) if self.p.b_h is not None else zeros((H,))
@@ -266,7 +275,7 @@ class Gated(Recurrent):
             raise EngineError(f"{self.name}: W_hh must be {g}H × H (gates {', '.join(self.gate_names)} stacked), "
                               f"got shape {W_hh.shape}")
         H = W_hh.shape[1]
-        W_ih = self.p.W_ih if self.p.W_ih.ndim == 2 else self.p.W_ih.reshape(g * H, -1)
+        W_ih = _matrix_rows(self.p.W_ih, g * H, "W_ih", self.name)
         if W_ih.shape[0] != g * H:
             raise EngineError(f"{self.name}: W_ih has {W_ih.shape[0]} rows, expected {g}·{H} = {g * H}")
         weights = {"W_ih": W_ih, "W_hh": W_hh}
