@@ -95,6 +95,9 @@ def load_text(raw: bytes | str, name: str = "<string>") -> Document:
     try:
         node = yaml.compose(text, Loader=_SAFE_LOADER)
     except yaml.MarkedYAMLError as err:
+        deep = _too_deep(text) if "nesting depth" in str(err.problem) else None
+        if deep is not None:        # newer libyaml stops at its own depth (1000): say ours, where it is passed
+            raise SpecError([Problem(name, *deep, f"nested deeper than {MAX_DEPTH} levels")]) from None
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         raise SpecError([Problem(name, line, col, f"invalid YAML: {err.problem or err.context}")]) from None
@@ -105,6 +108,27 @@ def load_text(raw: bytes | str, name: str = "<string>") -> Document:
     builder = _Builder(name, text)
     data = builder.build(node, (), 0)
     return Document(name, data, builder.positions)
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """(line, column) of the flow collection ([ or {) that opens level MAX_DEPTH + 1, quoted text and
+    comments skipped; None when the flow brackets never go that deep."""
+    depth, quote, line, start = 0, None, 1, 0
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            line, start, quote = line + 1, i + 1, None if quote == "#" else quote
+        elif quote is not None:
+            if ch == quote and quote != "#":
+                quote = None
+        elif ch in "'\"" or ch == "#" and (i == start or text[i - 1] in " \t"):
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line, i - start + 1
+        elif ch in "]}":
+            depth -= 1
+    return None
 
 
 def _line_col(raw: bytes, offset: int) -> tuple[int, int]:
