@@ -446,8 +446,9 @@ class _SymbolicBuilder(_Walker):
         if op is ast.Pow:
             if left is self.sp.E and not isinstance(right, self.sp.MatrixBase):   # e**x is exp(x)
                 return self.sp.exp(right)
-            if not getattr(right, "is_number", False) or not right.is_Rational or abs(right) > MAX_EXPONENT:
-                raise ExprError(f"exponent must be a rational number of magnitude at most {MAX_EXPONENT}")
+            if not getattr(right, "is_number", False) or not right.is_Rational or abs(right) > MAX_EXPONENT \
+                    or right.q > MAX_EXPONENT:      # .252**64e-30: a 10³⁰-th root exhausted memory
+                raise ExprError(f"exponent must be a rational number p/q with |p/q| and q at most {MAX_EXPONENT}")
             if left == 0 and right < 0:
                 raise ExprError("division by zero")
             if isinstance(left, self.sp.MatrixBase):

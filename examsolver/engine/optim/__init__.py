@@ -78,7 +78,8 @@ def _optimizer_union():
         if isinstance(value, dict):
             key = next(iter(value), None) if len(value) == 1 else None
             return key if key in OPTIMIZERS else None
-        return next(iter(type(value).model_fields), None)     # a validated member, when serialized
+        fields = getattr(type(value), "model_fields", None)   # a validated member, when serialized
+        return next(iter(fields), None) if fields else None   # anything else: "unknown optimizer", located
 
     members = [Annotated[create_model(f"{kind}_optimizer", __base__=Strict, **{kind: (cls.Params, ...)}), Tag(kind)]
                for kind, cls in OPTIMIZERS.items()]
