@@ -96,9 +96,11 @@ class Conv1d(Convolution):
                 f"stride={self.p.stride}, padding={self.p.padding})")
 
     def check_input(self, x):
-        X = self._as_channels(x)
         c_in, k = self.kernels.shape[1], self.kernels.shape[2]
-        if x.ndim > 2 or X.shape[0] != c_in:
+        if x.ndim not in (1, 2):
+            raise EngineError(f"{self.name}: input has shape {x.shape}, expected a sequence (or C × L channels)")
+        X = self._as_channels(x)
+        if X.shape[0] != c_in:
             raise EngineError(f"{self.name}: input has shape {x.shape}, kernels expect {c_in} channel(s)")
         if X.shape[1] + 2 * self.p.padding < k:
             raise EngineError(f"{self.name}: input of length {X.shape[1]} is shorter than the kernel ({k})")
