@@ -10,11 +10,11 @@ vector-Jacobian products; the steps only show them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 
-from examsolver.engine import optim
 from examsolver.engine.graph import Graph
 from examsolver.engine.ops import LAYERS, LOSSES
 from examsolver.engine.ops.base import BatchLoss, Flow, LayerOp, LossOp, val
@@ -480,21 +480,27 @@ def _tasks(spec, net: Network, fwd: Pass) -> Tasks:
     return out
 
 
-class NetworkTraining(optim.Training):
+@lru_cache(maxsize=None)
+def _training_model():
     """An optimizer over steps on the minibatch loss (mean or sum); the first step's backward pass is
     shown for the batch loss at once (its gradient is the optimizer's first; `train_step` keeps the
-    slides' per-example passes for one SGD step)."""
+    slides' per-example passes for one SGD step).  Built on first use: engine/optim is imported only
+    by specs that train."""
+    from examsolver.engine import optim
 
-    reduction: Literal["mean", "sum"] = "mean"
+    class NetworkTraining(optim.Training):
+        reduction: Literal["mean", "sum"] = "mean"
+
+    return NetworkTraining
 
 
-def _training(doc, raw: dict, where: tuple) -> NetworkTraining:
+def _training(doc, raw: dict, where: tuple):
     from pydantic import ValidationError
 
     from examsolver.spec.model import _message, _yaml_path
 
     try:
-        return NetworkTraining.model_validate(raw)
+        return _training_model().model_validate(raw)
     except ValidationError as err:
         raise SpecError([doc.problem(where + _yaml_path(raw, e["loc"]), _message(e, _yaml_path(raw, e["loc"])))
                          for e in err.errors()]) from None
@@ -503,6 +509,8 @@ def _training(doc, raw: dict, where: tuple) -> NetworkTraining:
 def _optimize(net: Network, solution: Solution, tasks: Tasks) -> None:
     """`steps` optimizer steps; each step's gradient is one reverse pass of the minibatch loss at the
     parameters it starts from (the graph recomputed), its state and the parameters after it shown."""
+    from examsolver.engine import optim
+
     training = tasks.training
     names = {f"{net.layers[i].name}.{key}": (i, key) for (i, key) in sorted(net.params)}
     seed = [Exact(1) / len(net.xs) if training.reduction == "mean" else Exact(1)] * len(net.xs)
