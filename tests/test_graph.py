@@ -198,10 +198,6 @@ def test_per_example_results_unchanged_by_graph_wiring():
 
 
 # ----- random graphs ----------------------------------------------------------------------
-def fraction_text(draw) -> str:
-    return str(Fraction(draw(st.integers(-6, 6)), draw(st.sampled_from([1, 2, 3, 4]))))
-
-
 @st.composite
 def random_network(draw):
     """A random valid graph: linear layers, activations, residual sums, products, concatenations."""
