@@ -195,6 +195,62 @@ def _write_solutions(solutions, fmt: str, lang: str, output: Optional[Path], pdf
 
 
 @app.command()
+def vary(
+    spec: Path = typer.Argument(..., help="A problem spec with a `vary:` block."),
+    count: int = typer.Option(5, "-n", min=1, max=1000, help="How many variants."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draw (the same seed gives the same variants)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Directory for the variants' specs."),
+    report: bool = typer.Option(False, "--report", help="Also the stress report: acceptance, spread of each "
+                                                         "answer (a figure), repeats."),
+    fmt: Optional[Format] = typer.Option(None, "--format", "-f", help="Also a booklet of all variants in this format."),
+    lang: Lang = typer.Option(Lang.hr, "--lang", "-l", help="Language of the booklet."),
+    max_tries: Optional[int] = typer.Option(None, "--max-tries", min=1, max=5000,
+                                            help="Candidates to draw at most (default 200 per variant, at most 5000)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+) -> None:
+    """Draw exam variants whose every worked-solution value stays nice; write each as a spec with its key."""
+    from examsolver.errors import INTERNAL_ERROR
+
+    result = _run_guarded(debug, lambda: _vary(spec, count, seed, output, report, fmt, lang.value, max_tries, debug),
+                          str(spec))
+    if isinstance(result, _Internal):
+        raise typer.Exit(INTERNAL_ERROR)
+    if result is None:
+        raise typer.Exit(2)
+    raise typer.Exit(result)
+
+
+def _vary(spec: Path, count: int, seed: int, output: Path, report: bool, fmt, lang: str, max_tries, debug) -> int:
+    from examsolver import vary as variants_of
+    from examsolver.spec.load import load_file
+
+    doc = load_file(spec)
+    variants, stress = variants_of.draw(doc, count, seed, max_tries)
+    for path in variants_of.write_variants(doc, variants, seed, output):
+        typer.echo(str(path))
+    stem = output / str(doc.data.get("id", spec.stem))
+    if report:
+        text = variants_of.report_text(doc, variants, stress, count)
+        from examsolver.render.output import write_atomic
+
+        write_atomic(stem.with_name(stem.name + "_report.txt"), text)
+        figure = variants_of.report_figure(doc, variants, stem.with_name(stem.name + "_report.png"))
+        typer.echo(text + (f"figure: {figure}\n" if figure else ""), nl=False)
+    elif stress.accepted < count:
+        typer.echo(f"warning: only {stress.accepted} of {count} variants from {stress.tried} candidates "
+                   "(see --report)", err=True)
+    if fmt is not None and variants:
+        from examsolver.render import output as out
+
+        target = stem.with_name(stem.name + "_variants" + out.FORMATS[fmt.value].suffix)
+        code = _write_solutions([v.solution for v in variants], fmt.value, lang, target, False, False, None, debug)
+        if code:
+            return code
+        typer.echo(str(target))
+    return 0 if variants else 1
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of a problem spec (for editors that check YAML)."""
     import json

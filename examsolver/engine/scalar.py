@@ -41,6 +41,10 @@ _WORK_PREC = 192            # bits of the working balls (~57 digits)
 _MAX_PREC = 1 << 13         # beyond this a tie is left to the exact test
 _EXACT_TEST_NODES = 80      # a closed form larger than this is not handed to sympy
 
+# While a list, every sign the engine decides (ReLU masks, winners, rankings, ties) is appended to it:
+# an exam variant keeps the original's decisions when it decides the same signs in the same order.
+DECISIONS: list | None = None
+
 
 class Exact:
     """An exact (or certified) real number.  Immutable; mixes freely with int and Fraction.
@@ -165,7 +169,14 @@ class Exact:
 
     # ----- order and equality ---------------------------------------------
     def sign(self) -> int:
-        """-1, 0 or 1: a non-zero ring value is non-zero; its ball tells the sign."""
+        """-1, 0 or 1, decided exactly or from a certified ball (recorded as a decision of the solver)."""
+        sign = self._sign()
+        if DECISIONS is not None:
+            DECISIONS.append(sign)
+        return sign
+
+    def _sign(self) -> int:
+        """The sign, not recorded: for the tower's own arithmetic (a division's zero test is no decision)."""
         if not self._poly():
             return 0
         sign = _ball_sign(self, 64)
@@ -221,7 +232,7 @@ class Exact:
             if fmt(high) == text:
                 return text
             prec *= 4
-        if self.sign() == 0:
+        if self._sign() == 0:
             return fmt(Fraction(0))
         raise EngineError(f"cannot round {self} with certainty")
 
@@ -303,9 +314,16 @@ class Rat(Exact):
             return _rat(self._q / other._q)
         return Exact.__truediv__(self, other)
 
-    def sign(self) -> int:
+    def _sign(self) -> int:
         q = self._q
         return (q > 0) - (q < 0)
+
+    def sign(self) -> int:         # the hot path of every ReLU mask: no extra call
+        q = self._q
+        sign = (q > 0) - (q < 0)
+        if DECISIONS is not None:
+            DECISIONS.append(sign)
+        return sign
 
     def __eq__(self, other):
         if type(other) is Rat:
@@ -317,11 +335,15 @@ class Rat(Exact):
 
     def __lt__(self, other):
         if type(other) is Rat:
+            if DECISIONS is not None:
+                DECISIONS.append((self._q > other._q) - (self._q < other._q))
             return self._q < other._q
         return Exact.__lt__(self, other)
 
     def __gt__(self, other):
         if type(other) is Rat:
+            if DECISIONS is not None:
+                DECISIONS.append((self._q > other._q) - (self._q < other._q))
             return self._q > other._q
         return Exact.__gt__(self, other)
 
@@ -396,7 +418,7 @@ class Cert(Exact):
     def __neg__(self):
         return _node("neg", (self,), -self._b)
 
-    def sign(self) -> int:
+    def _sign(self) -> int:
         ball = self._b
         if ball > 0:
             return 1
@@ -413,7 +435,7 @@ class Cert(Exact):
             return True
         if not self._b.overlaps(other.ball()):
             return False
-        return _same_form(self, other) or (self - other).sign() == 0
+        return _same_form(self, other) or (self - other)._sign() == 0
 
     def __hash__(self):
         return 0x5E11   # equal values must hash alike, and equality here is a sign test
@@ -560,7 +582,7 @@ def _div(a: Exact, b: Exact) -> Exact:
         (mono, c), = pb.items()
         k, inv = _mono_mul((), tuple((x, -e) for x, e in mono))
         return _mul(a, _poly({inv: k / c}))
-    if b.sign() == 0:
+    if b._sign() == 0:
         raise EngineError("division by zero")
     if a._poly() == {}:
         return _ZERO
@@ -572,7 +594,7 @@ def _pow(base: Exact, exponent: Exact) -> Exact:
         n = int(exponent.as_fraction())
         if abs(n) > _MAX_EXP:
             raise EngineError(f"exponent {n} is too large (at most {_MAX_EXP} in magnitude)")
-        if base.is_rational() and (n >= 0 or base.sign() != 0):
+        if base.is_rational() and (n >= 0 or base._sign() != 0):
             q = base._q
             if abs(n) * max(q.numerator.bit_length(), q.denominator.bit_length()) <= 2 * _MAX_BITS:
                 return _rat(q ** n if n >= 0 else (1 / q) ** -n)
@@ -581,12 +603,12 @@ def _pow(base: Exact, exponent: Exact) -> Exact:
             for _ in range(abs(n)):
                 result = result * factor
             return result
-        if n < 0 and base.sign() == 0:
+        if n < 0 and base._sign() == 0:
             raise EngineError("division by zero")
         return _node("pow", (base, n), base.ball() ** n)
     if exponent.is_rational() and exponent.as_fraction().denominator == 2 and base.is_rational():
         return sqrt(base) ** (exponent * 2)
-    if base.sign() <= 0:
+    if base._sign() <= 0:
         raise EngineError(f"power of a non-positive number ({base})")
     return exp(log(base) * exponent)
 
@@ -1003,7 +1025,7 @@ def _exp_fast(terms: dict) -> Exact | None:
 def log(x) -> Exact:
     """Natural logarithm; exact for products of rationals, √n and powers of e."""
     x = exact(x)
-    if x.sign() <= 0:
+    if x._sign() <= 0:
         raise EngineError(f"logarithm of a non-positive number ({x})")
     terms = x._poly()
     if terms is not None and len(terms) == 1:
@@ -1039,7 +1061,7 @@ def _log_rational(q) -> Exact:
 def sqrt(x) -> Exact:
     """Square root; exact (a rational times √n) for non-negative rationals."""
     x = exact(x)
-    if x.sign() < 0:
+    if x._sign() < 0:
         raise EngineError(f"square root of a negative number ({x})")
     if x.is_rational():
         q = x._q

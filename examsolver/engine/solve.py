@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import import_module
 
+from examsolver.engine import scalar
 from examsolver.errors import SpecError
 from examsolver.spec import limits
 from examsolver.spec.load import Document
@@ -48,13 +49,32 @@ def kind_of(doc: Document) -> Kind:
 
 
 def parse_spec(doc: Document):
-    """The validated spec of the document's kind (SpecError with every problem otherwise)."""
+    """The validated spec of the document's kind (SpecError with every problem otherwise).
+
+    A `vary:` block (how exam variants may differ) and the statement's `{{path}}` placeholders are
+    checked here too, and the kind's own schema sees the spec without the block."""
     kind = kind_of(doc)
+    if "vary" in doc.data or "{{" in str(doc.data.get("statement", "")):
+        doc = _without_vary(doc)
     if kind.parse:
         return kind.load("parse")(doc)
     from examsolver.spec.model import validate
 
     return validate(doc, kind.load("schema")())
+
+
+def _without_vary(doc: Document) -> Document:
+    from examsolver.spec import vary
+
+    problems = vary.check_placeholders(doc)
+    if "vary" in doc.data:
+        try:
+            vary.check_block(doc)
+        except SpecError as err:
+            problems += err.problems
+    if problems:
+        raise SpecError(problems)
+    return Document(doc.path, {k: v for k, v in doc.data.items() if k != "vary"}, doc.positions)
 
 
 def solve_spec(doc: Document):
@@ -64,6 +84,8 @@ def solve_spec(doc: Document):
     kind = kind_of(doc)
     spec = parse_spec(doc)
     limits.check_spec(doc, spec)
+    if scalar.DECISIONS is not None:    # record the solver's decisions only, not the parser's (it caches)
+        scalar.DECISIONS.clear()
     solution = kind.load("solver")(spec, doc)
     solution.document = doc        # for exporters that rebuild the model (the PyTorch check script)
     return solution, spec

@@ -7,6 +7,7 @@ PHRASES = {
     "doc.solution_part": "{task} — solution {part}",
     "doc.booklet_title": "Solutions",
     "doc.figure_omitted": "(Figure omitted: write the solution to a file with -o.)",
+    "doc.variant_title": "{title} (variant {n})",
     "doc.equation_number": "equation {n}",
 }
 PHRASES.update({

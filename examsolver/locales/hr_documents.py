@@ -7,6 +7,7 @@ PHRASES = {
     "doc.solution_part": "{task} — rješenje {part}",
     "doc.booklet_title": "Rješenja zadataka",
     "doc.figure_omitted": "(Slika je izostavljena: zapišite rješenje u datoteku opcijom -o.)",
+    "doc.variant_title": "{title} (varijanta {n})",
     "doc.equation_number": "jednadžba {n}",
 }
 PHRASES.update({
