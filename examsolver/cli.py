@@ -234,7 +234,7 @@ def _vary(spec: Path, count: int, seed: int, output: Path, report: bool, fmt, la
         from examsolver.render.output import write_atomic
 
         write_atomic(stem.with_name(stem.name + "_report.txt"), text)
-        figure = variants_of.report_figure(doc, variants, stem.with_name(stem.name + "_report.png"))
+        figure = variants_of.report_figure(doc, variants, stem.with_name(stem.name + "_report.png"), stress.original)
         typer.echo(text + (f"figure: {figure}\n" if figure else ""), nl=False)
     elif stress.accepted < count:
         typer.echo(f"warning: only {stress.accepted} of {count} variants from {stress.tried} candidates "

@@ -56,6 +56,7 @@ class Stress:
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     original_problems: list = field(default_factory=list)  # where the original itself breaks the budget
+    original: object = None                                # the original's solution (marked in the figure)
 
     @property
     def rate(self) -> float:
@@ -81,7 +82,7 @@ def draw(doc: Document, n: int, seed: int, max_tries: int | None = None) -> tupl
     began, cpu = time.perf_counter(), time.process_time()
     original, decisions = _solve_recording(solve_document, doc)
     ring = _ring(original)
-    stress = Stress(original_problems=_not_nice(original, block.nice, ring)[:5])
+    stress = Stress(original_problems=_not_nice(original, block.nice, ring)[:5], original=original)
     seen = {_signature(doc.data, rules)}
     variants = []
     for i in range(min(max_tries or TRIES_PER_VARIANT * n, MAX_TRIES)):
@@ -408,10 +409,12 @@ def report_text(doc: Document, variants: list, stress: Stress, wanted: int) -> s
     return "\n".join(lines + [f"warning: {w}" for w in warnings]) + "\n"
 
 
-def report_figure(doc: Document, variants: list, path: Path) -> Path | None:
-    """A strip plot of every answer entry over the variants (the original marked), as PNG."""
+def report_figure(doc: Document, variants: list, path: Path, original=None) -> Path | None:
+    """A strip plot of every answer entry over the variants (the original marked ×), as PNG."""
     spread = answer_spread(doc, variants)
     columns = [(label, xs) for entries in spread.values() for label, xs in entries][:24]
+    marks = dict(label_x for entries in answer_spread(doc, [Variant(0, {}, {}, original)]).values()
+                 for label_x in entries) if original is not None else {}
     if not columns:
         return None
     import matplotlib
@@ -423,10 +426,14 @@ def report_figure(doc: Document, variants: list, path: Path) -> Path | None:
     for row, (label, xs) in enumerate(columns):
         jitter = [row + 0.15 * ((k % 5) - 2) / 2 for k in range(len(xs))]
         ax.scatter(xs, jitter, s=14, alpha=0.7)
+        if label in marks:
+            ax.scatter(marks[label], [row], marker="x", color="black", s=30, label="original" if row == 0 else None)
     ax.set_yticks(range(len(columns)), [label for label, _ in columns])
     ax.invert_yaxis()
     ax.set_xlabel("value over the variants")
     ax.set_title(f"{doc.data.get('id', '')}: {len(variants)} variants")
+    if marks:
+        ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     from io import BytesIO
 
