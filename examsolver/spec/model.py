@@ -387,6 +387,12 @@ def spec_json_schema() -> dict:
     for name, kind in KINDS.items():
         factory = kind.load("schema")
         models.append(factory(for_schema=True) if name == "network" else factory())
-    refs, schema = models_json_schema([(m, "validation") for m in models], title="examsolver problem spec")
+    from examsolver.spec.vary import Vary
+
+    refs, schema = models_json_schema([(m, "validation") for m in models + [Vary]],
+                                      title="examsolver problem spec")
     schema["oneOf"] = [refs[(m, "validation")] for m in models]
+    for ref in schema["oneOf"]:      # every kind takes a vary: block (examsolver vary)
+        kind = schema["$defs"][ref["$ref"].rsplit("/", 1)[-1]]
+        kind.setdefault("properties", {})["vary"] = refs[(Vary, "validation")]
     return schema
