@@ -76,8 +76,10 @@ def default_places(d: Decimal) -> int:
 
 def stored(d: Decimal) -> str:
     """A blank's answer as Moodle stores it: the value to STORED_DIGITS significant digits, '.' decimal."""
-    text = format(d.normalize() if d else Decimal(0), f".{STORED_DIGITS}g")
-    return text if "e" in text.lower() else _trim(text)
+    if not d:
+        return "0"
+    text = format(d, f".{STORED_DIGITS}g")
+    return text if "e" in text else _trim(text)
 
 
 def _trim(text: str) -> str:
@@ -294,9 +296,11 @@ def variant_groups(solutions: list) -> list[list]:
 
 
 def category_path(members: list, lang: str) -> str:
-    """$course$/top/…: the problem's title and id stem ('/' doubled: Moodle's separator)."""
-    stem = _VARIANT.sub("", members[0].problem_id or "problem")
-    name = f"{title_of(members[0], lang)} ({stem})".replace("/", "//")
+    """$course$/top/examsolver/…: the id stem and the source (or title) the variants share ('/' doubled:
+    Moodle's separator)."""
+    first = members[0]
+    stem = _VARIANT.sub("", first.problem_id or "problem")
+    name = f"{stem} — {first.source or title_of(first, lang)}".replace("/", "//")
     return f"$course$/top/examsolver/{name}"
 
 
