@@ -20,10 +20,11 @@ from decimal import Decimal
 import numpy as np
 
 from examsolver.render.common import paragraphs, title_of, with_math
-from examsolver.render.document import DocumentBuilder, SolutionView
+from examsolver.render.document import SolutionView
+from examsolver.render.html import HtmlBuilder
 from examsolver.render.names import math_name
 from examsolver.render.values import APPROX_DECIMALS
-from examsolver.solution import Code, Figure, Phrase
+from examsolver.solution import Figure, Phrase
 
 MIN_SIGNIFICANT = 3          # a small value gets at least this many significant digits in its blank
 MAX_PLACES = 12
@@ -94,35 +95,19 @@ def _tolerance_text(d: Decimal, places: int) -> str:
 
 
 # ----- HTML with MathJax TeX --------------------------------------------------------------
-class MoodleBuilder(DocumentBuilder):
-    budget = 80.0
-
-    def escape(self, text: str) -> str:
-        return html.escape(text, quote=False)
+class MoodleBuilder(HtmlBuilder):
+    """The HTML document's markup, with math left as TeX for Moodle's MathJax filter."""
 
     def inline(self, latex: str) -> str:
         return f"\\({self.escape(latex)}\\)"
-
-    def identifier(self, name: str) -> str:
-        return f"<code>{self.escape(name)}</code>"
 
     def equation(self, lines: list[str], number: int | None) -> str:
         body = lines[0] if len(lines) == 1 else "\\begin{aligned}" + " \\\\ ".join(lines) + "\\end{aligned}"
         tag = f" \\tag{{{number}}}" if number is not None else ""
         return f"<p>\\[{self.escape(body)}{tag}\\]</p>"
 
-    def table(self, header: list[str], rows: list[list[str]], caption: str | None) -> str:
-        head = "".join(f"<th>{h}</th>" for h in header)
-        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-        cap = f"<caption>{caption}</caption>" if caption else ""
-        return f'<table class="generaltable">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
     def figure(self, figure: Figure, caption: str | None) -> str:
         return f"<p><em>{self.word('moodle.figure_omitted')}</em></p>"
-
-    def code(self, code: Code, caption: str | None) -> str:
-        cap = f"<p>{caption}</p>" if caption else ""
-        return f"{cap}<pre>{self.escape(code.source)}</pre>"
 
     # ----- the parts of a question --------------------------------------------------------
     def statement(self, solution) -> str:

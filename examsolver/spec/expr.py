@@ -426,7 +426,8 @@ class _Balls(_Walker):
         ball = arb(fmpq(q.numerator, q.denominator))
         if half:
             ball += arb(0, fmpq(half.numerator, half.denominator))
-            return ball, half, len(text.lower().partition("e")[0].partition(".")[2])
+            places = None if "e" in text.lower() else len(text.partition(".")[2])   # truncation: plain decimals
+            return ball, half, places
         return ball, Fraction(0), None
 
     def visit_Name(self, node: ast.Name, depth: int):
