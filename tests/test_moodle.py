@@ -186,11 +186,14 @@ def test_variants_share_a_category_and_symbolic_problems_are_descriptions(tmp_pa
         spec["data"]["x"][0] = 4 + k
         paths.append(tmp_path / f"v{k}.yaml")
         paths[-1].write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
-    root = export(tmp_path, [*paths, PROBLEMS / "2022_z4.yaml"])
+    root = export(tmp_path, [*paths, PROBLEMS / "2022_z4.yaml", PROBLEMS / "2022_z3.yaml"])
     kinds = [q.get("type") for q in root]
-    assert kinds == ["category", "cloze", "cloze", "category", "description"]
-    assert [q.find("idnumber").text for q in questions(root)] == ["2022_z3_v01", "2022_z3_v02", "2022_z4"]
+    assert kinds == ["category", "cloze", "cloze", "cloze", "category", "description"]
+    assert [q.find("idnumber").text for q in questions(root)] == ["2022_z3_v01", "2022_z3_v02", "2022_z3", "2022_z4"]
     assert "2022_z3" in root[0].find("category/text").text
+    # two different tasks of one lab share a source: not variants, a category each
+    shared = export(tmp_path, [PROBLEMS / "002_anchor.yaml", PROBLEMS / "002_bn_conv_relu.yaml"])
+    assert [q.get("type") for q in shared].count("category") == 2
 
 
 def test_stdout_without_o_and_whole_or_nothing(tmp_path, monkeypatch):

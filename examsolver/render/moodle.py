@@ -261,23 +261,17 @@ def _text(parent: ET.Element, text: str) -> None:
     ET.SubElement(parent, "text").text = text
 
 
-_VARIANT = re.compile(r"[-_.]v?\d+$")
+_VARIANT = re.compile(r"[-_.]v\d+$")        # `vary` names variant k of `2022_z3` `2022_z3_v0k`
 
 
 def variant_groups(solutions: list) -> list[list]:
-    """Solutions grouped as variants of one problem: the same source, or ids sharing the stem left
-    when a variant number (_v01, -2) is taken off; in the order they first appear."""
-    groups: list[tuple[set, list]] = []
+    """Solutions grouped as variants of one problem — the same id once a variant suffix (_v01) is
+    taken off — in the order they first appear.  A shared source alone does not group: distinct
+    tasks of one lab or homework share theirs, and a quiz must draw variants of one problem."""
+    groups: dict = {}
     for s in solutions:
-        keys = {("id", _VARIANT.sub("", s.problem_id or ""))} | ({("source", s.source)} if s.source else set())
-        for group_keys, members in groups:
-            if keys & group_keys:
-                group_keys |= keys
-                members.append(s)
-                break
-        else:
-            groups.append((keys, [s]))
-    return [members for _, members in groups]
+        groups.setdefault(_VARIANT.sub("", s.problem_id or ""), []).append(s)
+    return list(groups.values())
 
 
 def category_path(members: list, lang: str) -> str:
