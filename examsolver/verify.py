@@ -45,8 +45,10 @@ class Tolerance:
         return self.rtol is not None or self.atol is not None
 
     def allows(self, expected: Decimal, computed: Decimal) -> bool:
-        bound = max(self.atol or Decimal(0), (self.rtol or Decimal(0)) * abs(expected))
-        return abs(computed - expected) <= bound
+        return abs(computed - expected) <= self.bound(expected)
+
+    def bound(self, expected: Decimal) -> Decimal:
+        return max(self.atol or Decimal(0), (self.rtol or Decimal(0)) * abs(expected))
 
     @classmethod
     def parse(cls, rtol=None, atol=None) -> Tolerance:

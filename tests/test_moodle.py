@@ -125,7 +125,7 @@ def test_every_blank_holds_the_engine_value_and_the_catalogue_mistakes(tmp_path,
         correct, wrong = answers[0], answers[1:]
         assert correct["weight"] == 100 and correct["feedback"] == catalog(lang)["moodle.correct"]
         assert _close(correct["value"], as_decimal(value)), (result, i)
-        assert correct["tol"] > 0
+        assert correct["tol"] == Decimal("0.00005")        # the solution's 4 decimals (no key rounds these)
         for answer in wrong:
             assert answer["weight"] == 0 and answer["tol"] == correct["tol"]
             assert abs(answer["value"] - as_decimal(value)) > correct["tol"]     # never the correct one
@@ -170,12 +170,13 @@ def test_partial_credit_and_languages(tmp_path):
 
 def test_a_rounded_key_sets_the_blank_precision(tmp_path):
     spec = yaml.safe_load((PROBLEMS / "2022_z3.yaml").read_text(encoding="utf-8"))
-    spec["answers"] = {"p": ["0.33", "2/3"], "s": [0.7, "ln(4)"]}      # 0.7 is ln 2 rounded to one decimal
+    spec["answers"] = {"p": ["0.33", "2/3"], "s": [0.7, "ln(4)"],      # 0.7 is ln 2 rounded to one decimal
+                       "h1": {"value": [[2, -1, 1], [1, 1, 1]], "tol": "0.5"}}     # its own tolerance
     path = tmp_path / "z3.yaml"
     path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     (q,) = questions(export(tmp_path, [path]))
     tols = [b[0]["tol"] for b in parse_blanks(q.find("questiontext/text").text)]
-    assert tols == [Decimal("0.005"), Decimal("0.00005"), Decimal("0.05"), Decimal("0.00005")]
+    assert tols == [Decimal("0.5")] * 6 + [Decimal("0.005"), Decimal("0.00005"), Decimal("0.05"), Decimal("0.00005")]
 
 
 def test_variants_share_a_category_and_symbolic_problems_are_descriptions(tmp_path):

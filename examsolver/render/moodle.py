@@ -87,11 +87,13 @@ def _trim(text: str) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _tolerance_text(d: Decimal, places: int) -> str:
-    """The tolerance of the value written to places decimals, by the one comparison rule."""
+def _tolerance_text(d: Decimal, places: int, own=None) -> str:
+    """The tolerance of the value written to places decimals, by the one comparison rule (widened
+    to the key entry's own tolerance, which that rule accepts too)."""
     from examsolver.verify import blank_tolerance
 
-    return format(blank_tolerance(f"{d:.{places}f}"), "f")
+    tol = blank_tolerance(f"{d:.{places}f}")
+    return format(max(tol, own.bound(d)) if own else tol, "f")
 
 
 # ----- HTML with MathJax TeX --------------------------------------------------------------
@@ -154,19 +156,21 @@ def _numeric(value) -> bool:
     return array.size > 0 and all(_decimal(v) is not None for v in array.flat)
 
 
-def _key_places(key, values: np.ndarray) -> list:
-    """The decimals each entry of the key was rounded to (None: written exactly, or no key)."""
+def _key_rule(key, values: np.ndarray) -> tuple[list, object]:
+    """The decimals each entry of the key was rounded to (None: written exactly, or no key), and the
+    key entry's own tolerance ({value: …, tol: …}) if it has one."""
     from examsolver.errors import ExprError
     from examsolver.spec.expr import parse_written
     from examsolver.verify import split_entry
 
     try:
-        written = np.asarray(parse_written(split_entry(key)[0]), dtype=object) if key is not None else None
+        literal, own = split_entry(key) if key is not None else (None, None)
+        written = np.asarray(parse_written(literal), dtype=object) if key is not None else None
     except ExprError:        # an unreadable key is verify's business; the blanks take the default
-        written = None
+        written, own = None, None
     if written is None or written.size != values.size:
-        return [None] * values.size
-    return [w.places if w.value != v else None for w, v in zip(written.flat, values.flat)]
+        return [None] * values.size, own
+    return [w.places if w.value != v else None for w, v in zip(written.flat, values.flat)], own
 
 
 def mistake_values(solution, names: list[str]) -> list[tuple[str, dict]]:
@@ -191,7 +195,7 @@ def result_blanks(builder: MoodleBuilder, value, key, mistakes: list, partial: i
     """The blanks of one result, shaped as it, and the most decimals one of them asks for.
     mistakes: [(entry name, value under it)]."""
     array = np.asarray(value, dtype=object)
-    places_of = _key_places(key, array)
+    places_of, own = _key_rule(key, array)
     wrong = [(name, np.asarray(v, dtype=object)) for name, v in mistakes]
     wrong = [(name, v.reshape(array.shape)) for name, v in wrong if v.size == array.size]
     blanks, most = [], 0
@@ -199,7 +203,7 @@ def result_blanks(builder: MoodleBuilder, value, key, mistakes: list, partial: i
         d = _decimal(v)
         places = places_of[i] if places_of[i] is not None else default_places(d)
         most = max(most, places)
-        tol = _tolerance_text(d, places)
+        tol = _tolerance_text(d, places, own)
         answers = [Answer(100, stored(d), tol, builder.word("moodle.correct"))]
         taken = [d]
         for name, other in wrong:
@@ -257,8 +261,12 @@ def question(builder: MoodleBuilder, solution, index: int, partial: int) -> ET.E
     return q
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _text(parent: ET.Element, text: str) -> None:
-    ET.SubElement(parent, "text").text = text
+    """A <text> child; characters XML 1.0 cannot hold (a control character of a statement) left out."""
+    ET.SubElement(parent, "text").text = _NOT_XML.sub("", text)
 
 
 _VARIANT = re.compile(r"[-_.]v\d+$")        # `vary` names variant k of `2022_z3` `2022_z3_v0k`
