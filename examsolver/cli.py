@@ -32,6 +32,7 @@ class Format(str, Enum):
     html = "html"
     json = "json"
     torch = "torch"
+    moodle = "moodle"
 
 
 class ReportFormat(str, Enum):
@@ -116,9 +117,12 @@ def solve(
     course: str = typer.Option("", "--course", help="Title page: the course."),
     author: str = typer.Option("", "--author", help="Title page: the author."),
     date: str = typer.Option("", "--date", help="Title page: the date."),
+    partial: int = typer.Option(0, "--partial", min=0, max=100,
+                                help="Moodle: credit in % for a wrong answer that a catalogued mistake explains."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
-    """Solve problem specs and write the worked solutions (terminal, Markdown, LaTeX, slides, HTML, JSON)."""
+    """Solve problem specs and write the worked solutions (terminal, Markdown, LaTeX, slides, HTML, JSON,
+    a Moodle quiz)."""
     from examsolver.pipeline import solve_file
     from examsolver.render.options import Options
 
@@ -142,7 +146,7 @@ def solve(
         code = _run_guarded(debug, lambda: _write_solutions(solutions, fmt.value, lang.value, output, pdf, split,
                                                             decimal.value if decimal else None, debug,
                                                             Options(key=key, torch=torch, sheet=sheet, course=course,
-                                                                    author=author, date=date)),
+                                                                    author=author, date=date, partial=partial)),
                             ", ".join(str(s) for s in specs))
         if isinstance(code, _Internal):
             raise typer.Exit(INTERNAL_ERROR)

@@ -1,9 +1,11 @@
 """Answer keys: each entry compared with the computed result.
 
 Exact answers are compared exactly (ln(2)/9*6 equals 2*ln(2)/3; for sympy
-results, simplify(a − b) == 0).  An answer written as a decimal matches when it
-agrees within the precision it was written with: 0.6667 matches 2/3, 0.66 does
-not and is reported as a truncation (2/3 rounds to 0.67).  A key entry may carry
+results, simplify(a − b) == 0).  A decimal matches within the precision it was
+written with, wherever it is written — a YAML number, a list entry, inside an
+expression string (`"[0.33, 0.67]"`, `"ln(2)*0.22"`): 0.6667 matches 2/3, 0.66
+does not and is reported as a truncation (2/3 rounds to 0.67).  `matches` is
+that one rule; the Moodle export takes its blanks' tolerances from it.  A key entry may carry
 its own tolerance, `{value: 0.67, tol: 0.01}` or `{value: …, rtol: …, atol: …}`,
 and a tolerance may be set for every entry at once (`verify --rtol/--atol`).
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +26,8 @@ import numpy as np
 from examsolver.errors import ExamsolverError, ExprError, Problem, SpecError
 from examsolver.solution import AnswerCheck, Phrase, literal_text
 from examsolver.spec import limits
-from examsolver.spec.expr import parse_nested, parse_number
+from examsolver.spec.expr import Written, has_decimals, parse_nested, parse_number, parse_written
 
-_DECIMAL = re.compile(r"^\s*[-+−]?\d*\.(\d+)\s*$")
 _DIGITS = 60                     # working precision of decimal comparisons
 _ENTRY_FIELDS = {"value", "tol", "atol", "rtol"}
 MAX_KEY_ENTRIES = 10_000
@@ -44,8 +45,10 @@ class Tolerance:
         return self.rtol is not None or self.atol is not None
 
     def allows(self, expected: Decimal, computed: Decimal) -> bool:
-        bound = max(self.atol or Decimal(0), (self.rtol or Decimal(0)) * abs(expected))
-        return abs(computed - expected) <= bound
+        return abs(computed - expected) <= self.bound(expected)
+
+    def bound(self, expected: Decimal) -> Decimal:
+        return max(self.atol or Decimal(0), (self.rtol or Decimal(0)) * abs(expected))
 
     @classmethod
     def parse(cls, rtol=None, atol=None) -> Tolerance:
@@ -76,21 +79,6 @@ def split_entry(entry) -> tuple[object, Tolerance | None]:
                         + (f" (unknown: {', '.join(sorted(map(str, unknown)))})" if unknown else ""))
     atol = entry.get("atol", entry.get("tol"))
     return entry["value"], Tolerance.parse(entry.get("rtol"), atol)
-
-
-def written_places(literal) -> int | None:
-    """Decimal places of an answer written as a decimal ('0.6667' → 4), else None."""
-    if isinstance(literal, str):
-        match = _DECIMAL.match(literal)
-        if match:
-            return len(match.group(1))
-    return None
-
-
-def _flatten(value) -> list:
-    if isinstance(value, list):
-        return [x for v in value for x in _flatten(v)]
-    return [value]
 
 
 # ----- numbers as decimals ----------------------------------------------------------
@@ -131,20 +119,19 @@ def compare(literal, computed, tolerance: Tolerance | None = None) -> tuple[str,
     tolerance = own if own else tolerance
     if isinstance(computed, str):     # a worded result: compared as text
         return ("match" if str(literal).strip() == computed.strip() else "mismatch"), None
-    if _is_sympy(computed):
+    if _is_sympy(computed) and not (_sympy_number(computed) and has_decimals(literal_text(literal))):
         return _compare_symbolic(literal, computed, tolerance)
     try:
-        expected = np.array(parse_nested(literal), dtype=object)
+        written = np.array(parse_written(literal), dtype=object)
     except ExprError as err:
         return "invalid", Phrase("check.invalid", {"error": str(err)})
     got = np.asarray(computed, dtype=object)
-    if expected.size != got.size or np.squeeze(expected).shape != np.squeeze(got).shape:
-        return "mismatch", Phrase("check.shape", {"expected": _shape_text(expected.shape),
+    if written.size != got.size or np.squeeze(written).shape != np.squeeze(got).shape:
+        return "mismatch", Phrase("check.shape", {"expected": _shape_text(written.shape),
                                                   "computed": _shape_text(got.shape)})
-    literals = _flatten(literal) if isinstance(literal, list) else [literal] * expected.size
     truncated = None
-    for lit, e, c in zip(literals, expected.flat, np.squeeze(got).reshape(expected.shape).flat):
-        verdict = _compare_scalar(lit, e, c, tolerance)
+    for w, c in zip(written.flat, np.squeeze(got).reshape(written.shape).flat):
+        verdict = matches(w, c, tolerance)
         if verdict == "mismatch":
             return "mismatch", None
         if verdict != "match":
@@ -154,25 +141,46 @@ def compare(literal, computed, tolerance: Tolerance | None = None) -> tuple[str,
     return "match", None
 
 
-def _compare_scalar(literal, expected, computed, tolerance: Tolerance | None):
-    """'match', 'mismatch', or a `check.truncated` Phrase for one number."""
-    places = written_places(literal)
-    if places is None and expected == computed:
+def matches(written: Written, computed, tolerance: Tolerance | None = None):
+    """The one rule for every way of writing an answer (a YAML number, a decimal inside an
+    expression, an exact form; verify, check and the Moodle blanks' tolerances): the computed
+    value matches when it lies within the written value's radius — half a unit of the last digit
+    of each decimal, carried through the expression (spec/expr.py parse_written) — or within the
+    tolerance asked for.  'match', 'mismatch', or a `check.truncated` Phrase.
+    """
+    if not written.radius and written.value == computed:
         return "match"
-    e, c = as_decimal(expected), as_decimal(computed)
+    e, c = as_decimal(written.value), as_decimal(computed)
     if e is None or c is None or not (e.is_finite() and c.is_finite()):
         return "mismatch"
     if tolerance and tolerance.allows(e, c):
         return "match"
-    if places is None:
-        return "mismatch"
-    if _round(c, places, ROUND_HALF_EVEN) == _round(e, places, ROUND_HALF_EVEN) or \
-            abs(c - e) <= Decimal(5) * Decimal(10) ** -(places + 1):
+    if written.radius and abs(c - e) <= _upper_decimal(written.radius):
         return "match"
-    if _round(c, places, ROUND_DOWN) == _round(e, places, ROUND_DOWN) == e:
-        return Phrase("check.truncated", {"expected": str(literal).strip(),
+    places = written.places
+    if places is not None and _round(c, places, ROUND_DOWN) == _round(e, places, ROUND_DOWN) == e:
+        return Phrase("check.truncated", {"expected": f"{e:.{places}f}",
                                            "rounded": str(_round(c, places, ROUND_HALF_EVEN))})
     return "mismatch"
+
+
+def blank_tolerance(text: str) -> Decimal:
+    """The tolerance of a numeric blank whose answer is printed as text ('0.154' → 0.0005): the
+    radius `matches` gives that text, so a blank accepts what `check` accepts written that way."""
+    (written,) = np.asarray(parse_written(text), dtype=object).flat
+    return _upper_decimal(written.radius)
+
+
+def _upper_decimal(q) -> Decimal:
+    """A Fraction as a Decimal rounded up (a radius never shrinks)."""
+    with localcontext() as ctx:
+        ctx.prec, ctx.rounding = _DIGITS, ROUND_CEILING
+        return Decimal(q.numerator) / Decimal(q.denominator)
+
+
+def _sympy_number(value) -> bool:
+    """A sympy result that is a plain number (a key with decimals is read by their precision)."""
+    return getattr(value, "is_number", False) and not hasattr(value, "shape")
 
 
 def _compare_symbolic(literal, computed, tolerance):

@@ -13,6 +13,7 @@ class Options:
     course: str = ""              # title page: the course, who wrote it, its date
     author: str = ""
     date: str = ""
+    partial: int = 0              # Moodle: the credit (%) of a wrong answer the mistake catalogue explains
 
     def torch_in(self, fmt: str) -> bool:
         if self.sheet:

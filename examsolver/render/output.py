@@ -83,6 +83,12 @@ def _html(solutions, lang, decimal, assets, options) -> str:
     return render_html(solutions, lang, decimal, assets, options)
 
 
+def _moodle(solutions, lang, decimal, assets, options) -> str:
+    from examsolver.render.moodle import render_moodle
+
+    return render_moodle(solutions, lang, decimal, assets, options)
+
+
 FORMATS = {f.name: f for f in (
     Format("term", ".txt", _terminal),
     Format("md", ".md", _markdown, figures=True),
@@ -91,6 +97,7 @@ FORMATS = {f.name: f for f in (
     Format("html", ".html", _html),
     Format("json", ".json", _json),
     Format("torch", ".py", _torch),
+    Format("moodle", ".xml", _moodle),
 )}
 
 

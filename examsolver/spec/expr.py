@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from fractions import Fraction
 from functools import lru_cache
 
@@ -93,18 +94,19 @@ def _parse_text(text):
 MAX_DIMS = 8
 
 
-def parse_nested(value, depth: int = 0):
-    """YAML nested lists of numbers/expressions → nested lists of Exact (or one Exact)."""
+def parse_nested(value, depth: int = 0, leaf=None):
+    """YAML nested lists of numbers/expressions → nested lists of Exact (or one Exact); each
+    number or expression read by leaf (default parse_value)."""
     if isinstance(value, list):
         if not value:
             raise ExprError("empty list")
         if depth >= MAX_DIMS:
             raise ExprError(f"a tensor of more than {MAX_DIMS} dimensions")
-        items = [parse_nested(v, depth + 1) for v in value]
+        items = [parse_nested(v, depth + 1, leaf) for v in value]
         if len({_shape(i) for i in items}) != 1:
             raise ExprError("ragged list: rows have different lengths")
         return items
-    return parse_value(value)
+    return (leaf or parse_value)(value)
 
 
 def _parse_tree(text, what: str, expected: str):
@@ -152,6 +154,10 @@ class _Walker:
 
     def literal(self, node: ast.Constant) -> Fraction:
         """A number literal, exactly, within the size limits."""
+        return Fraction(self.literal_text(node))
+
+    def literal_text(self, node: ast.Constant) -> str:
+        """A number literal as written (without `_`), within the size limits."""
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise ExprError(f"{_describe(node)} is not allowed (expected {self.expected})")
         # the literal as written (1.30 stays 13/10 exactly); a number literal is on one line, and
@@ -168,7 +174,7 @@ class _Walker:
         if literal[:2].lower() in ("0x", "0b", "0o") or (power and abs(int(power)) > MAX_DECIMAL_EXPONENT):
             raise ExprError(f"number literal {literal!r} not allowed (decimal numbers with exponents "
                             f"up to ±{MAX_DECIMAL_EXPONENT})")
-        return Fraction(literal)
+        return literal
 
 
 class _Interpreter(_Walker):
@@ -332,6 +338,142 @@ def _zip(fn, a, b):
     if isinstance(b, list):
         return [_zip(fn, a, y) for y in b]
     return fn(a, b)
+
+
+# ----- answers as written: the precision of their decimals (verify, the Moodle export) -----
+class Written:
+    """One entry of an answer as written: its exact value and how far from it the value it stands
+    for may lie.  A decimal literal with k decimals (0.33, 1.5e-3) stands for whatever rounds to it,
+    ± half a unit of its last digit; integers, fractions, ln(2), e, pi are exact (radius 0)."""
+
+    __slots__ = ("value", "radius", "places")
+
+    def __init__(self, value: Exact, radius: Fraction, places: int | None):
+        self.value = value
+        self.radius = radius        # 0: exact
+        self.places = places        # decimals of an entry written as one decimal literal, else None
+
+    def __repr__(self):
+        return f"Written({self.value}, ±{self.radius})"
+
+
+_DECIMAL_POINT = re.compile(r"\d\.|\.\d")
+_BALL_PREC = 192                    # bits of the balls carrying the decimals' uncertainty
+
+
+def parse_written(value):
+    """Nested like parse_nested(value), each entry a Written.
+
+    A decimal literal's uncertainty is carried through the expression by ball arithmetic
+    (`ln(2)*0.22`, `[0.33, 0.67]`, `0.5/ln(2)`): the radius bounds how far any value the
+    expression takes over its literals' intervals lies from its written value.  A decimal in an
+    exponent counts as exact.  An entry that is one literal keeps its half-unit exactly.
+    """
+    return parse_nested(value, leaf=_written_leaf)
+
+
+def has_decimals(text) -> bool:
+    """Whether text holds a decimal literal (whose written precision counts)."""
+    return isinstance(text, str) and bool(_DECIMAL_POINT.search(text))
+
+
+def decimal_radius(text: str) -> Fraction:
+    """Half a unit of the last written digit of a decimal literal ('0.154' → 1/2000), 0 without a point."""
+    mantissa, _, power = text.strip().lstrip("+-−").lower().partition("e")
+    if "." not in mantissa:
+        return Fraction(0)
+    return Fraction(1, 2) * Fraction(10) ** (int(power or 0) - len(mantissa.partition(".")[2]))
+
+
+def _written_leaf(text):
+    exact = parse_value(text)
+    if not has_decimals(text):
+        return _map(lambda v: Written(v, Fraction(0), None), exact)
+    source, tree = _parse_tree(text, "number or expression", EXPECTED)
+    from examsolver.engine.scalar import _flint
+
+    ctx = _flint().ctx
+    saved, ctx.prec = ctx.prec, _BALL_PREC
+    try:
+        balls = _Balls(source).visit(tree.body, 0)
+        return _zip(_written, exact, balls)
+    except ExprError as err:
+        raise ExprError(f"{err} in {_short(text)}") from None
+    finally:
+        ctx.prec = saved
+
+
+def _written(value: Exact, ball: tuple) -> Written:
+    ball, radius, places = ball
+    if radius is None:     # an expression: how far the ball reaches from the written value
+        reach = abs(ball - value.ball(_BALL_PREC)).upper()
+        if not reach.is_finite():
+            raise ExprError("its decimals leave the value unbounded (a division by a number that may be 0)")
+        mantissa, power = reach.man_exp()
+        radius = Fraction(int(mantissa)) * Fraction(2) ** int(power)
+    return Written(value, radius, places)
+
+
+class _Balls(_Walker):
+    """Evaluates an expression already interpreted exactly (so within the limits) as arb balls, each
+    decimal literal widened by its half-unit; leaves are (ball, exact radius or None, places or None)."""
+
+    def visit_Constant(self, node: ast.Constant, depth: int):
+        from flint import arb, fmpq
+
+        text = self.literal_text(node)
+        q, half = Fraction(text), decimal_radius(text)
+        ball = arb(fmpq(q.numerator, q.denominator))
+        if half:
+            ball += arb(0, fmpq(half.numerator, half.denominator))
+            places = None if "e" in text.lower() else len(text.partition(".")[2])   # truncation: plain decimals
+            return ball, half, places
+        return ball, Fraction(0), None
+
+    def visit_Name(self, node: ast.Name, depth: int):
+        from flint import arb
+
+        return (arb.const_e() if node.id == "e" else arb.pi()), None, None
+
+    def visit_UnaryOp(self, node: ast.UnaryOp, depth: int):
+        operand = self.visit(node.operand, depth)
+        if isinstance(node.op, ast.USub):
+            return _map(lambda b: (-b[0],) + b[1:], operand)
+        return operand
+
+    def visit_BinOp(self, node: ast.BinOp, depth: int):
+        left = self.visit(node.left, depth)
+        if isinstance(node.op, ast.Pow):
+            exponent = _Interpreter(self.source).visit(node.right, depth)
+            return _zip(_ball_power, left, exponent)
+        right = self.visit(node.right, depth)
+        op = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+              ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}[type(node.op)]
+        return _zip(lambda a, b: (op(a[0], b[0]), None, None), left, right)
+
+    def visit_Call(self, node: ast.Call, depth: int):
+        argument = self.visit(node.args[0], depth)
+        return _map(lambda b: (_BALL_FUNCTIONS[node.func.id](b[0]), None, None), argument)
+
+    def visit_List(self, node: ast.List, depth: int):
+        return [self.visit(item, depth) for item in node.elts]
+
+    visit_Tuple = visit_List
+
+
+_BALL_FUNCTIONS = {
+    "ln": lambda b: b.log(), "log": lambda b: b.log(), "sqrt": lambda b: b.sqrt(), "exp": lambda b: b.exp(),
+    "tanh": lambda b: b.tanh(), "sigmoid": lambda b: 1 / (1 + (-b).exp()),
+    "cosh": lambda b: b.cosh(), "sinh": lambda b: b.sinh(),
+}
+
+
+def _ball_power(base: tuple, exponent: Exact) -> tuple:
+    from flint import arb, fmpq
+
+    q = exponent.as_fraction()
+    ball = base[0] ** int(q) if q.denominator == 1 else base[0] ** arb(fmpq(q.numerator, q.denominator))
+    return ball, None, None
 
 
 # ----- symbolic expressions (sympy), for the symbolic problem kind --------------
