@@ -715,10 +715,12 @@ def _numeric(value, sp):
 
             out = np.empty(value.shape if value.cols > 1 else (value.rows,), dtype=object)
             for index, v in enumerate(value):
+                check_sympy_exponentials(v)      # e^(e^(e^10)) is refused, not evaluated
                 out.flat[index] = Exact._sympy(v)
             return out
         return value
     if getattr(value, "is_number", False) and value.is_real is not False:
+        check_sympy_exponentials(value)
         return Exact._sympy(value)
     return value
 
