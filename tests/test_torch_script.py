@@ -3,12 +3,15 @@ engine's numbers under the same names (an independent computation: float64 autog
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import subprocess
-import sys
+import re
+import runpy
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from examsolver.cli import app
@@ -16,38 +19,71 @@ from examsolver.pipeline import solve_file
 from examsolver.render import output as out
 from examsolver.render.latex import wrap_code
 from examsolver.render.options import Options
-from examsolver.render.torch_script import torch_script
+from examsolver.render.torch_script import torch_script, torch_text
 
 from conftest import PROBLEMS
 
 SOLVED = {p.stem: solve_file(p) for p in sorted(PROBLEMS.glob("*.yaml"))}
 WITH_TORCH = [pid for pid, s in SOLVED.items() if torch_script(s)]
+# references another branch declares (issue 9, h10): these problems get their script once it lands
+PENDING = {"conv2d", "max_pool2d", "avg_pool2d"}
+# why the others have none: the comment written in place of the script says it
+WITHOUT = {"symbolic": "derived symbolically", "counting": "counts parameters", "retrieval": "ranks given scores",
+           "siamese": "siamese"}
 
 
-def run(script: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return {name: json.loads(value) for name, _, value in (line.partition(" = ") for line in done.stdout.splitlines())}
+def run(script: str, tmp_path) -> dict:
+    """The script run from a file in this process (one torch import for all of them: ~5× faster here than a
+    python subprocess per script), its printed `name = value` lines parsed."""
+    path = tmp_path / "check.py"
+    path.write_text(script, encoding="utf-8")
+    printed, dtype = io.StringIO(), torch.get_default_dtype()
+    try:
+        with contextlib.redirect_stdout(printed):
+            runpy.run_path(str(path), run_name="__main__")
+    finally:
+        torch.set_default_dtype(dtype)                 # the script sets float64 for itself
+    return {name: json.loads(value) for name, _, value in (line.partition(" = ") for line in printed.getvalue().splitlines())}
 
 
-def test_the_network_problems_have_a_script():
-    assert {"2022_z1", "2022_z3"} <= set(WITH_TORCH)
+def as_float(value) -> np.ndarray:
+    return np.vectorize(float, otypes=[float])(np.asarray(value, dtype=object))
 
 
-@pytest.mark.parametrize("pid", WITH_TORCH)
-def test_the_script_gives_the_engines_numbers(pid):
+def test_the_problems_with_a_torch_equivalent_have_a_script():
+    assert {"2022_z1", "2022_z3", "extra_residual_block", "extra_lstm_bptt", "000_t5", "2022_z5",
+            "extra_sgd_momentum_clip", "extra_adam_quadratic"} <= set(WITH_TORCH)
+
+
+@pytest.mark.parametrize("pid", list(SOLVED))
+def test_the_script_gives_the_engines_numbers(pid, tmp_path):
+    """Every problem: its script's numbers are the engine's (1e-9), under the results' names, and it prints every
+    loss, gradient and update the solution has; without a script, the comment names the reason."""
     solution = SOLVED[pid]
-    printed = run(torch_script(solution))
-    assert "loss" in printed and any(name.endswith(".grad") for name in printed)
+    script = torch_script(solution)
+    if script is None:
+        reason = torch_text(solution)
+        pending = sorted(op for op in PENDING if f"the {op} op" in reason)
+        if pending:
+            pytest.skip(f"waiting for the PyTorch reference of {', '.join(pending)} (h10's branch)")
+        kind = solution.document.data.get("kind", "network")
+        assert WITHOUT.get(kind, "\0") in reason, reason
+        return
+    printed = run(script, tmp_path)
     for name, value in printed.items():
-        exact = np.vectorize(float, otypes=[float])(np.asarray(solution.results[name], dtype=object))
-        np.testing.assert_allclose(np.asarray(value, dtype=float), exact, rtol=1e-12, atol=1e-12, err_msg=name)
+        assert name in solution.results, f"the script prints {name}, which is no result"
+        np.testing.assert_allclose(np.asarray(value, dtype=float), as_float(solution.results[name]),
+                                   rtol=1e-9, atol=1e-9, err_msg=name)
+    checked = re.compile(r"loss(\(\d+\))?|.*\.(grad|updated)(\(\d+\))?|f\(\d+\)")
+    missing = [name for name in solution.results if checked.fullmatch(name) and name not in printed]
+    assert not missing, f"not recomputed by the script: {missing}"
 
 
-def test_a_wrapped_listing_still_runs():
+def test_a_wrapped_listing_still_runs(tmp_path):
     """Slides break long code lines inside brackets: copied from the PDF, the script still runs."""
-    script = torch_script(SOLVED["2022_z3"])
-    assert run(wrap_code(script, 60)) == run(script)
+    for pid in ("2022_z3", "extra_lstm_bptt"):
+        script = torch_script(SOLVED[pid])
+        assert run(wrap_code(script, 60), tmp_path) == run(script, tmp_path)
 
 
 def test_format_torch_and_the_closing_frame():
@@ -58,7 +94,7 @@ def test_format_torch_and_the_closing_frame():
     assert "Kod u torchu za provjeru" in slides and "torch.relu" in slides          # on in slides, as the 2022 slides
     assert "torch.relu" not in article
     assert "torch.relu" in out.render_document([SOLVED["2022_z3"]], "tex", "en", options=Options(torch=True))
-    assert "no PyTorch equivalent" in out.render_document([SOLVED["2022_z2"]], "torch", "en")
+    assert "no PyTorch check: it ranks given scores" in out.render_document([SOLVED["2022_z2"]], "torch", "en")
 
 
 # one network per loss and option set (issue 10): the exported script's PyTorch loss gives the engine's numbers
@@ -100,7 +136,7 @@ tasks:
     solution = solve_file(path)
     script = torch_script(solution)
     assert script is not None
-    printed = run(script)
+    printed = run(script, tmp_path)
     assert {"loss", "fc.W.grad", "fc.b.grad"} <= set(printed)
     for key, value in printed.items():
         exact = np.vectorize(float, otypes=[float])(np.asarray(solution.results[key], dtype=object))
