@@ -141,3 +141,90 @@ tasks:
     for key, value in printed.items():
         exact = np.vectorize(float, otypes=[float])(np.asarray(solution.results[key], dtype=object))
         np.testing.assert_allclose(np.asarray(value, dtype=float), exact, rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+# ----- what no file in problems/ exercises: each spec's script gives the engine's numbers -------------------
+RESIDUAL = {"model": [{"linear": {"name": "fc1", "W": [[1, 0], [1, -1]], "b": [0, 1]}}, {"relu": {"name": "h"}},
+                      {"add": {"name": "r", "inputs": ["h", "x"]}},
+                      {"linear": {"name": "fc2", "W": [["1/2", 2], [1, -1]], "b": [0, "1/3"]}}],
+            "loss": "mse", "data": [{"x": [1, 2], "y": [0, 1]}, {"x": ["1/2", -1], "y": [1, 0]}]}
+TRAIN_NET = {"model": [{"linear": {"name": "fc1", "W": [[1, 0], [1, -1]], "b": [0, 1]}}, {"relu": {"name": "h"}},
+                       {"linear": {"name": "fc2", "W": [[1, 2]], "b": [0]}}],
+             "loss": "mse", "data": [{"x": [1, 2], "y": [1]}, {"x": [0, -1], "y": [0]}]}
+GRAPH = {"model": [{"linear": {"name": "a", "W": [[1, -1], ["1/2", 2]], "b": [0, 1]}},
+                   {"linear": {"name": "b", "inputs": ["x"], "W": [[2, 1], [-1, "1/3"]], "b": [1, 0]}},
+                   {"mul": {"name": "m", "inputs": ["a", "b"]}},
+                   {"concat": {"name": "c", "inputs": ["m", "x"]}},
+                   {"tanh": {"name": "t"}},
+                   {"linear": {"name": "fc", "W": [[1, -1, "1/2", 2]], "b": [0]}}],
+         "loss": {"mse": {"half": True}}, "data": [{"x": [1, "1/2"], "y": [1]}, {"x": [-1, 2], "y": [0]}]}
+SPECS = {
+    "residual_per_example_x_and_node": {**RESIDUAL, "tasks": [{"gradient": {"wrt": ["fc1.W", "x", "h", "r"]}}]},
+    "residual_sum_batch": {**RESIDUAL, "tasks": [{"gradient": {"wrt": ["fc1.b", "x", "h"], "method": "batch",
+                                                               "reduction": "sum"}}]},
+    "graph_mul_concat_half_mse": {**GRAPH, "tasks": [{"gradient": {"wrt": ["a.W", "b.b", "x", "m"],
+                                                                   "method": "batch"}}]},
+    "matmul": {"model": [{"linear": {"name": "u", "W": [[1, 2], [0, -1], [1, 1]], "b": [0, 0, 1]}},
+                         {"matmul": {"name": "q", "inputs": ["u", "u"]}}],
+               "loss": "sum", "data": [{"x": [1, -1], "y": 0}, {"x": [2, "1/2"], "y": 0}],
+               "tasks": [{"gradient": {"wrt": ["u.W", "x"], "method": "batch"}}]},
+    "upstream": {"model": [{"linear": {"name": "fc1", "W": [[1, 2], [3, -1]], "b": [0, 0]}}, {"tanh": {"name": "h"}}],
+                 "data": {"x": [1, -1]},
+                 "tasks": [{"gradient": {"wrt": ["fc1.W", "x"], "upstream": {"fc1": ["1/2", -2]}}}]},
+    "upstream_batch": {**RESIDUAL, "loss": None,
+                       "tasks": [{"gradient": {"wrt": ["fc1.W", "x", "h"], "upstream": {"r": [[1, 0], [-1, 2]]}}}]},
+    "relu_grad_one_at_zero": {"model": [{"linear": {"name": "fc", "W": [[1, -1], [1, 1]], "b": [0, 0]}},
+                                        {"relu": {"name": "h"}}, {"linear": {"name": "out", "W": [[2, -1]], "b": [1]}}],
+                              "loss": "mse", "conventions": {"relu_grad_at_zero": 1},
+                              "data": [{"x": [1, 1], "y": [0]}, {"x": [2, -1], "y": [1]}],
+                              "tasks": [{"gradient": {"wrt": ["fc.W", "fc.b"]}}]},
+    "train_step_sum": {**TRAIN_NET, "tasks": [{"train_step": {"lr": "1/2", "reduction": "sum"}}]},
+    "one_example_x": {**TRAIN_NET, "data": {"x": [1, 2], "y": [1]}, "tasks": [{"gradient": {"wrt": ["fc2.W", "x", "h"]}}]},
+    "train_sgd_momentum": {**TRAIN_NET, "tasks": [{"train": {"optimizer": {"sgd": {"lr": "1/10", "momentum": "9/10"}},
+                                                             "steps": 3}}]},
+    "train_adam_clip_norm": {**TRAIN_NET, "tasks": [{"train": {"optimizer": {"adam": {"lr": "1/10"}}, "steps": 2,
+                                                               "clip_grad_norm": {"max_norm": 1}}}]},
+    "train_rmsprop_sum": {**TRAIN_NET, "tasks": [{"train": {"optimizer": {"rmsprop": {"lr": "1/10", "momentum": "1/2",
+                                                                                      "centered": True}},
+                                                            "steps": 2, "reduction": "sum"}}]},
+    "train_adagrad": {**TRAIN_NET, "tasks": [{"train": {"optimizer": {"adagrad": {"lr": "1/2"}}, "steps": 2}}]},
+    "flatten_channel_last": {"model": [{"flatten": {"name": "fl"}}, {"linear": {"name": "fc", "W": [[1, 2, -1, 0, 1, 3, 0, 1]],
+                                                                                "b": [0]}}],
+                             "loss": "mse", "conventions": {"flatten": "channel_last"},
+                             "data": [{"x": [[[1, 2], [3, 4]], [[-1, 0], [2, 1]]], "y": [1]}],
+                             "tasks": [{"gradient": {"wrt": ["x"]}}]},
+    "gru_output_cross_entropy": {
+        "kind": "recurrent",
+        "cell": {"gru": {"W_ih": [[1], [-1], ["1/2"], [2], [0], [1]], "W_hh": [[1, 0], [0, 1], [1, 1], [0, "1/2"],
+                                                                              [-1, 1], [1, 0]],
+                         "b_ih": [0, 1, 0, 0, "1/2", 0], "b_hh": [1, 0, 0, -1, 0, "1/4"], "h0": ["1/2", -1]}},
+        "output": {"W_hy": [[1, -1], [2, 0]], "b_y": [0, 1], "activation": "softmax"},
+        "inputs": [[1], [-1], ["1/2"]], "loss": "cross_entropy", "loss_over": "sum", "targets": [0, 1, 1],
+        "tasks": [{"gradient": {"wrt": ["W_ih", "W_hh", "b_hh", "W_hy", "b_y", "h0", "z2"]}}]},
+    "rnn_identity": {
+        "kind": "recurrent",
+        "cell": {"rnn": {"W_hh": [["1/2", 0], [1, -1]], "W_xh": [[1], [2]], "b_h": [0, 1], "activation": "identity"}},
+        "inputs": [1, -1], "loss": "mse", "targets": [None, [1, 0]],
+        "tasks": [{"gradient": {"wrt": ["W_hh", "W_xh", "b_h", "a1"]}}]},
+    "rnn_relu_grad_at_zero": {
+        "kind": "recurrent", "conventions": {"relu_grad_at_zero": "1/2"},
+        "cell": {"rnn": {"W_hh": [[1, 0], [1, -1]], "W_xh": [[1], [-1]], "b_h": [-1, 1], "activation": "relu"}},
+        "inputs": [1, 2], "loss": "mse", "loss_over": "sum", "targets": [[0, 1], [1, 0]],
+        "tasks": [{"gradient": {"wrt": ["W_hh", "W_xh", "b_h"]}}]},
+}
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_each_kind_of_task_has_a_script_with_the_engines_numbers(name, tmp_path):
+    from examsolver.api import solve
+
+    solution = solve({"id": name, "title": {"hr": "t", "en": "t"}, **SPECS[name]})
+    script = torch_script(solution)
+    assert script is not None, torch_text(solution)
+    printed = run(script, tmp_path)
+    checked = re.compile(r"loss(\(\d+\))?|.*\.(grad|updated)(\(\d+\))?")
+    missing = [key for key in solution.results if checked.fullmatch(key) and key not in printed]
+    assert not missing, f"not recomputed by the script: {missing}"
+    for key, value in printed.items():
+        np.testing.assert_allclose(np.asarray(value, dtype=float), as_float(solution.results[key]), rtol=1e-9,
+                                   atol=1e-9, err_msg=key)

@@ -81,8 +81,8 @@ def _build(solution) -> tuple[str | None, str]:
 class Script:
     """The lines of a script being written; variables named after the problem's, never clashing."""
 
-    RESERVED = {"json", "torch", "F", "show", "show_each", "grad", "n", "t", "x", "y", "loss", "losses",
-                "optimizer", "params", "row"}
+    RESERVED = {"json", "torch", "F", "show", "show_each", "grad", "n", "t", "x", "y", "loss", "losses", "loss_n",
+                "optimizer", "params", "batch", "out"}
 
     def __init__(self, problem_id: str):
         self.lines = [HEADER.format(id=problem_id)]
@@ -183,13 +183,13 @@ def _network(solution) -> str:
     if per_example:
         s.add("", "# each example's own loss L(n), as the slides backpropagate it",
               "for n, loss_n in enumerate(losses, 1):",
-              f"    for t in ({tracked},):", "        t.grad = None",
+              f"    for t in [{tracked}]:", "        t.grad = None",
               "    loss_n.backward(retain_graph=True)")
         for key, name in weight_names.items():
             s.add(f'    show(f"{name}.grad({{n}})", grad({params[key]}))')
         for var, name in zip(inputs, input_names):
             s.add(f'    show(f"{name}.grad({{n}})", grad({var})[n - 1])')
-        s.add(f"for t in ({tracked},):", "    t.grad = None")
+        s.add(f"for t in [{tracked}]:", "    t.grad = None")
     if tasks.any or tasks.train is not None:
         s.add("", f"loss.backward(retain_graph=True)  # the {'minibatch ' if net.batched else ''}loss")
         named_inputs = ([], []) if per_example else (inputs, input_names)
@@ -290,19 +290,19 @@ def _recurrent(solution) -> str:
             outputs.append(p if out.act is not None else o)
         else:
             outputs.append(f"h{t}")
-    module = cell.torch(f"x.unsqueeze(0)", {**weights, **{f"{k}0": f"{k}0" for k in state}})
+    module = cell.torch("batch", {**weights, **{f"{k}0": f"{k}0" for k in state}})
     if module is not None:
+        hs = ", ".join(f"h{t}" for t in range(1, problem.T + 1))
         s.add("", f"# PyTorch's own {type(cell).__name__} module gives the same hidden states",
-              f"assert torch.allclose(torch.stack([{', '.join(f'h{t}' for t in range(1, problem.T + 1))}]), "
-              f"{module}[0])")
+              "batch = x.unsqueeze(0)  # a batch of one sequence", f"assert torch.allclose(torch.stack([{hs}]), {module}[0])")
     s.add("", *[f'show("{name}", {var})' for name, var in results])
     if problem.loss is not None:
         steps = problem.loss_steps()
         targets = np.stack([np.asarray(problem.target(t), dtype=object) for t in steps])
         integer = problem.loss.class_index_targets and targets.ndim == 1
         s.tensor("y", targets, integer=integer, note="the targets of the steps with a loss")
-        s.add(f"losses = {_reference(problem.loss.torch('torch.stack([' + ', '.join(outputs[t] for t in steps) + '])', 'y'), problem.loss)}",
-              "loss = losses.sum()")
+        s.add(f"out = torch.stack([{', '.join(outputs[t] for t in steps)}])",
+              f"losses = {_reference(problem.loss.torch('out', 'y'), problem.loss)}", "loss = losses.sum()")
         s.add(*[f'show("loss({t + 1})", losses[{k}])' for k, t in enumerate(steps)], 'show("loss", loss)')
     if wanted:
         s.add("", "loss.backward()  # backpropagation through time")
