@@ -28,8 +28,12 @@ WITH_TORCH = [pid for pid, s in SOLVED.items() if torch_script(s)]
 # references another branch declares (issue 9, h10): these problems get their script once it lands
 PENDING = {"conv2d", "max_pool2d", "avg_pool2d"}
 # why the others have none: the comment written in place of the script says it
-WITHOUT = {"symbolic": "derived symbolically", "counting": "counts parameters", "retrieval": "ranks given scores",
-           "siamese": "siamese"}
+WITHOUT = {"symbolic": "derived symbolically", "counting": "counts parameters", "retrieval": "ranks given scores"}
+
+
+# results every script must print when the solution has them: losses, distances, embeddings, objectives,
+# gradients and updates
+RECOMPUTED = re.compile(r"loss(\(\d+\))?|d(_ap|_an)?(\(\d+\))?|e\d+|f\(\d+\)|.*\.(grad|updated)(\(\d+\))?")
 
 
 def run(script: str, tmp_path) -> dict:
@@ -74,8 +78,7 @@ def test_the_script_gives_the_engines_numbers(pid, tmp_path):
         assert name in solution.results, f"the script prints {name}, which is no result"
         np.testing.assert_allclose(np.asarray(value, dtype=float), as_float(solution.results[name]),
                                    rtol=1e-9, atol=1e-9, err_msg=name)
-    checked = re.compile(r"loss(\(\d+\))?|.*\.(grad|updated)(\(\d+\))?|f\(\d+\)")
-    missing = [name for name in solution.results if checked.fullmatch(name) and name not in printed]
+    missing = [name for name in solution.results if RECOMPUTED.fullmatch(name) and name not in printed]
     assert not missing, f"not recomputed by the script: {missing}"
 
 
@@ -193,6 +196,24 @@ SPECS = {
                              "loss": "mse", "conventions": {"flatten": "channel_last"},
                              "data": [{"x": [[[1, 2], [3, 4]], [[-1, 0], [2, 1]]], "y": [1]}],
                              "tasks": [{"gradient": {"wrt": ["x"]}}]},
+    "triplets_mean_with_inputs": {
+        "kind": "siamese", "model": [{"linear": {"name": "fc", "W": [[1, -1], ["1/2", 2]], "b": [0, 1]}},
+                                     {"tanh": {"name": "t"}}],
+        "loss": {"triplet": {"margin": "1/2"}}, "reduction": "mean",
+        "inputs": {"a": [1, 0], "p": [1, "1/2"], "n": [-1, 2], "m": [0, 0]},
+        "triplets": [{"anchor": "a", "positive": "p", "negative": "n"}, {"anchor": "m", "positive": "a", "negative": "p"}],
+        "tasks": [{"gradient": {"wrt": ["fc.W", "fc.b", "a", "n"]}}]},
+    "triplet_at_the_kink": {      # d_ap − d_an + m = 0: the hinge's derivative is the ReLU convention's
+        "kind": "siamese", "model": [{"linear": {"name": "fc", "W": [[1, 0], [0, 1]], "b": [0, 0]}}],
+        "loss": {"triplet": {"margin": 1}}, "conventions": {"relu_grad_at_zero": 1},
+        "inputs": {"a": [0, 0], "p": [3, 4], "n": [6, 0]},
+        "triplets": [{"anchor": "a", "positive": "p", "negative": "n"}], "tasks": [{"gradient": {"wrt": ["fc.W"]}}]},
+    "contrastive_half_sum": {
+        "kind": "siamese", "model": [{"linear": {"name": "fc", "W": [[1, 2], [0, -1]], "b": [1, 0]}}, {"relu": None}],
+        "loss": {"contrastive": {"margin": 3, "half": True}}, "reduction": "sum",
+        "inputs": {"u": [1, 1], "v": [0, 2], "w": ["1/2", -1]},
+        "pairs": [{"inputs": ["u", "v"], "label": "positive"}, {"inputs": ["u", "w"], "label": "negative"}],
+        "tasks": [{"gradient": {"wrt": ["fc.W", "u"]}}]},
     "gru_output_cross_entropy": {
         "kind": "recurrent",
         "cell": {"gru": {"W_ih": [[1], [-1], ["1/2"], [2], [0], [1]], "W_hh": [[1, 0], [0, 1], [1, 1], [0, "1/2"],
@@ -222,8 +243,7 @@ def test_each_kind_of_task_has_a_script_with_the_engines_numbers(name, tmp_path)
     script = torch_script(solution)
     assert script is not None, torch_text(solution)
     printed = run(script, tmp_path)
-    checked = re.compile(r"loss(\(\d+\))?|.*\.(grad|updated)(\(\d+\))?")
-    missing = [key for key in solution.results if checked.fullmatch(key) and key not in printed]
+    missing = [key for key in solution.results if RECOMPUTED.fullmatch(key) and key not in printed]
     assert not missing, f"not recomputed by the script: {missing}"
     for key, value in printed.items():
         np.testing.assert_allclose(np.asarray(value, dtype=float), as_float(solution.results[key]), rtol=1e-9,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import keyword
 import re
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -110,8 +111,8 @@ class Script:
 
 def _reference(expression: str | None, op) -> str:
     if expression is None:
-        raise NoScript(f"the {op.kind} op ({op.name}) has no PyTorch reference for its settings and the "
-                       f"problem's conventions")
+        raise NoScript(f"the {op.kind} op ({getattr(op, 'name', op.kind)}) has no PyTorch reference for its "
+                       f"settings and the problem's conventions")
     return expression
 
 
@@ -135,25 +136,11 @@ def _network(solution) -> str:
     if net.loss is not None and not tasks.upstream:
         y = np.stack([np.asarray(v, dtype=object) for v in net.ys])
         s.tensor("y", y, integer=net.loss.class_index_targets and y.ndim == 1)
-    params = {}
-    for i, layer in enumerate(net.layers):
-        for key, value in layer.weights.items():
-            params[(i, key)] = s.var(f"{layer.name}_{key}")
-            s.tensor(params[(i, key)], value, grad=True)
-    variables = ["x"]
-    forward = []
-    for i, layer in enumerate(net.layers):
-        reads = [variables[fwd.index(node)] for node in fwd.ins[i]]
-        weights = {key: params[(i, key)] for key in layer.weights}
-        expression = _reference(layer.torch(reads[0] if layer.arity == 1 else reads, weights), layer)
-        variables.append(s.var(layer.name))
-        forward.append(f"{variables[-1]} = {expression}  # {layer.name}")
-        if fwd.nodes[i + 1] in nodes_asked:
-            forward.append(f"{variables[-1]}.retain_grad()")
+    params, variables, forward = _model(s, net, fwd, set(nodes_asked))
     out = variables[-1]
     if net.loss is not None and not tasks.upstream:
         reduction = tasks.reduction if net.batched else "sum"
-        forward += [f"losses = {net.loss.torch(out, 'y')}  # L(n) of each example",
+        forward += [f"losses = {_reference(net.loss.torch(out, 'y'), net.loss)}  # L(n) of each example",
                     f"loss = losses.{reduction}()"]
     s.add("", *forward, "")
     show = "show_each" if net.batched else "show"
@@ -201,6 +188,26 @@ def _network(solution) -> str:
     if tasks.training is not None:
         _training(s, net, tasks.training, params, forward, solution.results)
     return s.text()
+
+
+def _model(s: Script, net, fwd, retain: set) -> tuple[dict, list, list]:
+    """The parameters as tensors; (their variables, each node's variable, the forward pass's lines) with
+    every layer written by its PyTorch reference over the batch x, the nodes in `retain` keeping their grad."""
+    params = {}
+    for i, layer in enumerate(net.layers):
+        for key, value in layer.weights.items():
+            params[(i, key)] = s.var(f"{layer.name}_{key}")
+            s.tensor(params[(i, key)], value, grad=True)
+    variables, forward = ["x"], []
+    for i, layer in enumerate(net.layers):
+        reads = [variables[fwd.index(node)] for node in fwd.ins[i]]
+        weights = {key: params[(i, key)] for key in layer.weights}
+        expression = _reference(layer.torch(reads[0] if layer.arity == 1 else reads, weights), layer)
+        variables.append(s.var(layer.name))
+        forward.append(f"{variables[-1]} = {expression}  # {layer.name}")
+        if fwd.nodes[i + 1] in retain:
+            forward.append(f"{variables[-1]}.retain_grad()")
+    return params, variables, forward
 
 
 def _show_grads(s: Script, params: dict, weight_names: dict, inputs: list, input_names: list, row: str) -> None:
@@ -315,6 +322,62 @@ def _recurrent(solution) -> str:
     return s.text()
 
 
+# ----- siamese and triplet problems --------------------------------------------------------------
+def _siamese(solution) -> str:
+    """The shared model on every named input at once (one row each), then each pair's or triplet's loss."""
+    from examsolver.engine.siamese import Siamese, _label, _wanted, validate_siamese
+
+    doc = solution.document
+    model = Siamese(validate_siamese(doc), doc)
+    net, fwd = model.net, model.net.forward()
+    wanted, inputs = _wanted(model.spec, net, model.names)
+    s = Script(solution.problem_id)
+    s.tensor("x", np.stack(net.xs), grad=bool(inputs), note=f"the inputs {', '.join(model.names)}, one per row")
+    params, variables, forward = _model(s, net, fwd, set())
+    e = s.var("e")
+    s.add("", *forward, f"{e} = {variables[-1]}  # the embeddings, one per row",
+          *([f"{e}.retain_grad()"] if wanted or inputs else []), "")
+    s.add(*[f'show("e{m + 1}", {e}[{m}])' for m in range(len(model.names))])
+    count, losses = len(model.groups), []
+    for k, group in enumerate(model.groups):
+        suffix = f"({_label(k, count)})" if count > 1 else ""
+        loss = s.var(f"L{k + 1}")
+        if model.contrastive:
+            d = s.var(f"d{k + 1}")
+            s.add(f"{d} = torch.linalg.vector_norm({e}[{group[0]}] - {e}[{group[1]}])",
+                  f"{loss} = {model.loss.torch(d, model.spec.pairs[k].label == 'positive')}", f'show("d{suffix}", {d})')
+        else:
+            a, p, n = group
+            d_ap, d_an, z = s.var(f"d_ap{k + 1}"), s.var(f"d_an{k + 1}"), s.var(f"z{k + 1}")
+            s.add(f"{d_ap} = torch.linalg.vector_norm({e}[{a}] - {e}[{p}])",
+                  f"{d_an} = torch.linalg.vector_norm({e}[{a}] - {e}[{n}])",
+                  f"{z} = {d_ap} - {d_an} + {float(model.loss.m)!r}",
+                  f"{loss} = {_reference(model.loss.torch(z), SimpleNamespace(kind='triplet', name='loss'))}",
+                  f'show("d_ap{suffix}", {d_ap})', f'show("d_an{suffix}", {d_an})')
+        s.add(f'show("loss{suffix}", {loss})')
+        losses.append(loss)
+    names = {params[key]: f"{net.layers[key[0]].name}.{key[1]}" for key in sorted(wanted)}
+    tracked = ", ".join(list(names) + ([e] if wanted or inputs else []) + (["x"] if inputs else []))
+    for k, (group, loss) in enumerate(zip(model.groups, losses)):
+        if not (wanted or inputs):
+            break
+        suffix = f"({_label(k, count)})" if count > 1 else ""
+        s.add("", f"for t in [{tracked}]:", "    t.grad = None", f"{loss}.backward(retain_graph=True)")
+        for m in sorted(set(group)):
+            s.add(f'show("e{m + 1}.grad{suffix}", grad({e})[{m}])')
+        s.add(*[f'show("{name}.grad{suffix}", grad({var}))' for var, name in names.items()])
+        s.add(*[f'show("{model.names[m]}.grad{suffix}", grad(x)[{m}])' for m in sorted(set(group))
+                if model.names[m] in inputs])
+    if count > 1 and model.spec.reduction != "none":
+        total = f"torch.stack([{', '.join(losses)}]).{model.spec.reduction}()"
+        s.add("", f"loss = {total}  # over the {'pairs' if model.contrastive else 'triplets'}", 'show("loss", loss)')
+        if wanted or inputs:
+            s.add(f"for t in [{tracked}]:", "    t.grad = None", "loss.backward()",
+                  *[f'show("{name}.grad", grad({var}))' for var, name in names.items()],
+                  *[f'show("{name}.grad", grad(x)[{m}])' for m, name in enumerate(model.names) if name in inputs])
+    return s.text()
+
+
 # ----- formulas minimised by an optimizer ----------------------------------------------------
 def _symbolic(solution) -> str:
     """A formula minimised from given numbers (`minimize: {from: …}`): the objective in torch, torch.optim."""
@@ -362,7 +425,7 @@ def _torch_formula(expr, entries: dict, start: dict, variables: dict) -> str:
     return torch_code(expr)
 
 
-BUILDERS = {"network": _network, "recurrent": _recurrent, "symbolic": _symbolic}
+BUILDERS = {"network": _network, "recurrent": _recurrent, "siamese": _siamese, "symbolic": _symbolic}
 
 
 def _literal(array, integer: bool = False) -> str:
