@@ -30,18 +30,23 @@ torch.set_default_dtype(torch.float64)
 def show(name, value):
     print(name, "=", json.dumps(value.detach().tolist()))
 
+'''
 
+HELPERS = {      # written into a script that calls them
+    "show_each": '''
 def show_each(name, value):
     """One line per example of the minibatch: name(1), name(2), …"""
     for n, row in enumerate(value, 1):
-        show(f"{{name}}({{n}})", row)
+        show(f"{name}({n})", row)
 
-
+''',
+    "grad": '''
 def grad(t):
     """The gradient autograd left in t (zeros where the loss does not depend on t)."""
     return t.grad if t.grad is not None else torch.zeros_like(t)
 
-'''
+''',
+}
 
 # problem kinds with nothing for autograd to recompute, and why
 WITHOUT = {
@@ -86,7 +91,8 @@ class Script:
                 "optimizer", "params", "batch", "out"}
 
     def __init__(self, problem_id: str):
-        self.lines = [HEADER.format(id=problem_id)]
+        self.header = HEADER.format(id=problem_id)
+        self.lines = []
         self.taken = set(self.RESERVED)
 
     def var(self, name: str) -> str:
@@ -106,7 +112,9 @@ class Script:
         self.add(f"{var} = torch.tensor({_literal(value, integer)}{flag})" + (f"  # {note}" if note else ""))
 
     def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
+        body = "\n".join(self.lines) + "\n"
+        helpers = "".join(code for name, code in HELPERS.items() if re.search(rf"\b{name}\(", body))
+        return self.header + helpers + "\n" + body
 
 
 def _reference(expression: str | None, op) -> str:
