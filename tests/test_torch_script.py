@@ -98,6 +98,9 @@ def test_format_torch_and_the_closing_frame():
     assert "torch.relu" not in article
     assert "torch.relu" in out.render_document([SOLVED["2022_z3"]], "tex", "en", options=Options(torch=True))
     assert "no PyTorch check: it ranks given scores" in out.render_document([SOLVED["2022_z2"]], "torch", "en")
+    for pid, call in (("extra_lstm_bptt", "torch.nn.LSTM"), ("000_t6", "vector_norm"),
+                      ("extra_adam_quadratic", "torch.optim.Adam")):
+        assert call in out.render_document([SOLVED[pid]], "beamer", "en"), pid       # every kind's script closes its slides
 
 
 # one network per loss and option set (issue 10): the exported script's PyTorch loss gives the engine's numbers
@@ -248,3 +251,16 @@ def test_each_kind_of_task_has_a_script_with_the_engines_numbers(name, tmp_path)
     for key, value in printed.items():
         np.testing.assert_allclose(np.asarray(value, dtype=float), as_float(solution.results[key]), rtol=1e-9,
                                    atol=1e-9, err_msg=key)
+
+
+def test_an_op_without_an_equivalent_is_named_with_the_reason():
+    """nn.RNN has tanh and relu only: a network with an identity RNN gets the comment naming that layer."""
+    from examsolver.api import solve
+
+    solution = solve({"id": "rnn_net", "title": {"hr": "t", "en": "t"},
+                      "model": [{"rnn": {"name": "cell", "W_hh": [[1]], "W_xh": [[2]], "activation": "identity"}}],
+                      "loss": "sum", "data": [{"x": [1, -1], "y": 0}],
+                      "tasks": [{"gradient": {"wrt": ["cell.W_hh"]}}]})
+    assert torch_script(solution) is None
+    assert torch_text(solution) == ("# rnn_net: no PyTorch check: the rnn op (cell) has no PyTorch equivalent with its "
+                                    "settings and the problem's conventions\n")

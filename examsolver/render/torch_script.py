@@ -118,9 +118,14 @@ class Script:
 
 
 def _reference(expression: str | None, op) -> str:
+    """An op's PyTorch expression; without one, the reason: none declared, or none for these settings."""
+    from examsolver.engine.ops.base import Layer, Loss
+
     if expression is None:
-        raise NoScript(f"the {op.kind} op ({getattr(op, 'name', op.kind)}) has no PyTorch reference for its "
-                       f"settings and the problem's conventions")
+        what = f"the {op.kind} op ({getattr(op, 'name', op.kind)})"
+        if getattr(type(op), "torch", None) in (Layer.torch, Loss.torch):
+            raise NoScript(f"{what} declares no PyTorch reference yet")
+        raise NoScript(f"{what} has no PyTorch equivalent with its settings and the problem's conventions")
     return expression
 
 
@@ -411,7 +416,7 @@ def _symbolic(solution) -> str:
         f = _torch_formula(solver.expr(task.of, loc + ("of",)), entries, start, variables)
         fname = task.name or (task.of if isinstance(task.of, str) and task.of in solver.scope.names else "f")
         objective = s.var(f"objective_{fname}")
-        s.add("", f"def {objective}():", f"    return {f}", "", f'show("{fname}(0)", {objective}())')
+        s.add("", "", f"def {objective}():", f"    return {f}", "", "", f'show("{fname}(0)", {objective}())')
         optimizer = minimize._optimizer(solver, task, loc, False)
         _optimizer_loop(s, optimizer, task, "[" + ", ".join(variables.values()) + "]",
                         {var: prefix + name for name, var in variables.items()}, [], f"{objective}()",
