@@ -968,14 +968,64 @@ def test_declared_torch_reference_matches_the_oracle(kind, case):
     xs = random_batch(rng, case)
     for x in xs:
         layer.check_input(x)
-    X, w = as_torch(np.stack(xs)), torch_weights(layer)
     expression = layer.torch("X", {key: f"w[{key!r}]" for key in layer.weights})
-    declared = eval(expression, {"torch": torch, "F": F, "X": X, "w": w})    # the ops' own text, not input
-    expected = LAYER_ORACLES[kind][0](layer, X, w)
-    np.testing.assert_allclose(declared.detach().numpy(), expected.detach().numpy(), rtol=RTOL, atol=ATOL,
+    outputs, grads = [], []
+    for build in (lambda X, w: eval(expression, {"torch": torch, "F": F, "X": X, "w": w}),   # the ops' own text
+                  lambda X, w: LAYER_ORACLES[kind][0](layer, X, w)):
+        X, w = as_torch(np.stack(xs), grad=not case.indices), torch_weights(layer)
+        Y = build(X, w)
+        outputs.append(Y.detach().numpy())
+        Y.backward(as_torch(np.stack([exact_array(random.Random(5), Y.shape[1:])] * Y.shape[0])))
+        grads.append([t.grad for t in [X, *w.values()] if t.grad is not None])
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=RTOL, atol=ATOL, err_msg=expression)
+    assert len(grads[0]) == len(grads[1]), expression
+    for declared, expected in zip(*grads):        # the conventions' derivatives too (ReLU′(0))
+        np.testing.assert_allclose(declared.numpy(), expected.numpy(), rtol=RTOL, atol=ATOL, err_msg=expression)
+
+
+@pytest.mark.parametrize("kind, case", [pytest.param(kind, case, id=f"{kind}-{case.id}")
+                                        for kind in sorted(MULTI_ORACLES) for case in MULTI_ORACLES[kind][1]])
+def test_declared_reference_of_an_op_reading_several_nodes(kind, case):
+    """add, concat, mul, matmul: their expression of one batch per input is their oracle's value."""
+    rng = random.Random(zlib.crc32(f"reference/{kind}/{case.id}".encode()))
+    layer = build_layer(kind, case, rng)
+    Xs = [as_torch(np.stack([exact_array(rng, shape) for _ in range(case.batch)])) for shape in case.x]
+    names = {f"X{k}": X for k, X in enumerate(Xs)}
+    expression = layer.torch(list(names), {})
+    assert expression is not None, f"{kind} declares no PyTorch reference"
+    declared = eval(expression, {"torch": torch, "F": F, **names})      # the op's own text, not input
+    np.testing.assert_allclose(declared.numpy(), MULTI_ORACLES[kind][0](*Xs).numpy(), rtol=RTOL, atol=ATOL,
                                err_msg=expression)
+
+
+RECURRENT = [pytest.param(kind, case, id=f"{kind}-{case.id}") for kind in ("rnn", "lstm", "gru")
+             for case in LAYER_ORACLES[kind][1]]
+
+
+@pytest.mark.parametrize("kind, case", RECURRENT)
+def test_a_cells_equations_in_torch_give_its_oracles_states(kind, case):
+    """The cell's step equations as the exported scripts write them (gate order, bias blocks, reset
+    gate inside for GRU), unrolled in torch, give the hidden states of its oracle (nn.LSTM/nn.GRU)."""
+    rng = random.Random(zlib.crc32(f"step/{kind}/{case.id}".encode()))
+    layer = build_layer(kind, case, rng)
+    w = torch_weights(layer)
+    names = {key: f"w[{key!r}]" for key in w}
+    for x in random_batch(rng, case):
+        X = _sequence(as_torch(x).unsqueeze(0), layer.input_size)[0]
+        scope = {"torch": torch, "F": F, "w": w, "X": X, "h0": as_torch(layer.h0)}
+        state = {"h": "h0"}
+        if "c" in layer.initial():
+            scope["c0"], state["c"] = as_torch(layer.c0), "c0"
+        hs = []
+        for t in range(1, X.shape[0] + 1):
+            for name, expression in layer.torch_step(f"X[{t - 1}]", state, names, t):
+                scope[name] = eval(expression, scope)                # the op's own text, not input
+            state = {k: f"{k}{t}" for k in state}
+            hs.append(scope[f"h{t}"])
+        expected = LAYER_ORACLES[kind][0](layer, X.unsqueeze(0), w)[0]
+        np.testing.assert_allclose(torch.stack(hs).detach().numpy(), expected.detach().numpy(), rtol=RTOL, atol=ATOL)
 
 
 def test_some_ops_declare_a_reference():
     """The parametrization above is not empty (a refactoring that dropped every reference would pass it)."""
-    assert {"linear", "relu", "batchnorm"} <= {p.values[0] for p in _declared_references()}
+    assert {"linear", "relu", "batchnorm", "flatten", "rnn", "lstm", "gru"} <= {p.values[0] for p in _declared_references()}

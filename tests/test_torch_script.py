@@ -3,12 +3,15 @@ engine's numbers under the same names (an independent computation: float64 autog
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import subprocess
-import sys
+import re
+import runpy
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from examsolver.cli import app
@@ -16,38 +19,74 @@ from examsolver.pipeline import solve_file
 from examsolver.render import output as out
 from examsolver.render.latex import wrap_code
 from examsolver.render.options import Options
-from examsolver.render.torch_script import torch_script
+from examsolver.render.torch_script import torch_script, torch_text
 
 from conftest import PROBLEMS
 
 SOLVED = {p.stem: solve_file(p) for p in sorted(PROBLEMS.glob("*.yaml"))}
 WITH_TORCH = [pid for pid, s in SOLVED.items() if torch_script(s)]
+# references another branch declares (issue 9, h10): these problems get their script once it lands
+PENDING = {"conv2d", "max_pool2d", "avg_pool2d"}
+# why the others have none: the comment written in place of the script says it
+WITHOUT = {"symbolic": "derived symbolically", "counting": "counts parameters", "retrieval": "ranks given scores"}
 
 
-def run(script: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return {name: json.loads(value) for name, _, value in (line.partition(" = ") for line in done.stdout.splitlines())}
+# results every script must print when the solution has them: losses, distances, embeddings, objectives,
+# gradients and updates
+RECOMPUTED = re.compile(r"loss(\(\d+\))?|d(_ap|_an)?(\(\d+\))?|e\d+|f\(\d+\)|.*\.(grad|updated)(\(\d+\))?")
 
 
-def test_the_network_problems_have_a_script():
-    assert {"2022_z1", "2022_z3"} <= set(WITH_TORCH)
+def run(script: str, tmp_path) -> dict:
+    """The script run from a file in this process (one torch import for all of them: ~5× faster here than a
+    python subprocess per script), its printed `name = value` lines parsed."""
+    path = tmp_path / "check.py"
+    path.write_text(script, encoding="utf-8")
+    printed, dtype = io.StringIO(), torch.get_default_dtype()
+    try:
+        with contextlib.redirect_stdout(printed):
+            runpy.run_path(str(path), run_name="__main__")
+    finally:
+        torch.set_default_dtype(dtype)                 # the script sets float64 for itself
+    return {name: json.loads(value) for name, _, value in (line.partition(" = ") for line in printed.getvalue().splitlines())}
 
 
-@pytest.mark.parametrize("pid", WITH_TORCH)
-def test_the_script_gives_the_engines_numbers(pid):
+def as_float(value) -> np.ndarray:
+    return np.vectorize(float, otypes=[float])(np.asarray(value, dtype=object))
+
+
+def test_the_problems_with_a_torch_equivalent_have_a_script():
+    assert {"2022_z1", "2022_z3", "extra_residual_block", "extra_lstm_bptt", "000_t5", "2022_z5",
+            "extra_sgd_momentum_clip", "extra_adam_quadratic"} <= set(WITH_TORCH)
+
+
+@pytest.mark.parametrize("pid", list(SOLVED))
+def test_the_script_gives_the_engines_numbers(pid, tmp_path):
+    """Every problem: its script's numbers are the engine's (1e-9), under the results' names, and it prints every
+    loss, gradient and update the solution has; without a script, the comment names the reason."""
     solution = SOLVED[pid]
-    printed = run(torch_script(solution))
-    assert "loss" in printed and any(name.endswith(".grad") for name in printed)
+    script = torch_script(solution)
+    if script is None:
+        reason = torch_text(solution)
+        pending = sorted(op for op in PENDING if f"the {op} op" in reason)
+        if pending:
+            pytest.skip(f"waiting for the PyTorch reference of {', '.join(pending)} (h10's branch)")
+        kind = solution.document.data.get("kind", "network")
+        assert WITHOUT.get(kind, "\0") in reason, reason
+        return
+    printed = run(script, tmp_path)
     for name, value in printed.items():
-        exact = np.vectorize(float, otypes=[float])(np.asarray(solution.results[name], dtype=object))
-        np.testing.assert_allclose(np.asarray(value, dtype=float), exact, rtol=1e-12, atol=1e-12, err_msg=name)
+        assert name in solution.results, f"the script prints {name}, which is no result"
+        np.testing.assert_allclose(np.asarray(value, dtype=float), as_float(solution.results[name]),
+                                   rtol=1e-9, atol=1e-9, err_msg=name)
+    missing = [name for name in solution.results if RECOMPUTED.fullmatch(name) and name not in printed]
+    assert not missing, f"not recomputed by the script: {missing}"
 
 
-def test_a_wrapped_listing_still_runs():
+def test_a_wrapped_listing_still_runs(tmp_path):
     """Slides break long code lines inside brackets: copied from the PDF, the script still runs."""
-    script = torch_script(SOLVED["2022_z3"])
-    assert run(wrap_code(script, 60)) == run(script)
+    for pid in ("2022_z3", "extra_lstm_bptt"):
+        script = torch_script(SOLVED[pid])
+        assert run(wrap_code(script, 60), tmp_path) == run(script, tmp_path)
 
 
 def test_format_torch_and_the_closing_frame():
@@ -58,7 +97,10 @@ def test_format_torch_and_the_closing_frame():
     assert "Kod u torchu za provjeru" in slides and "torch.relu" in slides          # on in slides, as the 2022 slides
     assert "torch.relu" not in article
     assert "torch.relu" in out.render_document([SOLVED["2022_z3"]], "tex", "en", options=Options(torch=True))
-    assert "no PyTorch equivalent" in out.render_document([SOLVED["2022_z2"]], "torch", "en")
+    assert "no PyTorch check: it ranks given scores" in out.render_document([SOLVED["2022_z2"]], "torch", "en")
+    for pid, call in (("extra_lstm_bptt", "torch.nn.LSTM"), ("000_t6", "vector_norm"),
+                      ("extra_adam_quadratic", "torch.optim.Adam")):
+        assert call in out.render_document([SOLVED[pid]], "beamer", "en"), pid       # every kind's script closes its slides
 
 
 # one network per loss and option set (issue 10): the exported script's PyTorch loss gives the engine's numbers
@@ -100,8 +142,125 @@ tasks:
     solution = solve_file(path)
     script = torch_script(solution)
     assert script is not None
-    printed = run(script)
+    printed = run(script, tmp_path)
     assert {"loss", "fc.W.grad", "fc.b.grad"} <= set(printed)
     for key, value in printed.items():
         exact = np.vectorize(float, otypes=[float])(np.asarray(solution.results[key], dtype=object))
         np.testing.assert_allclose(np.asarray(value, dtype=float), exact, rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+# ----- what no file in problems/ exercises: each spec's script gives the engine's numbers -------------------
+RESIDUAL = {"model": [{"linear": {"name": "fc1", "W": [[1, 0], [1, -1]], "b": [0, 1]}}, {"relu": {"name": "h"}},
+                      {"add": {"name": "r", "inputs": ["h", "x"]}},
+                      {"linear": {"name": "fc2", "W": [["1/2", 2], [1, -1]], "b": [0, "1/3"]}}],
+            "loss": "mse", "data": [{"x": [1, 2], "y": [0, 1]}, {"x": ["1/2", -1], "y": [1, 0]}]}
+TRAIN_NET = {"model": [{"linear": {"name": "fc1", "W": [[1, 0], [1, -1]], "b": [0, 1]}}, {"relu": {"name": "h"}},
+                       {"linear": {"name": "fc2", "W": [[1, 2]], "b": [0]}}],
+             "loss": "mse", "data": [{"x": [1, 2], "y": [1]}, {"x": [0, -1], "y": [0]}]}
+GRAPH = {"model": [{"linear": {"name": "a", "W": [[1, -1], ["1/2", 2]], "b": [0, 1]}},
+                   {"linear": {"name": "b", "inputs": ["x"], "W": [[2, 1], [-1, "1/3"]], "b": [1, 0]}},
+                   {"mul": {"name": "m", "inputs": ["a", "b"]}},
+                   {"concat": {"name": "c", "inputs": ["m", "x"]}},
+                   {"tanh": {"name": "t"}},
+                   {"linear": {"name": "fc", "W": [[1, -1, "1/2", 2]], "b": [0]}}],
+         "loss": {"mse": {"half": True}}, "data": [{"x": [1, "1/2"], "y": [1]}, {"x": [-1, 2], "y": [0]}]}
+SPECS = {
+    "residual_per_example_x_and_node": {**RESIDUAL, "tasks": [{"gradient": {"wrt": ["fc1.W", "x", "h", "r"]}}]},
+    "residual_sum_batch": {**RESIDUAL, "tasks": [{"gradient": {"wrt": ["fc1.b", "x", "h"], "method": "batch",
+                                                               "reduction": "sum"}}]},
+    "graph_mul_concat_half_mse": {**GRAPH, "tasks": [{"gradient": {"wrt": ["a.W", "b.b", "x", "m"],
+                                                                   "method": "batch"}}]},
+    "matmul": {"model": [{"linear": {"name": "u", "W": [[1, 2], [0, -1], [1, 1]], "b": [0, 0, 1]}},
+                         {"matmul": {"name": "q", "inputs": ["u", "u"]}}],
+               "loss": "sum", "data": [{"x": [1, -1], "y": 0}, {"x": [2, "1/2"], "y": 0}],
+               "tasks": [{"gradient": {"wrt": ["u.W", "x"], "method": "batch"}}]},
+    "upstream": {"model": [{"linear": {"name": "fc1", "W": [[1, 2], [3, -1]], "b": [0, 0]}}, {"tanh": {"name": "h"}}],
+                 "data": {"x": [1, -1]},
+                 "tasks": [{"gradient": {"wrt": ["fc1.W", "x"], "upstream": {"fc1": ["1/2", -2]}}}]},
+    "upstream_batch": {**RESIDUAL, "loss": None,
+                       "tasks": [{"gradient": {"wrt": ["fc1.W", "x", "h"], "upstream": {"r": [[1, 0], [-1, 2]]}}}]},
+    "relu_grad_one_at_zero": {"model": [{"linear": {"name": "fc", "W": [[1, -1], [1, 1]], "b": [0, 0]}},
+                                        {"relu": {"name": "h"}}, {"linear": {"name": "out", "W": [[2, -1]], "b": [1]}}],
+                              "loss": "mse", "conventions": {"relu_grad_at_zero": 1},
+                              "data": [{"x": [1, 1], "y": [0]}, {"x": [2, -1], "y": [1]}],
+                              "tasks": [{"gradient": {"wrt": ["fc.W", "fc.b"]}}]},
+    "train_step_sum": {**TRAIN_NET, "tasks": [{"train_step": {"lr": "1/2", "reduction": "sum"}}]},
+    "one_example_x": {**TRAIN_NET, "data": {"x": [1, 2], "y": [1]}, "tasks": [{"gradient": {"wrt": ["fc2.W", "x", "h"]}}]},
+    "train_sgd_momentum": {**TRAIN_NET, "tasks": [{"train": {"optimizer": {"sgd": {"lr": "1/10", "momentum": "9/10"}},
+                                                             "steps": 3}}]},
+    "train_adam_clip_norm": {**TRAIN_NET, "tasks": [{"train": {"optimizer": {"adam": {"lr": "1/10"}}, "steps": 2,
+                                                               "clip_grad_norm": {"max_norm": 1}}}]},
+    "train_rmsprop_sum": {**TRAIN_NET, "tasks": [{"train": {"optimizer": {"rmsprop": {"lr": "1/10", "momentum": "1/2",
+                                                                                      "centered": True}},
+                                                            "steps": 2, "reduction": "sum"}}]},
+    "train_adagrad": {**TRAIN_NET, "tasks": [{"train": {"optimizer": {"adagrad": {"lr": "1/2"}}, "steps": 2}}]},
+    "flatten_channel_last": {"model": [{"flatten": {"name": "fl"}}, {"linear": {"name": "fc", "W": [[1, 2, -1, 0, 1, 3, 0, 1]],
+                                                                                "b": [0]}}],
+                             "loss": "mse", "conventions": {"flatten": "channel_last"},
+                             "data": [{"x": [[[1, 2], [3, 4]], [[-1, 0], [2, 1]]], "y": [1]}],
+                             "tasks": [{"gradient": {"wrt": ["x"]}}]},
+    "triplets_mean_with_inputs": {
+        "kind": "siamese", "model": [{"linear": {"name": "fc", "W": [[1, -1], ["1/2", 2]], "b": [0, 1]}},
+                                     {"tanh": {"name": "t"}}],
+        "loss": {"triplet": {"margin": "1/2"}}, "reduction": "mean",
+        "inputs": {"a": [1, 0], "p": [1, "1/2"], "n": [-1, 2], "m": [0, 0]},
+        "triplets": [{"anchor": "a", "positive": "p", "negative": "n"}, {"anchor": "m", "positive": "a", "negative": "p"}],
+        "tasks": [{"gradient": {"wrt": ["fc.W", "fc.b", "a", "n"]}}]},
+    "triplet_at_the_kink": {      # d_ap − d_an + m = 0: the hinge's derivative is the ReLU convention's
+        "kind": "siamese", "model": [{"linear": {"name": "fc", "W": [[1, 0], [0, 1]], "b": [0, 0]}}],
+        "loss": {"triplet": {"margin": 1}}, "conventions": {"relu_grad_at_zero": 1},
+        "inputs": {"a": [0, 0], "p": [3, 4], "n": [6, 0]},
+        "triplets": [{"anchor": "a", "positive": "p", "negative": "n"}], "tasks": [{"gradient": {"wrt": ["fc.W"]}}]},
+    "contrastive_half_sum": {
+        "kind": "siamese", "model": [{"linear": {"name": "fc", "W": [[1, 2], [0, -1]], "b": [1, 0]}}, {"relu": None}],
+        "loss": {"contrastive": {"margin": 3, "half": True}}, "reduction": "sum",
+        "inputs": {"u": [1, 1], "v": [0, 2], "w": ["1/2", -1]},
+        "pairs": [{"inputs": ["u", "v"], "label": "positive"}, {"inputs": ["u", "w"], "label": "negative"}],
+        "tasks": [{"gradient": {"wrt": ["fc.W", "u"]}}]},
+    "gru_output_cross_entropy": {
+        "kind": "recurrent",
+        "cell": {"gru": {"W_ih": [[1], [-1], ["1/2"], [2], [0], [1]], "W_hh": [[1, 0], [0, 1], [1, 1], [0, "1/2"],
+                                                                              [-1, 1], [1, 0]],
+                         "b_ih": [0, 1, 0, 0, "1/2", 0], "b_hh": [1, 0, 0, -1, 0, "1/4"], "h0": ["1/2", -1]}},
+        "output": {"W_hy": [[1, -1], [2, 0]], "b_y": [0, 1], "activation": "softmax"},
+        "inputs": [[1], [-1], ["1/2"]], "loss": "cross_entropy", "loss_over": "sum", "targets": [0, 1, 1],
+        "tasks": [{"gradient": {"wrt": ["W_ih", "W_hh", "b_hh", "W_hy", "b_y", "h0", "z2"]}}]},
+    "rnn_identity": {
+        "kind": "recurrent",
+        "cell": {"rnn": {"W_hh": [["1/2", 0], [1, -1]], "W_xh": [[1], [2]], "b_h": [0, 1], "activation": "identity"}},
+        "inputs": [1, -1], "loss": "mse", "targets": [None, [1, 0]],
+        "tasks": [{"gradient": {"wrt": ["W_hh", "W_xh", "b_h", "a1"]}}]},
+    "rnn_relu_grad_at_zero": {
+        "kind": "recurrent", "conventions": {"relu_grad_at_zero": "1/2"},
+        "cell": {"rnn": {"W_hh": [[1, 0], [1, -1]], "W_xh": [[1], [-1]], "b_h": [-1, 1], "activation": "relu"}},
+        "inputs": [1, 2], "loss": "mse", "loss_over": "sum", "targets": [[0, 1], [1, 0]],
+        "tasks": [{"gradient": {"wrt": ["W_hh", "W_xh", "b_h"]}}]},
+}
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_each_kind_of_task_has_a_script_with_the_engines_numbers(name, tmp_path):
+    from examsolver.api import solve
+
+    solution = solve({"id": name, "title": {"hr": "t", "en": "t"}, **SPECS[name]})
+    script = torch_script(solution)
+    assert script is not None, torch_text(solution)
+    printed = run(script, tmp_path)
+    missing = [key for key in solution.results if RECOMPUTED.fullmatch(key) and key not in printed]
+    assert not missing, f"not recomputed by the script: {missing}"
+    for key, value in printed.items():
+        np.testing.assert_allclose(np.asarray(value, dtype=float), as_float(solution.results[key]), rtol=1e-9,
+                                   atol=1e-9, err_msg=key)
+
+
+def test_an_op_without_an_equivalent_is_named_with_the_reason():
+    """nn.RNN has tanh and relu only: a network with an identity RNN gets the comment naming that layer."""
+    from examsolver.api import solve
+
+    solution = solve({"id": "rnn_net", "title": {"hr": "t", "en": "t"},
+                      "model": [{"rnn": {"name": "cell", "W_hh": [[1]], "W_xh": [[2]], "activation": "identity"}}],
+                      "loss": "sum", "data": [{"x": [1, -1], "y": 0}],
+                      "tasks": [{"gradient": {"wrt": ["cell.W_hh"]}}]})
+    assert torch_script(solution) is None
+    assert torch_text(solution) == ("# rnn_net: no PyTorch check: the rnn op (cell) has no PyTorch equivalent with its "
+                                    "settings and the problem's conventions\n")

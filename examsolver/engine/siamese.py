@@ -166,6 +166,11 @@ class Contrastive:
             return zeros(np.shape(e1))
         return np.asarray(unit * (-2 * self.factor * gap), dtype=object)
 
+    def torch(self, d: str, positive: bool) -> str:
+        """The pair's loss in PyTorch from its distance d (a variable of the check script)."""
+        factor = "0.5 * " if self.half else ""
+        return f"{factor}{d} ** 2" if positive else f"{factor}torch.clamp({float(self.m)!r} - {d}, min=0) ** 2"
+
 
 class Triplet:
     def __init__(self, params, kink_grad):
@@ -191,6 +196,14 @@ class Triplet:
         u_ap = zeros(np.shape(a)) if u_ap is None else u_ap
         u_an = zeros(np.shape(a)) if u_an is None else u_an
         return tuple(np.asarray(g * slope, dtype=object) for g in (u_ap - u_an, -u_ap, u_an))
+
+    def torch(self, z: str) -> str | None:
+        """max(0, z) of z = d_ap − d_an + m (a variable of the check script): the ReLU's reference with
+        the kink's derivative as this loss takes it."""
+        from examsolver.engine.ops import LAYERS
+
+        hinge = LAYERS["relu"](LAYERS["relu"].Params(), 0, SimpleNamespace(relu_grad_at_zero=self.kink_grad))
+        return hinge.torch(z, {})
 
 
 # ----- the problem kind ------------------------------------------------------------------------

@@ -70,11 +70,9 @@ def _tex(kind: str):
 
 
 def _torch(solutions, lang, decimal, assets, options) -> str:
-    from examsolver.render.torch_script import torch_script
+    from examsolver.render.torch_script import torch_text
 
-    scripts = [torch_script(s) or f"# {s.problem_id}: no PyTorch equivalent (a model with an op PyTorch lacks, "
-                                     "or not a network)\n" for s in solutions]
-    return "\n\n".join(scripts)
+    return "\n\n".join(torch_text(s) for s in solutions)
 
 
 def _html(solutions, lang, decimal, assets, options) -> str:

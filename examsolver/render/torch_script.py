@@ -1,16 +1,19 @@
 """The PyTorch check script of a problem: the slides' "kod u torchu za provjeru".
 
-Built from the spec's model through each op's PyTorch reference (`Layer.torch`,
-`Loss.torch`), so the conventions the solution states are applied by the ops
-themselves.  The script recomputes the results with autograd in float64 and
-prints them under the names of the JSON results (`loss`, `conv1.W.grad`,
-`fc1.W.updated`), one `name = [numbers]` line each.  Problems whose model has
-an op without a PyTorch equivalent (or that are not networks) have no script.
+Built from the problem's ops through their PyTorch references (`Layer.torch`,
+`Loss.torch`, a cell's `torch_step`, an optimizer's `torch`), so the conventions
+the solution states are applied by the ops themselves.  The script recomputes
+the results with autograd in float64 and prints them under the names of the
+JSON results (`loss`, `fc1.W.grad(2)`, `h.grad`, `f2.grad`, `w.updated(3)`), one
+`name = [numbers]` line each.  A problem without a PyTorch equivalent gets one
+comment line that says why (`torch_text`).
 """
 
 from __future__ import annotations
 
+import keyword
 import re
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -29,51 +32,413 @@ def show(name, value):
 
 '''
 
+HELPERS = {      # written into a script that calls them
+    "show_each": '''
+def show_each(name, value):
+    """One line per example of the minibatch: name(1), name(2), …"""
+    for n, row in enumerate(value, 1):
+        show(f"{name}({n})", row)
+
+''',
+    "grad": '''
+def grad(t):
+    """The gradient autograd left in t (zeros where the loss does not depend on t)."""
+    return t.grad if t.grad is not None else torch.zeros_like(t)
+
+''',
+}
+
+# problem kinds with nothing for autograd to recompute, and why
+WITHOUT = {
+    "counting": "it counts parameters and shapes; there is nothing for autograd to compute",
+    "retrieval": "it ranks given scores and counts hits (precision, recall, AP); nothing is differentiated",
+}
+
+
+class NoScript(Exception):
+    """Why a problem has no PyTorch check; the message is the comment written in its place."""
+
 
 def torch_script(solution) -> str | None:
     """The script, or None when the problem has no PyTorch equivalent."""
-    from examsolver.engine.network import _tasks
+    return _build(solution)[0]
+
+
+def torch_text(solution) -> str:
+    """The script, or one comment line that names the reason there is none."""
+    script, reason = _build(solution)
+    return script or f"# {solution.problem_id}: no PyTorch check: {reason}\n"
+
+
+def _build(solution) -> tuple[str | None, str]:
+    doc = getattr(solution, "document", None)
+    kind = doc.data.get("kind", "network") if doc is not None and isinstance(doc.data, dict) else None
+    if kind in WITHOUT:
+        return None, WITHOUT[kind]
+    builder = BUILDERS.get(kind)
+    if builder is None:
+        return None, f"the {kind or 'unknown'} problem kind has no PyTorch equivalent"
+    try:
+        return builder(solution), ""
+    except NoScript as why:
+        return None, str(why)
+
+
+class Script:
+    """The lines of a script being written; variables named after the problem's, never clashing."""
+
+    RESERVED = {"json", "torch", "F", "show", "show_each", "grad", "n", "t", "x", "y", "loss", "losses", "loss_n",
+                "optimizer", "params", "batch", "out"}
+
+    def __init__(self, problem_id: str):
+        self.header = HEADER.format(id=problem_id)
+        self.lines = []
+        self.taken = set(self.RESERVED)
+
+    def var(self, name: str) -> str:
+        base = re.sub(r"\W", "_", name)
+        base = base if base and not base[0].isdigit() and not keyword.iskeyword(base) else f"v_{base}"
+        out = base
+        while out in self.taken:
+            out += "_"
+        self.taken.add(out)
+        return out
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def tensor(self, var: str, value, grad: bool = False, integer: bool = False, note: str = "") -> None:
+        flag = ", requires_grad=True" if grad else ""
+        self.add(f"{var} = torch.tensor({_literal(value, integer)}{flag})" + (f"  # {note}" if note else ""))
+
+    def text(self) -> str:
+        body = "\n".join(self.lines) + "\n"
+        helpers = "".join(code for name, code in HELPERS.items() if re.search(rf"\b{name}\(", body))
+        return self.header + helpers + "\n" + body
+
+
+def _reference(expression: str | None, op) -> str:
+    """An op's PyTorch expression; without one, the reason: none declared, or none for these settings."""
+    from examsolver.engine.ops.base import Layer, Loss
+
+    if expression is None:
+        what = f"the {op.kind} op ({getattr(op, 'name', op.kind)})"
+        if getattr(type(op), "torch", None) in (Layer.torch, Loss.torch):
+            raise NoScript(f"{what} declares no PyTorch reference yet")
+        raise NoScript(f"{what} has no PyTorch equivalent with its settings and the problem's conventions")
+    return expression
+
+
+# ----- network problems ------------------------------------------------------------------
+def _network(solution) -> str:
+    from examsolver.engine.network import _tasks, result_name
+    from examsolver.engine.shapes import prepare_inputs
     from examsolver.render.names import network_of
+    from examsolver.solution import Solution
 
     net = network_of(solution)
-    if net is None:
-        return None
-    spec = net.spec
-    if net.loss is None or not all(isinstance(x, np.ndarray) for x in net.xs):
-        return None         # no loss to differentiate, or inputs the spec builds (sparse images)
-    if any(layer.arity != 1 or layer.p.inputs for layer in net.layers):
-        return None         # a graph model (named inputs): the script writes chains only
-    tasks = _tasks(spec, net, net.forward())
-    if tasks.training is not None or tasks.upstream or tasks.nodes:
-        return None         # optimizers over steps, given upstream gradients, node gradients: not scripted yet
-    wanted, train = tasks.wanted, tasks.train
-    names = {(i, key): _variable(f"{layer.name}_{key}") for i, layer in enumerate(net.layers)
-             for key in layer.weights}
-    chain = [layer.torch("h", {key: names[(i, key)] for key in layer.weights}) for i, layer in enumerate(net.layers)]
-    per_example = net.loss.torch("h", "y")
-    if None in chain or per_example is None:
-        return None
-    lines = [HEADER.format(id=solution.problem_id)]
-    lines.append(f"x = torch.tensor({_literal(np.stack(net.xs))})  # the examples, one per row")
-    y = np.stack([np.asarray(v, dtype=object) for v in net.ys])
-    integer = net.loss.kind == "cross_entropy" and y.ndim == 1
-    lines.append(f"y = torch.tensor({_literal(y, integer)})")
-    for (i, key), var in names.items():
-        lines.append(f"{var} = torch.tensor({_literal(net.layers[i].weights[key])}, requires_grad=True)")
-    lines += ["", "h = x"]
-    lines += [f"h = {expression}  # {layer.name}" for layer, expression in zip(net.layers, chain)]
-    reduction = train.reduction if train else "mean"
-    lines += [f"loss = ({per_example}).{reduction}()", "loss.backward()", "", 'show("loss", loss)']
-    for i, key in sorted(wanted):
-        layer, var = net.layers[i], names[(i, key)]
-        lines.append(f'show("{layer.name}.{key}.grad", {var}.grad)')
-        if train is not None:
-            lines.append(f'show("{layer.name}.{key}.updated", {var} - {float(train.lr)!r} * {var}.grad)')
-    return "\n".join(lines) + "\n"
+    prepare_inputs(net.spec, net, Solution(problem_id="torch", title={}))     # sparse inputs → tensors
+    fwd = net.forward()
+    tasks = _tasks(net.spec, net, fwd)
+    if net.loss is None and not tasks.upstream:
+        raise NoScript("no loss and no given gradient: nothing to differentiate")
+    s = Script(solution.problem_id)
+    nodes_asked = {net.node_names(fwd)[name]: name for name in tasks.nodes}
+    upstream = {fwd.index(node): G for node, G in tasks.upstream.items()}
+    s.tensor("x", np.stack(net.xs), grad=tasks.want_x, note="the examples, one per row")
+    if net.loss is not None and not tasks.upstream:
+        y = np.stack([np.asarray(v, dtype=object) for v in net.ys])
+        s.tensor("y", y, integer=net.loss.class_index_targets and y.ndim == 1)
+    params, variables, forward = _model(s, net, fwd, set(nodes_asked))
+    out = variables[-1]
+    if net.loss is not None and not tasks.upstream:
+        reduction = tasks.reduction if net.batched else "sum"
+        forward += [f"losses = {_reference(net.loss.torch(out, 'y'), net.loss)}  # L(n) of each example",
+                    f"loss = losses.{reduction}()"]
+    s.add("", *forward, "")
+    show = "show_each" if net.batched else "show"
+    row = (lambda v: v) if net.batched else (lambda v: f"{v}[0]")
+    shown = set()
+    for j, var in enumerate(variables):
+        names = [result_name(fwd.syms[j])] + ([net.layers[j - 1].p.name] if j and net.layers[j - 1].p.name else [])
+        for name in dict.fromkeys(names):
+            if name not in shown:
+                shown.add(name)
+                s.add(f'{show}("{name}", {row(var)})')
+    weight_names = {key: f"{net.layers[key[0]].name}.{key[1]}" for key in sorted(tasks.wanted)}
+    inputs = (["x"] if tasks.want_x else []) + [variables[fwd.index(node)] for node in nodes_asked]
+    input_names = (["x"] if tasks.want_x else []) + list(nodes_asked.values())
+    tracked = ", ".join([params[k] for k in weight_names] + inputs)
+    if tasks.upstream:
+        s.add("", "# the given upstream gradients seed the reverse pass")
+        given = [(variables[j], G) for j, G in upstream.items()]
+        s.add(f"torch.autograd.backward([{', '.join(v for v, _ in given)}], "
+              f"[{', '.join(f'torch.tensor({_literal(np.stack(G))})' for _, G in given)}])")
+        _show_grads(s, params, weight_names, inputs, input_names, "" if net.batched else "[0]")
+        return s.text()
+    s.add('show("loss", loss)')
+    if net.batched:
+        s.add('show_each("loss", losses)')
+    per_example = net.batched and tasks.any and tasks.method != "batch" and tasks.training is None
+    if per_example:
+        s.add("", "# each example's own loss L(n), as the slides backpropagate it",
+              "for n, loss_n in enumerate(losses, 1):",
+              f"    for t in [{tracked}]:", "        t.grad = None",
+              "    loss_n.backward(retain_graph=True)")
+        for key, name in weight_names.items():
+            s.add(f'    show(f"{name}.grad({{n}})", grad({params[key]}))')
+        for var, name in zip(inputs, input_names):
+            s.add(f'    show(f"{name}.grad({{n}})", grad({var})[n - 1])')
+        s.add(f"for t in [{tracked}]:", "    t.grad = None")
+    if tasks.any or tasks.train is not None:
+        s.add("", f"loss.backward(retain_graph=True)  # the {'minibatch ' if net.batched else ''}loss")
+        named_inputs = ([], []) if per_example else (inputs, input_names)
+        _show_grads(s, params, weight_names, *named_inputs, "" if net.batched else "[0]")
+    if tasks.train is not None:
+        lr = float(tasks.train.lr)
+        for key, name in weight_names.items():
+            s.add(f'show("{name}.updated", {params[key]} - {lr!r} * {params[key]}.grad)')
+    if tasks.training is not None:
+        _training(s, net, tasks.training, params, forward, solution.results)
+    return s.text()
 
 
-def _variable(name: str) -> str:
-    return re.sub(r"\W", "_", name)
+def _model(s: Script, net, fwd, retain: set) -> tuple[dict, list, list]:
+    """The parameters as tensors; (their variables, each node's variable, the forward pass's lines) with
+    every layer written by its PyTorch reference over the batch x, the nodes in `retain` keeping their grad."""
+    params = {}
+    for i, layer in enumerate(net.layers):
+        for key, value in layer.weights.items():
+            params[(i, key)] = s.var(f"{layer.name}_{key}")
+            s.tensor(params[(i, key)], value, grad=True)
+    variables, forward = ["x"], []
+    for i, layer in enumerate(net.layers):
+        reads = [variables[fwd.index(node)] for node in fwd.ins[i]]
+        weights = {key: params[(i, key)] for key in layer.weights}
+        expression = _reference(layer.torch(reads[0] if layer.arity == 1 else reads, weights), layer)
+        variables.append(s.var(layer.name))
+        forward.append(f"{variables[-1]} = {expression}  # {layer.name}")
+        if fwd.nodes[i + 1] in retain:
+            forward.append(f"{variables[-1]}.retain_grad()")
+    return params, variables, forward
+
+
+def _show_grads(s: Script, params: dict, weight_names: dict, inputs: list, input_names: list, row: str) -> None:
+    for key, name in weight_names.items():
+        s.add(f'show("{name}.grad", grad({params[key]}))')
+    for var, name in zip(inputs, input_names):
+        s.add(f'show("{name}.grad", grad({var}){row})')
+
+
+def _training(s: Script, net, training, params: dict, forward: list, results: dict) -> None:
+    """torch.optim over the steps, each on the minibatch loss at the parameters it starts from."""
+    from examsolver.engine import optim
+
+    optimizer = optim.build(training)
+    names = {key: f"{net.layers[key[0]].name}.{key[1]}" for key in sorted(params)}
+    variables = "[" + ", ".join(params[key] for key in names) + "]"
+    _optimizer_loop(s, optimizer, training, variables, {params[k]: n for k, n in names.items()},
+                    ["    " + line for line in forward], "loss", results)
+
+
+def _optimizer_loop(s: Script, optimizer, training, variables: str, names: dict, recompute: list,
+                    objective: str, results: dict) -> None:
+    expression = optimizer.torch("params")
+    if expression is None:
+        raise NoScript(f"the {optimizer.name} rule under the problem's conventions is not torch.optim's")
+    clip_norm, clip_value = training.clip_grad_norm, training.clip_grad_value
+    if clip_norm is not None and training.conventions.clip_norm != "pytorch":
+        raise NoScript("gradient clipping by the exact norm is not torch's clip_grad_norm_ (which adds 10⁻⁶)")
+    s.add("", "# the optimizer over the steps", f"params = {variables}", f"optimizer = {expression}",
+          f"for t in range(1, {training.steps} + 1):", "    optimizer.zero_grad()", *recompute,
+          f"    {objective}.backward()")
+    for var, name in names.items():
+        s.add(f'    show(f"{name}.grad({{t}})", grad({var}))')
+    if clip_norm is not None:
+        s.add(f'    show(f"grad_norm({{t}})", torch.nn.utils.clip_grad_norm_(params, {float(clip_norm.max_norm)!r}))')
+    if clip_value is not None:
+        s.add(f"    torch.nn.utils.clip_grad_value_(params, {float(clip_value.clip_value)!r})")
+    s.add("    optimizer.step()")
+    for var, name in names.items():
+        s.add(f'    show(f"{name}.updated({{t}})", {var})')
+        for key, torch_key in optimizer.torch_state.items():
+            if f"{name}.{key}(1)" in results:          # the state the engine's rule keeps
+                s.add(f'    show(f"{name}.{key}({{t}})", optimizer.state[{var}]["{torch_key}"])')
+
+
+# ----- recurrent problems ----------------------------------------------------------------
+def _recurrent(solution) -> str:
+    from examsolver.engine.recurrent import Problem, parse
+
+    doc = solution.document
+    problem = Problem(parse(doc), doc)
+    cell, spec = problem.cell, problem.spec
+    wanted = [w for task in spec.tasks if not isinstance(task, str) for w in task.gradient.wrt]
+    s = Script(solution.problem_id)
+    s.taken |= {f"{name}{t}" for t in range(problem.T + 1) for name in ("a", "h", "c", *getattr(cell, "gate_names", ()))}
+    s.tensor("x", problem.xs, note="one row per time step")
+    weights = {key: s.var(key) for key in cell.weights}
+    for key, var in weights.items():
+        s.tensor(var, cell.weights[key], grad=True)
+    state = {}
+    for key, value in cell.initial().items():
+        state[key] = f"{key}0"
+        s.tensor(state[key], value, grad=True, note="the initial state")
+    out = problem.output
+    if out is not None:
+        weights_out = {"W_hy": s.var("W_hy"), "b_y": s.var("b_y")}
+        s.tensor(weights_out["W_hy"], out.W, grad=True)
+        s.tensor(weights_out["b_y"], out.b, grad=True)
+    s.add("")
+    results = []                    # (result name, variable)
+    outputs = []
+    for t in range(1, problem.T + 1):
+        for name, expression in cell.torch_step(f"x[{t - 1}]", state, weights, t):
+            s.add(f"{name} = {expression}")
+            if name in wanted:
+                s.add(f"{name}.retain_grad()")
+            clash = out is not None and name[:-len(str(t))] in ("o", "p")
+            results.append((f"{cell.name}.{name}" if clash else name, name))
+        state = {key: f"{key}{t}" for key in state}
+        if out is not None:
+            o, p = s.var(f"o_{t}"), s.var(f"p_{t}")
+            s.add(f"{o} = {weights_out['W_hy']} @ h{t} + {weights_out['b_y']}")
+            results.append((f"o{t}", o))
+            if out.act is not None:
+                s.add(f"{p} = {_reference(out.act.torch(o, {}), out.act)}")
+                results.append((f"p{t}", p))
+            outputs.append(p if out.act is not None else o)
+        else:
+            outputs.append(f"h{t}")
+    module = cell.torch("batch", {**weights, **{f"{k}0": f"{k}0" for k in state}})
+    if module is not None:
+        hs = ", ".join(f"h{t}" for t in range(1, problem.T + 1))
+        s.add("", f"# PyTorch's own {type(cell).__name__} module gives the same hidden states",
+              "batch = x.unsqueeze(0)  # a batch of one sequence", f"assert torch.allclose(torch.stack([{hs}]), {module}[0])")
+    s.add("", *[f'show("{name}", {var})' for name, var in results])
+    if problem.loss is not None:
+        steps = problem.loss_steps()
+        targets = np.stack([np.asarray(problem.target(t), dtype=object) for t in steps])
+        integer = problem.loss.class_index_targets and targets.ndim == 1
+        s.tensor("y", targets, integer=integer, note="the targets of the steps with a loss")
+        s.add(f"out = torch.stack([{', '.join(outputs[t] for t in steps)}])",
+              f"losses = {_reference(problem.loss.torch('out', 'y'), problem.loss)}", "loss = losses.sum()")
+        s.add(*[f'show("loss({t + 1})", losses[{k}])' for k, t in enumerate(steps)], 'show("loss", loss)')
+    if wanted:
+        s.add("", "loss.backward()  # backpropagation through time")
+        for key in wanted:
+            var = weights.get(key) or (weights_out.get(key) if out is not None else None) or key
+            if key not in ("h0", "c0"):
+                s.add(f'show("{key}.grad", grad({var}))')
+        for key in state:
+            s.add(f'show("{key}0.grad", grad({key}0))')
+    return s.text()
+
+
+# ----- siamese and triplet problems --------------------------------------------------------------
+def _siamese(solution) -> str:
+    """The shared model on every named input at once (one row each), then each pair's or triplet's loss."""
+    from examsolver.engine.siamese import Siamese, _label, _wanted, validate_siamese
+
+    doc = solution.document
+    model = Siamese(validate_siamese(doc), doc)
+    net, fwd = model.net, model.net.forward()
+    wanted, inputs = _wanted(model.spec, net, model.names)
+    s = Script(solution.problem_id)
+    s.tensor("x", np.stack(net.xs), grad=bool(inputs), note=f"the inputs {', '.join(model.names)}, one per row")
+    params, variables, forward = _model(s, net, fwd, set())
+    e = s.var("e")
+    s.add("", *forward, f"{e} = {variables[-1]}  # the embeddings, one per row",
+          *([f"{e}.retain_grad()"] if wanted or inputs else []), "")
+    s.add(*[f'show("e{m + 1}", {e}[{m}])' for m in range(len(model.names))])
+    count, losses = len(model.groups), []
+    for k, group in enumerate(model.groups):
+        suffix = f"({_label(k, count)})" if count > 1 else ""
+        loss = s.var(f"L{k + 1}")
+        if model.contrastive:
+            d = s.var(f"d{k + 1}")
+            s.add(f"{d} = torch.linalg.vector_norm({e}[{group[0]}] - {e}[{group[1]}])",
+                  f"{loss} = {model.loss.torch(d, model.spec.pairs[k].label == 'positive')}", f'show("d{suffix}", {d})')
+        else:
+            a, p, n = group
+            d_ap, d_an, z = s.var(f"d_ap{k + 1}"), s.var(f"d_an{k + 1}"), s.var(f"z{k + 1}")
+            s.add(f"{d_ap} = torch.linalg.vector_norm({e}[{a}] - {e}[{p}])",
+                  f"{d_an} = torch.linalg.vector_norm({e}[{a}] - {e}[{n}])",
+                  f"{z} = {d_ap} - {d_an} + {float(model.loss.m)!r}",
+                  f"{loss} = {_reference(model.loss.torch(z), SimpleNamespace(kind='triplet', name='loss'))}",
+                  f'show("d_ap{suffix}", {d_ap})', f'show("d_an{suffix}", {d_an})')
+        s.add(f'show("loss{suffix}", {loss})')
+        losses.append(loss)
+    names = {params[key]: f"{net.layers[key[0]].name}.{key[1]}" for key in sorted(wanted)}
+    tracked = ", ".join(list(names) + ([e] if wanted or inputs else []) + (["x"] if inputs else []))
+    for k, (group, loss) in enumerate(zip(model.groups, losses)):
+        if not (wanted or inputs):
+            break
+        suffix = f"({_label(k, count)})" if count > 1 else ""
+        s.add("", f"for t in [{tracked}]:", "    t.grad = None", f"{loss}.backward(retain_graph=True)")
+        for m in sorted(set(group)):
+            s.add(f'show("e{m + 1}.grad{suffix}", grad({e})[{m}])')
+        s.add(*[f'show("{name}.grad{suffix}", grad({var}))' for var, name in names.items()])
+        s.add(*[f'show("{model.names[m]}.grad{suffix}", grad(x)[{m}])' for m in sorted(set(group))
+                if model.names[m] in inputs])
+    if count > 1 and model.spec.reduction != "none":
+        total = f"torch.stack([{', '.join(losses)}]).{model.spec.reduction}()"
+        s.add("", f"loss = {total}  # over the {'pairs' if model.contrastive else 'triplets'}", 'show("loss", loss)')
+        if wanted or inputs:
+            s.add(f"for t in [{tracked}]:", "    t.grad = None", "loss.backward()",
+                  *[f'show("{name}.grad", grad({var}))' for var, name in names.items()],
+                  *[f'show("{name}.grad", grad(x)[{m}])' for m, name in enumerate(model.names) if name in inputs])
+    return s.text()
+
+
+# ----- formulas minimised by an optimizer ----------------------------------------------------
+def _symbolic(solution) -> str:
+    """A formula minimised from given numbers (`minimize: {from: …}`): the objective in torch, torch.optim."""
+    from examsolver.engine import minimize
+    from examsolver.engine.solve import parse_spec
+    from examsolver.engine.symbolic import Solver
+
+    doc = solution.document
+    spec = parse_spec(doc)
+    tasks = [(i, getattr(entry, "minimize", None)) for i, entry in enumerate(spec.tasks)]
+    if not tasks or any(task is None or task.from_ is None for _, task in tasks):
+        raise NoScript("its formulas are derived symbolically (sympy); only minimising a formula from given "
+                       "numbers has a PyTorch counterpart")
+    solver = Solver(spec, doc)
+    s = Script(solution.problem_id)
+    for i, task in tasks:
+        loc = ("tasks", i, "minimize")
+        entries, start = minimize._exact_start(solver, task, loc)
+        prefix = f"{task.name}." if task.name else ""
+        variables = {name: s.var(prefix + name) for name in entries}
+        for name, var in variables.items():
+            s.tensor(var, start[name], grad=True)
+        f = _torch_formula(solver.expr(task.of, loc + ("of",)), entries, start, variables)
+        fname = task.name or (task.of if isinstance(task.of, str) and task.of in solver.scope.names else "f")
+        objective = s.var(f"objective_{fname}")
+        s.add("", "", f"def {objective}():", f"    return {f}", "", "", f'show("{fname}(0)", {objective}())')
+        optimizer = minimize._optimizer(solver, task, loc, False)
+        _optimizer_loop(s, optimizer, task, "[" + ", ".join(variables.values()) + "]",
+                        {var: prefix + name for name, var in variables.items()}, [], f"{objective}()",
+                        solution.results)
+        s.add(f'    show(f"{fname}({{t}})", {objective}())')
+    return s.text()
+
+
+def _torch_formula(expr, entries: dict, start: dict, variables: dict) -> str:
+    """The objective as a torch expression of the script's parameters (entries of a vector indexed)."""
+    import sympy as sp
+    from sympy.printing.pytorch import torch_code
+
+    names = {x: sp.Symbol(variables[name] + (f"[{k}]" if start[name].ndim else ""))
+             for name, xs in entries.items() for k, x in enumerate(xs)}
+    expr = expr.xreplace(names)
+    # constants such as √2 to the nearest float64 (the printer writes torch.sqrt(2), which needs a tensor)
+    expr = expr.replace(lambda e: e.is_number and not e.is_Rational, lambda e: sp.Float(e, 17))
+    return torch_code(expr)
+
+
+BUILDERS = {"network": _network, "recurrent": _recurrent, "siamese": _siamese, "symbolic": _symbolic}
 
 
 def _literal(array, integer: bool = False) -> str:

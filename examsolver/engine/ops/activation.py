@@ -80,9 +80,12 @@ class ReLU(Elementwise):
     fn_name = "relu"
 
     def torch(self, x, weights):
-        """PyTorch's ReLU′(0) is 0: the same function only under that convention."""
-        zero = scalar.exact(self.conventions.relu_grad_at_zero) == 0
-        return f"torch.relu({x})" if zero and not getattr(self.conventions, "mistakes", ()) else None
+        """PyTorch's ReLU′(0) is 0; another convention's value c is added where x = 0 as
+        c·(x − x.detach()), which is 0 but has the derivative c (x is a variable of the script)."""
+        if getattr(self.conventions, "mistakes", ()):
+            return None
+        c = scalar.exact(self.conventions.relu_grad_at_zero)
+        return f"torch.relu({x})" if c == 0 else f"(torch.relu({x}) + {float(c)!r} * ({x} == 0) * ({x} - {x}.detach()))"
 
     def f(self, v):
         return v if v.sign() > 0 else v * 0

@@ -213,7 +213,8 @@ class Layer:
     def torch(self, x: str, weights: dict) -> str | None:
         """The layer in PyTorch: an expression of x, a batch of inputs (first axis: the examples),
         with the layer's own settings and the problem's conventions applied; weights maps each key
-        of self.weights to the script's variable holding it.  None: no PyTorch equivalent."""
+        of self.weights to the script's variable holding it.  None: no PyTorch equivalent.
+        Ops that read several nodes (arity ≠ 1) get x as a list, one expression per input."""
         return None
 
     def phrase(self, direction: str) -> Phrase:
@@ -271,6 +272,7 @@ class Loss:
     Params: ClassVar[type] = NoParams
     output_name: ClassVar[str] = "s"     # what the slides call the model output it reads (MSE: o)
     fuses_with: ClassVar[str | None] = None  # final activation whose gradient combines to p − y
+    class_index_targets: ClassVar[bool] = False  # a scalar label is a class index (PyTorch: an integer tensor)
 
     def __init__(self, params):
         self.p = params

@@ -82,6 +82,9 @@ class Add(Combine):
     def vjp_each(self, values, y, gy):
         return [gy for _ in values]
 
+    def torch(self, x, weights):
+        return " + ".join(x)
+
     def formula(self, syms):
         return Op("+", tuple(syms))
 
@@ -101,6 +104,9 @@ class Concat(Combine):
             raise EngineError(f"{self.name}: concatenated nodes must agree in every axis but the first, got "
                               f"shapes {[np.shape(v) for v in values]}")
         return np.concatenate([np.asarray(v, dtype=object) for v in values])
+
+    def torch(self, x, weights):
+        return f"torch.cat([{', '.join(x)}], dim=1)"       # dim 0 is the batch
 
     def vjp_each(self, values, y, gy):
         edges = np.cumsum([0] + [np.shape(v)[0] for v in values])
@@ -125,6 +131,9 @@ class Multiply(Combine):
             raise EngineError(f"{self.name}: multiplied nodes have shapes {np.shape(a)} and {np.shape(b)}")
         return np.asarray(a * b, dtype=object)
 
+    def torch(self, x, weights):
+        return f"{x[0]} * {x[1]}"
+
     def vjp_each(self, values, y, gy):
         a, b = values
         return [np.asarray(gy * b, dtype=object), np.asarray(gy * a, dtype=object)]
@@ -148,6 +157,10 @@ class MatMul(Combine):
         if np.ndim(a) not in (1, 2) or np.ndim(b) not in (1, 2) or np.shape(a)[-1] != np.shape(b)[0]:
             raise EngineError(f"{self.name}: cannot multiply shapes {np.shape(a)} and {np.shape(b)}")
         return np.asarray(np.dot(a, b), dtype=object)
+
+    def torch(self, x, weights):
+        """torch.matmul example by example (on a batch it would read a stack of vectors as a matrix)."""
+        return f"torch.vmap(torch.matmul)({x[0]}, {x[1]})"
 
     def vjp_each(self, values, y, gy):
         a, b = (np.asarray(v, dtype=object) for v in values)

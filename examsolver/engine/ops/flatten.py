@@ -42,6 +42,12 @@ class Flatten(Layer):
             return np.asarray(gy, dtype=object).reshape(x.shape[1], x.shape[2], x.shape[0]).transpose(2, 0, 1), {}
         return np.asarray(gy, dtype=object).reshape(x.shape), {}
 
+    def torch(self, x, weights):
+        """torch.flatten after the batch axis; channel-last first moves C behind H, W (NHWC)."""
+        if self.channel_last:
+            return f"({x}.permute(0, 2, 3, 1) if {x}.dim() == 4 else {x}).flatten(1)"
+        return f"{x}.flatten(1)"
+
     def conventions_used(self):
         return [Phrase("convention.flatten_channel_last" if self.channel_last else "convention.flatten_channel_first", {})]
 

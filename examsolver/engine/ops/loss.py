@@ -49,6 +49,7 @@ class CrossEntropy(Loss):
     wrong_classes convention puts ε/(K − 1) on the wrong classes only (PyTorch's with ε·K/(K − 1))."""
 
     kind = "cross_entropy"
+    class_index_targets = True
     Params = CrossEntropyParams
     fuses_with = "softmax"
 

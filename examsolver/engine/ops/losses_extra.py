@@ -367,6 +367,7 @@ class NLL(Loss):
     """L = −w_y o_y: the negative log-likelihood of class y, o the log-probabilities (PyTorch's nll_loss)."""
 
     kind = "nll"
+    class_index_targets = True
     Params = NLLParams
     output_name = "o"
 

@@ -20,7 +20,7 @@ import numpy as np
 from examsolver.engine.ops import elementary as E
 from examsolver.engine.ops.base import LAYERS, Layer, NoParams, layer
 from examsolver.engine.scalar import Exact
-from examsolver.engine.tensor import zeros
+from examsolver.engine.tensor import to_float, zeros
 from examsolver.errors import EngineError
 from examsolver.solution import Phrase
 from examsolver.spec.model import Tensor
@@ -41,6 +41,9 @@ class _Identity:
 
     def df(self, x, y):
         return Exact(1)
+
+    def torch(self, x, weights):
+        return x
 
 
 def elementwise(kind: str, conventions):
@@ -181,6 +184,31 @@ class Recurrent(Layer):
 
         return Sym("H", bold=True), counter
 
+    # ----- PyTorch reference: its own module (gate order, two biases), and the equations step by step -----
+    def torch(self, x, weights):
+        """The hidden states (N, T, H) of PyTorch's module with these weights, on a batch of sequences;
+        weights may also name the script's initial states (h0, c0), else their values are written."""
+        module = self.torch_module(weights)
+        if module is None:
+            return None
+        H = self.hidden
+        states = []
+        for key, value in self.initial().items():
+            given = weights.get(f"{key}0") or f"torch.tensor({to_float(value).tolist()!r})"
+            states.append(f"{given}.reshape(1, 1, {H}).repeat(1, {x}.shape[0], 1)")
+        state = states[0] if len(states) == 1 else f"({', '.join(states)})"
+        return (f"torch.func.functional_call({module[0]}, {module[1]}, "
+                f"({x}.reshape({x}.shape[0], {x}.shape[1], {self.input_size}), {state}))[0]")
+
+    def torch_module(self, weights) -> tuple[str, str] | None:
+        """(PyTorch's module, its parameters as a dict of the script's variables); None: none fits."""
+        return None
+
+    def torch_step(self, x: str, state: dict, weights: dict, t: int) -> list[tuple[str, str]]:
+        """One time step in PyTorch on one example: (variable, expression) per equation, the
+        variables named as the results (i2, c2, h2); state names h(t−1) (and c(t−1))."""
+        raise NotImplementedError
+
     @classmethod
     def io_shapes(cls, sizes: dict) -> dict:
         shapes = {"x(t)": (sizes["input_size"],), "h(t)": (sizes["hidden_size"],)}
@@ -238,6 +266,19 @@ class RNN(Recurrent):
 
     def conventions_used(self):
         return [Phrase("convention.rnn", {"activation": self.p.activation})]
+
+    def torch_module(self, weights):
+        """nn.RNN knows tanh and relu (its ReLU′(0) = 0); its second bias is set to zero."""
+        if self.p.activation == "identity" or self.f.torch("a", {}) != f"torch.{self.p.activation}(a)":
+            return None
+        params = (f"{{'weight_ih_l0': {weights['W_xh']}, 'weight_hh_l0': {weights['W_hh']}, "
+                  f"'bias_ih_l0': {weights['b_h']}, 'bias_hh_l0': torch.zeros({self.hidden})}}")
+        return (f"torch.nn.RNN({self.input_size}, {self.hidden}, nonlinearity={self.p.activation!r}, "
+                f"batch_first=True)", params)
+
+    def torch_step(self, x, state, weights, t):
+        a = f"{state['h']} @ {weights['W_hh']}.T + {x} @ {weights['W_xh']}.T + {weights['b_h']}"
+        return [(f"a{t}", a), (f"h{t}", self.f.torch(f"a{t}", {}))]
 
     # parameter count
     @classmethod
@@ -312,6 +353,21 @@ class Gated(Recurrent):
             hs = graph.apply(E.Hadamard(), [reset, hs], f"_{t}.{gate}rh")
         return graph.apply(E.Sum(), [xs, hs], f"_{t}.{gate}")
 
+    def torch_module(self, weights):
+        params = ", ".join(f"'{name}_l0': {weights[key]}" for name, key in (
+            ("weight_ih", "W_ih"), ("weight_hh", "W_hh"), ("bias_ih", "b_ih"), ("bias_hh", "b_hh")))
+        return f"torch.nn.{self.kind.upper()}({self.input_size}, {self.hidden}, batch_first=True)", f"{{{params}}}"
+
+    def torch_gate(self, name: str, x: str, h: str, weights: dict, reset: str | None = None) -> str:
+        """σ or tanh of W_i· x + b_i· + W_h· h + b_h·, each block the gate's rows of the stacked weights."""
+        k, H = self.gate_names.index(name), self.hidden
+        rows = f"[{k * H}:{(k + 1) * H}]"
+        hidden = f"{h} @ {weights['W_hh']}{rows}.T + {weights['b_hh']}{rows}"
+        if reset is not None:
+            hidden = f"{reset} * ({hidden})"
+        fn = self.tanh if name in ("g", "n") else self.sigmoid
+        return fn.torch(f"{x} @ {weights['W_ih']}{rows}.T + {weights['b_ih']}{rows} + {hidden}", {})
+
     def gate(self, graph, name: str, x, h, t: int, reset=None):
         fn = self.tanh if name in ("g", "n") else self.sigmoid
         return graph.apply(E.Activation(fn), [self.pre_node(graph, name, x, h, t, reset)], f"{name}{t}")
@@ -358,6 +414,11 @@ class LSTM(Gated):
     def conventions_used(self):
         return [Phrase("convention.lstm", {})]
 
+    def torch_step(self, x, state, weights, t):
+        lines = [(f"{name}{t}", self.torch_gate(name, x, state["h"], weights)) for name in self.gate_names]
+        lines.append((f"c{t}", f"f{t} * {state['c']} + i{t} * g{t}"))
+        return lines + [(f"h{t}", f"o{t} * {self.tanh.torch(f'c{t}', {})}")]
+
 
 @layer
 class GRU(Gated):
@@ -379,3 +440,9 @@ class GRU(Gated):
 
     def conventions_used(self):
         return [Phrase("convention.gru", {})]
+
+    def torch_step(self, x, state, weights, t):
+        h = state["h"]
+        lines = [(f"{name}{t}", self.torch_gate(name, x, h, weights)) for name in ("r", "z")]
+        lines.append((f"n{t}", self.torch_gate("n", x, h, weights, reset=f"r{t}")))
+        return lines + [(f"h{t}", f"(1 - z{t}) * n{t} + z{t} * {h}")]

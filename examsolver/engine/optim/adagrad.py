@@ -26,6 +26,7 @@ class AdagradParams(Strict):
 @optimizer("adagrad")
 class Adagrad(Optimizer):
     Params = AdagradParams
+    torch_state = {"r": "sum"}
 
     def check(self) -> None:
         p = self.p

@@ -37,6 +37,10 @@ class AdamWParams(_MomentParams):
 @optimizer("adam")
 class Adam(Optimizer):
     Params = AdamParams
+    torch_state = {"m": "exp_avg", "v": "exp_avg_sq", "vmax": "max_exp_avg_sq"}
+
+    def torch_rules(self):
+        return self.conventions.bias_correction
 
     @property
     def decoupled(self) -> bool:

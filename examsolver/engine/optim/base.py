@@ -187,6 +187,21 @@ class Optimizer:
     def check(self) -> None:
         """Raise ValueError for option combinations PyTorch (or the chosen convention) refuses."""
 
+    # ----- PyTorch reference (exported check scripts) -----
+    torch_state: dict = {}          # a state key → torch.optim's name for it (SGD's v: momentum_buffer)
+
+    def torch(self, params: str) -> str | None:
+        """torch.optim's optimizer over the script's `params` with these options (the Params are its
+        names and defaults); None where a textbook convention departs from its rule."""
+        if not self.torch_rules():
+            return None
+        options = ", ".join(f"{key}={_python(value)}" for key, value in self.p)
+        return f"torch.optim.{type(self).__name__}({params}, {options})"
+
+    def torch_rules(self) -> bool:
+        """The update is torch.optim's (no textbook variant chosen in the conventions)."""
+        return True
+
     def initial_state(self, theta: np.ndarray) -> dict:
         """State before the first step (symbol key → array); keys shown as results from step 1 on."""
         return {}
@@ -286,3 +301,12 @@ def _conjugate(x: Exact, prime: int) -> Exact:
         flips = any(atom[0] == "sqrt" and atom[1] % prime == 0 for atom, _ in mono)
         out = out - term if flips else out + term
     return out
+
+
+def _python(value) -> str:
+    """An option's value as Python: floats to the nearest float64, flags and tuples as they are."""
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(_python(v) for v in value) + ")"
+    return repr(float(value))

@@ -26,6 +26,7 @@ class RMSpropParams(Strict):
 @optimizer("rmsprop")
 class RMSprop(Optimizer):
     Params = RMSpropParams
+    torch_state = {"r": "square_avg", "m": "grad_avg", "v": "momentum_buffer"}
 
     def check(self) -> None:
         p = self.p

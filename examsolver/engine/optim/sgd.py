@@ -42,6 +42,11 @@ class SGD(Optimizer):
     def form(self) -> str:
         return self.conventions.momentum
 
+    torch_state = {"v": "momentum_buffer"}
+
+    def torch_rules(self):
+        return self.p.momentum == 0 or self.form == "pytorch"
+
     def initial_state(self, theta):
         return {"v": filled(theta, 0)} if self.p.momentum != 0 and self.form != "pytorch" else {}
 
