@@ -268,10 +268,11 @@ def _optimizer_loop(s: Script, optimizer, training, variables: str, names: dict,
 
 # ----- recurrent problems ----------------------------------------------------------------
 def _recurrent(solution) -> str:
-    from examsolver.engine.recurrent import Problem, parse
+    from examsolver.engine.recurrent import Problem
+    from examsolver.engine.solve import parse_spec
 
     doc = solution.document
-    problem = Problem(parse(doc), doc)
+    problem = Problem(parse_spec(doc), doc)
     cell, spec = problem.cell, problem.spec
     wanted = [w for task in spec.tasks if not isinstance(task, str) for w in task.gradient.wrt]
     s = Script(solution.problem_id)
@@ -338,10 +339,11 @@ def _recurrent(solution) -> str:
 # ----- siamese and triplet problems --------------------------------------------------------------
 def _siamese(solution) -> str:
     """The shared model on every named input at once (one row each), then each pair's or triplet's loss."""
-    from examsolver.engine.siamese import Siamese, _label, _wanted, validate_siamese
+    from examsolver.engine.siamese import Siamese, _label, _wanted
+    from examsolver.engine.solve import parse_spec
 
     doc = solution.document
-    model = Siamese(validate_siamese(doc), doc)
+    model = Siamese(parse_spec(doc), doc)
     net, fwd = model.net, model.net.forward()
     wanted, inputs = _wanted(model.spec, net, model.names)
     s = Script(solution.problem_id)
