@@ -210,13 +210,15 @@ def vary(
     lang: Lang = typer.Option(Lang.hr, "--lang", "-l", help="Language of the booklet."),
     max_tries: Optional[int] = typer.Option(None, "--max-tries", min=1, max=5000,
                                             help="Candidates to draw at most (default 200 per variant, at most 5000)."),
+    seconds: float = typer.Option(120, "--seconds", min=0.01, max=86_400,
+                                  help="CPU seconds for the whole draw; it stops then with the variants it has."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
     """Draw exam variants whose every worked-solution value stays nice; write each as a spec with its key."""
     from examsolver.errors import INTERNAL_ERROR
 
-    result = _run_guarded(debug, lambda: _vary(spec, count, seed, output, report, fmt, lang.value, max_tries, debug),
-                          str(spec))
+    result = _run_guarded(debug, lambda: _vary(spec, count, seed, output, report, fmt, lang.value, max_tries, seconds,
+                                               debug), str(spec))
     if isinstance(result, _Internal):
         raise typer.Exit(INTERNAL_ERROR)
     if result is None:
@@ -224,12 +226,13 @@ def vary(
     raise typer.Exit(result)
 
 
-def _vary(spec: Path, count: int, seed: int, output: Path, report: bool, fmt, lang: str, max_tries, debug) -> int:
+def _vary(spec: Path, count: int, seed: int, output: Path, report: bool, fmt, lang: str, max_tries, seconds,
+          debug) -> int:
     from examsolver import vary as variants_of
     from examsolver.spec.load import load_file
 
     doc = load_file(spec)
-    variants, stress = variants_of.draw(doc, count, seed, max_tries)
+    variants, stress = variants_of.draw(doc, count, seed, max_tries, seconds)
     for path in variants_of.write_variants(doc, variants, seed, output):
         typer.echo(str(path))
     stem = output / str(doc.data.get("id", spec.stem))

@@ -36,6 +36,7 @@ from examsolver.spec.load import Document
 MAX_VARIANTS = 1000
 TRIES_PER_VARIANT = 200
 MAX_TRIES = 5000
+CPU_SECONDS = 120          # the whole draw stops after this much CPU time, with the variants it has
 
 
 @dataclass
@@ -72,8 +73,10 @@ def read_block(doc: Document):
     return V.check_block(doc)
 
 
-def draw(doc: Document, n: int, seed: int, max_tries: int | None = None) -> tuple[list[Variant], Stress]:
-    """Up to n variants of the spec (fewer when the budget leaves fewer) and the stress figures."""
+def draw(doc: Document, n: int, seed: int, max_tries: int | None = None,
+         seconds: float = CPU_SECONDS) -> tuple[list[Variant], Stress]:
+    """Up to n variants of the spec (fewer when the budget leaves fewer, or after `seconds` of CPU) and
+    the stress figures."""
     from examsolver.pipeline import solve_document
 
     if not 1 <= n <= MAX_VARIANTS:
@@ -87,6 +90,9 @@ def draw(doc: Document, n: int, seed: int, max_tries: int | None = None) -> tupl
     variants = []
     for i in range(min(max_tries or TRIES_PER_VARIANT * n, MAX_TRIES)):
         if len(variants) == n:
+            break
+        if time.process_time() - cpu > seconds:
+            stress.rejected[f"not drawn: the draw stopped after {seconds:g} s of CPU"] += 1
             break
         stress.tried += 1
         data, drawn = _candidate(doc.data, rules, random.Random(f"{seed}:{i}"))

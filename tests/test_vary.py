@@ -168,6 +168,11 @@ def test_too_few_variants_are_reported(tmp_path):
     assert "only" in result.stderr and "of 2 variants" in result.stderr
 
 
+def test_the_draw_is_bounded_in_time(tmp_path):
+    result = run("vary", Z3, "-n", 50, "--seed", 0, "-o", tmp_path, "--seconds", 0.05, "--report")
+    assert "stopped after 0.05 s of CPU" in result.stdout and "warning: only" in result.stdout
+
+
 def test_booklet_of_the_variants(tmp_path):
     result = run("vary", Z2, "-n", 2, "--seed", 3, "-o", tmp_path, "--format", "md", "--lang", "en")
     assert result.exit_code == 0, result.output
