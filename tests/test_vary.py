@@ -224,3 +224,26 @@ def test_decimal_values_stay_decimals():
     assert vary._yaml_value(parse_value("-1/2")) == "-0.5"
     assert vary._yaml_value(parse_value("1/3")) == "1/3"
     assert vary._yaml_value(parse_value("4")) == 4
+
+
+def test_vary_then_moodle_as_the_issue_writes_it(z3_variants, tmp_path):
+    """`vary … -o DIR` then `solve DIR/*.yaml --format moodle -o quiz.xml`: one category, a Cloze per variant,
+    each blank the variant's own result (solved again here), the statement with the variant's numbers."""
+    import xml.etree.ElementTree as ET
+
+    from test_moodle import _close, parse_blanks
+    from examsolver.verify import as_decimal
+
+    paths, _ = z3_variants
+    quiz = tmp_path / "quiz.xml"
+    result = run("solve", *paths, "--format", "moodle", "-o", quiz)
+    assert result.exit_code == 0, result.output
+    root = ET.parse(quiz).getroot()
+    assert [q.get("type") for q in root] == ["category"] + ["cloze"] * len(paths)
+    for question, path in zip(list(root)[1:], paths):
+        text = question.find("questiontext/text").text
+        x = load_file(path).data["data"]["x"]
+        assert "[" + "; ".join(map(str, x)) + "]" in text
+        p = solve_file(path).results["p"]
+        first = parse_blanks(text)[:2]
+        assert all(_close(blank[0]["value"], as_decimal(v)) for blank, v in zip(first, p))
