@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import groupby
 from math import gcd
 from typing import Any, Literal
 
@@ -196,9 +197,31 @@ def _formula(structure: dict, letters: dict):
     for c in consts:
         g = gcd(g, c)
     g = g if g > 1 and len(consts) > 1 else 1
-    terms = tuple(_tensor_node(dims, letters, g) for dims in structure.values())
-    total = terms[0] if len(terms) == 1 else Op("+", terms)
+    terms = []
+    for times, names in _unit_groups(structure):
+        nodes = tuple(_tensor_node(structure[n], letters, g) for n in names)
+        if times == 1:
+            terms.extend(nodes)
+        else:
+            terms.append(Op("dot", (Const(Exact(times)), Paren(nodes[0] if len(nodes) == 1 else Op("+", nodes)))))
+    total = terms[0] if len(terms) == 1 else Op("+", tuple(terms))
     return Op("dot", (Const(Exact(g)), Paren(total))) if g > 1 else total
+
+
+def _unit_groups(structure: dict) -> list:
+    """(times, tensor names): the tensors of consecutive units of one layer (layer1.W_ih, layer1.b_ih,
+    layer1_reverse.W_ih, …) with the same shapes written once with their number, 2·(…); others one by one."""
+    groups: list = []
+    for unit, names in groupby(structure, key=lambda name: name.rpartition(".")[0]):
+        names = list(names)
+        shape = [[(d.const, d.sizes) for d in structure[n]] for n in names]
+        if unit and groups and groups[-1][2] == shape:
+            groups[-1][0] += 1
+        elif unit:
+            groups.append([1, names, shape])
+        else:
+            groups.extend([1, [n], None] for n in names)
+    return [(times, names) for times, names, _ in groups]
 
 
 def _number_formula(shapes: dict):
@@ -371,6 +394,11 @@ def count_section(solution: Solution, arch: Architecture, doc, loc: tuple) -> li
 
 
 def _tensor_sym(name: str):
+    unit, dot, name = name.rpartition(".")
+    if dot:                    # one unit's tensor in a stacked cell (layer2_reverse.W_ih): W_ih^[2r]
+        from examsolver.engine.ops.recurrent import unit_tag
+
+        return _tensor_sym(name).replace(sup=f"[{unit_tag(unit)}]")
     base, _, sub = name.partition("_")
     if base in ("gamma", "beta") or not sub or len(base) > 2:
         return Sym(name.replace("_", " ") if len(base) > 2 else base, "" if len(base) > 2 else sub, bold=False)
