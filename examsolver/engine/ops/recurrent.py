@@ -352,15 +352,16 @@ class Recurrent(Layer):
             raise EngineError(f"{cls.kind}: biases must be 'one' (one bias vector) or 'two' (PyTorch's b_ih "
                               f"and b_hh), got {biases!r}")
         d, h = sizes["input_size"], sizes["hidden_size"]
+        width = 2 * h if bidirectional and h is not None else h      # what a layer gives the one above
         units = unit_names(layers, bidirectional)
         shapes = {}
         for name, k, _ in units:
-            inputs = d if k == 1 else h * (2 if bidirectional else 1)
+            inputs = d if k == 1 else width
             unit = cls.unit_shapes(inputs, h, biases if bias else None)
             shapes.update(unit if len(units) == 1 else {f"{name}.{key}": s for key, s in unit.items()})
         output = sizes.get("output_size")
         if output is not None:
-            shapes.update({"W_hy": (output, h * (2 if bidirectional else 1)), "b_y": (output,)})
+            shapes.update({"W_hy": (output, width), "b_y": (output,)})
         return shapes
 
     default_biases = "two"
