@@ -20,7 +20,7 @@ from pydantic import Field, PrivateAttr, create_model
 from examsolver.engine.ops import LAYERS, LOSSES
 from examsolver.engine.ops.base import Flow, NoParams, val
 from examsolver.engine.ops.elementary import Activation, Rows
-from examsolver.engine.ops.recurrent import Recurrent, as_sequence, unit_tag
+from examsolver.engine.ops.recurrent import Recurrent, as_sequence
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import zeros
 from examsolver.errors import EngineError, ExprError, SpecError
@@ -395,6 +395,7 @@ class Problem:
             with Located(self.doc, ("targets", t)):
                 self.loss.check_target(value_of, y)
                 value = self.loss.value(value_of, y)
+            solution.warnings.extend(self.loss.degeneracies([value_of], [y]))
             for block in self.loss.steps(flow, y, value):
                 section.add(block)
             solution.results[f"loss({n})"] = value
