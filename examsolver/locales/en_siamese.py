@@ -43,4 +43,5 @@ PHRASES = {
     "convention.metric_norm": "The distance is the norm of degree p = {p}: $d = \\lVert \\mathbf{{a}} - \\mathbf{{b}} \\rVert_{p} = (\\sum_k |a_k - b_k|^{p})^{{1/{p}}}$ (PyTorch's p); its derivative takes sign(0) = 0.",
     "convention.metric_eps": "As PyTorch's `pairwise_distance`, ε = {eps} is added to the difference before the norm: $d = \\lVert \\mathbf{{a}} - \\mathbf{{b}} + \\varepsilon \\rVert$.",
     "convention.triplet_squared": "Triplet loss on squared distances (the course's form): $L = \\max(0, d(a, p)^2 - d(a, n)^2 + m)$; PyTorch's TripletMarginLoss uses the distances themselves.",
+    "convention.triplet_no_eps": "The distances are exact, with no ε added: PyTorch's TripletMarginLoss adds ε = 10⁻⁶ to the difference inside the norm, which moves the result by about 10⁻⁶ (give `eps` to match it).",
 }

@@ -43,4 +43,5 @@ PHRASES = {
     "convention.metric_norm": "Udaljenost je norma stupnja p = {p}: $d = \\lVert \\mathbf{{a}} - \\mathbf{{b}} \\rVert_{p} = (\\sum_k |a_k - b_k|^{p})^{{1/{p}}}$ (p u PyTorchu); u derivaciji je sign(0) = 0.",
     "convention.metric_eps": "Kao `pairwise_distance` u PyTorchu, razlici se prije norme pribraja ε = {eps}: $d = \\lVert \\mathbf{{a}} - \\mathbf{{b}} + \\varepsilon \\rVert$.",
     "convention.triplet_squared": "Gubitak trojke na kvadriranim udaljenostima (oblik s predavanja): $L = \\max(0, d(a, p)^2 - d(a, n)^2 + m)$; TripletMarginLoss u PyTorchu koristi same udaljenosti.",
+    "convention.triplet_no_eps": "Udaljenosti su točne, bez dodanog ε: TripletMarginLoss u PyTorchu razlici unutar norme dodaje ε = 10⁻⁶, što rezultat pomiče za otprilike 10⁻⁶ (zadajte `eps` da se poklope).",
 }

@@ -216,4 +216,6 @@ class Triplet(MetricLoss):
         return np.stack(self.triplet_grads(a, p, n, self.distance(a, p), self.distance(a, n)))
 
     def conventions_used(self) -> list[Phrase]:
-        return ([Phrase("convention.triplet_squared", {})] if self.squared else []) + super().conventions_used()
+        """The squared form when chosen, and ε = 0 where PyTorch's TripletMarginLoss adds 10⁻⁶ (unless given)."""
+        eps = [Phrase("convention.triplet_no_eps", {})] if self.p.eps is None else []
+        return ([Phrase("convention.triplet_squared", {})] if self.squared else []) + super().conventions_used() + eps
