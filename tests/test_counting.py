@@ -145,8 +145,8 @@ def test_bad_sizes_are_spec_errors():
 
 
 @pytest.mark.parametrize("layer, option", [("conv2d: {in_channels: 3, out_channels: 8, kernel_size: 3, groups: 2}", "groups"),
-                                           ("lstm: {input_size: 2, hidden_size: 3, num_layers: 2}", "num_layers"),
-                                           ("rnn: {input_size: 2, hidden_size: 3, bidirectional: true}", "bidirectional")])
+                                           ("lstm: {input_size: 2, hidden_size: 3, proj_size: 2}", "proj_size"),
+                                           ("gru: {input_size: 2, hidden_size: 3, groups: 2}", "groups")])
 def test_options_the_count_would_ignore_are_refused(layer, option):
     """A count that silently ignored `groups` or `num_layers` would be confidently wrong."""
     with pytest.raises(SpecError, match=option):
@@ -159,3 +159,44 @@ def test_parameterless_layers_count_zero():
                                  "      - max_pool2d: {kernel_size: 2}\n      - flatten\n"
                                  "      - linear: {in_features: 8, out_features: 1}\n"))
     assert s.results["n.params.total"] == 2 * 9 + 2 + 8 + 1
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("layers,bidirectional,bias", [(1, True, True), (2, False, True), (3, True, True),
+                                                       (2, True, False), (1, False, False)])
+def test_stacked_and_bidirectional_cells_count_like_torch(kind, layers, bidirectional, bias):
+    """num_layers, bidirectional and bias are read and counted as PyTorch does (the RNN with its two biases)."""
+    torch = pytest.importorskip("torch")
+    module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
+        7, 5, num_layers=layers, bidirectional=bidirectional, bias=bias)
+    biases = ", biases: two" if kind == "rnn" else ""
+    s = solve_document(load_text(f"""
+id: c
+kind: counting
+architectures:
+  - layers: [{{{kind}: {{input_size: 7, hidden_size: 5, num_layers: {layers}, bidirectional: {str(bidirectional).lower()},
+               bias: {str(bias).lower()}{biases}}}}}]
+"""))
+    assert s.results["params.total"] == _numel(module)
+    for name, p in module.named_parameters():          # weight_ih_l1_reverse → layer2_reverse.W_ih
+        what, _, unit = name.partition("_l")
+        key = {"weight_ih": "W_xh" if kind == "rnn" else "W_ih", "weight_hh": "W_hh", "bias_ih": "b_ih",
+               "bias_hh": "b_hh"}[what]
+        layer, _, reverse = unit.partition("_")
+        ours = key if layers == 1 and not bidirectional else f"layer{int(layer) + 1}{'_' + reverse if reverse else ''}.{key}"
+        assert list(s.results[f"shape.{kind}1.{ours}"]) == list(p.shape), name
+
+
+def test_stacked_count_with_letters_and_one_bias():
+    """Sizes as names: the count is a polynomial; one bias per gate drops PyTorch's b_hh in every unit."""
+    s = solve_document(load_text("""
+id: c
+kind: counting
+architectures:
+  - layers: [{lstm: {input_size: d, hidden_size: h, num_layers: 2, bidirectional: true, biases: one}}]
+"""))
+    import sympy
+
+    d, h = sympy.symbols("d h")
+    # per direction: layer 1 4h(d + h) + 4h, layer 2 4h(2h + h) + 4h
+    assert sympy.expand(s.results["params.total"] - 2 * (4 * h * (d + h) + 4 * h + 4 * h * (3 * h) + 4 * h)) == 0

@@ -635,6 +635,32 @@ def t_mse(loss, P, T):
     return F.mse_loss(P, T.reshape(P.shape), reduction="sum") * (0.5 if loss.p.half else 1.0)
 
 
+def t_triplet(loss, P, T):
+    """torch.nn.TripletMarginLoss on the rows (anchor, positive, negative); the squared form by hand."""
+    a, p, n = P[0:1], P[1:2], P[2:3]
+    eps = float(loss.eps)
+    if not loss.squared:
+        return torch.nn.TripletMarginLoss(margin=float(loss.m), p=loss.p_norm, eps=eps)(a, p, n)
+    d = [F.pairwise_distance(a, x, p=loss.p_norm, eps=eps)[0] for x in (p, n)]
+    return torch.clamp(d[0] ** 2 - d[1] ** 2 + float(loss.m), min=0)
+
+
+def t_contrastive(loss, P, T):
+    """The contrastive loss written out: f·d² for a positive pair (T = 1), f·max(0, m − d)² for a negative."""
+    d = torch.linalg.vector_norm(P[0] - P[1] + float(loss.eps), ord=loss.p_norm)
+    power = 2 if loss.squared else 1
+    f = 0.5 if loss.half else 1.0
+    return f * (d ** power if int(T) == 1 else torch.clamp(float(loss.m) - d, min=0) ** power)
+
+
+def _rows(count: int, target=None):
+    """count embeddings of one random size as rows (distinct, so no distance is 0)."""
+    def make(rng):
+        D = rng.randint(1, 4)
+        return exact_array(rng, (count, D), lo=-4, hi=4), tensor(rng.randint(0, 1) if target is None else target)
+    return make
+
+
 def _ce_index(rng):
     p = probabilities(rng, 4)
     return p, tensor(rng.randrange(4))
@@ -756,6 +782,20 @@ LOSS_ORACLES: dict = {
         LossCase("label_1", lambda rng: (unit_interval(rng, ()), tensor(1))),
         LossCase("label_0_vector", lambda rng: (unit_interval(rng, (1,)), tensor(0))),
         LossCase("soft_label", lambda rng: (unit_interval(rng, ()), tensor(Fraction(2, 5)))),
+    ]),
+    "triplet": (t_triplet, [
+        LossCase("pytorch", _rows(3, 0)),
+        LossCase("margin_p1", _rows(3, 0), {"margin": "5/2", "p": 1}),
+        LossCase("p3_eps", _rows(3, 0), {"margin": "1/2", "p": 3, "eps": "1/1000000"}),
+        LossCase("squared", _rows(3, 0), {"margin": 4, "squared": True}),
+        LossCase("squared_p1", _rows(3, 0), {"margin": 2, "squared": True, "p": 1}),
+    ]),
+    "contrastive": (t_contrastive, [
+        LossCase("positive", _rows(2, 1)),
+        LossCase("negative", _rows(2, 0), {"margin": 6}),
+        LossCase("half_random_label", _rows(2), {"margin": 5, "half": True}),
+        LossCase("unsquared", _rows(2), {"margin": 4, "squared": False}),
+        LossCase("p1_eps", _rows(2), {"margin": 5, "p": 1, "eps": "1/1000"}),
     ]),
     "mse": (t_mse, [
         LossCase("vector", lambda rng: (exact_array(rng, (3,)), exact_array(rng, (3,)))),

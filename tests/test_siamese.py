@@ -216,3 +216,75 @@ tasks: [forward, {gradient: {wrt: [fc.W, a, p, n]}}]
     for m, k in enumerate("apn", 1):
         assert np.allclose(to_float(sol.results[f"e{m}.grad"]), e[k].grad.numpy()), k
     assert np.allclose(to_float(sol.results["fc.W.grad"]), W.grad.numpy())
+
+
+# ----- the registered metric losses' options, through the siamese kind --------------------------------
+TWO_TRIPLETS = """
+id: trips
+kind: siamese
+model:
+  - linear: {{name: fc, W: [[1, -1, 0.5], [0.25, 2, -1]], b: [0, 0.5]}}
+  - tanh
+loss: {{triplet: {loss}}}
+inputs: {{a: [0.2, 0.1, -0.3], p: [0.3, -0.2, 0.1], n: [0.1, 0.15, -0.25], q: [-0.4, 0.3, 0.2]}}
+triplets: [{{anchor: a, positive: p, negative: n}}, {{anchor: p, positive: a, negative: q}}]
+tasks: [forward, {{gradient: {{wrt: [fc.W, fc.b]}}}}]
+"""
+
+
+def _torch_two_triplets(criterion):
+    W = torch.tensor([[1, -1, 0.5], [0.25, 2, -1]], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([0, 0.5], dtype=torch.float64, requires_grad=True)
+    x = {"a": [0.2, 0.1, -0.3], "p": [0.3, -0.2, 0.1], "n": [0.1, 0.15, -0.25], "q": [-0.4, 0.3, 0.2]}
+    e = {k: torch.tanh(F.linear(torch.tensor(v, dtype=torch.float64), W, b)) for k, v in x.items()}
+    stack = lambda *keys: torch.stack([e[k] for k in keys])
+    loss = criterion(stack("a", "p"), stack("p", "a"), stack("n", "q"))
+    loss.backward()
+    return loss, W.grad, b.grad
+
+
+@pytest.mark.parametrize("options, criterion", [
+    ("{margin: 1, p: 1, reduction: mean}", lambda: torch.nn.TripletMarginLoss(margin=1.0, p=1, eps=0)),
+    ("{margin: 3/2, p: 3, reduction: sum}", lambda: torch.nn.TripletMarginLoss(margin=1.5, p=3, eps=0, reduction="sum")),
+    ("{margin: 1/2, eps: 1/1000000, reduction: mean}", lambda: torch.nn.TripletMarginLoss(margin=0.5)),
+    ("{margin: 2, squared: true, reduction: mean}",
+     lambda: lambda a, p, n: torch.clamp(((a - p) ** 2).sum(1) - ((a - n) ** 2).sum(1) + 2, min=0).mean()),
+])
+def test_triplet_options_match_torch(options, criterion):
+    """p, eps, squared and the loss's own reduction against torch.nn.TripletMarginLoss (PyTorch's default
+    eps = 1e-6 given explicitly) and the course's squared form written out."""
+    sol = solve_document(load_text(TWO_TRIPLETS.format(loss=options), "trips.yaml"), answers={})
+    loss, W_grad, b_grad = _torch_two_triplets(criterion())
+    assert loss.item() > 0
+    assert np.isclose(float(sol.results["loss"]), loss.item(), rtol=1e-12)
+    assert np.allclose(to_float(sol.results["fc.W.grad"]), W_grad.numpy(), rtol=1e-10, atol=1e-14)
+    assert np.allclose(to_float(sol.results["fc.b.grad"]), b_grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_unsquared_contrastive_matches_a_hand_written_loss():
+    sol = solve_document(load_text(_pair_spec("negative", "{contrastive: {margin: 3, squared: false, half: true}}"),
+                                   "pair.yaml"), answers={})
+    w, b = _params([[1, 0, -1], [0.5, 1, 0.25]], [0.1, -0.2])
+    emb = [F.relu(F.conv1d(torch.tensor([[x]], dtype=torch.float64), w, b)).mean(dim=2)[0]
+           for x in ([1, 2, 0.5, -1, 3], [0.5, 1, 1, -0.5, 2])]
+    loss = 0.5 * torch.clamp(3 - torch.linalg.vector_norm(emb[0] - emb[1]), min=0)
+    loss.backward()
+    assert loss.item() > 0
+    assert np.isclose(float(sol.results["loss"]), loss.item())
+    assert np.allclose(to_float(sol.results["conv1.W.grad"]), w.grad.numpy()[:, 0])
+    assert np.allclose(to_float(sol.results["conv1.b.grad"]), b.grad.numpy())
+    assert any(p.key == "convention.contrastive_half_unsquared" for p in sol.conventions)
+
+
+def test_a_triplet_on_the_margin_with_irrational_distances_is_decided_exactly():
+    """d(a, p) = √2, d(a, n) = 2√2, m = √2: z = 0 exactly, though in floats it is a rounding error."""
+    from examsolver.engine.ops import LOSSES
+    from examsolver.engine.tensor import tensor
+
+    loss = LOSSES["triplet"](LOSSES["triplet"].Params.model_validate({"margin": "sqrt(2)"}))
+    rows = tensor([[0, 0], [1, 1], [2, 2]])
+    assert loss.value(rows) == 0
+    d_ap, d_an = loss.distance(rows[0], rows[1]), loss.distance(rows[0], rows[2])
+    assert loss.hinge(d_ap, d_an).sign() == 0 and loss.slope(d_ap, d_an) == loss.kink_grad
+    loss.kink_grad = 0
+    assert not any(v != 0 for v in np.asarray(loss.grad(rows)).flat)

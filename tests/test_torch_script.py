@@ -29,6 +29,9 @@ WITH_TORCH = [pid for pid, s in SOLVED.items() if torch_script(s)]
 PENDING = {"conv2d", "max_pool2d", "avg_pool2d"}
 # why the others have none: the comment written in place of the script says it
 WITHOUT = {"symbolic": "derived symbolically", "counting": "counts parameters", "retrieval": "ranks given scores"}
+# known gaps of the exporter, each with the reason its comment must state (tests/test_recurrent_stacked.py
+# checks these problems against torch.nn.GRU/LSTM/RNN directly)
+GAPS = {"extra_bidirectional_gru": "stacked, bidirectional"}
 
 
 # results every script must print when the solution has them: losses, distances, embeddings, objectives,
@@ -71,7 +74,7 @@ def test_the_script_gives_the_engines_numbers(pid, tmp_path):
         if pending:
             pytest.skip(f"waiting for the PyTorch reference of {', '.join(pending)} (h10's branch)")
         kind = solution.document.data.get("kind", "network")
-        assert WITHOUT.get(kind, "\0") in reason, reason
+        assert GAPS.get(pid, WITHOUT.get(kind, "\0")) in reason, reason
         return
     printed = run(script, tmp_path)
     for name, value in printed.items():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import groupby
 from math import gcd
 from typing import Any, Literal
 
@@ -82,6 +83,40 @@ def _symbol(name: str):
     return _sympy().Symbol(name)
 
 
+MAX_SIZE_TEXT = 100
+
+
+def _size_expression(text: str):
+    """A size written with letters (n, d_h, n**2, 2*d + 1): a polynomial in them with integer
+    coefficients, built by the project's allow-listed parser (spec/expr.parse_symbolic) with every
+    name it contains declared a Symbol; sympy never parses the text."""
+    import ast
+
+    from examsolver.errors import ExprError
+    from examsolver.spec.expr import parse_symbolic
+
+    refusal = f"{text[:40]!r} is not a size: use a number, a name such as C or d_h, or a product of names (n**2)"
+    if len(text) > MAX_SIZE_TEXT:
+        raise EngineError(refusal)
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise EngineError(refusal) from None
+    names = sorted({node.id for node in ast.walk(tree) if isinstance(node, ast.Name)})
+    if not names or not all(NAME.match(n) for n in names):
+        raise EngineError(refusal)
+    symbols = {n: _sympy().Symbol(n) for n in names}
+    try:
+        size = parse_symbolic(text, symbols)
+    except ExprError as err:
+        raise EngineError(f"{refusal} ({err})") from None
+    sympy = _sympy()
+    if not getattr(size, "free_symbols", None) or not size.is_polynomial(*size.free_symbols) \
+            or not all(c.is_Integer for c in sympy.Poly(size, *sorted(size.free_symbols, key=str)).coeffs()):
+        raise EngineError(refusal)
+    return size
+
+
 @dataclass
 class Dim:
     """One dimension: const · Π size^exponent, in the order the sizes appear."""
@@ -123,8 +158,10 @@ def _split_sizes(cls, raw: dict, where: str) -> tuple[dict, list, dict]:
             sizes[key] = value
             keys.append(key)
         elif isinstance(value, str):
-            sizes[key] = _symbol(value)
+            sizes[key] = _size_expression(value)
             keys.append(key)
+            if NAME.match(value.strip()):              # a size given as a letter is written with it
+                letters.setdefault(key, value.strip())
         else:
             raise EngineError(f"{where}: size {key} must be a number or a name")
     for key in keys:
@@ -196,9 +233,31 @@ def _formula(structure: dict, letters: dict):
     for c in consts:
         g = gcd(g, c)
     g = g if g > 1 and len(consts) > 1 else 1
-    terms = tuple(_tensor_node(dims, letters, g) for dims in structure.values())
-    total = terms[0] if len(terms) == 1 else Op("+", terms)
+    terms = []
+    for times, names in _unit_groups(structure):
+        nodes = tuple(_tensor_node(structure[n], letters, g) for n in names)
+        if times == 1:
+            terms.extend(nodes)
+        else:
+            terms.append(Op("dot", (Const(Exact(times)), Paren(nodes[0] if len(nodes) == 1 else Op("+", nodes)))))
+    total = terms[0] if len(terms) == 1 else Op("+", tuple(terms))
     return Op("dot", (Const(Exact(g)), Paren(total))) if g > 1 else total
+
+
+def _unit_groups(structure: dict) -> list:
+    """(times, tensor names): the tensors of consecutive units of one layer (layer1.W_ih, layer1.b_ih,
+    layer1_reverse.W_ih, …) with the same shapes written once with their number, 2·(…); others one by one."""
+    groups: list = []
+    for unit, names in groupby(structure, key=lambda name: name.rpartition(".")[0]):
+        names = list(names)
+        shape = [[(d.const, d.sizes) for d in structure[n]] for n in names]
+        if unit and groups and groups[-1][2] == shape:
+            groups[-1][0] += 1
+        elif unit:
+            groups.append([1, names, shape])
+        else:
+            groups.extend([1, [n], None] for n in names)
+    return [(times, names) for times, names, _ in groups]
 
 
 def _number_formula(shapes: dict):
@@ -249,7 +308,8 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
     if not shapes and not buffers:
         return Counted(name, kind, {}, {}, io, None, {}, Exact(0), Exact(0))
     structure = _probe(cls.param_shapes, sizes, keys)
-    bindings = {_sym(letters[k]): Const(Exact(sizes[k])) for k in keys if isinstance(sizes[k], int)}
+    bindings = {_sym(letters[k]): _node(sizes[k]) for k in keys
+                if isinstance(sizes[k], int) or str(sizes[k]) != letters[k]}     # not n = n
     if structure is not None and structure.keys() == shapes.keys():
         formula = _formula(structure, letters)
     else:
@@ -371,6 +431,11 @@ def count_section(solution: Solution, arch: Architecture, doc, loc: tuple) -> li
 
 
 def _tensor_sym(name: str):
+    unit, dot, name = name.rpartition(".")
+    if dot:                    # one unit's tensor in a stacked cell (layer2_reverse.W_ih): W_ih^[2r]
+        from examsolver.engine.ops.recurrent import unit_tag
+
+        return _tensor_sym(name).replace(sup=f"[{unit_tag(unit)}]")
     base, _, sub = name.partition("_")
     if base in ("gamma", "beta") or not sub or len(base) > 2:
         return Sym(name.replace("_", " ") if len(base) > 2 else base, "" if len(base) > 2 else sub, bold=False)

@@ -584,6 +584,7 @@ def solve(spec, doc) -> Solution:
     reduction, train = tasks.reduction, tasks.train
     if net.loss is not None and not tasks.upstream:
         values = net.losses(fwd)
+        solution.warnings.extend(net.loss.degeneracies(fwd.acts[-1], net.ys))
         results["loss"] = net.loss_section(solution, fwd, values, reduction)
         if net.batched:
             for n, v in zip(numbers, values):

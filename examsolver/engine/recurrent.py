@@ -19,7 +19,7 @@ from pydantic import Field, PrivateAttr, create_model
 
 from examsolver.engine.ops import LAYERS, LOSSES
 from examsolver.engine.ops.base import Flow, NoParams, val
-from examsolver.engine.ops.elementary import Activation
+from examsolver.engine.ops.elementary import Activation, Rows
 from examsolver.engine.ops.recurrent import Recurrent, as_sequence
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import zeros
@@ -40,7 +40,7 @@ class OutputLayer(Strict):
 
 
 class Gradient(Strict):
-    wrt: list[str] = Field(min_length=1, max_length=20)
+    wrt: list[str] = Field(min_length=1, max_length=64)       # a stack has weights per layer and direction
 
 
 class GradientTask(Strict):
@@ -157,84 +157,105 @@ class Located:
 
 
 # ----- forward ---------------------------------------------------------------------
-def rnn_steps(cell, xs, steps, h0, first_t: int = 1) -> list:
-    """h(t) = f(W_hh h(t−1) + W_xh x(t) + b_h) for every t, numbers written out."""
-    W_hh, W_xh, b = weight("W_hh"), weight("W_xh"), weight("b_h")
-    with_bias = any(v.sign() for v in cell.weights["b_h"])
+def rnn_steps(cell, xs, steps, x_syms=None) -> list:
+    """h(t) = f(W_hh h(t−1) + W_xh x(t) + b_h) for every t the cell reads, numbers written out
+    (b_ih + b_hh for PyTorch's two biases; h(t+1) for a unit reading backwards)."""
+    W_hh, W_xh = cell.param_sym("W_hh"), cell.param_sym("W_xh")
+    biases = [k for k in ("b_h", "b_ih", "b_hh") if k in cell.weights]
+    shown = [k for k in biases if any(v.sign() for v in cell.weights[k])]
     fn = cell.f.fn_name
+    h = cell.state_sym
+
+    def x(_, t):
+        if not x_syms:
+            return at("x", t)
+        return x_syms[0].replace(sup="(t)") if t == "t" else x_syms[t - 1]
 
     def form(t_prev, t):
-        inner = Op("+", (mul(W_hh, at("h", t_prev)), mul(W_xh, at("x", t))) + ((b,) if with_bias else ()))
+        inner = Op("+", (mul(W_hh, h("h", t_prev)), mul(W_xh, x("x", t))) + tuple(cell.param_sym(k) for k in shown))
         return call(fn, inner) if fn else inner
 
-    out = [Step(lhs=at("h", "t"), forms=[form("t-1", "t")], text=Phrase("recurrent.rnn_equation", {}))]
-    previous = h0
-    for k, (x, s) in enumerate(zip(xs, steps)):
-        t = first_t + k
-        bindings = {W_hh: val(cell.weights["W_hh"]), at("h", t - 1): val(previous), W_xh: val(cell.weights["W_xh"]),
-                    at("x", t): val(x), b: val(cell.weights["b_h"])}
+    general = ("t+1" if cell.reverse else "t-1", "t")
+    out = [Step(lhs=h("h", "t"), forms=[form(*general)], text=Phrase("recurrent.rnn_equation", {}))]
+    for t in cell.order(len(xs)):
+        s, prev = steps[t - 1], cell.previous(t)
+        previous = cell.h0 if prev in (0, len(xs) + 1) else steps[prev - 1]["h"]
+        bindings = {W_hh: val(cell.weights["W_hh"]), h("h", prev): val(previous), W_xh: val(cell.weights["W_xh"]),
+                    x("x", t): val(xs[t - 1])}
+        bindings.update({cell.param_sym(k): val(cell.weights[k]) for k in shown})
         extra = [call(fn, val(s["a"]))] if fn else []
-        out.append(Step(lhs=at("h", t), forms=[form(t - 1, t)], bindings=bindings, extra_forms=extra,
+        out.append(Step(lhs=h("h", t), forms=[form(prev, t)], bindings=bindings, extra_forms=extra,
                         result=s["h"], text=Phrase("recurrent.time_step", {"t": t})))
-        previous = s["h"]
     return out
 
 
-def _gate_form(cell, k: int, name: str, t, x_sym, h_sym, reset=None):
-    """W_i· x + b_i· + W_h· h + b_h·  (with r ⊙ (…) around the hidden part for GRU's n)."""
-    Wi, Wh = Sym("W", "i" + name, bold=True), Sym("W", "h" + name, bold=True)
-    bi, bh = Sym("b", "i" + name, bold=True), Sym("b", "h" + name, bold=True)
-    hidden = Op("+", (mul(Wh, h_sym), bh))
+def _gate_form(cell, k: int, name: str, x_sym, h_sym, reset=None):
+    """W_i· x + b_i· + W_h· h + b_h·  (with r ⊙ (…) around the hidden part for GRU's n); the biases
+    the cell has (one per gate: b_·, or none)."""
+    from examsolver.mathnodes import Paren
+
+    def block(key):
+        whole = cell.param_sym(key)
+        return whole.replace(sub=whole.sub[:1] + name), val(cell.block(key, k))
+
+    (Wi, Wi_v), (Wh, Wh_v) = block("W_ih"), block("W_hh")
+    bindings = {Wi: Wi_v, Wh: Wh_v}
+    bias = {}
+    for key in ("b_ih", "b", "b_hh"):
+        if key in cell.weights:
+            sym, value = block(key)
+            bias[key] = (sym,)
+            bindings[sym] = value
+    in_bias = bias.get("b_ih", ()) + bias.get("b", ())
+    hidden = (mul(Wh, h_sym),) + bias.get("b_hh", ())
     if reset is not None:
-        from examsolver.mathnodes import Paren
-
-        hidden = Op("odot", (reset, Paren(hidden)))
-        inner = Op("+", (mul(Wi, x_sym), bi, hidden))
-    else:
-        inner = Op("+", (mul(Wi, x_sym), bi, mul(Wh, h_sym), bh))
-    bindings = {Wi: val(cell.block("W_ih", k)), Wh: val(cell.block("W_hh", k)),
-                bi: val(cell.block("b_ih", k)), bh: val(cell.block("b_hh", k))}
-    return inner, bindings
+        hidden = (Op("odot", (reset, Paren(Op("+", hidden)) if len(hidden) > 1 else hidden[0])),)
+    return Op("+", (mul(Wi, x_sym),) + in_bias + hidden), bindings
 
 
-def gated_steps(cell, xs, steps) -> list:
-    """Every gate of every step of an LSTM or GRU (PyTorch's equations)."""
+def gated_steps(cell, xs, steps, x_syms=None) -> list:
+    """Every gate of every step of an LSTM or GRU (PyTorch's equations), in the order the cell reads them."""
     out = []
-    state = cell.initial()
     lstm = cell.has_cell_state
-    for k, (x, s) in enumerate(zip(xs, steps)):
-        t = k + 1
-        x_sym, h_prev = at("x", t), at("h", t - 1)
-        base = {x_sym: val(x), h_prev: val(state["h"])}
+    S = cell.state_sym
+    for t in cell.order(len(xs)):
+        s, prev = steps[t - 1], cell.previous(t)
+        state = cell.initial() if prev in (0, len(xs) + 1) else steps[prev - 1]
+        x_sym, h_prev = x_syms[t - 1] if x_syms else at("x", t), S("h", prev)
+        base = {x_sym: val(xs[t - 1]), h_prev: val(state["h"])}
         first = True
         for g, name in enumerate(cell.gate_names):
-            reset = at("r", t) if (not lstm and name == "n") else None
-            inner, bindings = _gate_form(cell, g, name, t, x_sym, h_prev, reset)
+            reset = S("r", t) if (not lstm and name == "n") else None
+            inner, bindings = _gate_form(cell, g, name, x_sym, h_prev, reset)
             fn = "tanh" if name in ("g", "n") else "sigma"
             bindings.update(base)
             if reset is not None:
                 bindings[reset] = val(s["r"])
-            out.append(Step(lhs=at(name, t), forms=[call(fn, inner)], bindings=bindings, result=s[name],
+            out.append(Step(lhs=S(name, t), forms=[call(fn, inner)], bindings=bindings, result=s[name],
                             text=Phrase("recurrent.time_step", {"t": t}) if first else None))
             first = False
         if lstm:
-            c_prev = at("c", t - 1)
-            out.append(Step(lhs=at("c", t), forms=[Op("+", (Op("odot", (at("f", t), c_prev)),
-                                                            Op("odot", (at("i", t), at("g", t)))))],
-                            bindings={at("f", t): val(s["f"]), c_prev: val(state["c"]), at("i", t): val(s["i"]),
-                                      at("g", t): val(s["g"])}, result=s["c"]))
-            out.append(Step(lhs=at("h", t), forms=[Op("odot", (at("o", t), call("tanh", at("c", t))))],
-                            bindings={at("o", t): val(s["o"]), at("c", t): val(s["c"])}, result=s["h"]))
+            c_prev = S("c", prev)
+            out.append(Step(lhs=S("c", t), forms=[Op("+", (Op("odot", (S("f", t), c_prev)),
+                                                           Op("odot", (S("i", t), S("g", t)))))],
+                            bindings={S("f", t): val(s["f"]), c_prev: val(state["c"]), S("i", t): val(s["i"]),
+                                      S("g", t): val(s["g"])}, result=s["c"]))
+            out.append(Step(lhs=S("h", t), forms=[Op("odot", (S("o", t), call("tanh", S("c", t))))],
+                            bindings={S("o", t): val(s["o"]), S("c", t): val(s["c"])}, result=s["h"]))
         else:
-            one_minus = Op("-", (Const(1), at("z", t)))
             from examsolver.mathnodes import Paren
 
-            out.append(Step(lhs=at("h", t), forms=[Op("+", (Op("odot", (Paren(one_minus), at("n", t))),
-                                                            Op("odot", (at("z", t), h_prev))))],
-                            bindings={at("z", t): val(s["z"]), at("n", t): val(s["n"]), h_prev: val(state["h"])},
+            one_minus = Op("-", (Const(1), S("z", t)))
+            out.append(Step(lhs=S("h", t), forms=[Op("+", (Op("odot", (Paren(one_minus), S("n", t))),
+                                                           Op("odot", (S("z", t), h_prev))))],
+                            bindings={S("z", t): val(s["z"]), S("n", t): val(s["n"]), h_prev: val(state["h"])},
                             result=s["h"]))
-        state = s
     return out
+
+
+def cell_steps(cell, xs, steps, x_syms=None) -> list:
+    """The forward steps of one cell; x_syms: what its input is called at each step (x(t) by default)."""
+    return (gated_steps if cell.gated else rnn_steps)(cell, xs, steps, x_syms)
 
 
 class Output:
@@ -243,7 +264,7 @@ class Output:
     def __init__(self, spec: OutputLayer, hidden: int, conventions):
         W = spec.W_hy if spec.W_hy.ndim == 2 else spec.W_hy.reshape(1, -1)
         if W.shape[1] != hidden:
-            raise EngineError(f"W_hy has {W.shape[1]} columns, the hidden state has {hidden} entries")
+            raise EngineError(f"W_hy has {W.shape[1]} columns, the cell's output has {hidden} entries")
         self.W = W
         self.b = spec.b_y.reshape(-1) if spec.b_y is not None else zeros((W.shape[0],))
         if self.b.shape != (W.shape[0],):
@@ -281,7 +302,7 @@ class Problem:
         self.output = None
         if spec.output is not None:
             with Located(doc, ("output",)):
-                self.output = Output(spec.output, self.cell.hidden, spec.conventions)
+                self.output = Output(spec.output, self.cell.out_size, spec.conventions)
         self.loss = LOSSES[spec.loss_entry[0]](spec.loss_entry[1]) if spec.loss_entry else None
 
     @property
@@ -292,17 +313,15 @@ class Problem:
         section = solution.section("section.forward")
         self.graph, self.nodes = self.cell.unrolled(self.xs)
         steps = [{k: node.value for k, node in step.items()} for step in self.nodes]
-        if not self.cell.gated:
-            blocks = rnn_steps(self.cell, self.xs, steps, self.cell.h0)
+        if self.cell.units:
+            self._stack_forward(solution, section, steps)
         else:
-            blocks = gated_steps(self.cell, self.xs, steps)
-        for block in blocks:
-            section.add(block)
+            for block in cell_steps(self.cell, self.xs, steps):
+                section.add(block)
         self.outputs = []
         for t, s in enumerate(steps, 1):
-            for name, value in s.items():           # h, c and every gate: i2, f2, r1, … (a(t) of the RNN too)
-                clash = self.output is not None and name in ("o", "p")     # the output layer's o(t), p(t)
-                solution.results[f"{self.cell.name}.{name}{t}" if clash else f"{name}{t}"] = value
+            if not self.cell.units:
+                self._step_results(solution, "", s, t)
             if self.output is not None:
                 o, p = self.output.forward(s["h"])
                 self.outputs.append((o, p))
@@ -312,6 +331,41 @@ class Problem:
                 if self.output.act is not None:
                     solution.results[f"p{t}"] = p
         return steps
+
+    def _step_results(self, solution, prefix: str, s: dict, t: int) -> None:
+        """h, c and every gate: i2, f2, r1, … (a(t) of the RNN too); a stack's under its unit (layer1.h2)."""
+        for name, value in s.items():
+            clash = not prefix and self.output is not None and name in ("o", "p")   # the output layer's o(t), p(t)
+            solution.results[f"{self.cell.name}.{name}{t}" if clash else f"{prefix}{name}{t}"] = value
+
+    def _stack_forward(self, solution, section, steps) -> None:
+        """Unit by unit in PyTorch's order, each reading the layer below's output (y_k(t) = [h→(t); h←(t)]
+        of a bidirectional layer); the stack's output is h(t)."""
+        for unit in self.cell.units:
+            nodes, inputs = self.cell.unit_steps[unit.short], self.cell.unit_inputs[unit.short]
+            values = [{k: node.value for k, node in s.items()} for s in nodes]
+            section.say("recurrent.unit_reverse" if unit.reverse else "recurrent.unit", unit=unit.short,
+                        layer=unit.tag.rstrip("r"), tag=unit.tag, T=self.T, after=self.T + 1)
+            for block in cell_steps(unit, [x.value for x in inputs], values, [x.sym for x in inputs]):
+                section.add(block)
+            for t, s in enumerate(values, 1):
+                self._step_results(solution, f"{unit.short}.", s, t)
+            if unit.reverse:
+                self._layer_output(solution, section, unit.tag.rstrip("r"))
+        for t, s in enumerate(steps, 1):
+            solution.results[f"h{t}"] = s["h"]
+
+    def _layer_output(self, solution, section, layer: str) -> None:
+        """y_k(t) = [h→(t); h←(t)] of a bidirectional layer, what the layer above (or the loss) reads."""
+        for t in range(1, self.T + 1):
+            top = int(layer) == self.cell.p.num_layers
+            node = self.graph[f"h{t}" if top else f"layer{layer}.y{t}"]
+            pieces = tuple(i.sym for i in node.inputs)
+            section.add(Step(lhs=node.sym, forms=[Call("vector", pieces)],
+                             bindings={p: val(i.value) for p, i in zip(pieces, node.inputs)}, result=node.value,
+                             text=Phrase("recurrent.layer_output", {}) if t == 1 else None))
+            if not top:
+                solution.results[f"layer{layer}.y{t}"] = node.value
 
     # ----- loss and backpropagation through time -----
     def loss_steps(self) -> list[int]:
@@ -336,11 +390,12 @@ class Problem:
                 out_sym = at("p", n) if self.output.act is not None else at("o", n)
                 value_of = p
             else:
-                out_sym, value_of = at("h", n), steps[t]["h"]
+                out_sym, value_of = self.nodes[t]["h"].sym, steps[t]["h"]
             flow = Flow(n, out_sym, Sym("L").of_example(n), value_of, None)
             with Located(self.doc, ("targets", t)):
                 self.loss.check_target(value_of, y)
                 value = self.loss.value(value_of, y)
+            solution.warnings.extend(self.loss.degeneracies([value_of], [y]))
             for block in self.loss.steps(flow, y, value):
                 section.add(block)
             solution.results[f"loss({n})"] = value
@@ -374,7 +429,7 @@ class Problem:
         self.g_o[n - 1] = np.asarray(g_o, dtype=object)
         L = Sym("L").of_example(n)
         g_h = np.asarray(self.g_o[n - 1].dot(out.W), dtype=object)
-        section.add(Step(lhs=Deriv(L, at("h", n)), forms=[mul(Deriv(L, o_sym), weight("W_hy"))],
+        section.add(Step(lhs=Deriv(L, self.nodes[n - 1]["h"].sym), forms=[mul(Deriv(L, o_sym), weight("W_hy"))],
                          bindings={Deriv(L, o_sym): val(self.g_o[n - 1], "row"), weight("W_hy"): val(out.W)},
                          result=g_h, layout="row", text=Phrase("recurrent.grad_output", {"t": n})))
         return g_h
@@ -386,7 +441,9 @@ class Problem:
     def bptt_section(self, solution, steps, direct: dict, wanted: list) -> None:
         grads = self.backward(direct)
         section = solution.section("section.bptt")
-        if not self.cell.gated:       # the plain RNN as on the 2022 slides; gated cells from their graph
+        if self.cell.units:
+            self._stack_bptt(solution, section, grads, direct, wanted)
+        elif not self.cell.gated:       # the plain RNN as on the 2022 slides; gated cells from their graph
             self._rnn_steps(solution, section, steps, direct, grads, wanted)
         else:
             self._gated_steps(section, grads, direct)
@@ -396,12 +453,49 @@ class Problem:
                     solution.results[f"{key}.grad"] = grads.get(self.graph[key], zeros(self.cell.weights[key].shape))
         if self.output is not None:
             self._output_grads(solution, section, steps, wanted)
-        for name, leaf in (("h0", "h0"), ("c0", "c0")):
-            if leaf in self.graph:
-                solution.results[f"{name}.grad"] = grads.get(self.graph[leaf], zeros((self.cell.hidden,)))
+        prefixes = [f"{u.short}." for u in self.cell.units] or [""]
+        for name in (f"{p}{k}0" for p in prefixes for k in ("h", "c")):
+            if name in self.graph:
+                solution.results[f"{name}.grad"] = grads.get(self.graph[name], zeros((self.cell.hidden,)))
         for key in wanted:
             if key in self.graph and key not in self.cell.weights:
                 solution.results[f"{key}.grad"] = grads.get(self.graph[key], zeros(np.shape(self.graph[key].value)))
+
+    def _stack_bptt(self, solution, section, grads, direct: dict, wanted: list) -> None:
+        """A stack: the outputs y(t), then each unit from the top layer down, every named node from the step
+        read last back to the first, each through the nodes that read it; then every parameter's sum."""
+        from examsolver.engine.present import gradient_step
+
+        L, stacked_output = Sym("L"), self.cell.p.bidirectional     # else the top unit's h(t) is the output
+        for t in range(self.T, 0, -1):
+            node = self.nodes[t - 1]["h"]
+            if stacked_output and grads[node] is not None:
+                seed = (Deriv(L.of_example(t), node.sym), direct[t - 1]) if t - 1 in direct else None
+                section.add(gradient_step(self.graph, node, grads, L, seed))
+        for unit in reversed(self.cell.units):
+            section.say("recurrent.unit_bptt", unit=unit.short)
+            nodes = self.cell.unit_steps[unit.short]
+            for t in reversed(unit.order(self.T)):
+                first = True
+                for name in reversed(list(nodes[t - 1])):
+                    node = nodes[t - 1][name]
+                    if grads[node] is None:
+                        continue
+                    outputs = not stacked_output and unit is self.cell.units[-1] and name == "h" and t - 1 in direct
+                    seed = (Deriv(L.of_example(t), node.sym), direct[t - 1]) if outputs else None
+                    step = gradient_step(self.graph, node, grads, L, seed)
+                    if first:
+                        step.text = Phrase("recurrent.bptt_step", {"t": t})
+                        first = False
+                    section.add(step)
+            for key in unit.weights:
+                full = f"{unit.short}.{key}"
+                if full in wanted:
+                    section.blocks.extend(self._shared_sum_steps(full, grads))
+                    solution.results[f"{full}.grad"] = grads.get(self.graph[full], zeros(unit.weights[key].shape))
+        for key in wanted:                  # an input x(t): through the first layer's units that read it
+            if key in self.graph and self.graph[key].role == "input" and grads[self.graph[key]] is not None:
+                section.add(gradient_step(self.graph, self.graph[key], grads, L))
 
     def _shared_sum_steps(self, key: str, grads) -> list:
         """A stacked weight's gradient: each gate's block summed over the time steps that read it, then
@@ -410,6 +504,12 @@ class Problem:
 
         L, leaf = Sym("L"), self.graph[key]
         steps = [Step(text=Phrase("recurrent.grad_param", {"name": key}))]
+        if not all(isinstance(c.op, Rows) for c in self.graph.consumers(leaf)):     # read whole at every step
+            parts = [part for _, part in grads.parts.get(leaf, [])]
+            form = [Op("+", tuple(val(p, "row" if p.ndim == 1 else "col") for p in parts))] if len(parts) > 1 else []
+            return [Step(lhs=Deriv(L, leaf.sym), forms=form, result=grads.get(leaf, zeros(leaf.value.shape)),
+                         layout="row" if leaf.value.ndim == 1 else "col",
+                         text=Phrase("recurrent.grad_param", {"name": key}))]
         for block in self.graph.consumers(leaf):
             parts = [part for _, part in grads.parts.get(block, [])]
             if not parts:
@@ -417,7 +517,7 @@ class Problem:
             form = Op("+", tuple(val(p, "row" if p.ndim == 1 else "col") for p in parts)) if len(parts) > 1 else None
             steps.append(Step(lhs=Deriv(L, formula(block)), forms=[form] if form is not None else [],
                               result=grads[block], layout="row" if grads[block].ndim == 1 else "col"))
-        steps.append(Step(lhs=Deriv(L, weight(key)), forms=[], result=grads.get(leaf, zeros(leaf.value.shape)),
+        steps.append(Step(lhs=Deriv(L, leaf.sym), forms=[], result=grads.get(leaf, zeros(leaf.value.shape)),
                           layout="row" if leaf.value.ndim == 1 else "col"))
         steps[1].text, steps = steps[0].text, steps[1:]
         return steps
@@ -477,7 +577,7 @@ class Problem:
                     bindings[D] = val(ga[t], "row")
                     bindings[v] = val(values[t])
                 general = Sum("t", Const(1), Const(self.T), mul(Deriv(L, at("a", "t")).T, at(base, "t-1" if shift else "t").T))
-            elif key == "b_h":
+            elif key in ("b_h", "b_ih", "b_hh") and key in cell.weights:      # every bias is added to a(t)
                 terms = [Deriv(L, at("a", t + 1)) for t in range(self.T)]
                 bindings = {D: val(ga[t], "row") for t, D in enumerate(terms)}
                 general = Sum("t", Const(1), Const(self.T), Deriv(L, at("a", "t")))
@@ -486,7 +586,7 @@ class Problem:
             result = grads.get(self.graph[key], zeros(cell.weights[key].shape))
             form = terms[0] if len(terms) == 1 else Op("+", tuple(terms))
             section.add(Step(lhs=Deriv(L, weight(key)), forms=[general, form], bindings=bindings, result=result,
-                             layout="row" if key == "b_h" else "col", text=Phrase("recurrent.grad_param", {"name": key})))
+                             layout="row" if key.startswith("b") else "col", text=Phrase("recurrent.grad_param", {"name": key})))
             solution.results[f"{key}.grad"] = result
 
     def _through_activation(self, n, gh, ga, s) -> Step:
@@ -513,8 +613,9 @@ class Problem:
                 if key == "b_y":
                     terms.append(D)
                 else:
-                    terms.append(mul(D.T, at("h", t + 1).T))
-                    bindings[at("h", t + 1)] = val(steps[t]["h"])
+                    h = self.nodes[t]["h"].sym
+                    terms.append(mul(D.T, h.T))
+                    bindings[h] = val(steps[t]["h"])
                 bindings[D] = val(self.g_o[t], "row")
             form = terms[0] if len(terms) == 1 else Op("+", tuple(terms))
             section.add(Step(lhs=Deriv(Sym("L"), weight(key)), forms=[form], bindings=bindings, result=total,
@@ -615,6 +716,9 @@ def _want_node(state) -> Call:
 
 def behaviour_section(problem: Problem, solution: Solution) -> None:
     spec, cell = problem.spec.behaviour, problem.cell
+    if cell.units:
+        raise SpecError([problem.doc.problem(("behaviour",), "the intended behaviour is checked for one cell, "
+                                                            "not a stacked or bidirectional one")])
     cases = ([(problem.xs, cell.h0, None, ("inputs",))] if spec.check_given else [])
     for k, case in enumerate(spec.sequences):
         loc = ("behaviour", "sequences", k)
@@ -682,7 +786,8 @@ def solve(spec, doc) -> Solution:
     steps = problem.forward(solution)
     wanted = [w for task in spec.tasks if not isinstance(task, str) for w in task.gradient.wrt]
     known = list(problem.cell.weights) + (["W_hy", "b_y"] if problem.output is not None else [])
-    known += [n for n in problem.graph.by_name if not n.startswith("_") and "[" not in n and n not in known]
+    known += [n for n in problem.graph.by_name
+              if not n.rpartition(".")[2].startswith("_") and "[" not in n and n not in known]
     for j, name in enumerate(wanted):
         if name not in known:
             raise SpecError([doc.problem(("tasks",), f"unknown parameter {name!r} (expected one of: {', '.join(known)})")])

@@ -36,7 +36,7 @@ def _spatial_chain(layers: list):
             if nxt is None or "W" not in nxt.weights:
                 raise EngineError("the input size cannot be inferred: flatten is not followed by a layer with weights W")
             W = nxt.weights["W"]
-            width = W.shape[-1] if W.ndim == 2 else W.shape[0]
+            width = getattr(nxt, "in_features", W.shape[-1] if W.ndim == 2 else W.shape[0])
             return chain, i, width, channels
         if layer.spatial:
             chain.append(layer)

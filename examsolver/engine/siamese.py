@@ -21,30 +21,25 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from examsolver.engine import scalar
 from examsolver.engine.network import Network
+from examsolver.engine.ops import LOSSES
 from examsolver.engine.ops.base import val
 from examsolver.engine.scalar import Exact
-from examsolver.engine.tensor import total, zeros
 from examsolver.errors import SpecError
 from examsolver.mathnodes import Abs, Call, Const, Frac, Neg, Norm, Op, Paren, Power, Sym, mul
 from examsolver.solution import Phrase, Solution, Step, unique_phrases
-from examsolver.spec.model import (Conventions, Localized, Number, Strict, Task, Tensor, Text as TextField,
+from examsolver.spec.model import (Conventions, Localized, Strict, Task, Tensor, Text as TextField,
                                    _dedupe, _normalize_entry, bare_names_allowed, _tagged_union, validate, validate_entries)
 
-DEFAULT_MARGIN = 1
+def _loss_params(kind: str):
+    """The registered loss's own parameters (engine/ops/metric_losses.py)."""
+    from examsolver.engine.ops import LOSSES
 
-
-class ContrastiveParams(Strict):
-    margin: Number | None = None
-    half: bool = Field(False, description="L⁺ = ½d², L⁻ = ½max(0, m − d)²")
-
-
-class TripletParams(Strict):
-    margin: Number | None = None
+    return LOSSES[kind].Params
 
 
 class SiameseLoss(Strict):
-    contrastive: ContrastiveParams | None = None
-    triplet: TripletParams | None = None
+    contrastive: _loss_params("contrastive") | None = None
+    triplet: _loss_params("triplet") | None = None
 
     @model_validator(mode="after")
     def _one(self):
@@ -127,85 +122,6 @@ def _reference_problems(doc, spec) -> list:
     return problems
 
 
-# ----- distances and losses on embeddings (value and gradient side by side) ------------------
-def distance(a: np.ndarray, b: np.ndarray) -> Exact:
-    diff = np.asarray(a - b, dtype=object)
-    return scalar.sqrt(total(diff * diff))
-
-
-def distance_grad(a, b, d: Exact) -> np.ndarray | None:
-    """∂d/∂a = (a − b)/d; None at d = 0, where d is not differentiable."""
-    if d.sign() == 0:
-        return None
-    return np.asarray((a - b) / d, dtype=object)
-
-
-class Contrastive:
-    def __init__(self, params):
-        self.half = params.half
-        self.given = params.margin is not None
-        self.m = params.margin if self.given else Exact(DEFAULT_MARGIN)
-
-    @property
-    def factor(self) -> Exact:
-        return Exact(1) / 2 if self.half else Exact(1)
-
-    def value(self, d: Exact, positive: bool) -> Exact:
-        if positive:
-            return self.factor * d * d
-        gap = self.m - d
-        return self.factor * gap * gap if gap.sign() > 0 else Exact(0)
-
-    def grad_e(self, e1, e2, d: Exact, positive: bool):
-        """∂L/∂e⁽ⁱ⁾ (∂L/∂e⁽ʲ⁾ is its negative): 2(e1 − e2), or −2(m − d)(e1 − e2)/d while m > d."""
-        if positive:
-            return np.asarray((e1 - e2) * (2 * self.factor), dtype=object)
-        gap = self.m - d
-        unit = distance_grad(e1, e2, d)
-        if gap.sign() <= 0 or unit is None:
-            return zeros(np.shape(e1))
-        return np.asarray(unit * (-2 * self.factor * gap), dtype=object)
-
-    def torch(self, d: str, positive: bool) -> str:
-        """The pair's loss in PyTorch from its distance d (a variable of the check script)."""
-        factor = "0.5 * " if self.half else ""
-        return f"{factor}{d} ** 2" if positive else f"{factor}torch.clamp({float(self.m)!r} - {d}, min=0) ** 2"
-
-
-class Triplet:
-    def __init__(self, params, kink_grad):
-        self.given = params.margin is not None
-        self.m = params.margin if self.given else Exact(DEFAULT_MARGIN)
-        # max(0, z) is a ReLU of z: at z = 0 its derivative is the ReLU convention's (PyTorch's
-        # triplet_margin_loss clamps with min=0 and passes the gradient there, i.e. takes 1)
-        self.kink_grad = scalar.exact(kink_grad)
-
-    def value(self, d_ap: Exact, d_an: Exact) -> Exact:
-        z = d_ap - d_an + self.m
-        return z if z.sign() > 0 else Exact(0)
-
-    def grads(self, a, p, n, d_ap, d_an):
-        """(∂L/∂a, ∂L/∂p, ∂L/∂n): (a − p)/d_ap − (a − n)/d_an, −(a − p)/d_ap, (a − n)/d_an while active,
-        times the hinge's derivative (1 while z > 0, the kink convention at z = 0, 0 below)."""
-        z = (d_ap - d_an + self.m).sign()
-        slope = Exact(1) if z > 0 else self.kink_grad if z == 0 else Exact(0)
-        if slope == 0:
-            return zeros(np.shape(a)), zeros(np.shape(a)), zeros(np.shape(a))
-        u_ap = distance_grad(a, p, d_ap)
-        u_an = distance_grad(a, n, d_an)
-        u_ap = zeros(np.shape(a)) if u_ap is None else u_ap
-        u_an = zeros(np.shape(a)) if u_an is None else u_an
-        return tuple(np.asarray(g * slope, dtype=object) for g in (u_ap - u_an, -u_ap, u_an))
-
-    def torch(self, z: str) -> str | None:
-        """max(0, z) of z = d_ap − d_an + m (a variable of the check script): the ReLU's reference with
-        the kink's derivative as this loss takes it."""
-        from examsolver.engine.ops import LAYERS
-
-        hinge = LAYERS["relu"](LAYERS["relu"].Params(), 0, SimpleNamespace(relu_grad_at_zero=self.kink_grad))
-        return hinge.torch(z, {})
-
-
 # ----- the problem kind ------------------------------------------------------------------------
 class Siamese:
     def __init__(self, spec, doc):
@@ -215,8 +131,12 @@ class Siamese:
                                   data=[SimpleNamespace(x=spec.inputs[n], y=None) for n in self.names])
         self.net = Network(adapter, doc)
         self.contrastive = spec.loss.contrastive is not None
-        self.loss = Contrastive(spec.loss.contrastive) if self.contrastive else \
-            Triplet(spec.loss.triplet, spec.conventions.relu_grad_at_zero)
+        kind = "contrastive" if self.contrastive else "triplet"
+        self.loss = LOSSES[kind](spec.loss.contrastive or spec.loss.triplet)
+        # max(0, z) is a ReLU of z: at z = 0 its derivative is the ReLU convention's (PyTorch's
+        # triplet_margin_loss clamps with min=0 and passes the gradient there, i.e. takes 1)
+        self.loss.kink_grad = scalar.exact(spec.conventions.relu_grad_at_zero)
+        self.reduction = self.loss.p.reduction or spec.reduction
         self.groups = ([[self.names.index(n) for n in p.inputs] for p in spec.pairs] if self.contrastive else
                        [[self.names.index(getattr(t, r)) for r in ("anchor", "positive", "negative")]
                         for t in spec.triplets])
@@ -233,11 +153,31 @@ class Siamese:
         self.net.forward_section(solution, self.fwd)
 
     def dist_node(self, i: int, j: int) -> Node:
-        diff = Op("-", (self.e(i), self.e(j)))
-        return Abs(diff) if np.size(self.fwd.acts[-1][i]) == 1 else Norm(diff)
+        return _distance_form(self.e(i), self.e(j), self.loss, np.size(self.fwd.acts[-1][i]) == 1)
 
     def dist_bindings(self, i: int, j: int) -> dict:
-        return {self.e(i): val(self.fwd.acts[-1][i]), self.e(j): val(self.fwd.acts[-1][j])}
+        eps = {EPS: val(self.loss.eps)} if self.loss.eps != 0 else {}
+        return {self.e(i): val(self.fwd.acts[-1][i]), self.e(j): val(self.fwd.acts[-1][j]), **eps}
+
+    @property
+    def written(self) -> bool:
+        """The gradients' formulas are written out for the Euclidean distance without ε (else: numbers)."""
+        return self.loss.p_norm == 2 and self.loss.eps == 0
+
+
+EPS = Sym("epsilon")
+
+
+def _distance_form(a, b, loss, scalar_embedding: bool = False) -> Node:
+    """‖a − b‖ (|a − b| for numbers), ‖a − b + ε‖_p in general."""
+    diff = Op("-", (a, b))
+    if loss.eps != 0:
+        diff = Op("+", (diff, EPS))
+    return Abs(diff) if scalar_embedding else Norm(diff, p=loss.p_norm)
+
+
+def _squared(node, loss):
+    return Power(node, Const(2)) if loss.squared else node
 
 
 Node = Any
@@ -254,18 +194,19 @@ def equations_section(model: Siamese, solution: Solution) -> None:
     section.add(Step(lhs=Sym("e", bold=True), forms=[_model_formula(model.net, x)],
                      text=Phrase("siamese.model", {})))
     e1, e2 = Sym("e", bold=True).of_example(1), Sym("e", bold=True).of_example(2)
-    d, m = Sym("d"), Sym("m")
-    section.add(Step(lhs=d, forms=[Norm(Op("-", (e1, e2)))], text=Phrase("siamese.distance", {})))
+    d, m, loss = Sym("d"), Sym("m"), model.loss
+    section.add(Step(lhs=d, forms=[_distance_form(e1, e2, loss)], text=Phrase("siamese.distance", {})))
     half = Frac(Const(1), Const(2))
     if model.contrastive:
-        pos = Power(d, Const(2))
-        neg = Power(Paren(Call("max", (Const(0), Op("-", (m, d))))), Const(2))
-        if model.loss.half:
+        pos = _squared(d, loss)
+        neg = _squared(Paren(Call("max", (Const(0), Op("-", (m, d))))), loss)
+        if loss.half:
             pos, neg = mul(half, pos), mul(half, neg)
         section.add(Step(lhs=Sym("L", sup="+"), forms=[pos], text=Phrase("siamese.loss_positive", {})))
         section.add(Step(lhs=Sym("L", sup="-"), forms=[neg], text=Phrase("siamese.loss_negative", {})))
     else:
-        form = Call("max", (Const(0), Op("+", (Op("-", (Sym("d", "ap"), Sym("d", "an"))), m))))
+        distances = (_squared(Sym("d", "ap"), loss), _squared(Sym("d", "an"), loss))
+        form = Call("max", (Const(0), Op("+", (Op("-", distances), m))))
         section.add(Step(lhs=Sym("L"), forms=[form], text=Phrase("siamese.loss_triplet", {})))
 
 
@@ -322,8 +263,8 @@ def solve(spec, doc) -> Solution:
                     results[f"{key}.grad{suffix}"] = g
                 elif i != "input":
                     results[f"{model.net.layers[i].name}.{key}.grad{suffix}"] = g
-    if count > 1 and spec.reduction != "none":
-        scale = Exact(1) / count if spec.reduction == "mean" else Exact(1)
+    if count > 1 and model.reduction != "none":
+        scale = Exact(1) / count if model.reduction == "mean" else Exact(1)
         results["loss"] = sum(values, Exact(0)) * scale
         keys = {key for grads in grads_per_group for key in grads}
         for key in sorted(keys, key=str):    # an input may sit in some groups only
@@ -357,9 +298,9 @@ def _contrastive(model: Siamese, solution, k: int, group: list, loss_sym: Sym, r
     positive = pair.label == "positive"
     label = _label(k, len(model.groups))
     e1, e2 = model.fwd.acts[-1][i], model.fwd.acts[-1][j]
-    d = distance(e1, e2)
     loss = model.loss
-    value = loss.value(d, positive)
+    d = loss.distance(e1, e2)
+    value = loss.pair_value(d, positive)
     results["d" + (f"({label})" if label else "")] = d
     section = solution.section(f"section.siamese_loss_{pair.label}" + ("_n" if label else ""), pair=label)
     d_sym = Sym("d", label)
@@ -367,9 +308,9 @@ def _contrastive(model: Siamese, solution, k: int, group: list, loss_sym: Sym, r
                      text=Phrase("siamese.pair", {"a": model.names[i], "b": model.names[j], "label": Phrase(f"siamese.{pair.label}")})))
     m = Sym("m")
     if positive:
-        form = Power(d_sym, Const(2))
+        form = _squared(d_sym, loss)
     else:
-        form = Power(Paren(Call("max", (Const(0), Op("-", (m, d_sym))))), Const(2))
+        form = _squared(Paren(Call("max", (Const(0), Op("-", (m, d_sym))))), loss)
     if loss.half:
         form = mul(Frac(Const(1), Const(2)), form)
     section.add(Step(lhs=loss_sym, forms=[form], bindings={d_sym: val(d), m: val(loss.m)}, result=value))
@@ -381,18 +322,23 @@ def _contrastive(model: Siamese, solution, k: int, group: list, loss_sym: Sym, r
             section.add(Phrase("siamese.inactive", {"d": d, "m": loss.m}))
         if d.sign() == 0:
             solution.warnings.append(Phrase("warning.contrastive_zero_distance", {"pair": label or "1"}))
-    g1 = loss.grad_e(e1, e2, d, positive)
+    g1 = loss.pair_grad(e1, e2, d, positive)
     g2 = np.asarray(-g1, dtype=object)
     diff = Paren(Op("-", (model.e(i), model.e(j))))
     two = Const(1 if loss.half else 2)
+    unit = Frac(diff, d_sym)                      # ∂d/∂e⁽ⁱ⁾ (Euclidean)
+    half = [Frac(Const(1), Const(2))] if loss.half else []
     if positive:
-        form = mul(two, diff)
+        form = mul(two, diff) if loss.squared else (mul(*half, unit) if half else unit)
+    elif loss.squared:
+        form = Neg(mul(two, Paren(Op("-", (m, d_sym))), unit))
     else:
-        form = Neg(mul(two, Paren(Op("-", (m, d_sym))), Frac(diff, d_sym)))
+        form = Neg(mul(*half, unit) if half else unit)
     bindings = {**model.dist_bindings(i, j), d_sym: val(d), m: val(loss.m)}
     if not positive and ((loss.m - d).sign() <= 0 or d.sign() == 0):
         form = Const(0)             # outside the margin (or d = 0): the loss is flat here
-    steps = [Step(lhs=_d(loss_sym, model.e(i)), forms=[form], bindings=bindings, result=g1, layout="row",
+    forms = [form] if model.written or isinstance(form, Const) else []
+    steps = [Step(lhs=_d(loss_sym, model.e(i)), forms=forms, bindings=bindings, result=g1, layout="row",
                   text=Phrase("siamese.grad_embeddings", {})),
              Step(lhs=_d(loss_sym, model.e(j)), forms=[Neg(_d(loss_sym, model.e(i)))],
                   bindings={_d(loss_sym, model.e(i)): val(g1, "row")}, result=g2, layout="row")]
@@ -403,9 +349,10 @@ def _triplet(model: Siamese, solution, k: int, group: list, loss_sym: Sym, resul
     a, p, n = group
     label = _label(k, len(model.groups))
     E = model.fwd.acts[-1]
-    d_ap, d_an = distance(E[a], E[p]), distance(E[a], E[n])
     loss = model.loss
-    value = loss.value(d_ap, d_an)
+    d_ap, d_an = loss.distance(E[a], E[p]), loss.distance(E[a], E[n])
+    D_ap, D_an = (d_ap * d_ap, d_an * d_an) if loss.squared else (d_ap, d_an)
+    value = loss.triplet_value(D_ap, D_an)
     suffix = f"({label})" if label else ""
     results["d_ap" + suffix], results["d_an" + suffix] = d_ap, d_an
     section = solution.section("section.siamese_loss_triplet" + ("_n" if label else ""), pair=label)
@@ -414,25 +361,29 @@ def _triplet(model: Siamese, solution, k: int, group: list, loss_sym: Sym, resul
     section.add(Step(lhs=s_ap, forms=[model.dist_node(a, p)], bindings=model.dist_bindings(a, p), result=d_ap,
                      text=Phrase("siamese.triplet", {"a": trip.anchor, "p": trip.positive, "n": trip.negative})))
     section.add(Step(lhs=s_an, forms=[model.dist_node(a, n)], bindings=model.dist_bindings(a, n), result=d_an))
-    form = Call("max", (Const(0), Op("+", (Op("-", (s_ap, s_an)), m))))
+    form = Call("max", (Const(0), Op("+", (Op("-", (_squared(s_ap, loss), _squared(s_an, loss))), m))))
     section.add(Step(lhs=loss_sym, forms=[form], bindings={s_ap: val(d_ap), s_an: val(d_an), m: val(loss.m)},
                      result=value))
-    z = (d_ap - d_an + loss.m).sign()
+    z = loss.hinge(D_ap, D_an).sign()
     if z == 0:
         solution.warnings.append(Phrase("warning.triplet_at_margin", {"triplet": label or "1", "value": loss.kink_grad}))
     elif z < 0:
         section.add(Phrase("siamese.triplet_inactive", {}))
-    if z > 0 and (d_ap.sign() == 0 or d_an.sign() == 0):
+    if z > 0 and not loss.squared and (d_ap.sign() == 0 or d_an.sign() == 0):      # d² has no kink at 0
         solution.warnings.append(Phrase("warning.triplet_zero_distance", {"triplet": label or "1"}))
-    ga, gp, gn = loss.grads(E[a], E[p], E[n], d_ap, d_an)
+    ga, gp, gn = loss.triplet_grads(E[a], E[p], E[n], d_ap, d_an)
     ea, ep, en = model.e(a), model.e(p), model.e(n)
-    u_ap, u_an = Frac(Paren(Op("-", (ea, ep))), s_ap), Frac(Paren(Op("-", (ea, en))), s_an)
+    if loss.squared:                 # ∂d²/∂a = 2(a − p)
+        u_ap, u_an = (mul(Const(2), Paren(Op("-", (ea, x)))) for x in (ep, en))
+    else:
+        u_ap, u_an = Frac(Paren(Op("-", (ea, ep))), s_ap), Frac(Paren(Op("-", (ea, en))), s_an)
     b = {**model.dist_bindings(a, p), en: val(E[n]), s_ap: val(d_ap), s_an: val(d_an)}
     steps = [Step(lhs=_d(loss_sym, ea), forms=[Op("-", (u_ap, u_an))], bindings=b, result=ga, layout="row",
                   text=Phrase("siamese.grad_embeddings", {})),
              Step(lhs=_d(loss_sym, ep), forms=[Neg(u_ap)], bindings=b, result=gp, layout="row"),
              Step(lhs=_d(loss_sym, en), forms=[u_an], bindings=b, result=gn, layout="row")]
-    if not (z > 0 or z == 0 and loss.kink_grad == 1):   # the formulas hold where the hinge passes the gradient
+    # the formulas hold where the hinge passes the gradient, for the Euclidean distance
+    if not (z > 0 or z == 0 and loss.kink_grad == 1) or not model.written:
         for step in steps:
             step.forms = []
     return value, [(a, ga), (p, gp), (n, gn)], steps
@@ -461,12 +412,8 @@ def _conventions(model: Siamese, spec) -> list:
     phrases = []
     for layer in model.net.layers:
         phrases.extend(layer.conventions_used())
-    loss = model.loss
-    if model.contrastive:
-        phrases.append(Phrase("convention.contrastive_half" if loss.half else "convention.contrastive_plain", {}))
-    if not loss.given:
-        phrases.append(Phrase("convention.margin_default", {"m": loss.m}))
+    phrases.extend(model.loss.conventions_used())
     phrases.append(Phrase("convention.siamese_shared", {}))
     if len(model.groups) > 1:
-        phrases.append(Phrase(f"convention.siamese_reduction_{spec.reduction}", {}))
+        phrases.append(Phrase(f"convention.siamese_reduction_{model.reduction}", {}))
     return unique_phrases(phrases)

@@ -33,4 +33,5 @@ PHRASES = {
     "convention.distillation": "Knowledge distillation at temperature T = {T}: $L = T^2\\, \\mathrm{{KL}}(\\mathrm{{softmax}}(y/T) \\,\\|\\, \\mathrm{{softmax}}(s/T))$, y the teacher's scores (the target), s the student's; the factor T² keeps the gradient's scale.",
     "mistake.label_smoothing_wrong_classes": "label smoothing ε/(K − 1) on the wrong classes only (1 − ε on the gold class)",
     "mistake.label_smoothing_pytorch": "label smoothing as in PyTorch, ε/K on every class",
+    "warning.l1_at_kink": "{loss}: {count} {count:entry|entries} of o − y {count:is|are} exactly 0, where |o − y| has a kink; the gradient there is the subgradient chosen, {value} (PyTorch's sign(0) = 0), and the result depends on that choice.",
 }

@@ -38,4 +38,10 @@ PHRASES = {
     "warning.contrastive_zero_distance": "Pair {pair}: the embeddings coincide (d = 0); the direction of $\\partial d/\\partial \\mathbf{{e}}$ is undefined, the gradient is taken as 0.",
     "warning.triplet_at_margin": "Triplet {triplet}: d(a, p) − d(a, n) + m is exactly 0; the hinge max(0, ·) has a kink there, and its derivative is taken as {value}, as the ReLU's at 0.",
     "warning.triplet_zero_distance": "Triplet {triplet}: two embeddings coincide (a distance is 0); its gradient is taken as 0.",
+    "convention.contrastive_unsquared": "Contrastive loss without the squares and without ½: $L^+ = d$, $L^- = \\max(0, m - d)$.",
+    "convention.contrastive_half_unsquared": "Contrastive loss without the squares, with ½: $L^+ = \\frac{{1}}{{2}} d$, $L^- = \\frac{{1}}{{2}} \\max(0, m - d)$.",
+    "convention.metric_norm": "The distance is the norm of degree p = {p}: $d = \\lVert \\mathbf{{a}} - \\mathbf{{b}} \\rVert_{p} = (\\sum_k |a_k - b_k|^{p})^{{1/{p}}}$ (PyTorch's p); its derivative takes sign(0) = 0.",
+    "convention.metric_eps": "As PyTorch's `pairwise_distance`, ε = {eps} is added to the difference before the norm: $d = \\lVert \\mathbf{{a}} - \\mathbf{{b}} + \\varepsilon \\rVert$.",
+    "convention.triplet_squared": "Triplet loss on squared distances (the course's form): $L = \\max(0, d(a, p)^2 - d(a, n)^2 + m)$; PyTorch's TripletMarginLoss uses the distances themselves.",
+    "convention.triplet_no_eps": "The distances are exact, with no ε added: PyTorch's TripletMarginLoss adds ε = 10⁻⁶ to the difference inside the norm, which moves the result by about 10⁻⁶ (give `eps` to match it).",
 }

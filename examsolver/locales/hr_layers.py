@@ -40,4 +40,5 @@ PHRASES = {
     "forward.embedding": "Ugrađivanje {layer}: retci matrice W odabrani indeksima (retci jednojedinične kodne riječi puta W):",
     "backward.embedding": "Gradijent ugrađivanja {layer}: svaki redak gradijenta dodaje se retku matrice W iz kojeg je došao (indeksi nemaju gradijent):",
     "convention.embedding_padding": "Ugrađivanje {layer}: redak {index} je redak nadopune (indeks nadopune u PyTorchu) i nema gradijent.",
+    "convention.weights_in_out": "Težine su spremljene kao ulaz × izlaz, kao na kolegijima tradicije Andrewa Nga / MIT 6.036: $\\mathbf{{z}} = \\mathbf{{W}}^\\top \\mathbf{{x}} + \\mathbf{{b}}$; W, njegov gradijent $\\partial L/\\partial \\mathbf{{W}} = \\mathbf{{x}}\\, \\partial L/\\partial \\mathbf{{z}}$ i ažuriranja daju se u tom rasporedu (W u PyTorchu je njihov transponat).",
 }

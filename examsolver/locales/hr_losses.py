@@ -34,4 +34,5 @@ PHRASES = {
     "convention.distillation": "Destilacija znanja pri temperaturi T = {T}: $L = T^2\\, \\mathrm{{KL}}(\\mathrm{{softmax}}(y/T) \\,\\|\\, \\mathrm{{softmax}}(s/T))$, y su izlazi (logiti) učitelja (cilj), s izlazi učenika; faktor T² čuva red veličine gradijenta.",
     "mistake.label_smoothing_wrong_classes": "zaglađivanje oznaka s ε/(K − 1) samo na pogrešnim razredima (1 − ε na točnom)",
     "mistake.label_smoothing_pytorch": "zaglađivanje oznaka kao u PyTorchu, ε/K na svaki razred",
+    "warning.l1_at_kink": "{loss}: {count} {count:element|elementa|elemenata} razlike o − y {count:točno je|točno su|točno je} 0, gdje |o − y| ima lom; gradijent je tu odabrani subgradijent, {value} (u PyTorchu sign(0) = 0), pa rezultat ovisi o tom izboru.",
 }

@@ -38,4 +38,10 @@ PHRASES = {
     "warning.contrastive_zero_distance": "Par {pair}: ugrađivanja se poklapaju (d = 0); smjer $\\partial d/\\partial \\mathbf{{e}}$ nije definiran, gradijent uzimamo kao 0.",
     "warning.triplet_at_margin": "Trojka {triplet}: d(a, p) − d(a, n) + m je točno 0; zglobnica max(0, ·) tu ima lom, a njezinu derivaciju uzimamo kao {value}, kao derivaciju zglobnice u nuli.",
     "warning.triplet_zero_distance": "Trojka {triplet}: dva se ugrađivanja poklapaju (udaljenost je 0); njezin gradijent uzimamo kao 0.",
+    "convention.contrastive_unsquared": "Kontrastni gubitak bez kvadrata i bez faktora ½: $L^+ = d$, $L^- = \\max(0, m - d)$.",
+    "convention.contrastive_half_unsquared": "Kontrastni gubitak bez kvadrata, s faktorom ½: $L^+ = \\frac{{1}}{{2}} d$, $L^- = \\frac{{1}}{{2}} \\max(0, m - d)$.",
+    "convention.metric_norm": "Udaljenost je norma stupnja p = {p}: $d = \\lVert \\mathbf{{a}} - \\mathbf{{b}} \\rVert_{p} = (\\sum_k |a_k - b_k|^{p})^{{1/{p}}}$ (p u PyTorchu); u derivaciji je sign(0) = 0.",
+    "convention.metric_eps": "Kao `pairwise_distance` u PyTorchu, razlici se prije norme pribraja ε = {eps}: $d = \\lVert \\mathbf{{a}} - \\mathbf{{b}} + \\varepsilon \\rVert$.",
+    "convention.triplet_squared": "Gubitak trojke na kvadriranim udaljenostima (oblik s predavanja): $L = \\max(0, d(a, p)^2 - d(a, n)^2 + m)$; TripletMarginLoss u PyTorchu koristi same udaljenosti.",
+    "convention.triplet_no_eps": "Udaljenosti su točne, bez dodanog ε: TripletMarginLoss u PyTorchu razlici unutar norme dodaje ε = 10⁻⁶, što rezultat pomiče za otprilike 10⁻⁶ (zadajte `eps` da se poklope).",
 }

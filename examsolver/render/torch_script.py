@@ -274,6 +274,9 @@ def _recurrent(solution) -> str:
     doc = solution.document
     problem = Problem(parse_spec(doc), doc)
     cell, spec = problem.cell, problem.spec
+    if cell.units or cell.bias_form:
+        raise NoScript(f"the {cell.kind} cell's check script covers one layer and direction with the cell's usual "
+                       "biases; this one is stacked, bidirectional or has other biases")
     wanted = [w for task in spec.tasks if not isinstance(task, str) for w in task.gradient.wrt]
     s = Script(solution.problem_id)
     s.taken |= {f"{name}{t}" for t in range(problem.T + 1) for name in ("a", "h", "c", *getattr(cell, "gate_names", ()))}
@@ -359,15 +362,17 @@ def _siamese(solution) -> str:
         loss = s.var(f"L{k + 1}")
         if model.contrastive:
             d = s.var(f"d{k + 1}")
-            s.add(f"{d} = torch.linalg.vector_norm({e}[{group[0]}] - {e}[{group[1]}])",
-                  f"{loss} = {model.loss.torch(d, model.spec.pairs[k].label == 'positive')}", f'show("d{suffix}", {d})')
+            s.add(f"{d} = {model.loss.torch_distance(f'{e}[{group[0]}]', f'{e}[{group[1]}]')}",
+                  f"{loss} = {model.loss.torch_pair(d, model.spec.pairs[k].label == 'positive')}",
+                  f'show("d{suffix}", {d})')
         else:
             a, p, n = group
             d_ap, d_an, z = s.var(f"d_ap{k + 1}"), s.var(f"d_an{k + 1}"), s.var(f"z{k + 1}")
-            s.add(f"{d_ap} = torch.linalg.vector_norm({e}[{a}] - {e}[{p}])",
-                  f"{d_an} = torch.linalg.vector_norm({e}[{a}] - {e}[{n}])",
-                  f"{z} = {d_ap} - {d_an} + {float(model.loss.m)!r}",
-                  f"{loss} = {_reference(model.loss.torch(z), SimpleNamespace(kind='triplet', name='loss'))}",
+            z_expression, hinge = model.loss.torch_hinge(d_ap, d_an, z)
+            s.add(f"{d_ap} = {model.loss.torch_distance(f'{e}[{a}]', f'{e}[{p}]')}",
+                  f"{d_an} = {model.loss.torch_distance(f'{e}[{a}]', f'{e}[{n}]')}",
+                  f"{z} = {z_expression}",
+                  f"{loss} = {_reference(hinge, SimpleNamespace(kind='triplet', name='loss'))}",
                   f'show("d_ap{suffix}", {d_ap})', f'show("d_an{suffix}", {d_an})')
         s.add(f'show("loss{suffix}", {loss})')
         losses.append(loss)
@@ -383,8 +388,8 @@ def _siamese(solution) -> str:
         s.add(*[f'show("{name}.grad{suffix}", grad({var}))' for var, name in names.items()])
         s.add(*[f'show("{model.names[m]}.grad{suffix}", grad(x)[{m}])' for m in sorted(set(group))
                 if model.names[m] in inputs])
-    if count > 1 and model.spec.reduction != "none":
-        total = f"torch.stack([{', '.join(losses)}]).{model.spec.reduction}()"
+    if count > 1 and model.reduction != "none":
+        total = f"torch.stack([{', '.join(losses)}]).{model.reduction}()"
         s.add("", f"loss = {total}  # over the {'pairs' if model.contrastive else 'triplets'}", 'show("loss", loss)')
         if wanted or inputs:
             s.add(f"for t in [{tracked}]:", "    t.grad = None", "loss.backward()",

@@ -240,6 +240,7 @@ class Conventions(Strict):
     maxpool_ties: Literal["first", "split"] = "first"
     flatten: Literal["channel_first", "channel_last"] = "channel_first"
     dropout: Literal["inverted", "plain"] = "inverted"     # PyTorch scales in training; plain: at inference
+    weights: Literal["out_in", "in_out"] = "out_in"       # a linear layer's W: PyTorch's z = Wx + b, or z = Wᵀx + b
     # Hidden from the JSON Schema: deliberate mistakes the engine can make on request, so that
     # `examsolver check`/`verify` can tell which mistake reproduces a wrong answer (see diagnose/).
     # Ops consult it by name; the names are listed in MISTAKE_HOOKS.

@@ -297,6 +297,10 @@ class Loss:
         """What the solution says when the loss is differentiated together with its final activation."""
         return [Phrase(f"convention.fused_{self.kind}", {})]
 
+    def degeneracies(self, outputs: list, targets: list) -> list[Phrase]:
+        """Warnings where an example's output sits exactly at a kink of the loss (L1 at o = y)."""
+        return []
+
     def torch(self, output: str, target: str) -> str | None:
         """The loss of each example in PyTorch (a vector over the batch's first axis), from the
         model's output and the targets.  None: no PyTorch equivalent."""

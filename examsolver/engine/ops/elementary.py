@@ -14,7 +14,7 @@ import numpy as np
 
 from examsolver.engine.graph import GraphOp
 from examsolver.engine.tensor import emap, zeros
-from examsolver.mathnodes import Const, Indicator, Neg, Op, Paren, call, mul
+from examsolver.mathnodes import Call, Const, Indicator, Neg, Op, Paren, call, mul
 
 
 def _array(value) -> np.ndarray:
@@ -116,6 +116,24 @@ class Rows(GraphOp):
 
     def local(self, k, syms, g, out=None):
         return g
+
+
+class Concat(GraphOp):
+    """y = [a; b; …]: a bidirectional layer's output stacks both directions' states."""
+
+    def forward(self, values):
+        return _array(np.concatenate([_array(v).reshape(-1) for v in values]))
+
+    def vjp(self, values, out, g, needs):
+        ends = np.cumsum([0] + [np.size(v) for v in values])
+        return [_array(g[a:b]) if need else None for a, b, need in zip(ends, ends[1:], needs)]
+
+    def formula(self, syms):
+        return Call("vector", tuple(syms))
+
+    def local(self, k, syms, g, out=None):
+        """The k-th block of ∂L/∂y (its entries from the k-th input's)."""
+        return Call("block", (g, Const(k + 1)))
 
 
 class Activation(GraphOp):

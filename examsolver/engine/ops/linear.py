@@ -1,4 +1,9 @@
-"""Fully connected layer: y = W x + b."""
+"""Fully connected layer: y = W x + b, W stored output × input (PyTorch, the 2022 slides).
+
+The convention `weights: in_out` (courses in the Andrew Ng / MIT 6.036 tradition) stores
+W input × output with y = Wᵀx + b: W is kept as the spec gives it, so every weight, its
+gradient and its update is reported in the spec's layout (∂L/∂W = x ∂L/∂y, n_in × n_out).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ class LinearParams(NoParams):
 class Linear(Layer):
     kind = "linear"
     Params = LinearParams
+    count_options = ("bias",)              # counting: `bias: false` is an option, not a size
 
     @classmethod
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
@@ -30,46 +36,70 @@ class Linear(Layer):
             shapes["b"] = (sizes["out_features"],)
         return shapes
 
+    @property
+    def transposed(self) -> bool:
+        """W stored input × output, y = Wᵀx + b (a matrix W; one row or column is one output either way)."""
+        return self.conventions.weights == "in_out" and np.ndim(self.p.W) == 2
+
+    @property
+    def in_features(self) -> int:
+        W = self.weights["W"]
+        return W.shape[0] if self.transposed else W.shape[-1]
+
+    def _matrix(self):
+        """W as it multiplies x (output × input)."""
+        W = self.weights["W"]
+        return W.T if self.transposed else W
+
     def init_weights(self) -> dict:
         W = self.p.W
         if W.ndim not in (1, 2):
             raise EngineError(f"{self.name}: W must be a matrix (or one row), got shape {W.shape}")
-        out_shape = W.shape[:1] if W.ndim == 2 else ()
+        out_shape = (W.shape[1 if self.transposed else 0],) if W.ndim == 2 else ()
         b = self.p.b if self.p.b is not None else zeros(out_shape)
         if b.shape != out_shape and not (b.size == 1 and out_shape == ()):
             raise EngineError(f"{self.name}: b has shape {b.shape}, expected {out_shape} to match W")
         return {"W": W, "b": b.reshape(out_shape)}
 
     def check_input(self, x):
-        if x.ndim != 1 or x.shape[0] != self.weights["W"].shape[-1]:
+        if x.ndim != 1 or x.shape[0] != self.in_features:
             raise EngineError(f"{self.name}: input has shape {x.shape}, W expects a vector of "
-                              f"{self.weights['W'].shape[-1]} (add flatten before it?)")
+                              f"{self.in_features} (add flatten before it?)")
 
     # forward and VJP, side by side
     def forward_one(self, x):
-        W, b = self.weights["W"], self.weights["b"]
-        return np.asarray(tdot(W, x) + b, dtype=object)
+        return np.asarray(tdot(self._matrix(), x) + self.weights["b"], dtype=object)
 
     def torch(self, x, weights):
         W, b = weights["W"], weights["b"]
-        return f"{x} @ {W}.T + {b}" if self.weights["W"].ndim == 2 else f"{x} @ {W} + {b}"
+        return f"{x} @ {W}.T + {b}" if self.weights["W"].ndim == 2 and not self.transposed else f"{x} @ {W} + {b}"
 
     def vjp_one(self, x, y, gy):
-        W = self.weights["W"]
         gW = np.multiply.outer(gy, x)                 # ∂L/∂W = (∂L/∂y)ᵀ xᵀ
-        gx = tdot(gy, W, axes=np.ndim(gy))          # ∂L/∂x = ∂L/∂y W
-        return gx, {"W": gW, "b": np.asarray(gy, dtype=object)}
+        gx = tdot(gy, self._matrix(), axes=np.ndim(gy))          # ∂L/∂x = ∂L/∂y W
+        # input × output: ∂L/∂W = x ∂L/∂y, the transpose
+        return gx, {"W": gW.T if self.transposed else gW, "b": np.asarray(gy, dtype=object)}
+
+    def conventions_used(self):
+        from examsolver.solution import Phrase
+
+        return [Phrase("convention.weights_in_out", {})] if self.transposed else []
+
+    def _W(self):
+        """W as the formulas write it: W, or Wᵀ when stored input × output."""
+        W = self.weight_sym("W")
+        return W.T if self.transposed else W
 
     # formulas
     def formula(self, x):
         from examsolver.mathnodes import Op, Paren
 
-        return Op("+", (mul(self.weight_sym("W"), Paren(x) if isinstance(x, Op) else x), self.weight_sym("b")))
+        return Op("+", (mul(self._W(), Paren(x) if isinstance(x, Op) else x), self.weight_sym("b")))
 
     def forward_steps(self, flow: Flow) -> list:
         W, b = self.weight_sym("W"), self.weight_sym("b")
         x = flow.x_sym
-        return [Step(lhs=flow.y_sym, forms=[mul(W, x) + b],
+        return [Step(lhs=flow.y_sym, forms=[mul(self._W(), x) + b],
                      bindings={W: val(self.weights["W"], self.weight_layout("W")),
                                x: val(flow.x), b: val(self.weights["b"])},
                      result=flow.y, text=self.phrase("forward"))]
@@ -82,7 +112,8 @@ class Linear(Layer):
         out = []
         first = True
         if "W" in grads:
-            out.append(Step(lhs=flow.d(W), forms=[mul(gy_node, Deriv(y, W)), mul(gy_t, x.T)],
+            product = mul(x, gy_node) if self.transposed else mul(gy_t, x.T)
+            out.append(Step(lhs=flow.d(W), forms=[mul(gy_node, Deriv(y, W)), product],
                             bindings={gy_node: val(gy, "row"), x: val(flow.x, "col")},
                             result=grads["W"], layout=self.weight_layout("W"), text=self.phrase("backward") if first else None))
             first = False
@@ -92,7 +123,7 @@ class Linear(Layer):
                             text=self.phrase("backward") if first else None))
             first = False
         if want_input:
-            out.append(Step(lhs=flow.d(x), forms=[mul(gy_node, Deriv(y, x)), mul(gy_node, W)],
+            out.append(Step(lhs=flow.d(x), forms=[mul(gy_node, Deriv(y, x)), mul(gy_node, self._W())],
                             bindings={gy_node: val(gy, "row"), W: val(self.weights["W"], self.weight_layout("W"))},
                             result=gx, layout="row", text=self.phrase("backward") if first else None))
         return out

@@ -123,6 +123,16 @@ class EntrywiseLoss(Loss):
         self.shown[node] = val(value)
         return node
 
+    kink_width = None        # |o − y| at which ℓ has a kink (L1: 0), None: differentiable everywhere
+
+    def degeneracies(self, outputs, targets):
+        """The entries exactly at the kink, where the gradient is the subgradient the loss chose."""
+        if self.kink_width is None:
+            return []
+        count = sum(1 for o, y in zip(outputs, targets) if y is not None and o.size == y.size
+                    for _, ov, yv in self._entries(o, y) if abs(ov - yv) == self.kink_width)
+        return [Phrase("warning.l1_at_kink", {"loss": self.kind, "count": count, "value": self.kink_grad})] if count else []
+
     def torch(self, output, target):
         """PyTorch's loss with reduction='none', summed over each example's entries."""
         y = f"{target}.reshape({output}.shape)"
@@ -149,6 +159,11 @@ class L1(EntrywiseLoss):
 
     kind = "l1"
     Params = L1Params
+    kink_width = Exact(0)
+
+    @property
+    def kink_grad(self):
+        return self.p.grad_at_zero
 
     def ell(self, o, y, i):
         return abs(o - y)
@@ -198,6 +213,13 @@ class SmoothL1(EntrywiseLoss):
     @property
     def width(self) -> Exact:
         return self.p.beta
+
+    @property
+    def kink_width(self):
+        """β = 0 is L1, with its kink at o = y (sign(0) = 0, as PyTorch); for β > 0 ℓ is smooth."""
+        return Exact(0) if self.width == 0 else None
+
+    kink_grad = Exact(0)
 
     def quadratic(self, d: Exact) -> bool:
         return abs(d) < self.width
