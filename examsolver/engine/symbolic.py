@@ -144,6 +144,7 @@ def symbolic_spec_model():
         title=(Localized, Field(default_factory=Localized)),
         statement=(Localized | None, None),
         symbols=(list[NAME], Field(default_factory=list, max_length=100)),
+        positive=(list[NAME], Field(default_factory=list, max_length=100)),
         vectors=(dict[NAME, Annotated[int, Field(ge=1, le=MAX_DIM)]], Field(default_factory=dict)),
         distributions=(list[NAME], Field(default_factory=list)),
         functions=(dict[NAME, list[NAME]], Field(default_factory=dict, max_length=10)),
@@ -166,8 +167,11 @@ class Scope:
         self.names: dict = {}
         self.vectors: dict = {}
         self.distributions = set(spec.distributions)
-        for name in spec.symbols:
-            self.names[name] = sp.Symbol(name)
+        for i, name in enumerate(spec.positive):
+            if name not in spec.symbols:
+                raise SpecError([doc.problem(("positive", i), f"not a declared symbol: {name!r}")])
+        for name in spec.symbols:     # sizes, rates: positive, so √(6/(m + n)) is written √6/√(m + n)
+            self.names[name] = sp.Symbol(name, positive=True) if name in spec.positive else sp.Symbol(name)
         for name, n in spec.vectors.items():
             parts = [sp.Symbol(f"{name}{i}") for i in range(1, n + 1)]
             for p in parts:
@@ -247,6 +251,11 @@ class Scope:
         if not isinstance(value, self.sp.MatrixBase) or value.cols != 1:
             raise SpecError([self.doc.problem(loc, f"{name!r} is not a declared or defined vector")])
         return value
+
+    def named(self, name: str):
+        """The declared symbol of that name (with its assumptions), else a new one."""
+        value = self.names.get(name)
+        return value if isinstance(value, self.sp.Symbol) else self.sp.Symbol(name)
 
     def symbol(self, name: str, loc: tuple):
         value = self.names.get(name)
@@ -511,10 +520,10 @@ class Solver:
         lhs, rhs = (recognize(self.expr(t, loc + ("equation", i))) for i, t in enumerate(task.equation))
         if isinstance(lhs, sp.MatrixBase) or isinstance(rhs, sp.MatrixBase):
             raise SpecError([self.doc.problem(loc + ("equation",), "an equation to solve is between scalars")])
-        unknown = sp.Symbol(task.for_)
+        unknown = self.scope.named(task.for_)
         for name, text in task.substitute.items():
             pattern = recognize(self.expr(text, loc + ("substitute", name)))
-            lhs, rhs = lhs.subs(pattern, sp.Symbol(name)), rhs.subs(pattern, sp.Symbol(name))
+            lhs, rhs = lhs.subs(pattern, self.scope.named(name)), rhs.subs(pattern, self.scope.named(name))
         domain = sp.Reals
         if task.interval:
             lo, hi = (self.expr(t, loc + ("interval", i)) for i, t in enumerate(task.interval))
@@ -702,7 +711,7 @@ def _cases(cases: dict, solver, loc) -> list[dict]:
         return [{}]
     names = list(cases)
     values = [[solver.expr(v, loc + ("cases", n, i)) for i, v in enumerate(cases[n])] for n in names]
-    return [dict(zip((solver.sp.Symbol(n) for n in names), combo)) for combo in itertools.product(*values)]
+    return [dict(zip((solver.scope.named(n) for n in names), combo)) for combo in itertools.product(*values)]
 
 
 def _numeric(value, sp):
