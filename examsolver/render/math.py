@@ -97,9 +97,9 @@ class Printer:
             for arg in node.args[1:]:
                 negative = self._negative_scalar(arg)
                 if negative is not None:
-                    out += f" {self.minus} " + self.scalar(-negative)
+                    out += self.ops["-"] + self.scalar(-negative)
                 else:
-                    out += " + " + self.operand(arg, node)
+                    out += self.ops["+"] + self.operand(arg, node)
             return out
         joiner = self.ops[node.op]
         texts = [self.operand(a, node) for a in node.args]
@@ -182,7 +182,7 @@ class Printer:
             return self.matrix([list(r) for r in texts])
         parts = [self.tensor_text(texts[k]) for k in _kept(texts.shape[0], MAX_BLOCKS)]
         if texts.shape[0] > MAX_BLOCKS:
-            parts = parts[:MAX_BLOCKS - 3] + ["\\dots" if isinstance(self, LatexPrinter) else "…"] + parts[-2:]
+            parts = parts[:MAX_BLOCKS - 3] + [self.dots] + parts[-2:]
         return self.brackets(parts)
 
     def _elide(self, items: list, limit: int, dots: str) -> list:
@@ -236,7 +236,8 @@ def _hashable(node) -> bool:
 class LatexPrinter(Printer):
     minus = "-"
     infinity = "\\infty"
-    ops = {"=": " = ", "-": " - ", "mul": " ", "dot": " \\cdot ", "star": " \\star ", "odot": " \\odot ",
+    dots = "\\dots"
+    ops = {"+": " + ", "=": " = ", "-": " - ", "mul": " ", "dot": " \\cdot ", "star": " \\star ", "odot": " \\odot ",
            "oslash": " \\oslash ", "fullconv": " \\ast ", "times": " \\times "}
     notation = "latex"
     math_functions = {"tanh": "\\tanh", "ln": "\\ln", "exp": "\\exp", "diag": "\\mathrm{diag}", "max": "\\max",
@@ -357,7 +358,8 @@ class LatexPrinter(Printer):
 class PlainPrinter(Printer):
     minus = "−"
     infinity = "∞"
-    ops = {"=": " = ", "-": " − ", "mul": " ", "dot": " · ", "star": " ⋆ ", "odot": " ⊙ ", "oslash": " ⊘ ",
+    dots = "…"
+    ops = {"+": " + ", "=": " = ", "-": " − ", "mul": " ", "dot": " · ", "star": " ⋆ ", "odot": " ⊙ ", "oslash": " ⊘ ",
            "fullconv": " ∗ ", "times": " × "}
     notation = "plain"
     math_functions = {"tanh": "tanh", "ln": "ln", "exp": "exp", "diag": "diag", "max": "max", "sqrt": "√",

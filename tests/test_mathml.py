@@ -1,0 +1,99 @@
+"""The MathML printer: formula nodes → MathML whose structure says how each symbol is spaced.
+
+Expected trees are written by hand as (tag, text or children, attributes) and compared with the
+parsed output, so a sign that became binary, a fence that stretches around one line or a
+decimal point under Croatian fails here before anyone looks at a screenshot.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from xml.etree import ElementTree
+
+import numpy as np
+
+from examsolver.engine.scalar import Exact
+from examsolver.mathnodes import Const, Frac, Neg, Op, Seq, Sym, Value, call
+from examsolver.render.mathml import MathMLPrinter, mathml
+
+NS = "{http://www.w3.org/1998/Math/MathML}"
+
+
+def tree(markup: str):
+    """(tag, text | [children], {kept attributes}); mrows of one child are unwrapped; a sequence of
+    several elements is a list."""
+    children = [_simple(c) for c in ElementTree.fromstring(f'<math xmlns="{NS[1:-1]}">{markup}</math>')]
+    return children[0] if len(children) == 1 else children
+
+
+def _simple(element):
+    tag = element.tag.replace(NS, "")
+    children = [_simple(c) for c in element]
+    if tag == "mrow" and len(children) == 1:
+        return children[0]
+    attrs = {k: v for k, v in element.attrib.items() if k in ("form", "stretchy", "separator")}
+    return (tag, children if children else (element.text or ""), attrs)
+
+
+def printed(node, lang="en") -> tuple:
+    return tree(MathMLPrinter(decimal_separator="," if lang == "hr" else ".", lang=lang).print(node))
+
+
+def mo(text, **attrs):
+    return ("mo", text, attrs)
+
+
+SIGN = mo("−", form="prefix")
+OPEN, CLOSE = mo("(", form="prefix", stretchy="false"), mo(")", form="postfix", stretchy="false")
+
+
+def test_a_bold_symbol_with_index_and_example_is_one_subsup():
+    assert printed(Sym("h", sub="1", sup="(1)", bold=True)) == \
+        ("msubsup", [("mi", "𝐡", {}), ("mn", "1", {}),
+                     ("mrow", [mo("(", stretchy="false"), ("mn", "1", {}), mo(")", stretchy="false")], {})], {})
+
+
+def test_a_sign_is_a_prefix_in_its_own_row_and_a_difference_is_binary():
+    x = Sym("x")
+    assert printed(Neg(x)) == ("mrow", [SIGN, ("mi", "x", {})], {})
+    matrix = Value(np.array([[Exact(1)], [Exact(2)]], dtype=object))
+    out = printed(Op("-", (matrix, Const(Exact(1)))))
+    assert out[0] == "mrow" and [c[0] for c in out[1]] == ["mrow", "mo", "mn"]
+    assert out[1][1] == mo("−")                 # binary: no form, so the dictionary's infix spacing
+    fence_open, table, fence_close = out[1][0][1]
+    assert fence_open == mo("[", form="prefix", stretchy="true") and table[0] == "mtable"
+    assert [len(row[1]) for row in table[1]] == [1, 1]
+
+
+def test_a_negative_number_after_a_relation_keeps_its_sign_tight():
+    out = printed(Op("=", (Sym("b"), Value(Exact(-1)))))
+    assert out == ("mrow", [("mi", "b", {}), mo("="), ("mrow", [SIGN, ("mn", "1", {})], {})], {})
+
+
+def test_function_parentheses_hug_a_number_and_stretch_around_a_fraction():
+    assert printed(call("sigma", Value(Exact(0)))) == \
+        ("mrow", [("mi", "σ", {}), mo("\u2061"), ("mrow", [OPEN, ("mn", "0", {}), CLOSE], {})], {})
+    half = printed(call("ln", Frac(Const(Exact(1)), Const(Exact(2)))))
+    assert half[1][2][1][0] == mo("(", form="prefix", stretchy="true")
+    assert half[1][2][1][1] == ("mfrac", [("mn", "1", {}), ("mn", "2", {})], {})
+
+
+def test_croatian_decimals_and_separators():
+    p = MathMLPrinter(decimal_separator=",", lang="hr")
+    assert tree(p.approx(Exact(Fraction(1, 3)))) == ("mn", "0,3333", {})
+    assert tree(p.print(Seq((Sym("a"), Sym("b"))))) == [("mi", "a", {}), mo(";", separator="true"), ("mi", "b", {})]
+    en = MathMLPrinter(decimal_separator=".", lang="en")
+    assert tree(en.approx(Exact(Fraction(-1, 3)))) == ("mrow", [SIGN, ("mn", "0.3333", {})], {})
+
+
+def test_a_row_vector_is_a_one_row_table_and_does_not_stretch():
+    row = printed(Value(np.array([Exact(1), Exact(-1)], dtype=object), "row"))
+    assert row[1][0] == mo("[", form="prefix", stretchy="false")
+    (mtr,) = row[1][1][1]
+    assert [cell[1] for cell in mtr[1]] == [[("mn", "1", {})], [("mrow", [SIGN, ("mn", "1", {})], {})]]
+
+
+def test_the_api_returns_one_math_element():
+    out = mathml(Frac(Sym("a"), Sym("b")), lang="hr", decimal_separator=",")
+    root = ElementTree.fromstring(out)
+    assert root.tag == NS + "math" and root[0].tag == NS + "mfrac"
