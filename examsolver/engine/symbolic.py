@@ -22,7 +22,7 @@ from examsolver.errors import EngineError, ExprError, SpecError
 from examsolver.spec.limits import check_sympy_exponentials, located
 from examsolver.mathnodes import Call, Deriv, Expr, Sym
 from examsolver.solution import Code, Figure, Phrase, Solution, Step
-from examsolver.spec.model import Localized, Strict, Text as TextField
+from examsolver.spec.model import TITLE_PAGE, Localized, Strict, Text as TextField
 
 def _usable_name(name: str) -> str:
     """Declared names become parameters of generated numpy code: no keywords, no module names."""
@@ -141,6 +141,7 @@ def symbolic_spec_model():
         id=(TextField, ...),
         kind=(Literal["symbolic"], ...),
         source=(TextField, ""),
+        document=TITLE_PAGE,
         title=(Localized, Field(default_factory=Localized)),
         statement=(Localized | None, None),
         symbols=(list[NAME], Field(default_factory=list, max_length=100)),
