@@ -97,3 +97,16 @@ def test_the_api_returns_one_math_element():
     out = mathml(Frac(Sym("a"), Sym("b")), lang="hr", decimal_separator=",")
     root = ElementTree.fromstring(out)
     assert root.tag == NS + "math" and root[0].tag == NS + "mfrac"
+
+
+def test_exact_logarithms_are_printed_natively():
+    """2 ln 2/9 is a fraction of <mn>2</mn> ln 2 over 9, written here, not converted from LaTeX."""
+    from examsolver.engine.scalar import ln_prime
+
+    out = printed(Value(ln_prime(2) * Fraction(-2, 9)))
+    assert out[0] == "mrow" and out[1][0] == SIGN
+    fraction = out[1][1]
+    assert fraction[0] == "mfrac" and fraction[1][1] == ("mn", "9", {})
+    numerator = fraction[1][0][1]
+    assert numerator[0] == ("mn", "2", {}) and numerator[-1] == ("mrow", [("mi", "ln", {}), mo("\u2061"),
+                                                                          ("mn", "2", {})], {})

@@ -13,7 +13,6 @@ API for other formats: `mathml(node, lang=…, decimal_separator=…)` → a <ma
 
 from __future__ import annotations
 
-from fractions import Fraction
 from html import escape
 
 from examsolver.mathnodes import Call, Deriv, Frac, Node, Op, Sym, Transpose
@@ -119,15 +118,12 @@ class MathMLPrinter(Printer):
 
     # ----- numbers ------------------------------------------------------------------
     def scalar(self, v) -> str:
-        q = _rational(v)
-        if q is None:
-            return self.fallback(V.latex(v))
-        body = self.number(str(abs(q.numerator))) if q.denominator == 1 else \
-            f"<mfrac>{self.number(str(abs(q.numerator)))}{self.number(str(q.denominator))}</mfrac>"
-        return signed(body) if q < 0 else body
+        text = V.mathml(v)
+        if text is None:          # a closed form such as tanh(3/5), or a sympy value: from its LaTeX
+            from examsolver.render.math import LatexPrinter
 
-    def number(self, digits: str) -> str:
-        return f"<mn>{V.localize(digits, self.s['decimal_separator'])}</mn>"
+            return self.fallback(LatexPrinter(**self.s).scalar(v))
+        return mrow(text)
 
     def decimal(self, text: str) -> str:
         """A rounded decimal from values.decimal_texts: '−0,0770', '1,200·10⁻⁵'."""
@@ -254,15 +250,6 @@ class MathMLPrinter(Printer):
     def _print_Text(self, node) -> str:
         words = node.words.get(self.s["lang"], next(iter(node.words.values())))
         return f"<mtext>{escape(words, quote=False)}</mtext>"
-
-
-def _rational(v) -> Fraction | None:
-    """The value as a Fraction when it is rational (printed here), else None (printed from LaTeX)."""
-    if isinstance(v, (int, Fraction)) and not isinstance(v, bool):
-        return Fraction(v)
-    if hasattr(v, "_t") and not v.is_symbolic and v.is_rational():
-        return v.as_fraction()
-    return None
 
 
 def math_element(inner: str, display: bool = False) -> str:

@@ -32,25 +32,70 @@ class Notation:
     pi: str
     e_power: str        # format with {k}
     power: str          # format with {base} {k}
+    pi_power: str = "{base}{k}"
+    e: str = "e"
+    plus: str = " + "
+    stacked = False     # fractions as \frac / <mfrac>, not a/b
 
     def frac(self, num: str, den: str) -> str:
         return f"{num}/{den}"
 
+    def number(self, digits) -> str:
+        return str(digits)
+
+    def signed(self, text: str) -> str:
+        return self.minus + text
+
+    def binary_minus(self) -> str:
+        return f" {self.minus} "
+
+    def exponent(self, k: int) -> str:
+        return str(k)
+
 
 class _Plain(Notation):
-    pass
+    def exponent(self, k: int) -> str:
+        return str(k).translate(_SUPERSCRIPT)
 
 
 class _Latex(Notation):
+    stacked = True
+
     def frac(self, num: str, den: str) -> str:
         return f"\\frac{{{num}}}{{{den}}}"
 
 
+class _MathML(Notation):
+    """Presentation MathML (render/mathml.py): a sign is a prefix in its own row, numbers are <mn>."""
+
+    stacked = True
+
+    def frac(self, num: str, den: str) -> str:
+        return f"<mfrac><mrow>{num}</mrow><mrow>{den}</mrow></mfrac>"
+
+    def number(self, digits) -> str:
+        return f"<mn>{digits}</mn>"
+
+    def signed(self, text: str) -> str:
+        return f'<mrow><mo form="prefix" lspace="0em" rspace="0em">−</mo>{text}</mrow>'
+
+    def binary_minus(self) -> str:
+        return self.minus
+
+    def exponent(self, k: int) -> str:
+        return self.signed(self.number(-k)) if k < 0 else self.number(k)
+
+
 PLAIN = _Plain(minus="−", times=" ", ln="ln {p}", sqrt="√{n}", pi="π", e_power="e{k}", power="({base}){k}")
 LATEX = _Latex(minus="-", times=" ", ln="\\ln {p}", sqrt="\\sqrt{{{n}}}", pi="\\pi", e_power="e^{{{k}}}",
-               power="({base})^{{{k}}}")
+               power="({base})^{{{k}}}", pi_power="{base}^{{{k}}}")
 CODE = Notation(minus="-", times="*", ln="ln({p})", sqrt="sqrt({n})", pi="pi", e_power="e**{k}",
                 power="{base}**{k}")
+MATHML = _MathML(minus="<mo>−</mo>", times='<mspace width="0.1667em"/>', plus="<mo>+</mo>", pi="<mi>π</mi>",
+                 ln='<mrow><mi>ln</mi><mo lspace="0em" rspace="0.1667em">&#x2061;</mo><mn>{p}</mn></mrow>',
+                 sqrt="<msqrt><mn>{n}</mn></msqrt>", e_power="<msup><mi>e</mi>{k}</msup>",
+                 power='<msup><mrow><mo stretchy="false">(</mo>{base}<mo stretchy="false">)</mo></mrow>{k}</msup>',
+                 pi_power="<msup>{base}{k}</msup>", e="<mi>e</mi>")
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
@@ -72,6 +117,14 @@ def code(value) -> str:
     return _scalar(value, CODE)
 
 
+def mathml(value) -> str | None:
+    """MathML of a number in the exact ring (rationals, ln p, √n, π, e^k); None for the rest (sympy
+    values and closed forms such as tanh(3/5), which the MathML printer takes from their LaTeX)."""
+    if type(value).__module__.startswith("sympy") or (_is_exact(value) and value.is_symbolic):
+        return None
+    return _scalar(value, MATHML)
+
+
 def _scalar(value, n: Notation) -> str:
     if type(value).__module__.startswith("sympy"):
         return _sympy_text(value, n)
@@ -81,24 +134,22 @@ def _scalar(value, n: Notation) -> str:
         return _certified(value, n)[0]
     terms = value.terms
     if not terms:
-        return "0"
+        return n.number(0)
     ordered = sorted(terms.items(), key=lambda mc: (mc[1] < 0, len(mc[0]), mc[0]))  # ln 3 − ln 2
     text = ""
     for i, (mono, c) in enumerate(ordered):
         piece = _term(mono, abs(c), n)
         if i == 0:
-            text = (n.minus if c < 0 else "") + piece
+            text = n.signed(piece) if c < 0 else piece
         else:
-            text += (f" {n.minus} " if c < 0 else " + ") + piece
+            text += (n.binary_minus() if c < 0 else n.plus) + piece
     return text
 
 
 def _number(q: Fraction, n: Notation) -> str:
-    sign = n.minus if q < 0 else ""
-    q = abs(q)
-    if q.denominator == 1:
-        return f"{sign}{q.numerator}"
-    return sign + n.frac(str(q.numerator), str(q.denominator))
+    a = abs(q)
+    text = n.number(a.numerator) if a.denominator == 1 else n.frac(n.number(a.numerator), n.number(a.denominator))
+    return n.signed(text) if q < 0 else text
 
 
 def _term(mono: tuple, c: Fraction, n: Notation) -> str:
@@ -109,11 +160,11 @@ def _term(mono: tuple, c: Fraction, n: Notation) -> str:
     if c.numerator == 1:
         num = atoms
     else:
-        num = f"{c.numerator}{n.times}{atoms}"
+        num = f"{n.number(c.numerator)}{n.times}{atoms}"
     if c.denominator == 1:
         return num
-    if isinstance(n, _Latex):
-        return n.frac(num, str(c.denominator))
+    if n.stacked:
+        return n.frac(num, n.number(c.denominator))
     return f"{num}/{c.denominator}"
 
 
@@ -121,16 +172,14 @@ def _atom(atom: tuple, k: int, n: Notation) -> str:
     kind = atom[0]
     if kind == "e":
         if k == 1:
-            return "e"
-        sup = str(k).translate(_SUPERSCRIPT) if n is PLAIN else str(k)
-        return n.e_power.format(k=sup)
+            return n.e
+        return n.e_power.format(k=n.exponent(k))
     base = {"ln": n.ln.format(p=atom[-1]), "sqrt": n.sqrt.format(n=atom[-1]), "pi": n.pi}[kind]
     if k == 1:
         return base
-    sup = str(k).translate(_SUPERSCRIPT) if n is PLAIN else str(k)
     if kind == "pi" and n is not CODE:
-        return f"{base}^{{{sup}}}" if isinstance(n, _Latex) else base + sup
-    return n.power.format(base=base, k=sup)
+        return n.pi_power.format(base=base, k=n.exponent(k))
+    return n.power.format(base=base, k=n.exponent(k))
 
 
 def _sympy_text(expr, n: Notation) -> str:
