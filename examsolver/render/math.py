@@ -91,6 +91,13 @@ class Printer:
     def _print_Paren(self, node: Paren) -> str:
         return self.paren(self.print(node.arg))
 
+    def _print_Neg(self, node) -> str:
+        inner = self.print(node.arg)
+        return self.negated(self.paren(inner) if isinstance(node.arg, Op) and node.arg.op in "+-" else inner)
+
+    def negated(self, text: str) -> str:
+        return self.minus + text
+
     def _print_Op(self, node: Op) -> str:
         if node.op == "+":
             out = self.operand(node.args[0], node)
@@ -307,9 +314,6 @@ class LatexPrinter(Printer):
         name = self.functions.get(node.fn, f"\\mathrm{{{node.fn}}}")
         return f"{name}\\left({args}\\right)"
 
-    def _print_Neg(self, node) -> str:
-        inner = self.print(node.arg)
-        return f"-{self.paren(inner) if isinstance(node.arg, Op) and node.arg.op in '+-' else inner}"
 
     def _print_Frac(self, node: Frac) -> str:
         return f"\\frac{{{self.print(node.num)}}}{{{self.print(node.den)}}}"
@@ -410,9 +414,6 @@ class PlainPrinter(Printer):
         args = self.item_separator.join(self.print(a) for a in node.args)
         return f"{self.functions.get(node.fn, node.fn)}({args})"
 
-    def _print_Neg(self, node) -> str:
-        inner = self.print(node.arg)
-        return f"−{self.paren(inner) if isinstance(node.arg, Op) and node.arg.op in '+-' else inner}"
 
     def _print_Frac(self, node: Frac) -> str:
         num, den = self.print(node.num), self.print(node.den)

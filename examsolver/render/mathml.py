@@ -2,11 +2,12 @@
 
 Every operator, fence and separator is an <mo> with the form and spacing TeX gives it: a sign
 is the first child of its own <mrow> (prefix, no space after it), a binary minus sits between
-operands, parentheses are stretchy fences around an <mrow> of what they enclose, separators
-take a space only after them.  Bold symbols are Unicode mathematical bold letters (MathML Core
-browsers ignore mathvariant="bold").  What is still LaTeX text — sympy expressions, exact
-values outside the rationals, and `$…$` formulas of statements and catalogs — goes through
-latex2mathml (render/html.py: mathml_inner).
+operands, fences hug an <mrow> of what they enclose and stretch only around something taller
+than a line, separators take a space only after them.  Bold symbols are Unicode mathematical
+bold letters (MathML Core browsers ignore mathvariant="bold").  Exact numbers come from
+values.py's MathML notation.  What is still LaTeX text — sympy expressions (the symbolic kind),
+closed forms outside the exact ring such as tanh(3/5), and the `$…$` formulas of statements and
+catalogs — goes through latex2mathml (render/html.py: mathml_inner).
 
 API for other formats: `mathml(node, lang=…, decimal_separator=…)` → a <math> element.
 """
@@ -25,7 +26,7 @@ _APPLY = "<mo>&#x2061;</mo>"          # function application: no space between l
 
 
 def mo(text: str, **attrs) -> str:
-    extra = "".join(f' {k.rstrip("_").replace("_", "-")}="{v}"' for k, v in attrs.items())
+    extra = "".join(f' {k}="{v}"' for k, v in attrs.items())
     return f"<mo{extra}>{escape(text, quote=False)}</mo>"
 
 
@@ -50,9 +51,7 @@ def fenced(open_: str, inner: str, close: str, stretchy: bool | None = None) -> 
                 mo(close, fence="true", stretchy=stretchy, form="postfix", lspace="0em", rspace="0em"))
 
 
-def signed(body: str) -> str:
-    """−body: the sign first in its own row, so it is a prefix (no space between sign and number)."""
-    return mrow(mo("−", form="prefix", lspace="0em", rspace="0em"), body)
+signed = V.MATHML.signed      # −body: the sign first in its own row, a prefix (no space after it)
 
 
 def table(rows: list[list[str]]) -> str:
@@ -200,9 +199,8 @@ class MathMLPrinter(Printer):
         name = self.functions.get(node.fn, node.fn)
         return mrow(f"<mi>{escape(name)}</mi>", _APPLY, self.paren(args))
 
-    def _print_Neg(self, node) -> str:
-        inner = self.print(node.arg)
-        return signed(self.paren(inner) if isinstance(node.arg, Op) and node.arg.op in "+-" else inner)
+    def negated(self, text: str) -> str:
+        return signed(text)
 
     def _print_Frac(self, node: Frac) -> str:
         return f"<mfrac>{mrow(self.print(node.num))}{mrow(self.print(node.den))}</mfrac>"
