@@ -20,7 +20,7 @@ from examsolver.engine import backprop, codegen, minimize
 from examsolver.engine.symfuncs import plain, recognize, tidy
 from examsolver.errors import EngineError, ExprError, SpecError
 from examsolver.spec.limits import check_sympy_exponentials, located
-from examsolver.mathnodes import Call, Deriv, Expr, Sym
+from examsolver.mathnodes import Call, Deriv, Expr, Seq, Sym
 from examsolver.solution import Code, Figure, Phrase, Solution, Step
 from examsolver.spec.model import TITLE_PAGE, Localized, Strict, Text as TextField
 
@@ -579,9 +579,8 @@ class Solver:
         if free:
             where = sp.solve(sp.Eq(plain(value), plain(claimed)), free[0], dict=True)
             if where:
-                section.say("symbolic.claim_only_when",
-                            condition=", ".join(f"{_plain_text(k)} = {_plain_text(sp.simplify(v))}"
-                                                for k, v in where[0].items()))
+                equations = tuple(Expr(sp.Eq(k, sp.simplify(v))) for k, v in where[0].items())
+                section.say("symbolic.claim_only_when", condition=Seq(equations))     # a formula, not prose
         self.solution.results[f"claim({task.claimed})"] = sp.false
 
     # ----- plots and code -------------------------------------------------------
