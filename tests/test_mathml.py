@@ -110,3 +110,15 @@ def test_exact_logarithms_are_printed_natively():
     numerator = fraction[1][0][1]
     assert numerator[0] == ("mn", "2", {}) and numerator[-1] == ("mrow", [("mi", "ln", {}), mo("\u2061"),
                                                                           ("mn", "2", {})], {})
+
+
+def test_max_is_written_max_in_every_notation():
+    """Global max pooling extends average pooling; its function must not inherit the name AVG
+    (the siamese hinge max(0, m − d) was printed AVG(0; m − d) in every format)."""
+    from examsolver.render.math import LatexPrinter, PlainPrinter
+
+    hinge = call("max", Const(Exact(0)), Sym("d"))
+    assert PlainPrinter().print(hinge) == "max(0, d)"
+    assert LatexPrinter().print(hinge) == r"\max\left(0, d\right)"
+    assert printed(hinge)[1][0] == ("mi", "max", {})
+    assert printed(call("avg", Sym("x")))[1][0] == ("mi", "AVG", {})

@@ -59,7 +59,8 @@ def table(rows: list[list[str]]) -> str:
     ignores columnspacing, and the markup may travel without the page's stylesheet)."""
     def cell(c: int, n: int, text: str) -> str:
         left, right = "0.15em" if c == 0 else "0.5em", "0.15em" if c == n - 1 else "0.5em"
-        return f'<mtd style="padding:0.1em {right} 0.1em {left}">{text}</mtd>'
+        height = "0.25em" if _tall(text) else "0.1em"       # stacked fractions need air between rows
+        return f'<mtd style="padding:{height} {right} {height} {left}">{text}</mtd>'
 
     return "<mtable>" + "".join("<mtr>" + "".join(cell(c, len(row), t) for c, t in enumerate(row)) + "</mtr>"
                                 for row in rows) + "</mtable>"
