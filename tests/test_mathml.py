@@ -122,3 +122,13 @@ def test_max_is_written_max_in_every_notation():
     assert LatexPrinter().print(hinge) == r"\max\left(0, d\right)"
     assert printed(hinge)[1][0] == ("mi", "max", {})
     assert printed(call("avg", Sym("x")))[1][0] == ("mi", "AVG", {})
+
+
+def test_closed_forms_are_printed_natively_with_parentheses_that_hug_a_number():
+    """tanh(1) of an RNN state: the fences do not stretch around one digit (latex2mathml's did)."""
+    from examsolver.engine.scalar import tanh
+
+    assert printed(Value(tanh(Exact(1)))) == \
+        ("mrow", [("mi", "tanh", {}), mo("\u2061"), ("mrow", [OPEN, ("mn", "1", {}), CLOSE], {})], {})
+    scaled = printed(Value(tanh(Exact(Fraction(3, 5))) * Fraction(-2, 3)))
+    assert scaled[1][0] == SIGN and scaled[1][1][0] == "mfrac"

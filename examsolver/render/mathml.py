@@ -5,15 +5,16 @@ is the first child of its own <mrow> (prefix, no space after it), a binary minus
 operands, fences hug an <mrow> of what they enclose and stretch only around something taller
 than a line, separators take a space only after them.  Bold symbols are Unicode mathematical
 bold letters (MathML Core browsers ignore mathvariant="bold").  Exact numbers come from
-values.py's MathML notation.  What is still LaTeX text — sympy expressions (the symbolic kind),
-closed forms outside the exact ring such as tanh(3/5), and the `$…$` formulas of statements and
-catalogs — goes through latex2mathml (render/html.py: mathml_inner).
+values.py's MathML notation.  What is still LaTeX text — sympy expressions (the symbolic kind)
+and the `$…$` formulas of statements and catalogs — goes through latex2mathml (render/html.py:
+mathml_inner).
 
 API for other formats: `mathml(node, lang=…, decimal_separator=…)` → a <math> element.
 """
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from examsolver.mathnodes import Call, Deriv, Frac, Node, Op, Sym, Transpose
@@ -119,24 +120,16 @@ class MathMLPrinter(Printer):
     # ----- numbers ------------------------------------------------------------------
     def scalar(self, v) -> str:
         text = V.mathml(v)
-        if text is None:          # a closed form such as tanh(3/5), or a sympy value: from its LaTeX
+        if text is None:          # a sympy value: from its LaTeX
             from examsolver.render.math import LatexPrinter
 
             return self.fallback(LatexPrinter(**self.s).scalar(v))
-        return mrow(text)
+        sep = self.s["decimal_separator"]
+        return mrow(re.sub(r"<mn>([^<]*)</mn>", lambda m: f"<mn>{V.localize(m.group(1), sep)}</mn>", text))
 
     def decimal(self, text: str) -> str:
         """A rounded decimal from values.decimal_texts: '−0,0770', '1,200·10⁻⁵'."""
-        from examsolver.render.math import _FROM_SUP
-
-        negative = text.startswith("−")
-        mantissa, times, power = text.lstrip("−").partition("·10")
-        body = f"<mn>{escape(mantissa)}</mn>"
-        if times:
-            exponent = power.translate(_FROM_SUP)
-            exp = signed(f"<mn>{exponent[1:]}</mn>") if exponent.startswith("-") else f"<mn>{exponent}</mn>"
-            body = mrow(body, self.ops["dot"], f"<msup><mn>10</mn>{exp}</msup>")
-        return signed(body) if negative else body
+        return V.MATHML.decimal(text)
 
     def fallback(self, latex: str) -> str:
         from examsolver.render.html import mathml_inner
