@@ -1,6 +1,6 @@
 """Self-contained HTML: math as MathML (printed from the formula nodes by render/mathml.py; the
-`$…$` formulas of statements and catalogs, sympy expressions and irrational exact values are
-LaTeX text, converted by latex2mathml here), figures as inline SVG, styles inline.  Nothing is
+`$…$` formulas of statements and catalogs and sympy expressions are LaTeX text, converted by
+latex2mathml here), figures as inline SVG, styles inline.  Nothing is
 fetched when the page is viewed; browsers with MathML Core (Chromium, Firefox, Safari) lay the
 math out natively; no script runs in the page.
 """
@@ -13,8 +13,8 @@ import re
 from markupsafe import Markup
 
 from examsolver.render.common import approximation, equation_parts
-from examsolver.render.document import Assets, Booklet, DocumentBuilder, booklet_title, chain_groups, chain_lines
-from examsolver.render.document import equation_height, template_environment
+from examsolver.render.document import Assets, BlockView, Booklet, DocumentBuilder, booklet_title, chain_groups
+from examsolver.render.document import chain_lines, equation_height, template_environment
 from examsolver.render.mathml import MathMLPrinter, math_element, mrow
 from examsolver.solution import Code, Figure
 
@@ -95,8 +95,6 @@ class HtmlBuilder(DocumentBuilder):
 
     def step(self, step):
         """The chain printed as MathML, broken where its LaTeX would break."""
-        from examsolver.render.document import BlockView
-
         latex, approx = equation_parts(step, self.math), approximation(step, self.math)
         parts, decimals = equation_parts(step, self.mathml), approximation(step, self.mathml)
         pieces = [("=", p) for p in parts[1:]] + ([("approx", decimals)] if decimals else [])
