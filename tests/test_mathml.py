@@ -132,3 +132,27 @@ def test_closed_forms_are_printed_natively_with_parentheses_that_hug_a_number():
         ("mrow", [("mi", "tanh", {}), mo("\u2061"), ("mrow", [OPEN, ("mn", "1", {}), CLOSE], {})], {})
     scaled = printed(Value(tanh(Exact(Fraction(3, 5))) * Fraction(-2, 3)))
     assert scaled[1][0] == SIGN and scaled[1][1][0] == "mfrac"
+
+
+def test_the_html_markup_builder_leaves_math_as_latex_for_subclasses_that_keep_tex():
+    """Moodle's builder extends HtmlBuilder with TeX hooks: only the page prints nodes as MathML."""
+    from examsolver.pipeline import solve_file
+    from examsolver.render.html import HtmlBuilder, PageBuilder
+    from examsolver.render.options import Options
+
+    from conftest import PROBLEMS
+
+    class TexHtml(HtmlBuilder):
+        def inline(self, latex):
+            return f"\\({latex}\\)"
+
+        def equation(self, lines, number):
+            return "\\[" + " \\\\ ".join(lines) + "\\]"
+
+    solution = solve_file(PROBLEMS / "2022_z1.yaml")
+    tex = TexHtml("hr", None, None, Options(), "moodle").view(solution)
+    bodies = [b.body for s in tex.sections for b in s.blocks] + tex.given + tex.conventions
+    assert bodies and not any("<math" in b for b in bodies) and any("\\frac" in b for b in bodies)
+    page = PageBuilder("hr", None, None, Options(), "html").view(solution)
+    steps = [b.body for s in page.sections for b in s.blocks if b.kind == "equation"]
+    assert steps and all("<math" in b and "\\frac" not in b for b in steps)

@@ -72,11 +72,10 @@ _RELATION = {"=": "<mo>=</mo>", "approx": "<mo>&#x2248;</mo>"}
 
 
 class HtmlBuilder(DocumentBuilder):
-    budget = 80.0
+    """HTML markup whose math is LaTeX text: through latex2mathml here; Moodle keeps it as TeX for
+    MathJax; the page (PageBuilder) prints formula nodes as MathML instead."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.mathml = MathMLPrinter(**self.math.s)
+    budget = 80.0
 
     def escape(self, text: str) -> str:
         return html.escape(text, quote=True)
@@ -84,35 +83,6 @@ class HtmlBuilder(DocumentBuilder):
     def inline(self, latex: str) -> str:
         """LaTeX text (a `$…$` formula of a statement or a phrase): through latex2mathml."""
         return math_element(mathml_inner(latex))
-
-    def node_inline(self, node) -> str:
-        return math_element(self.mathml.print(node))
-
-    node_in_sentence = node_inline
-
-    def value_inline(self, value, layout: str) -> str:
-        return math_element(self.mathml.value(value, layout))
-
-    def step(self, step):
-        """The chain printed as MathML, broken where its LaTeX would break."""
-        latex, approx = equation_parts(step, self.math), approximation(step, self.math)
-        parts, decimals = equation_parts(step, self.mathml), approximation(step, self.mathml)
-        pieces = [("=", p) for p in parts[1:]] + ([("approx", decimals)] if decimals else [])
-        same = len(parts) == len(latex) and (approx is None) == (decimals is None)
-        groups = chain_groups(latex, approx, self.budget) if same else [list(range(len(pieces)))]
-        rows = [("".join(parts[:1]) if i == 0 else "", "".join(_RELATION[pieces[j][0]] + pieces[j][1] for j in group))
-                for i, group in enumerate(groups)]
-        if len(rows) == 1:
-            body = math_element(mrow(rows[0][0] + rows[0][1]), display=True)
-        else:
-            body = aligned_element([(mrow(left), mrow(right)) for left, right in rows])
-        number = self.number(step)
-        tag = f'<span class="eqno">({number})</span>' if number is not None else ""
-        label = f' id="eq-{number}"' if number is not None else ""
-        intro = self.text(step.text) if step.text else ""
-        height = equation_height(chain_lines(latex, approx, self.budget)) + (1 + len(intro) // 90 if intro else 0)
-        return BlockView("equation", f'<div class="equation"{label}><div class="eqbody">{body}</div>{tag}</div>',
-                         height, intro)
 
     def identifier(self, name: str) -> str:
         return f"<code>{self.escape(name)}</code>"
@@ -135,11 +105,58 @@ class HtmlBuilder(DocumentBuilder):
         cap = f'<div class="caption">{caption}</div>' if caption else ""
         return f'{cap}<pre><code class="language-{self.escape(code.language)}">{self.escape(code.source)}</code></pre>'
 
+    def equation(self, lines: list[str], number: int | None) -> str:
+        """LaTeX lines ('lhs &= a = b', '&= c') through latex2mathml."""
+        if len(lines) == 1:
+            return _numbered(math_element(mathml_inner(lines[0]), display=True), number)
+        rows = [(mathml_inner(left) if left.strip() else "", mathml_inner(right))
+                for left, _, right in (line.partition("&") for line in lines)]
+        return _numbered(aligned_element(rows), number)
+
+
+class PageBuilder(HtmlBuilder):
+    """The self-contained page: formula nodes printed by the MathML printer."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mathml = MathMLPrinter(**self.math.s)
+
+    def node_inline(self, node) -> str:
+        return math_element(self.mathml.print(node))
+
+    node_in_sentence = node_inline
+
+    def value_inline(self, value, layout: str) -> str:
+        return math_element(self.mathml.value(value, layout))
+
+    def step(self, step):
+        """The chain printed as MathML, broken where its LaTeX would break."""
+        latex, approx = equation_parts(step, self.math), approximation(step, self.math)
+        parts, decimals = equation_parts(step, self.mathml), approximation(step, self.mathml)
+        pieces = [("=", p) for p in parts[1:]] + ([("approx", decimals)] if decimals else [])
+        same = len(parts) == len(latex) and (approx is None) == (decimals is None)
+        groups = chain_groups(latex, approx, self.budget) if same else [list(range(len(pieces)))]
+        rows = [("".join(parts[:1]) if i == 0 else "", "".join(_RELATION[pieces[j][0]] + pieces[j][1] for j in group))
+                for i, group in enumerate(groups)]
+        if len(rows) == 1:
+            body = math_element(mrow(rows[0][0] + rows[0][1]), display=True)
+        else:
+            body = aligned_element([(mrow(left), mrow(right)) for left, right in rows])
+        intro = self.text(step.text) if step.text else ""
+        height = equation_height(chain_lines(latex, approx, self.budget)) + (1 + len(intro) // 90 if intro else 0)
+        return BlockView("equation", _numbered(body, self.number(step)), height, intro)
+
+
+def _numbered(math: str, number: int | None) -> str:
+    """A displayed equation with its number on the right, an anchor for links to it."""
+    tag = f'<span class="eqno">({number})</span>' if number is not None else ""
+    label = f' id="eq-{number}"' if number is not None else ""
+    return f'<div class="equation"{label}><div class="eqbody">{math}</div>{tag}</div>'
 
 def render_html(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None,
                 options=None) -> str:
     """One self-contained page: a solution, or a booklet with a table of contents."""
-    builder = HtmlBuilder(lang, decimal, assets, options, "html")
+    builder = PageBuilder(lang, decimal, assets, options, "html")
     book = Booklet.of(solutions)
     views = book.views(builder)
     booklet = len(views) > 1
