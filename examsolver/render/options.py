@@ -14,6 +14,11 @@ class Options:
     author: str = ""
     date: str = ""
 
+    def torch_in(self, fmt: str) -> bool:
+        if self.sheet:
+            return False
+        return self.torch if self.torch is not None else fmt == "beamer"
+
     def with_title_page(self, solutions: list, lang: str) -> "Options":
         """Course, author and date: the command line's, else the first spec's (in the order given) that
         has one; a later spec's different value is not used (booklets of several exams name theirs in
@@ -23,11 +28,6 @@ class Options:
             texts = (_in(s.title_page.get(name), lang) for s in solutions if not getattr(self, name))
             found[name] = next((t for t in texts if t), getattr(self, name))
         return replace(self, **found)
-
-    def torch_in(self, fmt: str) -> bool:
-        if self.sheet:
-            return False
-        return self.torch if self.torch is not None else fmt == "beamer"
 
     def shown(self, solutions: list) -> list:
         """The solutions as this document shows them: for the exam sheet, only what the students get."""
