@@ -113,9 +113,9 @@ def solve(
     torch: Optional[bool] = typer.Option(None, "--torch/--no-torch",
                                          help="End documents with the PyTorch check code (default: in slides only)."),
     sheet: bool = typer.Option(False, "--sheet", help="The exam sheet: the problem statements only, no solutions."),
-    course: str = typer.Option("", "--course", help="Title page: the course (overrides the spec's `document:`)."),
-    author: str = typer.Option("", "--author", help="Title page: the author (overrides the spec's)."),
-    date: str = typer.Option("", "--date", help="Title page: the date (overrides the spec's)."),
+    course: str = typer.Option("", "--course", help="Title page: the course."),
+    author: str = typer.Option("", "--author", help="Title page: the author."),
+    date: str = typer.Option("", "--date", help="Title page: the date."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
 ) -> None:
     """Solve problem specs and write the worked solutions (terminal, Markdown, LaTeX, slides, HTML, JSON)."""
