@@ -131,6 +131,7 @@ class Solution:
     checks: list[AnswerCheck] = field(default_factory=list)
     alternatives: list = field(default_factory=list)   # verify.Alternative: results under another convention
     document: object = field(default=None, repr=False, compare=False)   # the spec it solves (exporters rebuild from it)
+    title_page: dict = field(default_factory=dict, repr=False)          # course, author, date from the spec's `document:`
     lang: str = field(default="hr", repr=False, compare=False)          # the language it displays itself in
 
     def __getitem__(self, name: str):

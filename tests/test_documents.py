@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from xml.etree import ElementTree
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
@@ -105,6 +106,9 @@ def test_every_problem_renders(path, fmt, lang):
         assert text.count("<math") >= sum(1 for s in solution.sections for b in s.blocks if isinstance(b, Step))
         assert "\\frac" not in text and "\\begin" not in text, "LaTeX left unconverted"
         assert not re.search(r"""(src|href)=["'](?!#)""", text), "the page refers to something outside itself"
+        for math in re.findall(r"<math\b.*?</math>", text, re.S):     # well-formed MathML, nothing unreadable
+            ElementTree.fromstring(math)
+        assert "<merror" not in text
     if fmt == "json":
         assert json.loads(text)["id"] == solution.problem_id
 

@@ -135,12 +135,35 @@ def test_unknown_names_are_located_errors():
 
 def test_glorot_variance_is_a_squared_over_three_not_one_over_n(problems_dir):
     results = _solve(problems_dir, "003_glorot").results
-    m, n = sp.symbols("m n")
+    m, n = sp.symbols("m n", positive=True)        # layer sizes, declared `positive:` in the spec
     a = sp.sqrt(6 / (m + n))
     assert _same(results["glorot.variance"], a ** 2 / 3)          # variance of U[−a, a]
     assert _same(results["glorot.variance"], 2 / (m + n))
     assert results["glorot.mean"] == 0
     assert results["claim(1/n)"] == sp.false                      # the seed's 1/n
+
+
+def test_glorot_bound_is_printed_in_closed_form(problems_dir):
+    """√(6/(m + n)) of positive sizes is √6/√(m + n), never √6·√(1/(m + n)) (which overflowed a slide)."""
+    from examsolver.render.math import LatexPrinter, PlainPrinter
+
+    solution = _solve(problems_dir, "003_glorot")
+    bound = solution.sections[0].blocks[0].extra_forms[-1]
+    assert PlainPrinter().print(bound) == "√(6)/√(m + n)"
+    assert LatexPrinter().print(bound) == r"\frac{\sqrt{6}}{\sqrt{m + n}}"
+
+
+def test_positive_names_only_declared_symbols():
+    spec = "id: t\nkind: symbolic\nsymbols: [x]\npositive: [x, y]\ndefine: {f: 'x**2'}\ntasks:\n  - derivative: {of: f, wrt: x}\n"
+    with pytest.raises(SpecError, match=r"t\.yaml:4:\d+: .*not a declared symbol: 'y'"):
+        solve_document(load_text(spec, "t.yaml"))
+
+
+def test_a_positive_symbol_is_solved_for_and_substituted():
+    """`solve: for` and `cases` find the declared symbol with its assumption, not a new plain one."""
+    spec = "id: t\nkind: symbolic\nsymbols: [n]\npositive: [n]\ntasks:\n  - solve: {equation: ['n**2', '4'], for: n}\n"
+    results = solve_document(load_text(spec, "t.yaml"), answers={}).results
+    assert 2 in results["solve(n)"]        # a new plain n would not occur in the equation: no solution
 
 
 @pytest.mark.parametrize("name", ["import", "lambda", "numpy", "np"])

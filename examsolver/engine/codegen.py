@@ -50,11 +50,17 @@ def _printer_class():
     Sigmoid, Softplus = functions()
 
     class StablePrinter(NumPyPrinter):
+        def _module_format(self, fqn, register=True):
+            """numpy.exp → np.exp: the code imports numpy once, under the course's name."""
+            if fqn.startswith("numpy."):
+                fqn = "np." + fqn[len("numpy."):]
+            return super()._module_format(fqn, register)
+
         def _print_Function(self, expr):
             if isinstance(expr, Sigmoid):
                 return f"_sigmoid({self._print(expr.args[0])})"
             if isinstance(expr, Softplus):
-                return f"numpy.logaddexp(0, {self._print(expr.args[0])})"
+                return f"np.logaddexp(0, {self._print(expr.args[0])})"
             return super()._print_Function(expr)
 
     return StablePrinter
@@ -76,7 +82,7 @@ def to_numpy(expr) -> str:
 
 
 def _header(source: str) -> str:
-    head = "import numpy\nimport numpy as np\n"
+    head = "import numpy as np\n"
     if "_sigmoid(" in source:
         head += SIGMOID_HELPER
     return head
@@ -97,7 +103,7 @@ def _stability_notes(*exprs) -> list[str]:
 def _elementwise(expr, x) -> str:
     """A numpy expression that has the shape of x even when expr does not depend on x."""
     text = to_numpy(expr)
-    return text if expr.has(x) else f"numpy.full_like({x.name}, {text})"
+    return text if expr.has(x) else f"np.full_like({x.name}, {text})"
 
 
 def activation_layer(class_name: str, f, x) -> tuple[str, list[str]]:
@@ -151,9 +157,9 @@ def equations_layer(class_name: str, inputs: list, params: list, outputs: list) 
         parts = [f"_g{i} * ({t})" for i, q in enumerate(outputs) if (t := term(q, v)) is not None]
         return " + ".join(parts) if parts else "0 * _g0"
 
-    outs = ",\n            ".join(f"numpy.broadcast_to({to_numpy(q)}, {inputs[0].name}.shape)" for q in outputs)
-    d_in = ",\n            ".join(f"numpy.broadcast_to({total(p)}, _g0.shape)" for p in inputs)
-    d_w = "".join(f"numpy.sum({total(w)}),\n            " for w in params).rstrip()
+    outs = ",\n            ".join(f"np.broadcast_to({to_numpy(q)}, {inputs[0].name}.shape)" for q in outputs)
+    d_in = ",\n            ".join(f"np.broadcast_to({total(p)}, _g0.shape)" for p in inputs)
+    d_w = "".join(f"np.sum({total(w)}),\n            " for w in params).rstrip()
     indent = "        "
     body = f'''
 class {class_name}(Layer):
@@ -217,8 +223,8 @@ def {name}({args}):
     and its gradient with respect to {z.name} (same shape as {z.name})."""
 {convert}
     _size = {z.name}.size
-    _loss = {reduce}(numpy.broadcast_to({to_numpy(loss)}, {z.name}.shape))
-    _grad = numpy.broadcast_to({to_numpy(grad)}, {z.name}.shape) * ({scale})
+    _loss = {reduce}(np.broadcast_to({to_numpy(loss)}, {z.name}.shape))
+    _grad = np.broadcast_to({to_numpy(grad)}, {z.name}.shape) * ({scale})
     return _loss, _grad
 '''
     return _header(body) + body, _stability_notes(loss, grad)
@@ -228,7 +234,7 @@ def sample(expr, x, grid):
     """expr at the float points of grid, through the same stable printer (for plots)."""
     import numpy as np
 
-    source = f"def _f({x.name}):\n    return numpy.broadcast_to({to_numpy(expr)}, {x.name}.shape)\n"
+    source = f"def _f({x.name}):\n    return np.broadcast_to({to_numpy(expr)}, {x.name}.shape)\n"
     namespace: dict = {}
     exec(compile(_header(source) + source, "<examsolver-sample>", "exec"), namespace)   # code we generated
     with np.errstate(all="ignore"):

@@ -29,7 +29,7 @@ from examsolver.engine.scalar import Exact
 from examsolver.errors import EngineError, SpecError
 from examsolver.mathnodes import Call, Const, Expr, Op, Paren, Sym, mul
 from examsolver.solution import Figure, Phrase, Solution, Step, Table
-from examsolver.spec.model import Localized, Strict, Text
+from examsolver.spec.model import TITLE_PAGE, Localized, Strict, Text
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
 PROBES = ([1009, 1013, 1019, 1021, 1031, 1033, 1039, 1049, 1051, 1061, 1063, 1069, 1087, 1091, 1093, 1097],
@@ -61,6 +61,7 @@ def counting_spec_model():
         id=(Text, ...),
         kind=(Literal["counting"], ...),
         source=(Text, ""),
+        document=TITLE_PAGE,
         title=(Localized, Localized()),
         statement=(Localized | None, None),
         architectures=(list[Architecture], Field(default_factory=list, max_length=20)),

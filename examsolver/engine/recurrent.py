@@ -26,7 +26,7 @@ from examsolver.engine.tensor import zeros
 from examsolver.errors import EngineError, ExprError, SpecError
 from examsolver.mathnodes import Call, Const, Deriv, Op, Sum, Sym, Text, call, mul
 from examsolver.solution import Phrase, Solution, Step, Table
-from examsolver.spec.model import Conventions, Localized, Strict, Tensor, Text as TextField
+from examsolver.spec.model import TITLE_PAGE, Conventions, Localized, Strict, Tensor, Text as TextField
 from examsolver.spec.model import validate, validate_entries
 
 MAX_RULE_LENGTH = 500
@@ -75,6 +75,7 @@ def recurrent_spec_model():
         id=(TextField, ...),
         kind=(Literal["recurrent"], ...),
         source=(TextField, ""),
+        document=TITLE_PAGE,
         title=(Localized, Localized()),
         statement=(Localized | None, None),
         cell=(Any, ...),

@@ -29,7 +29,7 @@ from examsolver.errors import SpecError
 from examsolver.mathnodes import (Abs, Call, Const, Frac, Infinity, Neg, Norm, Op, Paren, Power, Seq, Sum, Sym,
                                   Value, mul)
 from examsolver.solution import Figure, Phrase, Solution, Step, Table
-from examsolver.spec.model import Localized, Number, Strict, Tensor, Text as TextField
+from examsolver.spec.model import Localized, Number, Strict, Tensor, Text as TextField, TitlePage
 
 MAX_ITEMS = 500
 MAX_DIM = 1000
@@ -50,6 +50,7 @@ class RetrievalSpec(Strict):
     id: TextField
     kind: Literal["retrieval"]
     source: TextField = ""
+    document: TitlePage = Field(default_factory=TitlePage)
     title: Localized = Localized()
     statement: Localized | None = None
     X: Tensor = Field(description="database embeddings, one row per item")

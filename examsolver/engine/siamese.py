@@ -27,7 +27,7 @@ from examsolver.engine.scalar import Exact
 from examsolver.errors import SpecError
 from examsolver.mathnodes import Abs, Call, Const, Frac, Neg, Norm, Op, Paren, Power, Sym, mul
 from examsolver.solution import Phrase, Solution, Step, unique_phrases
-from examsolver.spec.model import (Conventions, Localized, Strict, Task, Tensor, Text as TextField,
+from examsolver.spec.model import (TITLE_PAGE, Conventions, Localized, Strict, Task, Tensor, Text as TextField,
                                    _dedupe, _normalize_entry, bare_names_allowed, _tagged_union, validate, validate_entries)
 
 def _loss_params(kind: str):
@@ -70,6 +70,7 @@ def siamese_spec_model(for_schema: bool = False):
         id=(TextField, ...),
         kind=(Literal["siamese"], "siamese"),
         source=(TextField, ""),
+        document=TITLE_PAGE,
         title=(Localized, Localized()),
         statement=(Localized | None, None),
         model=(list[Layer], Field(min_length=1, max_length=200)),

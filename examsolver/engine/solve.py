@@ -88,4 +88,6 @@ def solve_spec(doc: Document):
         scalar.DECISIONS.clear()
     solution = kind.load("solver")(spec, doc)
     solution.document = doc        # for exporters that rebuild the model (the PyTorch check script)
+    page = getattr(spec, "document", None)
+    solution.title_page = page.model_dump(exclude_none=True) if page is not None else {}
     return solution, spec

@@ -20,9 +20,9 @@ from examsolver.engine import backprop, codegen, minimize
 from examsolver.engine.symfuncs import plain, recognize, tidy
 from examsolver.errors import EngineError, ExprError, SpecError
 from examsolver.spec.limits import check_sympy_exponentials, located
-from examsolver.mathnodes import Call, Deriv, Expr, Sym
+from examsolver.mathnodes import Call, Deriv, Expr, Seq, Sym
 from examsolver.solution import Code, Figure, Phrase, Solution, Step
-from examsolver.spec.model import Localized, Strict, Text as TextField
+from examsolver.spec.model import TITLE_PAGE, Localized, Strict, Text as TextField
 
 def _usable_name(name: str) -> str:
     """Declared names become parameters of generated numpy code: no keywords, no module names."""
@@ -141,9 +141,11 @@ def symbolic_spec_model():
         id=(TextField, ...),
         kind=(Literal["symbolic"], ...),
         source=(TextField, ""),
+        document=TITLE_PAGE,
         title=(Localized, Field(default_factory=Localized)),
         statement=(Localized | None, None),
         symbols=(list[NAME], Field(default_factory=list, max_length=100)),
+        positive=(list[NAME], Field(default_factory=list, max_length=100)),
         vectors=(dict[NAME, Annotated[int, Field(ge=1, le=MAX_DIM)]], Field(default_factory=dict)),
         distributions=(list[NAME], Field(default_factory=list)),
         functions=(dict[NAME, list[NAME]], Field(default_factory=dict, max_length=10)),
@@ -166,8 +168,11 @@ class Scope:
         self.names: dict = {}
         self.vectors: dict = {}
         self.distributions = set(spec.distributions)
-        for name in spec.symbols:
-            self.names[name] = sp.Symbol(name)
+        for i, name in enumerate(spec.positive):
+            if name not in spec.symbols:
+                raise SpecError([doc.problem(("positive", i), f"not a declared symbol: {name!r}")])
+        for name in spec.symbols:     # sizes, rates: positive, so √(6/(m + n)) is written √6/√(m + n)
+            self.names[name] = sp.Symbol(name, positive=True) if name in spec.positive else sp.Symbol(name)
         for name, n in spec.vectors.items():
             parts = [sp.Symbol(f"{name}{i}") for i in range(1, n + 1)]
             for p in parts:
@@ -247,6 +252,11 @@ class Scope:
         if not isinstance(value, self.sp.MatrixBase) or value.cols != 1:
             raise SpecError([self.doc.problem(loc, f"{name!r} is not a declared or defined vector")])
         return value
+
+    def named(self, name: str):
+        """The declared symbol of that name (with its assumptions), else a new one."""
+        value = self.names.get(name)
+        return value if isinstance(value, self.sp.Symbol) else self.sp.Symbol(name)
 
     def symbol(self, name: str, loc: tuple):
         value = self.names.get(name)
@@ -511,10 +521,10 @@ class Solver:
         lhs, rhs = (recognize(self.expr(t, loc + ("equation", i))) for i, t in enumerate(task.equation))
         if isinstance(lhs, sp.MatrixBase) or isinstance(rhs, sp.MatrixBase):
             raise SpecError([self.doc.problem(loc + ("equation",), "an equation to solve is between scalars")])
-        unknown = sp.Symbol(task.for_)
+        unknown = self.scope.named(task.for_)
         for name, text in task.substitute.items():
             pattern = recognize(self.expr(text, loc + ("substitute", name)))
-            lhs, rhs = lhs.subs(pattern, sp.Symbol(name)), rhs.subs(pattern, sp.Symbol(name))
+            lhs, rhs = lhs.subs(pattern, self.scope.named(name)), rhs.subs(pattern, self.scope.named(name))
         domain = sp.Reals
         if task.interval:
             lo, hi = (self.expr(t, loc + ("interval", i)) for i, t in enumerate(task.interval))
@@ -569,9 +579,8 @@ class Solver:
         if free:
             where = sp.solve(sp.Eq(plain(value), plain(claimed)), free[0], dict=True)
             if where:
-                section.say("symbolic.claim_only_when",
-                            condition=", ".join(f"{_plain_text(k)} = {_plain_text(sp.simplify(v))}"
-                                                for k, v in where[0].items()))
+                equations = tuple(Expr(sp.Eq(k, sp.simplify(v))) for k, v in where[0].items())
+                section.say("symbolic.claim_only_when", condition=Seq(equations))     # a formula, not prose
         self.solution.results[f"claim({task.claimed})"] = sp.false
 
     # ----- plots and code -------------------------------------------------------
@@ -702,7 +711,7 @@ def _cases(cases: dict, solver, loc) -> list[dict]:
         return [{}]
     names = list(cases)
     values = [[solver.expr(v, loc + ("cases", n, i)) for i, v in enumerate(cases[n])] for n in names]
-    return [dict(zip((solver.sp.Symbol(n) for n in names), combo)) for combo in itertools.product(*values)]
+    return [dict(zip((solver.scope.named(n) for n in names), combo)) for combo in itertools.product(*values)]
 
 
 def _numeric(value, sp):

@@ -214,27 +214,36 @@ def math_width(tex: str) -> float:
     return width
 
 
-def chain_lines(parts: list[str], approx: str | None, budget: float) -> list[str]:
-    """lhs = … = result [≈ decimals]: one line when it fits, else aligned lines filled greedily.
-
-    Continuation lines start at the first relation (`&=`), so each line's width counts the
-    left-hand side's indentation; a piece wider than the budget gets a line of its own.
-    """
-    pieces = [("=", p) for p in parts[1:]] + ([("\\approx", approx)] if approx else [])
-    one = " ".join([parts[0]] + [f"{rel} {p}" for rel, p in pieces]) if parts else (approx or "")
+def chain_groups(parts: list[str], approx: str | None, budget: float) -> list[list[int]]:
+    """lhs = … = result [≈ decimals], measured in LaTeX: which of the pieces after the lhs (the
+    approximation last) stand on each line.  One line when it fits, else lines filled greedily;
+    continuation lines start at the first relation, so each line's width counts the lhs's
+    indentation; a piece wider than the budget gets a line of its own."""
+    pieces = parts[1:] + ([approx] if approx else [])
+    one = " ".join(parts[:1] + [f"= {p}" for p in parts[1:]] + ([f"\\approx {approx}"] if approx else []))
     if len(parts) < 2 or math_width(one) <= budget:
-        return [one]
+        return [list(range(len(pieces)))]
     indent = math_width(parts[0])
-    lines: list[list] = [[]]
-    for rel, piece in pieces:
-        current = lines[-1]
-        width = indent + sum(math_width(p) + 2.2 for _, p in current) + math_width(piece) + 2.2
-        if current and width > budget:
+    lines: list[list[int]] = [[]]
+    for i, piece in enumerate(pieces):
+        width = indent + sum(math_width(pieces[j]) + 2.2 for j in lines[-1]) + math_width(piece) + 2.2
+        if lines[-1] and width > budget:
             lines.append([])
-        lines[-1].append((rel, piece))
+        lines[-1].append(i)
+    return lines
+
+
+def chain_lines(parts: list[str], approx: str | None, budget: float) -> list[str]:
+    """The chain as LaTeX lines: one line, or aligned lines ('lhs &= a = b', '&= c')."""
+    pieces = [("=", p) for p in parts[1:]] + ([("\\approx", approx)] if approx else [])
+    if not parts:
+        return [approx or ""]
+    groups = chain_groups(parts, approx, budget)
+    if len(groups) == 1:
+        return [" ".join([parts[0]] + [f"{rel} {p}" for rel, p in pieces])]
     out = []
-    for i, line in enumerate(lines):
-        (rel, piece), rest = line[0], line[1:]
+    for i, group in enumerate(groups):
+        (rel, piece), rest = pieces[group[0]], [pieces[j] for j in group[1:]]
         text = (parts[0] + " " if i == 0 else "") + f"&{rel} {piece}"
         out.append(text + "".join(f" {r} {p}" for r, p in rest))
     return out
@@ -289,6 +298,17 @@ class DocumentBuilder:
         """A formula of a sentence: inline, or displayed when it is too long to break across lines."""
         return self.inline(latex)
 
+    def node_in_sentence(self, node) -> str:
+        """A formula node of a sentence (HTML prints the node itself, not its LaTeX)."""
+        return self.in_sentence(self.math.print(node))
+
+    def node_inline(self, node) -> str:
+        """A formula node in a table cell or an answer key."""
+        return self.inline(self.math.print(node))
+
+    def value_inline(self, value, layout: str) -> str:
+        return self.inline(self.math.value(value, layout))
+
     def formula(self, latex: str) -> str:
         """A `$…$` formula of a statement or a phrase: rebuilt from its allowed tokens, then inline."""
         from examsolver.render.inline import to_latex
@@ -313,7 +333,7 @@ class DocumentBuilder:
         formulas: list[str] = []
 
         def hold(node) -> str:
-            formulas.append(self.in_sentence(self.math.print(node)))
+            formulas.append(self.node_in_sentence(node))
             return f"\x00{len(formulas) - 1}\x00"
 
         def hold_formula(latex: str) -> str:
@@ -333,7 +353,7 @@ class DocumentBuilder:
             return self.text(value)
         if isinstance(value, str):
             return self.escape(value)
-        return self.inline(self.math.print(value))
+        return self.node_inline(value)
 
     # ----- the walk -------------------------------------------------------------
     def view(self, solution: Solution, index: int = 1, offset: int = 0) -> SolutionView:
@@ -403,14 +423,14 @@ class DocumentBuilder:
             if math_width(computed) > self.budget / 2:      # a tensor of formulas: it stands in the solution
                 computed = self.word("doc.key_in_solution")
             elif computed:
-                computed = self.inline(computed)
+                computed = self.value_inline(check.computed, "row")
             status = self.word(f"status.{check.status}")
             if check.status != "match":
                 status += f" ({self.word('label.expected')}: {self.identifier(literal_text(check.expected))})"
             if check.detail:
                 status += " (" + self.text(check.detail) + ")"
             symbol = math_name(solution, check.name)
-            name = self.inline(self.math.print(symbol)) if symbol is not None else self.identifier(check.name)
+            name = self.node_inline(symbol) if symbol is not None else self.identifier(check.name)
             rows.append([name, computed, status])
         return {"header": header, "rows": rows, "status": [c.status for c in solution.checks]}
 

@@ -1,6 +1,8 @@
-"""Self-contained HTML: math as MathML (latex2mathml, converted here, nothing fetched when the
-page is viewed), figures as inline SVG, styles inline.  Browsers with MathML Core (Chromium,
-Firefox, Safari) lay the math out natively; no script runs in the page.
+"""Self-contained HTML: math as MathML (printed from the formula nodes by render/mathml.py; the
+`$…$` formulas of statements and catalogs and sympy expressions are LaTeX text, converted by
+latex2mathml here), figures as inline SVG, styles inline.  Nothing is
+fetched when the page is viewed; browsers with MathML Core (Chromium, Firefox, Safari) lay the
+math out natively; no script runs in the page.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ import re
 
 from markupsafe import Markup
 
-from examsolver.render.document import Assets, Booklet, DocumentBuilder, booklet_title, template_environment
+from examsolver.render.common import approximation, equation_parts
+from examsolver.render.document import Assets, BlockView, Booklet, DocumentBuilder, booklet_title, chain_groups
+from examsolver.render.document import chain_lines, equation_height, template_environment
+from examsolver.render.mathml import MathMLPrinter, math_element, mrow
 from examsolver.solution import Code, Figure
 
 _FENCE = {"&#x0005B;": "&#x0005D;", "&#x00028;": "&#x00029;", "&#x0007C;": "&#x0007C;"}
@@ -56,41 +61,31 @@ def _tidy(mathml: str) -> str:
     return mathml
 
 
-def math_element(latex: str, display: bool = False) -> str:
-    mode = "block" if display else "inline"
-    return (f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="{mode}">'
-            f"{mathml_inner(latex)}</math>")
+def aligned_element(rows: list[tuple[str, str]]) -> str:
+    """(left, right) MathML rows as a two-column table aligned at the first relation."""
+    cells = "".join(f'<mtr><mtd style="text-align:right;padding-right:0">{left}</mtd>'
+                    f'<mtd style="text-align:left;padding-left:0">{right}</mtd></mtr>' for left, right in rows)
+    return math_element(f'<mtable displaystyle="true">{cells}</mtable>', display=True)
 
 
-def aligned_element(lines: list[str]) -> str:
-    """Lines 'lhs &= a = b', '&= c' as a two-column table aligned at the first relation."""
-    rows = []
-    for line in lines:
-        left, _, right = line.partition("&")
-        left_cell = mathml_inner(left) if left.strip() else ""
-        rows.append(f'<mtr><mtd style="text-align:right;padding-right:0">{left_cell}</mtd>'
-                    f'<mtd style="text-align:left;padding-left:0">{mathml_inner(right)}</mtd></mtr>')
-    return ('<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">'
-            f'<mtable displaystyle="true">{"".join(rows)}</mtable></math>')
+_RELATION = {"=": "<mo>=</mo>", "approx": "<mo>&#x2248;</mo>"}
 
 
 class HtmlBuilder(DocumentBuilder):
+    """HTML markup whose math is LaTeX text: through latex2mathml here; Moodle keeps it as TeX for
+    MathJax; the page (PageBuilder) prints formula nodes as MathML instead."""
+
     budget = 80.0
 
     def escape(self, text: str) -> str:
         return html.escape(text, quote=True)
 
     def inline(self, latex: str) -> str:
-        return math_element(latex)
+        """LaTeX text (a `$…$` formula of a statement or a phrase): through latex2mathml."""
+        return math_element(mathml_inner(latex))
 
     def identifier(self, name: str) -> str:
         return f"<code>{self.escape(name)}</code>"
-
-    def equation(self, lines: list[str], number: int | None) -> str:
-        math = math_element(lines[0], display=True) if len(lines) == 1 else aligned_element(lines)
-        tag = f'<span class="eqno">({number})</span>' if number is not None else ""
-        label = f' id="eq-{number}"' if number is not None else ""
-        return f'<div class="equation"{label}><div class="eqbody">{math}</div>{tag}</div>'
 
     def table(self, header: list[str], rows: list[list[str]], caption: str | None) -> str:
         head = "".join(f"<th>{h}</th>" for h in header)
@@ -110,11 +105,58 @@ class HtmlBuilder(DocumentBuilder):
         cap = f'<div class="caption">{caption}</div>' if caption else ""
         return f'{cap}<pre><code class="language-{self.escape(code.language)}">{self.escape(code.source)}</code></pre>'
 
+    def equation(self, lines: list[str], number: int | None) -> str:
+        """LaTeX lines ('lhs &= a = b', '&= c') through latex2mathml."""
+        if len(lines) == 1:
+            return _numbered(math_element(mathml_inner(lines[0]), display=True), number)
+        rows = [(mathml_inner(left) if left.strip() else "", mathml_inner(right))
+                for left, _, right in (line.partition("&") for line in lines)]
+        return _numbered(aligned_element(rows), number)
+
+
+class PageBuilder(HtmlBuilder):
+    """The self-contained page: formula nodes printed by the MathML printer."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mathml = MathMLPrinter(**self.math.s)
+
+    def node_inline(self, node) -> str:
+        return math_element(self.mathml.print(node))
+
+    node_in_sentence = node_inline
+
+    def value_inline(self, value, layout: str) -> str:
+        return math_element(self.mathml.value(value, layout))
+
+    def step(self, step):
+        """The chain printed as MathML, broken where its LaTeX would break."""
+        latex, approx = equation_parts(step, self.math), approximation(step, self.math)
+        parts, decimals = equation_parts(step, self.mathml), approximation(step, self.mathml)
+        pieces = [("=", p) for p in parts[1:]] + ([("approx", decimals)] if decimals else [])
+        same = len(parts) == len(latex) and (approx is None) == (decimals is None)
+        groups = chain_groups(latex, approx, self.budget) if same else [list(range(len(pieces)))]
+        rows = [("".join(parts[:1]) if i == 0 else "", "".join(_RELATION[pieces[j][0]] + pieces[j][1] for j in group))
+                for i, group in enumerate(groups)]
+        if len(rows) == 1:
+            body = math_element(mrow(rows[0][0] + rows[0][1]), display=True)
+        else:
+            body = aligned_element([(mrow(left), mrow(right)) for left, right in rows])
+        intro = self.text(step.text) if step.text else ""
+        height = equation_height(chain_lines(latex, approx, self.budget)) + (1 + len(intro) // 90 if intro else 0)
+        return BlockView("equation", _numbered(body, self.number(step)), height, intro)
+
+
+def _numbered(math: str, number: int | None) -> str:
+    """A displayed equation with its number on the right, an anchor for links to it."""
+    tag = f'<span class="eqno">({number})</span>' if number is not None else ""
+    label = f' id="eq-{number}"' if number is not None else ""
+    return f'<div class="equation"{label}><div class="eqbody">{math}</div>{tag}</div>'
 
 def render_html(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None,
                 options=None) -> str:
     """One self-contained page: a solution, or a booklet with a table of contents."""
-    builder = HtmlBuilder(lang, decimal, assets, options, "html")
+    builder = PageBuilder(lang, decimal, assets, options, "html")
     book = Booklet.of(solutions)
     views = book.views(builder)
     booklet = len(views) > 1

@@ -54,13 +54,14 @@ def _slug(text: str) -> str:
 def render_markdown(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None,
                     options=None) -> str:
     renderer = DocumentMarkdown(lang, decimal, assets, options)
+    byline = [t for t in (renderer.options.course, renderer.options.author, renderer.options.date) if t]
     if len(solutions) == 1:
-        return renderer.render(solutions[0])
+        title, _, rest = renderer.render(solutions[0]).partition("\n")    # the byline under the title, as in HTML
+        return "\n".join([title, "", " · ".join(byline), rest] if byline else [title, rest])
     from examsolver.render.common import title_of
     from examsolver.render.document import Booklet
 
     book = Booklet.of(solutions)
-    byline = [t for t in (renderer.options.course, renderer.options.author, renderer.options.date) if t]
     out = [f"# {book.title or booklet_title(lang)}", ""] + ([" · ".join(byline), ""] if byline else [])
     out += [f"## {catalog(lang)['heading.contents']}", ""]
     for i, solution in enumerate(book.solutions, 1):

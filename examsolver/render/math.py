@@ -91,15 +91,22 @@ class Printer:
     def _print_Paren(self, node: Paren) -> str:
         return self.paren(self.print(node.arg))
 
+    def _print_Neg(self, node) -> str:
+        inner = self.print(node.arg)
+        return self.negated(self.paren(inner) if isinstance(node.arg, Op) and node.arg.op in "+-" else inner)
+
+    def negated(self, text: str) -> str:
+        return self.minus + text
+
     def _print_Op(self, node: Op) -> str:
         if node.op == "+":
             out = self.operand(node.args[0], node)
             for arg in node.args[1:]:
                 negative = self._negative_scalar(arg)
                 if negative is not None:
-                    out += f" {self.minus} " + self.scalar(-negative)
+                    out += self.ops["-"] + self.scalar(-negative)
                 else:
-                    out += " + " + self.operand(arg, node)
+                    out += self.ops["+"] + self.operand(arg, node)
             return out
         joiner = self.ops[node.op]
         texts = [self.operand(a, node) for a in node.args]
@@ -182,7 +189,7 @@ class Printer:
             return self.matrix([list(r) for r in texts])
         parts = [self.tensor_text(texts[k]) for k in _kept(texts.shape[0], MAX_BLOCKS)]
         if texts.shape[0] > MAX_BLOCKS:
-            parts = parts[:MAX_BLOCKS - 3] + ["\\dots" if isinstance(self, LatexPrinter) else "…"] + parts[-2:]
+            parts = parts[:MAX_BLOCKS - 3] + [self.dots] + parts[-2:]
         return self.brackets(parts)
 
     def _elide(self, items: list, limit: int, dots: str) -> list:
@@ -236,7 +243,8 @@ def _hashable(node) -> bool:
 class LatexPrinter(Printer):
     minus = "-"
     infinity = "\\infty"
-    ops = {"=": " = ", "-": " - ", "mul": " ", "dot": " \\cdot ", "star": " \\star ", "odot": " \\odot ",
+    dots = "\\dots"
+    ops = {"+": " + ", "=": " = ", "-": " - ", "mul": " ", "dot": " \\cdot ", "star": " \\star ", "odot": " \\odot ",
            "oslash": " \\oslash ", "fullconv": " \\ast ", "times": " \\times "}
     notation = "latex"
     math_functions = {"tanh": "\\tanh", "ln": "\\ln", "exp": "\\exp", "diag": "\\mathrm{diag}", "max": "\\max",
@@ -306,9 +314,6 @@ class LatexPrinter(Printer):
         name = self.functions.get(node.fn, f"\\mathrm{{{node.fn}}}")
         return f"{name}\\left({args}\\right)"
 
-    def _print_Neg(self, node) -> str:
-        inner = self.print(node.arg)
-        return f"-{self.paren(inner) if isinstance(node.arg, Op) and node.arg.op in '+-' else inner}"
 
     def _print_Frac(self, node: Frac) -> str:
         return f"\\frac{{{self.print(node.num)}}}{{{self.print(node.den)}}}"
@@ -357,7 +362,8 @@ class LatexPrinter(Printer):
 class PlainPrinter(Printer):
     minus = "−"
     infinity = "∞"
-    ops = {"=": " = ", "-": " − ", "mul": " ", "dot": " · ", "star": " ⋆ ", "odot": " ⊙ ", "oslash": " ⊘ ",
+    dots = "…"
+    ops = {"+": " + ", "=": " = ", "-": " − ", "mul": " ", "dot": " · ", "star": " ⋆ ", "odot": " ⊙ ", "oslash": " ⊘ ",
            "fullconv": " ∗ ", "times": " × "}
     notation = "plain"
     math_functions = {"tanh": "tanh", "ln": "ln", "exp": "exp", "diag": "diag", "max": "max", "sqrt": "√",
@@ -408,9 +414,6 @@ class PlainPrinter(Printer):
         args = self.item_separator.join(self.print(a) for a in node.args)
         return f"{self.functions.get(node.fn, node.fn)}({args})"
 
-    def _print_Neg(self, node) -> str:
-        inner = self.print(node.arg)
-        return f"−{self.paren(inner) if isinstance(node.arg, Op) and node.arg.op in '+-' else inner}"
 
     def _print_Frac(self, node: Frac) -> str:
         num, den = self.print(node.num), self.print(node.den)

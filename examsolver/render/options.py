@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,27 @@ class Options:
             return False
         return self.torch if self.torch is not None else fmt == "beamer"
 
+    def with_title_page(self, solutions: list, lang: str) -> "Options":
+        """Course, author and date: the command line's, else the first spec's (in the order given) that
+        has one; a later spec's different value is not used (booklets of several exams name theirs in
+        the sections)."""
+        found = {}
+        for name in ("course", "author", "date"):
+            texts = (_in(s.title_page.get(name), lang) for s in solutions if not getattr(self, name))
+            found[name] = next((t for t in texts if t), getattr(self, name))
+        return replace(self, **found)
+
     def shown(self, solutions: list) -> list:
         """The solutions as this document shows them: for the exam sheet, only what the students get."""
         if not self.sheet:
             return solutions
-        from dataclasses import replace
-
         return [replace(s, sections=[], conventions=[], warnings=[], checks=[], alternatives=[], results={})
                 for s in solutions]
+
+
+def _in(text, lang: str) -> str:
+    """A title-page field in the language: the same text for all, or {hr: …, en: …} (the other
+    language's when this one is missing)."""
+    if isinstance(text, dict):
+        return text.get(lang) or next((t for t in text.values() if t), "")
+    return text or ""

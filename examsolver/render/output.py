@@ -133,7 +133,7 @@ def render_document(solutions: list, fmt: str, lang: str, decimal: str | None = 
         raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
     from examsolver.render.options import Options
 
-    options = options or Options()
+    options = (options or Options()).with_title_page(solutions, lang)
     return FORMATS[fmt].render(options.shown(solutions), lang, decimal, assets, options)
 
 

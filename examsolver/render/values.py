@@ -32,25 +32,134 @@ class Notation:
     pi: str
     e_power: str        # format with {k}
     power: str          # format with {base} {k}
+    pi_power: str = "{base}{k}"
+    e: str = "e"
+    plus: str = " + "
+    cdot: str = "·"     # between two factors that are not numbers
+    stacked = False     # fractions as \frac / <mfrac>, not a/b
 
     def frac(self, num: str, den: str) -> str:
         return f"{num}/{den}"
 
+    def number(self, digits) -> str:
+        return str(digits)
+
+    def signed(self, text: str) -> str:
+        return self.minus + text
+
+    def binary_minus(self) -> str:
+        return f" {self.minus} "
+
+    def exponent(self, k: int) -> str:
+        return str(k)
+
+    def is_signed(self, text: str) -> bool:
+        return text.startswith(self.minus)
+
+    def paren(self, text: str) -> str:
+        return f"({text})"
+
+    def raised(self, base: str, k: int) -> str:
+        return f"{base}**{k}"
+
+    def call(self, op: str, inner: str) -> str:
+        return _CALLS[op][2].format(inner)
+
+    def decimal(self, text: str) -> str:
+        return text.replace("−", self.minus)
+
 
 class _Plain(Notation):
-    pass
+    def exponent(self, k: int) -> str:
+        return str(k).translate(_SUPERSCRIPT)
+
+    def raised(self, base: str, k: int) -> str:
+        return base + self.exponent(k)
+
+    def call(self, op: str, inner: str) -> str:
+        return _CALLS[op][0].format(inner)
 
 
 class _Latex(Notation):
+    stacked = True
+
     def frac(self, num: str, den: str) -> str:
         return f"\\frac{{{num}}}{{{den}}}"
+
+    def paren(self, text: str) -> str:
+        return f"\\left({text}\\right)"
+
+    def raised(self, base: str, k: int) -> str:
+        return f"{{{base}}}^{{{k}}}"
+
+    def call(self, op: str, inner: str) -> str:
+        return _CALLS[op][1].format(inner)
+
+
+class _MathML(Notation):
+    """Presentation MathML (render/mathml.py): a sign is a prefix in its own row, numbers are <mn>."""
+
+    stacked = True
+
+    def frac(self, num: str, den: str) -> str:
+        return f"<mfrac><mrow>{num}</mrow><mrow>{den}</mrow></mfrac>"
+
+    def number(self, digits) -> str:
+        return f"<mn>{digits}</mn>"
+
+    def signed(self, text: str) -> str:
+        return f'<mrow><mo form="prefix" lspace="0em" rspace="0em">−</mo>{text}</mrow>'
+
+    def binary_minus(self) -> str:
+        return self.minus
+
+    def exponent(self, k: int) -> str:
+        return self.signed(self.number(-k)) if k < 0 else self.number(k)
+
+    def is_signed(self, text: str) -> bool:
+        return text.startswith(self.signed("")[:-len("</mrow>")])
+
+    def paren(self, text: str) -> str:
+        from examsolver.render.mathml import fenced
+
+        return fenced("(", text, ")")
+
+    def raised(self, base: str, k: int) -> str:
+        return f"<msup><mrow>{base}</mrow>{self.exponent(k)}</msup>"
+
+    def call(self, op: str, inner: str) -> str:
+        if op == "sqrt":
+            return f"<msqrt>{inner}</msqrt>"
+        if op == "exp":
+            return f"<msup><mi>e</mi><mrow>{inner}</mrow></msup>"
+        name = _CALLS[op][0].partition("(")[0]          # tanh, σ, ln
+        return f"<mrow><mi>{name}</mi><mo>&#x2061;</mo>{self.paren(inner)}</mrow>"
+
+    def decimal(self, text: str) -> str:
+        """A decimal from decimal_text ('0.4621', '−1.200·10⁻⁵') as numbers and operators."""
+        negative = text.startswith("−")
+        mantissa, times, power = text.lstrip("−").partition("·10")
+        body = self.number(mantissa)
+        if times:
+            k = int(power.translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")))
+            body = f"<mrow>{body}{self.cdot}<msup><mn>10</mn>{self.exponent(k)}</msup></mrow>"
+        return self.signed(body) if negative else body
+
+
+class _NoMathML(Exception):
+    """A sympy value inside a closed form: the MathML printer takes it from its LaTeX."""
 
 
 PLAIN = _Plain(minus="−", times=" ", ln="ln {p}", sqrt="√{n}", pi="π", e_power="e{k}", power="({base}){k}")
 LATEX = _Latex(minus="-", times=" ", ln="\\ln {p}", sqrt="\\sqrt{{{n}}}", pi="\\pi", e_power="e^{{{k}}}",
-               power="({base})^{{{k}}}")
+               power="({base})^{{{k}}}", pi_power="{base}^{{{k}}}", cdot=" \\cdot ")
 CODE = Notation(minus="-", times="*", ln="ln({p})", sqrt="sqrt({n})", pi="pi", e_power="e**{k}",
-                power="{base}**{k}")
+                power="{base}**{k}", cdot="*")
+MATHML = _MathML(minus="<mo>−</mo>", times='<mspace width="0.1667em"/>', plus="<mo>+</mo>", pi="<mi>π</mi>",
+                 ln='<mrow><mi>ln</mi><mo lspace="0em" rspace="0.1667em">&#x2061;</mo><mn>{p}</mn></mrow>',
+                 sqrt="<msqrt><mn>{n}</mn></msqrt>", e_power="<msup><mi>e</mi>{k}</msup>",
+                 power='<msup><mrow><mo stretchy="false">(</mo>{base}<mo stretchy="false">)</mo></mrow>{k}</msup>',
+                 pi_power="<msup>{base}{k}</msup>", e="<mi>e</mi>", cdot="<mo>&#x22C5;</mo>")
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
@@ -72,6 +181,15 @@ def code(value) -> str:
     return _scalar(value, CODE)
 
 
+def mathml(value) -> str | None:
+    """MathML of an exact number (the ring, closed forms such as tanh(3/5), decimals past their
+    budget); None for sympy values, which the MathML printer takes from their LaTeX."""
+    try:
+        return _scalar(value, MATHML)
+    except _NoMathML:
+        return None
+
+
 def _scalar(value, n: Notation) -> str:
     if type(value).__module__.startswith("sympy"):
         return _sympy_text(value, n)
@@ -81,24 +199,22 @@ def _scalar(value, n: Notation) -> str:
         return _certified(value, n)[0]
     terms = value.terms
     if not terms:
-        return "0"
+        return n.number(0)
     ordered = sorted(terms.items(), key=lambda mc: (mc[1] < 0, len(mc[0]), mc[0]))  # ln 3 − ln 2
     text = ""
     for i, (mono, c) in enumerate(ordered):
         piece = _term(mono, abs(c), n)
         if i == 0:
-            text = (n.minus if c < 0 else "") + piece
+            text = n.signed(piece) if c < 0 else piece
         else:
-            text += (f" {n.minus} " if c < 0 else " + ") + piece
+            text += (n.binary_minus() if c < 0 else n.plus) + piece
     return text
 
 
 def _number(q: Fraction, n: Notation) -> str:
-    sign = n.minus if q < 0 else ""
-    q = abs(q)
-    if q.denominator == 1:
-        return f"{sign}{q.numerator}"
-    return sign + n.frac(str(q.numerator), str(q.denominator))
+    a = abs(q)
+    text = n.number(a.numerator) if a.denominator == 1 else n.frac(n.number(a.numerator), n.number(a.denominator))
+    return n.signed(text) if q < 0 else text
 
 
 def _term(mono: tuple, c: Fraction, n: Notation) -> str:
@@ -109,11 +225,11 @@ def _term(mono: tuple, c: Fraction, n: Notation) -> str:
     if c.numerator == 1:
         num = atoms
     else:
-        num = f"{c.numerator}{n.times}{atoms}"
+        num = f"{n.number(c.numerator)}{n.times}{atoms}"
     if c.denominator == 1:
         return num
-    if isinstance(n, _Latex):
-        return n.frac(num, str(c.denominator))
+    if n.stacked:
+        return n.frac(num, n.number(c.denominator))
     return f"{num}/{c.denominator}"
 
 
@@ -121,20 +237,21 @@ def _atom(atom: tuple, k: int, n: Notation) -> str:
     kind = atom[0]
     if kind == "e":
         if k == 1:
-            return "e"
-        sup = str(k).translate(_SUPERSCRIPT) if n is PLAIN else str(k)
-        return n.e_power.format(k=sup)
+            return n.e
+        return n.e_power.format(k=n.exponent(k))
     base = {"ln": n.ln.format(p=atom[-1]), "sqrt": n.sqrt.format(n=atom[-1]), "pi": n.pi}[kind]
     if k == 1:
         return base
-    sup = str(k).translate(_SUPERSCRIPT) if n is PLAIN else str(k)
     if kind == "pi" and n is not CODE:
-        return f"{base}^{{{sup}}}" if isinstance(n, _Latex) else base + sup
-    return n.power.format(base=base, k=sup)
+        return n.pi_power.format(base=base, k=n.exponent(k))
+    return n.power.format(base=base, k=n.exponent(k))
 
 
 def _sympy_text(expr, n: Notation) -> str:
     import sympy
+
+    if n is MATHML:
+        raise _NoMathML
 
     if isinstance(n, _Latex):
         return sympy.latex(expr, ln_notation=True)
@@ -173,32 +290,27 @@ def _certified(value, n: Notation) -> tuple[str, int]:
     form = value.closed_form()
     if form is None:
         text = decimal_text(value, places=DIGITS, significant=True) if n is CODE else decimal_text(value)
-        return text.replace("−", n.minus), 4
+        return n.decimal(text), 4
     op, args = form
     if op == "sympy":
         return _sympy_text(args[0], n), 1
-    latex = isinstance(n, _Latex)
     if op in _CALLS:
-        inner = _piece(args[0], n, 0)
-        return _CALLS[op][2 if n is CODE else 1 if latex else 0].format(inner), 4
+        return n.call(op, _piece(args[0], n, 0)), 4
     if op == "neg":
-        return n.minus + _piece(args[0], n, 2), 1
+        return n.signed(_piece(args[0], n, 2)), 1
     if op == "pow":
-        base, k = _piece(args[0], n, 4), str(args[1])
-        if n is CODE:
-            return f"{base}**{k}", 3
-        return (f"{{{base}}}^{{{k}}}" if latex else base + k.translate(_SUPERSCRIPT)), 3
+        return n.raised(_piece(args[0], n, 4), args[1]), 3
     if op == "dot":             # ring + Σ aₖ·bₖ
         terms = [_piece(args[0], n, 1)] if args[0].sign() else []
         terms += [_product(args[k], args[k + 1], n) for k in range(1, len(args), 2)]
-        return " + ".join(terms), 1
+        return n.plus.join(terms), 1
     a, b = args
     if op == "mul":
         return _product(a, b, n), 2
-    if op == "div" and latex:
+    if op == "div" and n.stacked:
         return n.frac(_piece(a, n, 0), _piece(b, n, 0)), 4
     if op in ("add", "sub"):
-        joint = " + " if op == "add" else f" {n.minus} "
+        joint = n.plus if op == "add" else n.binary_minus()
         return _piece(a, n, 1) + joint + _piece(b, n, 1 if op == "add" else 2), 1
     return _piece(a, n, 2) + "/" + _piece(b, n, 3), 2
 
@@ -207,16 +319,15 @@ def _product(a, b, n: Notation) -> str:
     if a.is_rational() or b.is_rational():
         q, x = (a, b) if a.is_rational() else (b, a)
         return _scaled(q.as_fraction(), _piece(x, n, 2), n)
-    times = "*" if n is CODE else " \\cdot " if isinstance(n, _Latex) else "·"
-    return _piece(a, n, 2) + times + _piece(b, n, 2)
+    return _piece(a, n, 2) + n.cdot + _piece(b, n, 2)
 
 
 def _scaled(q: Fraction, text: str, n: Notation) -> str:
     """q · text written as the ring writes q · ln 2: 2 tanh(1)/3, −tanh(1)/3."""
-    num = text if abs(q.numerator) == 1 else f"{abs(q.numerator)}{'*' if n is CODE else ' '}{text}"
-    body = num if q.denominator == 1 else n.frac(num, str(q.denominator)) if isinstance(n, _Latex) \
+    num = text if abs(q.numerator) == 1 else f"{n.number(abs(q.numerator))}{n.times}{text}"
+    body = num if q.denominator == 1 else n.frac(num, n.number(q.denominator)) if n.stacked \
         else f"{num}/{q.denominator}"
-    return (n.minus if q < 0 else "") + body
+    return n.signed(body) if q < 0 else body
 
 
 def _piece(value, n: Notation, needed: int) -> str:
@@ -226,12 +337,13 @@ def _piece(value, n: Notation, needed: int) -> str:
     else:
         text = _scalar(value, n)
         terms = value.terms
-        prec = 1 if len(terms) > 1 or text.startswith(n.minus) else 2 if "/" in text or "frac" in text else 4
+        stacked = "frac" in text if n.stacked else "/" in text
+        prec = 1 if len(terms) > 1 or n.is_signed(text) else 2 if stacked else 4
         if prec == 4 and not value.is_rational() and n.times in text:
             prec = 2
     if prec >= needed:
         return text
-    return f"\\left({text}\\right)" if isinstance(n, _Latex) else f"({text})"
+    return n.paren(text)
 
 
 # ----- decimals ---------------------------------------------------------------

@@ -73,6 +73,22 @@ class Localized(Strict):
     en: Text | None = None
 
 
+Line = Annotated[str, Field(max_length=300)]
+
+
+class TitlePage(Strict):
+    """`document:` — what a title page says beyond the problem: the same text in every language, or
+    per language ({hr: …, en: …}).  Command-line options override it; a booklet takes each field
+    from the first spec (in the order given) that has it."""
+
+    course: Line | Localized | None = None
+    author: Line | Localized | None = None
+    date: Line | Localized | None = None
+
+
+TITLE_PAGE = (TitlePage, Field(default_factory=TitlePage))     # the `document:` field of every problem kind
+
+
 # ----- layers and losses, from the registries -----------------------------------
 def _normalize_entry(value):
     """`relu` → {relu: {}}; `{conv1d: null}` → {conv1d: {}}."""
@@ -296,6 +312,7 @@ def network_spec_model(for_schema: bool = False):
         id=(Text, ...),
         kind=(Literal["network"], "network"),
         source=(Text, ""),
+        document=TITLE_PAGE,
         title=(Localized, Localized()),
         statement=(Localized | None, None),
         model=(list[Layer], Field(min_length=1, max_length=200)),

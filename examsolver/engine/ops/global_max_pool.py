@@ -20,6 +20,7 @@ from examsolver.solution import Phrase, Step
 class GlobalMaxPool(GlobalAvgPool):
     kind = "global_max_pool"
     fn_name = "max"
+    printed: dict = {}              # written as the max of mathematics, not the inherited AVG
     pool = MaxPool2d.pool           # the maximum of a map, decided exactly
     shares = MaxPool2d.shares       # ∂max/∂x: 1 at the winner, or split over the ties
 
