@@ -29,9 +29,8 @@ WITH_TORCH = [pid for pid, s in SOLVED.items() if torch_script(s)]
 PENDING = {"conv2d", "max_pool2d", "avg_pool2d"}
 # why the others have none: the comment written in place of the script says it
 WITHOUT = {"symbolic": "derived symbolically", "counting": "counts parameters", "retrieval": "ranks given scores"}
-# known gaps of the exporter, each with the reason its comment must state (tests/test_recurrent_stacked.py
-# checks these problems against torch.nn.GRU/LSTM/RNN directly)
-GAPS = {"extra_bidirectional_gru": "stacked, bidirectional"}
+# known gaps of the exporter, each with the reason its comment must state
+GAPS = {}
 
 
 # results every script must print when the solution has them: losses, distances, embeddings, objectives,
@@ -267,3 +266,24 @@ def test_an_op_without_an_equivalent_is_named_with_the_reason():
     assert torch_script(solution) is None
     assert torch_text(solution) == ("# rnn_net: no PyTorch check: the rnn op (cell) has no PyTorch equivalent with its "
                                     "settings and the problem's conventions\n")
+
+
+@pytest.mark.parametrize("kind,layers,bidirectional,bias", [("lstm", 2, True, True), ("rnn", 2, False, True),
+                                                           ("gru", 1, True, False)])
+def test_stacked_and_bidirectional_cells_have_a_script(kind, layers, bidirectional, bias, tmp_path):
+    """PyTorch's own module with every unit's weights: the outputs, the top layer's states, the loss and every
+    gradient the spec asks for (weights, h0/c0 of every unit, the inputs) are the engine's."""
+    from test_recurrent_stacked import _case
+
+    from examsolver.pipeline import solve_document
+    from examsolver.spec.load import load_text
+
+    spec = _case(kind, layers, bidirectional, bias, seed=7)[0]
+    solution = solve_document(load_text(spec, "stacked.yaml"))
+    printed = run(torch_script(solution), tmp_path)
+    missing = [key for key in solution.results if RECOMPUTED.fullmatch(key) and key not in printed]
+    assert not missing, f"not recomputed by the script: {missing}"
+    assert {"h1", "h2", "loss"} <= set(printed)
+    for key, value in printed.items():
+        np.testing.assert_allclose(np.asarray(value, dtype=float), as_float(solution.results[key]), rtol=1e-9,
+                                   atol=1e-9, err_msg=key)

@@ -274,9 +274,10 @@ def _recurrent(solution) -> str:
     doc = solution.document
     problem = Problem(parse_spec(doc), doc)
     cell, spec = problem.cell, problem.spec
-    if cell.units or cell.bias_form:
-        raise NoScript(f"the {cell.kind} cell's check script covers one layer and direction with the cell's usual "
-                       "biases; this one is stacked, bidirectional or has other biases")
+    if cell.units:
+        return _recurrent_stack(solution, problem)
+    if cell.bias_form:
+        raise NoScript(f"the {cell.kind} cell's check script writes the cell's usual biases; this one has others")
     wanted = [w for task in spec.tasks if not isinstance(task, str) for w in task.gradient.wrt]
     s = Script(solution.problem_id)
     s.taken |= {f"{name}{t}" for t in range(problem.T + 1) for name in ("a", "h", "c", *getattr(cell, "gate_names", ()))}
@@ -336,6 +337,68 @@ def _recurrent(solution) -> str:
                 s.add(f'show("{key}.grad", grad({var}))')
         for key in state:
             s.add(f'show("{key}0.grad", grad({key}0))')
+    return s.text()
+
+
+_TORCH_KEYS = {"W_ih": "weight_ih", "W_xh": "weight_ih", "W_hh": "weight_hh", "b_ih": "bias_ih", "b_h": "bias_ih",
+               "b": "bias_ih", "b_hh": "bias_hh"}
+
+
+def _recurrent_stack(solution, problem) -> str:
+    """A stacked or bidirectional cell: PyTorch's own module (num_layers, bidirectional) with every unit's
+    weights under PyTorch's names; the stack's outputs, the top layer's states, the loss and the gradients."""
+    cell, spec = problem.cell, problem.spec
+    units = cell.units
+    if getattr(cell.p, "activation", "tanh") == "identity" or problem.output is not None:
+        raise NoScript(f"the stacked {cell.kind} check script covers PyTorch's module as it is (tanh or ReLU, no "
+                       "output layer); this one differs")
+    wanted = [w for task in spec.tasks if not isinstance(task, str) for w in task.gradient.wrt]
+    s = Script(solution.problem_id)
+    T, H, layers = problem.T, cell.hidden, cell.p.num_layers
+    s.tensor("x", problem.xs, grad=any(w.startswith("x") for w in wanted), note="one row per time step")
+    weights, params, initial = {}, [], {}
+    for unit in units:
+        suffix = f"_l{int(unit.tag.rstrip('r')) - 1}" + ("_reverse" if unit.tag.endswith("r") else "")
+        for key, value in unit.weights.items():
+            var = weights[f"{unit.short}.{key}"] = s.var(f"{unit.short}.{key}")
+            s.tensor(var, value, grad=True)
+            params.append(f"'{_TORCH_KEYS[key]}{suffix}': {var}")
+        if {"b_h", "b"} & set(unit.weights):       # one bias (the slides', or one per gate): PyTorch's second is 0
+            params.append(f"'bias_hh{suffix}': torch.zeros({unit.weights['W_hh'].shape[0]})")
+        for key, value in unit.initial().items():
+            var = initial.setdefault(key, {})[unit.short] = s.var(f"{unit.short}.{key}0")
+            s.tensor(var, value, grad=True, note="an initial state")
+    module = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}[cell.kind]
+    options = f", nonlinearity={cell.p.activation!r}" if cell.kind == "rnn" else ""
+    states = [f"torch.stack([{', '.join(initial[key][u.short] for u in units)}]).unsqueeze(1)" for key in initial]
+    state = states[0] if len(states) == 1 else f"({', '.join(states)})"
+    s.add("", f"model = torch.nn.{module}({cell.input_size}, {H}, num_layers={layers}, "
+              f"bidirectional={bool(cell.p.bidirectional)}, bias={any(k.startswith('b') for k in units[0].weights)}, "
+              f"batch_first=True{options})",
+          f"params = {{{', '.join(params)}}}",
+          f"out = torch.func.functional_call(model, params, (x.unsqueeze(0), {state}))[0][0]  # (T, directions·H)")
+    top = [u for u in units if int(u.tag.rstrip("r")) == layers]
+    for t in range(1, T + 1):
+        s.add(f'show("h{t}", out[{t - 1}])')
+        s.add(*[f'show("{u.short}.h{t}", out[{t - 1}, {k * H}:{(k + 1) * H}])' for k, u in enumerate(top)])
+    if problem.loss is not None:
+        steps = problem.loss_steps()
+        targets = np.stack([np.asarray(problem.target(t), dtype=object) for t in steps])
+        integer = problem.loss.class_index_targets and targets.ndim == 1
+        s.tensor("y", targets, integer=integer, note="the targets of the steps with a loss")
+        s.add(f"outputs = out[{[t for t in steps]}]",
+              f"losses = {_reference(problem.loss.torch('outputs', 'y'), problem.loss)}", "loss = losses.sum()")
+        s.add(*[f'show("loss({t + 1})", losses[{k}])' for k, t in enumerate(steps)], 'show("loss", loss)')
+    if wanted and problem.loss is not None:
+        s.add("", "loss.backward()  # backpropagation through time, through every layer and direction")
+        for key in wanted:
+            unit, _, name = key.rpartition(".")
+            if key in weights:
+                s.add(f'show("{key}.grad", grad({weights[key]}))')
+            elif name[:-1] in initial and name.endswith("0") and unit in initial[name[:-1]]:
+                s.add(f'show("{key}.grad", grad({initial[name[:-1]][unit]}))')
+            elif re.fullmatch(r"x\d+", key):
+                s.add(f'show("{key}.grad", grad(x)[{int(key[1:]) - 1}])')
     return s.text()
 
 
