@@ -21,6 +21,7 @@ from examsolver.engine.symfuncs import plain, recognize, tidy
 from examsolver.errors import EngineError, ExprError, SpecError
 from examsolver.spec.limits import check_sympy_exponentials, located
 from examsolver.mathnodes import Call, Deriv, Expr, Sym
+from examsolver.notation.values import sympy_plain
 from examsolver.solution import Code, Figure, Phrase, Solution, Step
 from examsolver.spec.model import Localized, Strict, Text as TextField
 
@@ -724,8 +725,6 @@ def _numeric(value, sp):
 
 
 def _plain_text(value) -> str:
-    from examsolver.render.values import sympy_plain
-
     if hasattr(value, "tolist") and not hasattr(value, "free_symbols"):
         return str(value.tolist())
     if type(value).__module__.startswith("sympy") and hasattr(value, "rows"):

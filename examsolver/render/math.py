@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 
 from examsolver.mathnodes import Call, Const, Deriv, Expr, Frac, Node, Op, Paren, Sym, Transpose, Value
-from examsolver.render import values as V
+from examsolver.notation import values as V
 
 GREEK = {"mu": ("\\mu", "μ"), "sigma": ("\\sigma", "σ"), "eta": ("\\eta", "η"), "epsilon": ("\\varepsilon", "ε"),
          "gamma": ("\\gamma", "γ"), "beta": ("\\beta", "β"), "delta": ("\\delta", "δ"), "theta": ("\\theta", "θ"),
@@ -451,7 +451,7 @@ class PlainPrinter(Printer):
         return f"‖{self.print(node.arg)}‖"
 
     def _print_Expr(self, node) -> str:
-        from examsolver.render.values import sympy_plain
+        from examsolver.notation.values import sympy_plain
 
         return sympy_plain(node.expr)
 
