@@ -40,7 +40,7 @@ tasks:
         - relu: {{out: h}}
         - linear: {{W: W2, b: b2, out: z, size: K}}
         - softmax: {{out: o}}
-      loss: nll
+      loss: cross_entropy
       target: g
       instance: {{D: {D}, H: {H}, K: {K}}}
       check: {check}
@@ -88,7 +88,7 @@ def test_mlp_gradients_match_torch_for_random_sizes(D, H, K, seed):
 def test_mlp_problem_is_checked_and_matches_torch(problems_dir):
     solution = solve_document(load_file(problems_dir / "003_mlp_backprop.yaml"), answers={})
     texts = [b.key for s in solution.sections for b in s.blocks if hasattr(b, "key")]
-    assert "symbolic.backprop.checked_nll" in texts               # the engine's own symbolic check ran
+    assert "symbolic.backprop.checked_distribution" in texts               # the engine's own symbolic check ran
     _mlp_against_torch(solution.results, 3, 4, 2, seed=7)
 
 
@@ -98,7 +98,7 @@ def test_backprop_check_catches_a_wrong_formula(monkeypatch):
 
     def without_mask(self):
         original(self)
-        self.results["W1"] = self.results["W1"].subs({m: 1 for m in self.masks["a"]})
+        self.results["W1"] = self.results["W1"].subs({m: 1 for m in self.named["ma"]})
 
     monkeypatch.setattr(backprop.Derivation, "backward", without_mask)
     with pytest.raises(EngineError, match="backprop check failed"):

@@ -56,7 +56,7 @@ def torch_script(solution) -> str | None:
     lines = [HEADER.format(id=solution.problem_id)]
     lines.append(f"x = torch.tensor({_literal(np.stack(net.xs))})  # the examples, one per row")
     y = np.stack([np.asarray(v, dtype=object) for v in net.ys])
-    integer = net.loss.kind == "cross_entropy" and y.ndim == 1
+    integer = net.loss.class_labels and y.ndim == 1
     lines.append(f"y = torch.tensor({_literal(y, integer)})")
     for (i, key), var in names.items():
         lines.append(f"{var} = torch.tensor({_literal(net.layers[i].weights[key])}, requires_grad=True)")

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from examsolver.engine.graph import GraphOp
-from examsolver.mathnodes import Deriv, Node, Sym, Value
+from examsolver.mathnodes import Deriv, Node, Op, Paren, Sym, Value
 from examsolver.solution import Phrase, Step
 
 LAYERS: dict = {}
 LOSSES: dict = {}
+MATRIX_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,30}$"     # a name in a matrix-calculus derivation (W1, b1, h)
 
 
 def layer(cls):
@@ -84,6 +85,13 @@ def channels(sym: Sym, value: np.ndarray):
 
 def symbol_for(value, base: str, sub: str = "") -> Sym:
     return Sym(base, sub, bold=np.ndim(value) > 0)
+
+
+class MatrixArgs(BaseModel):
+    """A layer in a matrix-calculus layer list: the name of its output (a, h, z, o)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+    out: str = Field(pattern=MATRIX_NAME)
 
 
 class Layer:
@@ -219,6 +227,42 @@ class Layer:
     def phrase(self, direction: str) -> Phrase:
         return Phrase(f"{direction}.{self.kind}", {"layer": self.name})
 
+    # ----- matrix calculus (the symbolic kind's backprop task, engine/backprop.py) ------------
+    # The rules receive `m`, the layer's view of the derivation: its args (MatrixArgs), the input's
+    # name, node, size and entries, and the calls param / param_gradient / input_gradient / refuse.
+    MatrixArgs: ClassVar[type] = MatrixArgs    # its keys in a layer list there (default: out only)
+
+    @classmethod
+    def matrix_forward(cls, m) -> Node:
+        """Declare the parameters (m.param), set m.value (the output's entries, sympy) and m.out_size;
+        return the output's formula.  Default: a function of the input alone, from sympy_forward."""
+        layer = cls.with_defaults()
+        m.value = layer.sympy_forward(m.x, m.exp) if layer else None
+        if m.value is None:
+            m.refuse(f"{cls.kind} has no symbolic (matrix-calculus) form")
+        return layer.formula(m.x_node)
+
+    @classmethod
+    def matrix_backward(cls, m) -> None:
+        """Give the gradients of the parameters (m.param_gradient) and, when m.wants_input, of the
+        input (m.input_gradient), each in its general and its closed form.  Default: none known."""
+        m.refuse(f"{cls.kind} has no symbolic (matrix-calculus) derivative rule")
+
+    @classmethod
+    def with_defaults(cls):
+        """The layer with its default options (a derivation gives none); None when it needs some."""
+        from pydantic import ValidationError
+
+        try:
+            return cls(cls.Params(), 0, _default_conventions())
+        except ValidationError:
+            return None
+
+    def sympy_forward(self, x, exp):
+        """The output's entries as sympy expressions of the input's (a column Matrix), with `exp` as
+        the exponential; None: no symbolic form (the default)."""
+        return None
+
     def conventions_used(self) -> list[Phrase]:
         """The choices this layer made that a reader must know (DESIGN.md table)."""
         return []
@@ -271,6 +315,7 @@ class Loss:
     Params: ClassVar[type] = NoParams
     output_name: ClassVar[str] = "s"     # what the slides call the model output it reads (MSE: o)
     fuses_with: ClassVar[str | None] = None  # final activation whose gradient combines to p − y
+    class_labels: ClassVar[bool] = False     # a target given as one number per example is a class index
 
     def __init__(self, params):
         self.p = params
@@ -294,6 +339,37 @@ class Loss:
     def fused_conventions(self) -> list[Phrase]:
         """What the solution says when the loss is differentiated together with its final activation."""
         return [Phrase(f"convention.fused_{self.kind}", {})]
+
+    # ----- matrix calculus (the symbolic kind's backprop task): m gives the output o and the target
+    # g as entries (m.o, m.g) and nodes (m.o_node, m.g_node), the output size m.K, sympy (m.sp)
+    target_is_distribution: ClassVar[bool] = False   # its rules assume Σg = 1 (the check substitutes it)
+
+    @classmethod
+    def with_defaults(cls):
+        """The loss with its default options (a derivation gives none); None when it needs some."""
+        from pydantic import ValidationError
+
+        try:
+            return cls(cls.Params())
+        except ValidationError:
+            return None
+
+    def sympy_value(self, output, target):
+        """L from the entries of the output and the target (column Matrices); None: no symbolic form."""
+        return None
+
+    def matrix_loss(self, m) -> Node | None:
+        """L written with o, g and K; None: no symbolic form (the default)."""
+        return None
+
+    def matrix_grad(self, m):
+        """(∂L/∂o as a formula, its entries); None: no symbolic gradient on its own (the default)."""
+        return None
+
+    def matrix_fused_grad(self, m):
+        """(∂L/∂z as a formula, its entries), z the input of the final activation it fuses with
+        (m.z_node); None: none (the default)."""
+        return None
 
     def torch(self, output: str, target: str) -> str | None:
         """The loss of each example in PyTorch (a vector over the batch's first axis), from the
@@ -341,6 +417,22 @@ class BatchLoss(GraphOp):
 
     def vjp(self, values: list, out, g, needs: list) -> list:
         return [[g * self._scale(len(values[0]))] * len(values[0])]
+
+
+def odot(a, b) -> Op:
+    """a ⊙ b, a matrix product on the left parenthesized: (W₂ᵀ(o − g)) ⊙ 𝟙[a > 0]."""
+    return Op("odot", (Paren(a) if isinstance(a, Op) and a.op == "mul" else a, b))
+
+
+def grouped(n: Node) -> Node:
+    """A sum or a Hadamard product parenthesized before ⊙ or a product."""
+    return Paren(n) if isinstance(n, Op) and n.op in ("+", "-", "odot") else n
+
+
+def _default_conventions():
+    from examsolver.spec.model import Conventions
+
+    return Conventions()
 
 
 def _trailing_digits(name: str) -> str:

@@ -368,6 +368,7 @@ class NLL(Loss):
 
     kind = "nll"
     Params = NLLParams
+    class_labels = True
     output_name = "o"
 
     def check_target(self, o, y):
