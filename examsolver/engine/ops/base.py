@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from examsolver.engine.graph import GraphOp
-from examsolver.mathnodes import Deriv, Node, Op, Paren, Sym, Value
+from examsolver.mathnodes import Deriv, Node, Op, Paren, Sym, Through, Value
 from examsolver.solution import Phrase, Step
 
 LAYERS: dict = {}
@@ -62,14 +62,17 @@ class Flow:
     loss: Sym | None = None   # the loss differentiated; default L⁽ⁿ⁾ of this example
     more: tuple = ()          # (symbol, value) of the inputs after the first, for ops that read several
     gys: list | None = None   # every example's upstream gradient (None: zero), for ops that mix examples
+    shared: frozenset = frozenset()   # inputs that other nodes read too: this layer gives a share of theirs
+    via: Sym | None = None            # this layer's output, naming its share (∂L/∂x|via h₃)
 
     @property
     def loss_sym(self) -> Sym:
         return self.loss if self.loss is not None else Sym("L").of_example(self.n)
 
-    def d(self, of: Node) -> Deriv:
-        """∂L/∂(of) for this example's loss."""
-        return Deriv(self.loss_sym, of)
+    def d(self, of: Node) -> Node:
+        """∂L/∂(of) for this example's loss; for an input other nodes read too, this layer's share."""
+        deriv = Deriv(self.loss_sym, of)
+        return Through(deriv, self.via) if of in self.shared else deriv
 
 
 def val(value, layout: str = "col") -> Value:
