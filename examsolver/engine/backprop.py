@@ -56,8 +56,10 @@ def grad(name: str) -> Deriv:
 
 # ----- one layer's view, handed to its op's rules ------------------------------------------
 class View:
-    """What an op's matrix rules read (the input's name, node, size, entries; the upstream
-    gradient) and the calls by which they declare parameters and give gradients."""
+    """What an op's matrix rules read and the calls by which they declare parameters and give
+    gradients.  Forward: args, x_name, x_node, x_size, x (the input's entries as expressions).
+    Backward adds the upstream gradient ∂L/∂y as grad_out (its name), n_out (its closed form) and
+    d_out (its entries), the output's y_node and y_entries, and wants_input (not the network input)."""
 
     def __init__(self, d: Derivation, index: int, kind: str, args, x_name: str, x_size: str):
         self.d, self.sp, self.exp = d, d.sp, _exp()
@@ -65,7 +67,10 @@ class View:
         self.x_name, self.x_size, self.x_node = x_name, x_size, node(x_name)
         self.out_size = x_size              # a rule with an output size of its own sets it (linear)
         self.value = None                   # the output's entries as expressions (set by matrix_forward)
-        self.node = node
+
+    @staticmethod
+    def node(name: str) -> Sym:
+        return node(name)
 
     # forward ----------------------------------------------------------------------
     @property
