@@ -60,8 +60,9 @@ OTHER_VOCABULARIES = {"op", "loss_over", "get_scale"}
 
 def op_names() -> set[str]:
     from examsolver.engine.ops import LAYERS, LOSSES
+    from examsolver.engine.ops.base import DERIVATION_ONLY
 
-    return set(LAYERS) | set(LOSSES)
+    return set(LAYERS) | set(LOSSES) | set(DERIVATION_ONLY)
 
 
 def _strings(node) -> list[str]:

@@ -138,6 +138,7 @@ class Derivation:
         import sympy as sp
 
         from examsolver.engine.ops import LAYERS, LOSSES
+        from examsolver.engine.ops.base import DERIVATION_ONLY
 
         self.sp, self.solver, self.task, self.loc = sp, solver, task, loc
         self.sizes = dict(task.instance)
@@ -154,7 +155,7 @@ class Derivation:
         self.loss = LOSSES[task.loss].with_defaults()
         if self.loss is None:
             self.fail(("loss",), f"the loss {task.loss!r} needs options a derivation does not give")
-        self.layers = [self.layer(i, entry, LAYERS) for i, entry in enumerate(task.layers)]
+        self.layers = [self.layer(i, entry, {**LAYERS, **DERIVATION_ONLY}) for i, entry in enumerate(task.layers)]
 
     def layer(self, i: int, entry: dict, registry: dict):
         """(op class, its validated args) of one entry of the layer list."""
@@ -304,7 +305,9 @@ def _exp():
 def _zero(sp, d) -> bool:
     """d == 0, with exp(…), Max(…) and Heaviside(…) taken as opaque atoms: d is then a rational
     function of plain symbols, and cancelling it is fast (cancelling through the exponents is not)."""
-    atoms = sorted(d.atoms(_exp(), sp.Max, sp.Heaviside, sp.tanh), key=sp.default_sort_key)
+    from sympy.core.function import AppliedUndef
+
+    atoms = sorted(d.atoms(_exp(), sp.Max, sp.Heaviside, sp.tanh, AppliedUndef), key=sp.default_sort_key)
     opaque = {atom: sp.Dummy() for atom in atoms}
     d = d.xreplace(opaque)
     numerator, _ = sp.fraction(sp.together(d))

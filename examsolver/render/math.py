@@ -319,7 +319,8 @@ class LatexPrinter(Printer):
         args = self.item_separator.join(self.print(a) for a in node.args)
         if node.fn == "sqrt":
             return f"\\sqrt{{{args}}}"
-        name = self.functions.get(node.fn, f"\\mathrm{{{node.fn}}}")
+        letter = len(node.fn.rstrip("'")) == 1          # a function known by its letter, f and f', is italic
+        name = self.functions.get(node.fn, node.fn if letter else f"\\mathrm{{{node.fn}}}")
         return f"{name}\\left({args}\\right)"
 
     def _print_Neg(self, node) -> str:
@@ -428,7 +429,7 @@ class PlainPrinter(Printer):
         if node.fn == "vector":
             return self.vector([self.print(a) for a in node.args], "colT")
         args = self.item_separator.join(self.print(a) for a in node.args)
-        return f"{self.functions.get(node.fn, node.fn)}({args})"
+        return f"{self.functions.get(node.fn, node.fn.replace(chr(39), '′'))}({args})"     # f' is written f′
 
     def _print_Neg(self, node) -> str:
         inner = self.print(node.arg)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+from pydantic import Field
 
 from examsolver.engine import scalar
-from examsolver.engine.ops.base import Flow, Layer, channels, grouped, layer, odot, val
+from examsolver.engine.ops.base import (MATRIX_NAME, Flow, Layer, MatrixArgs, channels, derivation_only, grouped, layer,
+                                        odot, val)
 from examsolver.engine.tensor import emap
 from examsolver.errors import EngineError
-from examsolver.mathnodes import Const, Deriv, Indicator, Op, Sym, call, mul
+from examsolver.mathnodes import Call, Const, Deriv, Indicator, Op, Sym, call, mul
 from examsolver.solution import Phrase, Step
 
 
@@ -89,6 +93,42 @@ class Elementwise(Layer):
                               result=dvalue, layout="row"))
         steps[0].text = self.phrase("backward")
         return steps
+
+
+class GenericArgs(MatrixArgs):
+    f: str = Field("f", pattern=MATRIX_NAME)     # the function's letter
+
+
+@derivation_only
+class Generic(Elementwise):
+    """An activation known only by its letter, h = f(a): a derivation in general form writes its
+    derivative as f′(a).  It has no numbers, so it lives in matrix-calculus derivations only."""
+
+    kind = "activation"
+    MatrixArgs = GenericArgs
+
+    @classmethod
+    def matrix_forward(cls, m):
+        f, _ = _unspecified(m.args.f)
+        m.value = m.x.applyfunc(f)
+        return Call(m.args.f, (m.x_node,))
+
+    @classmethod
+    def matrix_backward(cls, m):
+        _, prime = _unspecified(m.args.f)
+        node = Call(m.args.f + "'", (m.x_node,))
+        m.input_gradient(odot(m.grad_out, node), odot(grouped(m.n_out), node),
+                         m.d_out.multiply_elementwise(m.x_entries.applyfunc(prime)))
+
+
+@lru_cache(maxsize=None)
+def _unspecified(name: str):
+    """sympy functions f and f′ with f′ the derivative of f (one pair per letter)."""
+    import sympy as sp
+    from sympy.core.function import UndefinedFunction
+
+    prime = sp.Function(name + "'")
+    return UndefinedFunction(name, __dict__={"fdiff": lambda self, argindex=1: prime(self.args[0])}), prime
 
 
 def _column(entries):

@@ -21,12 +21,19 @@ from examsolver.solution import Phrase, Step
 
 LAYERS: dict = {}
 LOSSES: dict = {}
+DERIVATION_ONLY: dict = {}   # ops of matrix-calculus derivations only (a generic activation f)
 MATRIX_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,30}$"     # a name in a matrix-calculus derivation (W1, b1, h)
 
 
 def layer(cls):
     """Class decorator: register a layer kind."""
     LAYERS[cls.kind] = cls
+    return cls
+
+
+def derivation_only(cls):
+    """Class decorator: register an op that exists only in matrix-calculus derivations (no numbers)."""
+    DERIVATION_ONLY[cls.kind] = cls
     return cls
 
 
