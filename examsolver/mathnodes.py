@@ -213,6 +213,16 @@ class Text(Node):
     words: dict
 
 
+class Through(Node):
+    """One reader's share of a gradient, ∂L/∂x|via h₃: what flows back into x through h₃ alone (x read
+    by several nodes has the sum of the shares as its gradient)."""
+
+    _value_equality = True
+    deriv: Node
+    via: Node
+    word: Node = Text({"hr": "kroz", "en": "via"})
+
+
 class Seq(Node):
     """Items separated by commas: X₁, X₃, X₄."""
 
@@ -233,6 +243,8 @@ def children(node: Node) -> tuple:
         return (node.arg,)
     if isinstance(node, (Frac, Deriv)):
         return (node.num, node.den)
+    if isinstance(node, Through):
+        return (node.deriv, node.via)
     if isinstance(node, Power):
         return (node.base, node.exp)
     if isinstance(node, Sum):

@@ -280,7 +280,7 @@ def _yaml_value(value):
 
             q = value.as_fraction()
             return DecimalText(format(Decimal(q.numerator) / Decimal(q.denominator), "f"))
-        from examsolver.render.values import code
+        from examsolver.notation.values import code
 
         return code(value)
     return value

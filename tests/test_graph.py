@@ -316,3 +316,25 @@ def test_a_plain_sum_is_a_loss():
     torch.relu(W @ x + as_t([0, 1])).sum().backward()
     assert_close(results["fc1.W.grad"], W.grad, "fc1.W.grad")
     assert_close(results["x.grad"], x.grad, "x.grad")
+
+
+def test_a_node_read_twice_shows_each_share_under_its_own_name_then_their_sum():
+    """x read by the skip and by fc1: each reader's share is ∂L/∂x|via (its output), not ∂L/∂x, and the
+    sum step names the shares it adds; the shares are the engine's parts and they add up to ∂L/∂x."""
+    from examsolver.mathnodes import Deriv, Op, Through
+    from examsolver.render.output import render_document
+
+    spec = {**RESIDUAL, "tasks": [{"gradient": {"wrt": ["x"], "method": "batch"}}]}
+    solution = solve_spec(spec)
+    steps = [b for s in solution.sections for b in s.blocks if hasattr(b, "lhs")]
+    shares = [s for s in steps if isinstance(s.lhs, Through)]
+    sums = [s for s in steps if isinstance(s.lhs, Deriv) and s.forms and isinstance(s.forms[0], Op)
+            and all(isinstance(a, Through) for a in s.forms[0].args)]
+    assert len(shares) == 4 and len(sums) == 2                   # two readers, two examples
+    for total in sums:
+        parts = [total.bindings[a].value for a in total.forms[0].args]
+        assert {a for a in total.forms[0].args} <= {s.lhs for s in shares}
+        np.testing.assert_array_equal(to_float(sum(parts[1:], parts[0])), to_float(total.result))
+    en, hr = (render_document([solution], "term", lang) for lang in ("en", "hr"))
+    assert "∂L/∂x⁽¹⁾|via h₃ + ∂L/∂x⁽¹⁾|via h₁" in en and "∂L/∂x⁽¹⁾|kroz h₃" in hr
+    assert "\\right|_{\\text{via}\\ \\mathbf{h}_{1}}" in render_document([solution], "md", "en")

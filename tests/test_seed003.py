@@ -40,7 +40,7 @@ tasks:
         - relu: {{out: h}}
         - linear: {{W: W2, b: b2, out: z, size: K}}
         - softmax: {{out: o}}
-      loss: nll
+      loss: cross_entropy
       target: g
       instance: {{D: {D}, H: {H}, K: {K}}}
       check: {check}
@@ -88,7 +88,7 @@ def test_mlp_gradients_match_torch_for_random_sizes(D, H, K, seed):
 def test_mlp_problem_is_checked_and_matches_torch(problems_dir):
     solution = solve_document(load_file(problems_dir / "003_mlp_backprop.yaml"), answers={})
     texts = [b.key for s in solution.sections for b in s.blocks if hasattr(b, "key")]
-    assert "symbolic.backprop.checked_nll" in texts               # the engine's own symbolic check ran
+    assert "symbolic.backprop.checked_distribution" in texts               # the engine's own symbolic check ran
     _mlp_against_torch(solution.results, 3, 4, 2, seed=7)
 
 
@@ -98,7 +98,7 @@ def test_backprop_check_catches_a_wrong_formula(monkeypatch):
 
     def without_mask(self):
         original(self)
-        self.results["W1"] = self.results["W1"].subs({m: 1 for m in self.masks["a"]})
+        self.results["W1"] = self.results["W1"].subs({m: 1 for m in self.named["ma"]})
 
     monkeypatch.setattr(backprop.Derivation, "backward", without_mask)
     with pytest.raises(EngineError, match="backprop check failed"):
@@ -176,3 +176,38 @@ def test_label_smoothing_matches_torch(problems_dir):
     assert smoothed.item() == pytest.approx(torch.nn.functional.cross_entropy(logits, target).item(), rel=1e-12)
     assert float(results["g_sigmoid(g=1)"]) == pytest.approx(0.95)
     assert float(results["g_sigmoid(g=0)"]) == pytest.approx(0.05)
+
+
+# ----- #10: a generic activation f, its derivative written f′ ----------------------------------------
+GENERIC = MLP.replace("- relu: {{out: h}}", "- activation: {{f: f, out: h}}")
+
+
+def test_a_generic_activation_is_derived_through_f_prime_and_matches_torch_for_tanh():
+    """∂L/∂W₁ written through f′(a): checked by the engine for any f, and here with f = tanh
+    (f′(a) = 1 − tanh²(a)) evaluated against autograd."""
+    solution = solve_document(load_text(GENERIC.format(D=3, H=2, K=2, check="true"), "f.yaml"), answers={})
+    texts = [b.key for s in solution.sections for b in s.blocks if hasattr(b, "key")]
+    assert "symbolic.backprop.checked_distribution" in texts
+    from examsolver.render.output import render_document
+    assert "f′(a)" in render_document([solution], "term", "en")
+    rng = np.random.default_rng(11)
+    x, W1, b1, W2, b2 = rng.normal(size=3), rng.normal(size=(2, 3)), rng.normal(size=2), rng.normal(size=(2, 2)), \
+        rng.normal(size=2)
+    g = rng.random(2)
+    g /= g.sum()
+    a = W1 @ x + b1
+    h = np.tanh(a)
+    z = W2 @ h + b2
+    o = np.exp(z) / np.exp(z).sum()
+    values = {}
+    for prefix, array in (("x", x), ("W1", W1), ("b1", b1), ("W2", W2), ("b2", b2), ("g", g), ("a", a), ("h", h),
+                          ("z", z), ("o", o)):
+        values.update(_entries(prefix, array))
+    prime = {sp.Function("f'")(sp.Symbol(f"a{i + 1}")): 1 - np.tanh(v) ** 2 for i, v in enumerate(a)}
+    params = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
+              for k, v in (("W1", W1), ("b1", b1), ("W2", W2), ("b2", b2))}
+    logits = params["W2"] @ torch.tanh(params["W1"] @ torch.tensor(x) + params["b1"]) + params["b2"]
+    (-(torch.tensor(g) * torch.log_softmax(logits, 0)).sum()).backward()
+    for name, p in params.items():
+        got = _numeric(solution.results[f"dL/d{name}"].subs(prime), values).reshape(p.shape)
+        np.testing.assert_allclose(got, p.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)

@@ -19,7 +19,7 @@ from examsolver.engine import scalar
 from examsolver.engine.scalar import Exact
 from examsolver.pipeline import solve_file
 from examsolver.errors import EngineError, ExprError
-from examsolver.render import values as V
+from examsolver.notation import values as V
 from examsolver.spec.expr import parse_value
 
 ROOT = Path(__file__).resolve().parent.parent

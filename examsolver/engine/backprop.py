@@ -2,11 +2,12 @@
 
 Why: exam questions like "write the gradients of all parameters of an MLP with D
 inputs, H hidden ReLU units and K softmax outputs" ask for formulas such as
-∂L/∂W₂ = (o − g)hᵀ (K×H), not numbers.  Each layer kind carries, side by side,
-its forward rule and its backward (vector-Jacobian) rule in two forms: a formula
-node for the solution and a sympy rule on explicit entries.  The general
-formulas are then instantiated on a small concrete size (e.g. D = 3, H = 4,
-K = 2) whose entries are symbols, and every entry is compared with sympy's own
+∂L/∂W₂ = (o − g)hᵀ (K×H), not numbers.  Each op writes its own rules (engine/ops:
+Layer.matrix_forward and matrix_backward, the Loss's matrix_loss, matrix_grad and
+matrix_fused_grad), in two forms side by side: a formula node for the solution and
+a sympy rule on explicit entries.  This module only walks the chain: the general
+formulas are instantiated on a small concrete size (e.g. D = 3, H = 4, K = 2)
+whose entries are symbols, and every entry is compared with sympy's own
 derivative of the whole loss: the printed formulas are checked, not trusted.
 """
 
@@ -14,34 +15,25 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from examsolver.errors import EngineError, SpecError
-from examsolver.mathnodes import Call, Const, Deriv, Indicator, Neg, Op, Paren, Power, Subscript, Sum, Sym, Transpose
+from examsolver.mathnodes import Deriv, Sym
 from examsolver.solution import Phrase, Step
 from examsolver.spec.model import Strict
 
 NAME = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,30}$")]
 MAX_SIZE = 6            # concrete instance sizes: sympy's derivative of the whole loss must stay cheap
-ACTIVATIONS = ("relu", "sigmoid", "tanh")
-KINDS = ("linear",) + ACTIVATIONS + ("softmax",)
-
-
-class LayerArgs(Strict):
-    out: NAME                               # name of the layer's output (a, h, z, o)
-    W: NAME | None = None                   # linear: weight matrix
-    b: NAME | None = None                   # linear: bias vector (optional)
-    size: NAME | None = None                # linear: symbolic output size (H, K)
 
 
 class Backprop(Strict):
     input: NAME                             # the input vector, e.g. x
     size: NAME                              # its symbolic size, e.g. D
-    layers: list[dict[Literal[KINDS], LayerArgs]] = Field(min_length=1, max_length=12)
-    loss: Literal["nll", "mse"]
-    target: NAME                            # the target vector g (a distribution for nll)
+    layers: list[dict[str, dict | None]] = Field(min_length=1, max_length=12)   # op: {out, its own keys}
+    loss: NAME                              # a registered loss with a symbolic rule (cross_entropy, mse)
+    target: NAME                            # the target vector g (a distribution for cross_entropy)
     instance: dict[NAME, Annotated[int, Field(ge=1, le=MAX_SIZE)]]
     check: bool = True
 
@@ -62,68 +54,80 @@ def grad(name: str) -> Deriv:
     return Deriv(L, node(name))
 
 
-def hadamard(a, b) -> Op:
-    """a ⊙ b, with a matrix product on the left parenthesized: (W₂ᵀ(o − g)) ⊙ 𝟙[a > 0]."""
-    return Op("odot", (Paren(a) if isinstance(a, Op) and a.op == "mul" else a, b))
+# ----- one layer's view, handed to its op's rules ------------------------------------------
+class View:
+    """What an op's matrix rules read and the calls by which they declare parameters and give
+    gradients.  Forward: args, x_name, x_node, x_size, x (the input's entries as expressions).
+    Backward adds the upstream gradient ∂L/∂y as grad_out (its name), n_out (its closed form) and
+    d_out (its entries), the output's y_node and y_entries, and wants_input (not the network input)."""
+
+    def __init__(self, d: Derivation, index: int, kind: str, args, x_name: str, x_size: str):
+        self.d, self.sp, self.exp = d, d.sp, _exp()
+        self.position, self.kind, self.args, self.loc = index, kind, args, ("layers", index, kind)
+        self.x_name, self.x_size, self.x_node = x_name, x_size, node(x_name)
+        self.out_size = x_size              # a rule with an output size of its own sets it (linear)
+        self.value = None                   # the output's entries as expressions (set by matrix_forward)
+
+    @staticmethod
+    def node(name: str) -> Sym:
+        return node(name)
+
+    # forward ----------------------------------------------------------------------
+    @property
+    def x(self):
+        """The input's entries as expressions of the network's input and parameters."""
+        return self.d.actual[self.x_name]
+
+    def param(self, name: str, rows: str, cols: str | None = None):
+        """Declare a parameter (a rows × cols matrix or a rows vector): its Matrix of entry symbols."""
+        d = self.d
+        for size in (rows, cols):
+            if size is not None and size not in d.sizes:
+                self.refuse(f"instance gives no value for the size {size!r}")
+        if name in d.entries:
+            self.refuse(f"the name {name!r} is already used")
+        value = d.matrix(name, rows, cols) if cols else d.vector(name, rows)
+        d.entries[name] = d.actual[name] = value
+        d.params.append((name, f"{rows} × {cols}" if cols else rows))
+        return value
+
+    def refuse(self, message: str):
+        self.d.fail(self.loc, message)
+
+    # backward ---------------------------------------------------------------------
+    def entries(self, name: str):
+        return self.d.entries[name]
+
+    @property
+    def x_entries(self):
+        return self.d.entries[self.x_name]
+
+    def named(self, base: str, values: list):
+        """Symbols standing for values the results keep by name (ReLU's mask m = 𝟙[a > 0]: ma1, ma2, …)."""
+        symbols = self.sp.Matrix([self.sp.Symbol(f"{base}{s.name}") for s in self.x_entries])
+        self.d.named[base + self.x_name] = symbols
+        self.d.subs.update(zip(symbols, values))
+        return symbols
+
+    def say(self, key: str, **params) -> None:
+        self.d.section.say(key, **params)
+
+    def param_gradient(self, name: str, general, closed, entries) -> None:
+        shape = dict(self.d.params)[name]
+        self.d.show(name, [general, closed], entries, shape)
+
+    def input_gradient(self, general, closed, entries) -> None:
+        self.d.show(self.x_name, [general, closed], entries, self.x_size)
 
 
-def mul(*args) -> Op:
-    return Op("mul", tuple(args))
+class LossView:
+    """The loss's view: output o and target g as entries and nodes, the output size K."""
 
-
-def group(n):
-    """Parenthesize a sum or a product before ⊙ or a transpose-product."""
-    return Paren(n) if isinstance(n, Op) and n.op in ("+", "-", "odot") else n
-
-
-# ----- the chain ----------------------------------------------------------------------
-class Chain:
-    """The layers with their sizes, entry symbols and forward expressions."""
-
-    def __init__(self, task: Backprop, fail):
-        import sympy as sp
-
-        self.sp, self.task, self.fail = sp, task, fail
-        self.sizes = dict(task.instance)
-        self.layers = []                    # (kind, args, in_name, in_size)
-        name, size = task.input, task.size
-        self.need(size, ("size",))
-        self.names = {name}
-        for i, entry in enumerate(task.layers):
-            if len(entry) != 1:
-                fail(("layers", i), f"a layer is one of {', '.join(KINDS)} with its arguments")
-            (kind, args), = entry.items()
-            if args.out in self.names:
-                fail(("layers", i, kind, "out"), f"the name {args.out!r} is already used")
-            if kind == "linear":
-                if not args.W or not args.size:
-                    fail(("layers", i, kind), "linear needs W (weights) and size (symbolic output size)")
-                self.need(args.size, ("layers", i, kind, "size"))
-                for p in (args.W, args.b):
-                    if p and p in self.names:
-                        fail(("layers", i, kind), f"the name {p!r} is already used")
-                    self.names.add(p)
-            elif args.W or args.b or args.size:
-                fail(("layers", i, kind), f"{kind} takes only out")
-            if kind == "softmax" and i != len(task.layers) - 1:
-                fail(("layers", i, kind), "softmax is supported as the last layer (fused with its loss)")
-            self.layers.append((kind, args, name, size))
-            self.names.add(args.out)
-            name, size = args.out, (args.size if kind == "linear" else size)
-        self.output, self.out_size = name, size
-        if task.loss == "nll" and self.layers[-1][0] != "softmax":
-            fail(("loss",), "nll is the negative log-likelihood of a softmax output: end the layers with softmax")
-
-    def need(self, size: str, loc) -> None:
-        if size not in self.sizes:
-            self.fail(("instance",) if loc == ("size",) else loc, f"instance gives no value for the size {size!r}")
-
-    def vector(self, name: str, size: str):
-        return self.sp.Matrix([self.sp.Symbol(f"{name}{i}") for i in range(1, self.sizes[size] + 1)])
-
-    def matrix(self, name: str, rows: str, cols: str):
-        sp = self.sp
-        return sp.Matrix(self.sizes[rows], self.sizes[cols], lambda i, j: sp.Symbol(f"{name}_{i + 1}{j + 1}"))
+    def __init__(self, d: Derivation, o_name: str, z_name: str | None):
+        self.sp, self.K = d.sp, Sym(d.out_size)
+        self.o, self.g = d.entries[o_name], d.entries[d.task.target]
+        self.o_node, self.g_node = node(o_name), node(d.task.target)
+        self.z_node = node(z_name) if z_name else None
 
 
 # ----- the derivation -------------------------------------------------------------------
@@ -133,159 +137,153 @@ class Derivation:
     def __init__(self, solver, task: Backprop, loc):
         import sympy as sp
 
+        from examsolver.engine.ops import LAYERS, LOSSES
+        from examsolver.engine.ops.base import DERIVATION_ONLY
+
         self.sp, self.solver, self.task, self.loc = sp, solver, task, loc
-        self.chain = Chain(task, self.fail)
+        self.sizes = dict(task.instance)
         self.entries = {}                   # name → explicit Matrix of entry symbols (intermediates too)
         self.actual = {}                    # name → explicit Matrix of the forward expression (for the check)
-        self.params = []                    # parameter names, in order of the layers
-        self.masks = {}                     # relu input name → mask symbols m = 𝟙[a > 0]
+        self.params = []                    # (parameter name, shape in the sizes), in order of the layers
+        self.named = {}                     # name → symbols standing for values (ReLU's mask)
+        self.subs = {}                      # those symbols → their values, for the check
+        self.results = {}
+        if task.size not in self.sizes:
+            self.fail(("instance",), f"instance gives no value for the size {task.size!r}")
+        if task.loss not in LOSSES:
+            self.fail(("loss",), f"unknown loss {task.loss!r} (expected one of: {', '.join(LOSSES)})")
+        self.loss = LOSSES[task.loss].with_defaults()
+        if self.loss is None:
+            self.fail(("loss",), f"the loss {task.loss!r} needs options a derivation does not give")
+        self.layers = [self.layer(i, entry, {**LAYERS, **DERIVATION_ONLY}) for i, entry in enumerate(task.layers)]
+
+    def layer(self, i: int, entry: dict, registry: dict):
+        """(op class, its validated args) of one entry of the layer list."""
+        from examsolver.spec.model import _message, _yaml_path
+
+        if len(entry) != 1:
+            self.fail(("layers", i), "a layer is one op with its arguments (linear: {W: W1, out: a, size: H})")
+        (kind, raw), = entry.items()
+        if kind not in registry:
+            self.fail(("layers", i), f"unknown layer {kind!r} (expected one of: {', '.join(registry)})")
+        try:
+            args = registry[kind].MatrixArgs.model_validate(raw or {})
+        except ValidationError as err:
+            e = err.errors()[0]
+            where = _yaml_path(raw, e["loc"])
+            self.fail(("layers", i, kind) + where, _message(e, where))
+        return registry[kind], args
 
     def fail(self, where, message):
         raise SpecError([self.solver.doc.problem(self.loc + tuple(where), message)])
 
+    def vector(self, name: str, size: str):
+        return self.sp.Matrix([self.sp.Symbol(f"{name}{i}") for i in range(1, self.sizes[size] + 1)])
+
+    def matrix(self, name: str, rows: str, cols: str):
+        sp = self.sp
+        return sp.Matrix(self.sizes[rows], self.sizes[cols], lambda i, j: sp.Symbol(f"{name}_{i + 1}{j + 1}"))
+
     # forward -----------------------------------------------------------------------
     def forward(self):
-        sp, c = self.sp, self.chain
-        section = self.solver.solution.section("symbolic.section.backprop_forward")
-        x = c.vector(self.task.input, self.task.size)
-        self.entries[self.task.input] = self.actual[self.task.input] = x
-        section.say("symbolic.backprop.input", x=node(self.task.input), shape=self.task.size)
-        for kind, args, inp, in_size in c.layers:
-            out_size = args.size if kind == "linear" else in_size
-            a = self.actual[inp]
-            if kind == "linear":
-                W = c.matrix(args.W, args.size, in_size)
-                b = c.vector(args.b, args.size) if args.b else sp.zeros(c.sizes[args.size], 1)
-                self.entries[args.W], self.actual[args.W] = W, W
-                self.params.append((args.W, f"{args.size} × {in_size}", inp, args))
-                if args.b:
-                    self.entries[args.b], self.actual[args.b] = b, b
-                    self.params.append((args.b, args.size, inp, args))
-                value = W * a + b
-                form = mul(node(args.W), node(inp)) + node(args.b) if args.b else mul(node(args.W), node(inp))
-            elif kind == "relu":
-                value = a.applyfunc(lambda v: sp.Max(0, v))
-                form = Call("relu", (node(inp),))
-            elif kind == "sigmoid":
-                value = a.applyfunc(lambda v: 1 / (1 + _exp()(-v)))
-                form = Call("sigma", (node(inp),))
-            elif kind == "tanh":
-                value = a.applyfunc(sp.tanh)
-                form = Call("tanh", (node(inp),))
-            else:
-                total = sum(_exp()(v) for v in a)
-                value = a.applyfunc(lambda v: _exp()(v) / total)
-                form = Call("softmax", (node(inp),))
-            self.entries[args.out] = c.vector(args.out, out_size)
-            self.actual[args.out] = value
-            section.add(Step(lhs=node(args.out), extra_forms=[form],
-                             text=Phrase("symbolic.backprop.shape", {"q": node(args.out), "shape": out_size})))
-        o, g, K = node(c.output), node(self.task.target), Sym(c.out_size)
-        if self.task.loss == "nll":
-            loss = Neg(Sum("k", Const(1), K, mul(Subscript(g.scalar(), "k"), Call("ln", (Subscript(o.scalar(), "k"),)))))
-            section.add(Step(lhs=L, extra_forms=[loss], text=Phrase("symbolic.backprop.loss_nll", {"g": g})))
-        else:
-            error = Op("-", (Subscript(o.scalar(), "k"), Subscript(g.scalar(), "k")))
-            loss = Sum("k", Const(1), K, Power(Paren(error), Const(2)))
-            section.add(Step(lhs=L, extra_forms=[loss], text=Phrase("symbolic.backprop.loss_mse", {"g": g})))
+        task = self.task
+        self.section = self.solver.solution.section("symbolic.section.backprop_forward")
+        name, size = task.input, task.size
+        self.entries[name] = self.actual[name] = self.vector(name, size)
+        self.size_of = {name: size}
+        self.section.say("symbolic.backprop.input", x=node(name), shape=size)
+        self.views = []
+        for i, (op, args) in enumerate(self.layers):
+            view = View(self, i, op.kind, args, name, size)
+            if args.out in self.entries:
+                view.refuse(f"the name {args.out!r} is already used")
+            form = op.matrix_forward(view)
+            name, size = args.out, view.out_size
+            self.size_of[name] = size
+            self.entries[name], self.actual[name] = self.vector(name, size), view.value
+            self.section.add(Step(lhs=node(name), extra_forms=[form],
+                                  text=Phrase("symbolic.backprop.shape", {"q": node(name), "shape": size})))
+            self.views.append(view)
+        self.output, self.out_size = name, size
+        if task.target in self.entries:
+            self.fail(("target",), f"the name {task.target!r} is already used")
+        self.entries[task.target] = self.vector(task.target, size)
+        loss = self.loss.matrix_loss(LossView(self, name, None))
+        if loss is None:
+            from examsolver.engine.ops import LOSSES
+            from examsolver.engine.ops.base import Loss
+
+            written = ", ".join(k for k, cls in LOSSES.items() if cls.matrix_loss is not Loss.matrix_loss)
+            self.fail(("loss",), f"the loss {task.loss!r} has no symbolic (matrix-calculus) form "
+                                 f"(losses with one: {written})")
+        self.section.add(Step(lhs=L, extra_forms=[loss], text=Phrase(f"symbolic.backprop.loss.{task.loss}",
+                                                                       {"g": node(task.target)})))
 
     # backward ------------------------------------------------------------------------
     def backward(self):
-        sp, c, task = self.sp, self.chain, self.task
-        section = self.solver.solution.section("symbolic.section.backprop_backward")
-        o, g = self.entries[c.output], c.vector(task.target, c.out_size)
-        self.entries[task.target] = g
-        layers = list(c.layers)
-        if task.loss == "nll":
-            kind, args, inp, size = layers.pop()          # softmax fused with the loss
-            delta, closed = o - g, Op("-", (node(c.output), node(task.target)))
-            section.say("symbolic.backprop.softmax_nll", z=node(inp), o=node(c.output), g=node(task.target))
-            self.show(section, inp, [closed], size)
+        """The loss's gradient (fused with the last layer when the loss says so), then each layer's rule."""
+        task, views = self.task, list(self.views)
+        self.section = self.solver.solution.section("symbolic.section.backprop_backward")
+        o, g = node(self.output), node(task.target)
+        start = self.output
+        fused = self.layers[-1][0].kind == self.loss.fuses_with and \
+            self.loss.matrix_fused_grad(LossView(self, self.output, views[-1].x_name))
+        if fused:
+            start = views.pop().x_name
+            self.section.say(f"symbolic.backprop.fused.{task.loss}", z=node(start), o=o, g=g)
+            closed, delta = fused
         else:
-            inp = c.output
-            delta, closed = 2 * (o - g), mul(Const(2), Paren(Op("-", (node(c.output), node(task.target)))))
-            section.say("symbolic.backprop.mse", o=node(c.output), g=node(task.target))
-            self.show(section, inp, [closed], c.out_size)
-        self.results = {inp: delta}
-        closed_of = {inp: closed}
-        for index in range(len(layers) - 1, -1, -1):
-            kind, args, inp, in_size = layers[index]
-            out = args.out
-            d_out, n_out = self.results[out], closed_of[out]
-            if kind == "linear":
-                x = self.entries[inp]
-                W = self.entries[args.W]
-                self.results[args.W] = d_out * x.T
-                self.show(section, args.W, [mul(grad(out), Transpose(node(inp))),
-                                            mul(group(n_out), Transpose(node(inp)))], f"{args.size} × {in_size}")
-                if args.b:
-                    self.results[args.b] = d_out
-                    self.show(section, args.b, [grad(out), n_out], args.size)
-                if index == 0:
-                    break
-                self.results[inp] = W.T * d_out
-                closed_of[inp] = mul(Transpose(node(args.W)), group(n_out))
-                self.show(section, inp, [mul(Transpose(node(args.W)), grad(out)), closed_of[inp]], in_size)
-                continue
-            before = node(inp)
-            if kind == "relu":
-                m = self.sp.Matrix([sp.Symbol(f"m{s.name}") for s in self.entries[inp]])
-                self.masks[inp] = m
-                self.entries["m" + inp] = m
-                factor, local = m, Indicator(before)
-                section.say("symbolic.backprop.mask", m=Sym("m", sub=inp, bold=True), mask=Indicator(before),
-                            entries=", ".join(s.name for s in m))
-            elif kind == "sigmoid":
-                h = self.entries[out]
-                factor = h.applyfunc(lambda v: v * (1 - v))
-                local = hadamard(node(out), Paren(Op("-", (Const(1), node(out)))))
-            else:
-                h = self.entries[out]
-                factor = h.applyfunc(lambda v: 1 - v ** 2)
-                local = Op("-", (Const(1), hadamard(node(out), node(out))))
-            self.results[inp] = d_out.multiply_elementwise(factor)
-            closed_of[inp] = hadamard(group(n_out), group(local))
-            self.show(section, inp, [hadamard(grad(out), group(local)), closed_of[inp]], in_size)
+            gradient = self.loss.matrix_grad(LossView(self, self.output, None))
+            if not gradient:
+                through = f" (only through {self.loss.fuses_with} as the last layer)" if self.loss.fuses_with else ""
+                self.fail(("loss",), f"the loss {task.loss!r} has no symbolic gradient{through}")
+            self.section.say(f"symbolic.backprop.grad.{task.loss}", o=o, g=g)
+            closed, delta = gradient
+        self.closed = {}
+        self.show(start, [closed], delta, self.size_of[start])
+        for view in reversed(views):
+            out = view.args.out
+            view.grad_out, view.n_out, view.d_out = grad(out), self.closed[out], self.results[out]
+            view.y_node, view.y_entries = node(out), self.entries[out]
+            view.wants_input = view.position > 0
+            self.layers[view.position][0].matrix_backward(view)
 
-    def show(self, section, name, forms, shape):
-        section.add(Step(lhs=grad(name), extra_forms=forms,
-                         text=Phrase("symbolic.backprop.shape", {"q": grad(name), "shape": shape})))
+    def show(self, name, forms, entries, shape):
+        self.results[name], self.closed[name] = entries, forms[-1]
+        self.section.add(Step(lhs=grad(name), extra_forms=forms,
+                              text=Phrase("symbolic.backprop.shape", {"q": grad(name), "shape": shape})))
 
     # results and the check --------------------------------------------------------------
     def record(self):
         results = self.solver.solution.results
-        for name, _, _, _ in self.params:
+        for name, _ in self.params:
             results[f"dL/d{name}"] = self.sp.ImmutableMatrix(self.results[name])
         for name, value in self.results.items():
             results.setdefault(f"dL/d{name}", self.sp.ImmutableMatrix(value))
 
     def check(self):
         """Every entry of every parameter gradient against sympy's derivative of the whole loss."""
-        sp, c, task = self.sp, self.chain, self.task
+        sp, task = self.sp, self.task
         g = self.entries[task.target]
-        subs = {}
+        params = {p for p, _ in self.params}
+        subs = dict(self.subs)
         for name, value in self.actual.items():
-            if name in (task.input,) or name in {p for p, *_ in self.params}:
-                continue
-            subs.update(zip(self.entries[name], value))
-        for inp, m in self.masks.items():
-            subs.update(zip(m, self.actual[inp].applyfunc(lambda v: sp.Heaviside(v))))
-        o = self.actual[c.output]
-        if task.loss == "nll":
-            loss = -sum(gk * sp.log(ok) for gk, ok in zip(g, o))
+            if name != task.input and name not in params:
+                subs.update(zip(self.entries[name], value))
+        o = self.actual[self.output]
+        distribution = self.loss.target_is_distribution
+        if distribution:
             subs[g[-1]] = 1 - sum(g[:-1])      # a distribution: Σg = 1
-        else:
-            loss = sum((ok - gk) ** 2 for gk, ok in zip(g, o))
-        loss = loss.subs(subs)
+        loss = self.loss.sympy_value(o, g).subs(subs)
         count = 0
-        for name, *_ in self.params:
+        for name, _ in self.params:
             formula = self.results[name].subs(subs)
             for symbol, entry in zip(self.entries[name], formula):
                 if not _zero(sp, sp.diff(loss, symbol) - entry):
                     raise EngineError(f"backprop check failed for ∂L/∂{symbol}")
                 count += 1
-        sizes = ", ".join(f"{k} = {v}" for k, v in c.sizes.items())
-        key = "symbolic.backprop.checked_nll" if task.loss == "nll" else "symbolic.backprop.checked"
+        sizes = ", ".join(f"{k} = {v}" for k, v in self.sizes.items())
+        key = "symbolic.backprop.checked_distribution" if distribution else "symbolic.backprop.checked"
         self.solver.solution.section("symbolic.section.backprop_check").say(key, sizes=sizes, count=count)
 
 
@@ -307,7 +305,9 @@ def _exp():
 def _zero(sp, d) -> bool:
     """d == 0, with exp(…), Max(…) and Heaviside(…) taken as opaque atoms: d is then a rational
     function of plain symbols, and cancelling it is fast (cancelling through the exponents is not)."""
-    atoms = sorted(d.atoms(_exp(), sp.Max, sp.Heaviside, sp.tanh), key=sp.default_sort_key)
+    from sympy.core.function import AppliedUndef
+
+    atoms = sorted(d.atoms(_exp(), sp.Max, sp.Heaviside, sp.tanh, AppliedUndef), key=sp.default_sort_key)
     opaque = {atom: sp.Dummy() for atom in atoms}
     d = d.xreplace(opaque)
     numerator, _ = sp.fraction(sp.together(d))

@@ -20,7 +20,7 @@ from examsolver.engine.ops import LAYERS, LOSSES
 from examsolver.engine.ops.base import BatchLoss, Flow, LayerOp, LossOp, val
 from examsolver.engine.scalar import Exact
 from examsolver.errors import EngineError, SpecError
-from examsolver.mathnodes import Const, Deriv, Frac, Op, Paren, Sym, mul
+from examsolver.mathnodes import Const, Deriv, Frac, Op, Paren, Sym, Through, mul
 from examsolver.solution import Phrase, Solution, Step, unique_phrases
 
 
@@ -288,7 +288,9 @@ class Network:
                 if G[k] is None:
                     continue
                 flow = self.flow(fwd, i, k)
-                flow.loss, flow.gys = loss, G
+                flow.loss, flow.gys, flow.via = loss, G, fwd.syms[i + 1]
+                flow.shared = frozenset(fwd.syms[fwd.index(inp)].of_example(flow.n) for inp in fwd.ins[i]
+                                        if len(grads.parts.get(inp, [])) > 1)
                 if len(rows) > 1:   # parameter gradients are summed over the rows below
                     shares.append(self._row_grads(layer, fwd, i, k, G, keys))
                     shown = {}
@@ -327,9 +329,11 @@ class Network:
         for m in rows:
             n = self.example_numbers()[m]
             sym = fwd.syms[j].of_example(n)
-            terms = tuple(val(g[m], "row") for _, g in parts if g[m] is not None)
-            section.add(Step(lhs=Deriv(loss, sym), forms=[Op("+", terms)], result=grads[node][m], layout="row",
-                             text=Phrase("backward.node_sum", {"count": len(terms)})))
+            shares = {Through(Deriv(loss, sym), fwd.syms[fwd.index(by)]): val(g[m], "row")
+                      for by, g in parts if g[m] is not None}
+            section.add(Step(lhs=Deriv(loss, sym), forms=[Op("+", tuple(shares))], bindings=shares,
+                             result=grads[node][m], layout="row",
+                             text=Phrase("backward.node_sum", {"count": len(shares)})))
 
     def _seed_steps(self, fwd: Pass, m: int, loss: Sym, scale, grads, section) -> None:
         """∂loss/∂(s or p) of example m: the steps of the loss's own gradient."""

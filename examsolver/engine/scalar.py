@@ -25,6 +25,7 @@ from functools import lru_cache
 from gmpy2 import mpq as Q
 
 from examsolver.errors import EngineError
+from examsolver.notation.values import plain
 
 # An atom is a tuple: ("e",), ("ln", p) for a prime p, ("pi",), ("sqrt", n) for a
 # square-free n > 1.  A monomial is a sorted tuple of (atom, exponent) pairs.
@@ -251,8 +252,6 @@ class Exact:
         return f"Exact({self})"
 
     def __str__(self):
-        from examsolver.render.values import plain
-
         return plain(self)
 
 

@@ -21,6 +21,7 @@ from examsolver.engine.symfuncs import plain, recognize, tidy
 from examsolver.errors import EngineError, ExprError, SpecError
 from examsolver.spec.limits import check_sympy_exponentials, located
 from examsolver.mathnodes import Call, Deriv, Expr, Seq, Sym
+from examsolver.notation.values import sympy_plain
 from examsolver.solution import Code, Figure, Phrase, Solution, Step
 from examsolver.spec.model import TITLE_PAGE, Localized, Strict, Text as TextField
 
@@ -194,7 +195,7 @@ class Scope:
             if isinstance(text, dict):
                 (kind, args), = text.items()
                 args = args if isinstance(args, list) else [args]
-                self.display[name] = Call(kind, tuple(Sym(str(a), bold=True) for a in args))
+                self.display[name] = Call(_fn_name(kind), tuple(Sym(str(a), bold=True) for a in args))
 
     def unspecified(self, name: str, args: list) -> None:
         """An unspecified function J(θ) (e.g. the data loss under L2): the name J stands for J(θ), and
@@ -230,22 +231,29 @@ class Scope:
         return self.parse(value, loc)
 
     def structured(self, value: dict, loc: tuple):
-        """{softmax: z} and {cross_entropy: [target, probabilities]} over declared vectors."""
-        sp = self.sp
-        if len(value) != 1 or next(iter(value)) not in ("softmax", "cross_entropy"):
-            raise SpecError([self.doc.problem(loc, "expected an expression, a list, {softmax: v} or "
-                                                   "{cross_entropy: [target, probabilities]}")])
+        """{op: v}: a registered op written by its own sympy rule, a layer on a declared vector
+        ({softmax: z}) or a loss of [target, output] ({cross_entropy: [g, o]})."""
+        from examsolver.engine.ops import LAYERS, LOSSES
+
+        if len(value) != 1 or next(iter(value)) not in {**LAYERS, **LOSSES}:
+            raise SpecError([self.doc.problem(loc, "expected an expression, a list, {layer: vector} such as "
+                                                   "{softmax: z}, or {loss: [target, output]} such as "
+                                                   "{cross_entropy: [g, o]}")])
         (kind, args), = value.items()
-        if kind == "softmax":
-            z = self.vector(args, loc + (kind,))
-            total = sum(sp.exp(v) for v in z)
-            return sp.Matrix([sp.exp(v) / total for v in z])
-        if not isinstance(args, list) or len(args) != 2:
-            raise SpecError([self.doc.problem(loc + (kind,), "cross_entropy takes [target, probabilities]")])
-        p, q = (self.vector(a, loc + (kind, i)) for i, a in enumerate(args))
-        if p.shape != q.shape:
-            raise SpecError([self.doc.problem(loc + (kind,), f"vectors of different lengths ({p.rows} and {q.rows})")])
-        return -sum(pi * sp.log(qi) for pi, qi in zip(p, q))
+        if kind in LAYERS:
+            layer = LAYERS[kind].with_defaults()
+            out = layer.sympy_forward(self.vector(args, loc + (kind,)), self.sp.exp) if layer else None
+        else:
+            if not isinstance(args, list) or len(args) != 2:
+                raise SpecError([self.doc.problem(loc + (kind,), f"{kind} takes [target, output]")])
+            g, o = (self.vector(a, loc + (kind, i)) for i, a in enumerate(args))
+            if g.shape != o.shape:
+                raise SpecError([self.doc.problem(loc + (kind,), f"vectors of different lengths ({g.rows} and {o.rows})")])
+            loss = LOSSES[kind].with_defaults()
+            out = loss.sympy_value(o, g) if loss else None
+        if out is None:
+            raise SpecError([self.doc.problem(loc + (kind,), f"{kind} has no symbolic form")])
+        return out
 
     def vector(self, name, loc):
         value = self.names.get(name) if isinstance(name, str) else None
@@ -734,9 +742,14 @@ def _numeric(value, sp):
     return value
 
 
-def _plain_text(value) -> str:
-    from examsolver.render.values import sympy_plain
+def _fn_name(kind: str) -> str:
+    """How a registered op is written as a function (sigmoid: σ)."""
+    from examsolver.engine.ops import LAYERS
 
+    return getattr(LAYERS.get(kind), "fn_name", None) or kind
+
+
+def _plain_text(value) -> str:
     if hasattr(value, "tolist") and not hasattr(value, "free_symbols"):
         return str(value.tolist())
     if type(value).__module__.startswith("sympy") and hasattr(value, "rows"):

@@ -44,18 +44,18 @@ PHRASES = {
     "symbolic.section.backprop_check": "Check of the formulas",
     "symbolic.backprop.input": "The input {x} has {shape} entries.",
     "symbolic.backprop.shape": "{q}, of shape {shape}:",
-    "symbolic.backprop.loss_nll": "Negative log-likelihood (cross-entropy) against the target distribution {g} "
+    "symbolic.backprop.loss.cross_entropy": "Negative log-likelihood (cross-entropy) against the target distribution {g} "
                                   "(for a one-hot target t: $L = -\\ln o_t$):",
-    "symbolic.backprop.loss_mse": "Squared loss against the target {g}, without the factor ½:",
-    "symbolic.backprop.softmax_nll": "For softmax with the negative log-likelihood, $\\partial L/\\partial z_j = \\sum_k g_k (o_j - \\delta_{{jk}})$ "
+    "symbolic.backprop.loss.mse": "Squared loss against the target {g}, without the factor ½:",
+    "symbolic.backprop.fused.cross_entropy": "For softmax with the negative log-likelihood, $\\partial L/\\partial z_j = \\sum_k g_k (o_j - \\delta_{{jk}})$ "
                                      "$= o_j \\sum_k g_k - g_j$; since the target {g} is a distribution ($\\sum_k g_k = 1$), "
                                      "the gradient with respect to the softmax input {z} is {o} − {g}.",
-    "symbolic.backprop.mse": "The derivative of the squared loss with respect to the output {o} is 2({o} − {g}).",
+    "symbolic.backprop.grad.mse": "The derivative of the squared loss with respect to the output {o} is 2({o} − {g}).",
     "symbolic.backprop.mask": "ReLU passes the gradient where its input is positive: {m} = {mask} (the derivative "
                               "at 0 is taken as 0; in the results its entries are named {entries}).",
     "symbolic.backprop.checked": "The formulas were instantiated for {sizes} with symbolic entries; all {count} "
                                  "entries of the parameter gradients equal sympy's derivatives of the whole loss.",
-    "symbolic.backprop.checked_nll": "The formulas were instantiated for {sizes} with symbolic entries (and Σg = 1); "
+    "symbolic.backprop.checked_distribution": "The formulas were instantiated for {sizes} with symbolic entries (and Σg = 1); "
                                      "all {count} entries of the parameter gradients equal sympy's derivatives of "
                                      "the whole loss.",
     "symbolic.section.minimize": "Minimizing {f} with {optimizer}",

@@ -44,18 +44,18 @@ PHRASES = {
     "symbolic.section.backprop_check": "Provjera formula",
     "symbolic.backprop.input": "Ulaz {x} ima {shape} elemenata.",
     "symbolic.backprop.shape": "{q}, oblika {shape}:",
-    "symbolic.backprop.loss_nll": "Negativna log izglednost (unakrsna entropija) s obzirom na ciljnu distribuciju "
+    "symbolic.backprop.loss.cross_entropy": "Negativna log izglednost (unakrsna entropija) s obzirom na ciljnu distribuciju "
                                   "{g} (za oznaku t zadanu jednojediničnim (one-hot) vektorom: $L = -\\ln o_t$):",
-    "symbolic.backprop.loss_mse": "Kvadratni gubitak s obzirom na cilj {g}, bez faktora ½:",
-    "symbolic.backprop.softmax_nll": "Za softmax uz negativnu log izglednost vrijedi $\\partial L/\\partial z_j = \\sum_k g_k (o_j - \\delta_{{jk}})$ "
+    "symbolic.backprop.loss.mse": "Kvadratni gubitak s obzirom na cilj {g}, bez faktora ½:",
+    "symbolic.backprop.fused.cross_entropy": "Za softmax uz negativnu log izglednost vrijedi $\\partial L/\\partial z_j = \\sum_k g_k (o_j - \\delta_{{jk}})$ "
                                      "$= o_j \\sum_k g_k - g_j$; budući da je cilj {g} distribucija ($\\sum_k g_k = 1$), "
                                      "gradijent po ulazu softmaksa {z} jest {o} − {g}.",
-    "symbolic.backprop.mse": "Derivacija kvadratnog gubitka po izlazu {o} jest 2({o} − {g}).",
+    "symbolic.backprop.grad.mse": "Derivacija kvadratnog gubitka po izlazu {o} jest 2({o} − {g}).",
     "symbolic.backprop.mask": "Zglobnica propušta gradijent ondje gdje je njezin ulaz pozitivan: {m} = {mask} "
                               "(derivaciju u 0 uzimamo kao 0; u rezultatima su njegovi elementi imenovani {entries}).",
     "symbolic.backprop.checked": "Formule smo primijenili na {sizes} sa simboličkim elementima; svih {count} "
                                  "elemenata gradijenata po parametrima jednako je sympyjevim derivacijama cijelog gubitka.",
-    "symbolic.backprop.checked_nll": "Formule smo primijenili na {sizes} sa simboličkim elementima (uz Σg = 1); svih "
+    "symbolic.backprop.checked_distribution": "Formule smo primijenili na {sizes} sa simboličkim elementima (uz Σg = 1); svih "
                                      "{count} elemenata gradijenata po parametrima jednako je sympyjevim derivacijama "
                                      "cijelog gubitka.",
     "symbolic.section.minimize": "Minimizacija funkcije {f} optimizatorom {optimizer}",

@@ -88,7 +88,7 @@ class _Plurals(string.Formatter):
 def _plain(value, separator: str) -> str:
     """An argument inside a catalog formula: a number or a word."""
     if hasattr(value, "_t"):
-        from examsolver.render import values
+        from examsolver.notation import values
 
         return values.localize(values.plain(value), separator)
     return str(value)
@@ -105,7 +105,7 @@ def _argument(value, lang, inline_math, inline_latex, separator, code) -> str:
     if isinstance(value, Node):
         return inline_math(value)
     if hasattr(value, "_t"):   # an exact number
-        from examsolver.render import values
+        from examsolver.notation import values
 
         return values.localize(values.plain(value), separator)
     if code and isinstance(value, str) and IDENTIFIER.fullmatch(value):

@@ -141,7 +141,7 @@ def roman(n: int) -> str:
 
 def localized_phrase(phrase: Phrase, separator: str) -> Phrase:
     """The phrase with exact-number arguments written with the chosen decimal separator."""
-    from examsolver.render import values
+    from examsolver.notation import values
 
     def arg(value):
         if isinstance(value, Phrase):

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from examsolver.engine.tensor import to_list
-from examsolver.render import values as V
+from examsolver.notation import values as V
 from examsolver.render.common import approximation, equation_parts, title_of, translate
 from examsolver.render.math import LatexPrinter
 from examsolver.solution import Phrase, Solution, Step

@@ -14,8 +14,8 @@ import itertools
 
 import numpy as np
 
-from examsolver.mathnodes import Call, Const, Deriv, Expr, Frac, Node, Op, Paren, Sym, Transpose, Value
-from examsolver.render import values as V
+from examsolver.mathnodes import Call, Const, Deriv, Expr, Frac, Node, Op, Paren, Sym, Transpose, Value, children
+from examsolver.notation import values as V
 
 GREEK = {"mu": ("\\mu", "μ"), "sigma": ("\\sigma", "σ"), "eta": ("\\eta", "η"), "epsilon": ("\\varepsilon", "ε"),
          "gamma": ("\\gamma", "γ"), "beta": ("\\beta", "β"), "delta": ("\\delta", "δ"), "theta": ("\\theta", "θ"),
@@ -93,7 +93,8 @@ class Printer:
 
     def _print_Neg(self, node) -> str:
         inner = self.print(node.arg)
-        return self.negated(self.paren(inner) if isinstance(node.arg, Op) and node.arg.op in "+-" else inner)
+        low = isinstance(node.arg, Op) and node.arg.op in "+-" or self._negative_scalar(node.arg) is not None
+        return self.negated(self.paren(inner) if low else inner)
 
     def negated(self, text: str) -> str:
         return self.minus + text
@@ -119,6 +120,8 @@ class Printer:
         return out
 
     def _is_number(self, node) -> bool:
+        if isinstance(node, Transpose):          # xᵀ put in is a number when x has one entry
+            return self.one_entry(node.arg)
         bound = self.bindings.get(node) if self.bindings and _hashable(node) else None
         return isinstance(bound or node, (Value, Const, Frac))
 
@@ -135,8 +138,8 @@ class Printer:
         value = self.bindings.get(node) if self.bindings and _hashable(node) else None
         if isinstance(node, Value):
             value = node
-        if isinstance(value, Value) and np.ndim(value.value) == 0:
-            v = np.asarray(value.value, dtype=object)[()]
+        if isinstance(value, Value) and np.size(value.value) == 1:      # a one-entry tensor is a number
+            v = np.asarray(value.value, dtype=object).flat[0]
             if hasattr(v, "sign") and v.sign() < 0:
                 return v
         return None
@@ -152,12 +155,26 @@ class Printer:
             return self.value(array, "row" if bound.layout in ("col", "colT") else "col")
         return self.value(array.T, bound.layout)
 
+    def one_entry(self, node) -> bool:
+        """Every number put into node is a one-entry tensor (and there is one): ‖[4] − [2]‖ is |4 − 2|."""
+        found, stack = [], [node]
+        while stack:
+            n = stack.pop()
+            bound = self.bindings.get(n) if self.bindings and _hashable(n) else None
+            bound = n if isinstance(n, Value) else bound
+            if bound is None:
+                stack.extend(children(n))
+                continue
+            value = bound.value if isinstance(bound, Value) else bound
+            found.append(not _is_sympy(value) and np.ndim(value) > 0 and np.size(value) == 1)
+        return bool(found) and all(found)
+
     def value(self, value, layout: str) -> str:
         if _is_sympy(value):
             return self.print(Expr(value))
         array = np.asarray(value, dtype=object)
-        if array.ndim == 0:
-            return self.scalar(array[()])
+        if array.size == 1:             # a 1-vector, a 1 × 1 matrix is written as its number: 4, not [[4]]
+            return self.scalar(array.flat[0])
         factored = V.common_factor(list(array.flat)) if array.size > 1 else None
         if factored is not None:
             factor, ints = factored
@@ -178,8 +195,8 @@ class Printer:
         sep, places = self.s["decimal_separator"], self.s["approx_places"]
         texts = _shown_texts(array, lambda v: self.decimal(
             V.decimal_texts([v], sep if sep != "{,}" else ",", places)[0]))
-        if array.ndim == 0:
-            return texts[()]
+        if array.size == 1:
+            return texts.flat[0]
         return self.tensor_text(texts, layout)
 
     def tensor_text(self, texts, layout: str = "row") -> str:
@@ -311,7 +328,8 @@ class LatexPrinter(Printer):
         args = self.item_separator.join(self.print(a) for a in node.args)
         if node.fn == "sqrt":
             return f"\\sqrt{{{args}}}"
-        name = self.functions.get(node.fn, f"\\mathrm{{{node.fn}}}")
+        letter = len(node.fn.rstrip("'")) == 1          # a function known by its letter, f and f', is italic
+        name = self.functions.get(node.fn, node.fn if letter else f"\\mathrm{{{node.fn}}}")
         return f"{name}\\left({args}\\right)"
 
 
@@ -345,6 +363,8 @@ class LatexPrinter(Printer):
         return f"\\left|{self.print(node.arg)}\\right|"
 
     def _print_Norm(self, node) -> str:
+        if self.one_entry(node.arg):
+            return self._print_Abs(node)
         return f"\\left\\lVert {self.print(node.arg)} \\right\\rVert"
 
     def _print_Subscript(self, node) -> str:
@@ -357,6 +377,9 @@ class LatexPrinter(Printer):
 
     def _print_Text(self, node) -> str:
         return f"\\text{{{node.words.get(self.s['lang'], next(iter(node.words.values())))}}}"
+
+    def _print_Through(self, node) -> str:
+        return f"\\left.{self.print(node.deriv)}\\right|_{{{self.print(node.word)}\\ {self.print(node.via)}}}"
 
 
 class PlainPrinter(Printer):
@@ -412,7 +435,7 @@ class PlainPrinter(Printer):
         if node.fn == "vector":
             return self.vector([self.print(a) for a in node.args], "colT")
         args = self.item_separator.join(self.print(a) for a in node.args)
-        return f"{self.functions.get(node.fn, node.fn)}({args})"
+        return f"{self.functions.get(node.fn, node.fn.replace(chr(39), '′'))}({args})"     # f' is written f′
 
 
     def _print_Frac(self, node: Frac) -> str:
@@ -451,15 +474,20 @@ class PlainPrinter(Printer):
         return f"|{self.print(node.arg)}|"
 
     def _print_Norm(self, node) -> str:
+        if self.one_entry(node.arg):
+            return self._print_Abs(node)
         return f"‖{self.print(node.arg)}‖"
 
     def _print_Expr(self, node) -> str:
-        from examsolver.render.values import sympy_plain
+        from examsolver.notation.values import sympy_plain
 
         return sympy_plain(node.expr)
 
     def _print_Text(self, node) -> str:
         return node.words.get(self.s["lang"], next(iter(node.words.values())))
+
+    def _print_Through(self, node) -> str:
+        return f"{self.print(node.deriv)}|{self.print(node.word)} {self.print(node.via)}"
 
     def _print_Subscript(self, node) -> str:
         index = node.index.translate(_SUB)

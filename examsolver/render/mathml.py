@@ -18,7 +18,7 @@ import re
 from html import escape
 
 from examsolver.mathnodes import Call, Deriv, Frac, Node, Op, Sym, Transpose
-from examsolver.render import values as V
+from examsolver.notation import values as V
 from examsolver.render.math import GREEK, MAX_ENTRIES, MAX_ROWS, Printer
 
 NAMESPACE = "http://www.w3.org/1998/Math/MathML"

@@ -23,7 +23,7 @@ from examsolver.render.common import paragraphs, title_of, with_math
 from examsolver.render.document import SolutionView
 from examsolver.render.html import HtmlBuilder
 from examsolver.render.names import math_name
-from examsolver.render.values import APPROX_DECIMALS
+from examsolver.notation.values import APPROX_DECIMALS
 from examsolver.solution import Figure, Phrase
 
 MIN_SIGNIFICANT = 3          # a small value gets at least this many significant digits in its blank

@@ -328,7 +328,7 @@ def _scalar_text(value, lang: str) -> str:
         return str(value).replace(".", "," if lang == "hr" else ".")
     if type(value) is int:
         return str(value)
-    from examsolver.render import values as V
+    from examsolver.notation import values as V
     from examsolver.spec.expr import parse_number
 
     return V.latex(value if not isinstance(value, str) else parse_number(value))

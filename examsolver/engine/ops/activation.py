@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+from pydantic import Field
 
 from examsolver.engine import scalar
-from examsolver.engine.ops.base import Flow, Layer, channels, layer, val
+from examsolver.engine.ops.base import (MATRIX_NAME, Flow, Layer, MatrixArgs, channels, derivation_only, grouped, layer,
+                                        odot, val)
 from examsolver.engine.tensor import emap
 from examsolver.errors import EngineError
-from examsolver.mathnodes import Const, Deriv, Indicator, Op, Sym, call, mul
+from examsolver.mathnodes import Call, Const, Deriv, Indicator, Op, Sym, call, mul
 from examsolver.solution import Phrase, Step
 
 
@@ -30,6 +34,33 @@ class Elementwise(Layer):
 
     def forward_one(self, x):
         return emap(self.f, x)
+
+    # matrix calculus: y = f(a) entry by entry, ∂L/∂a = ∂L/∂y ⊙ f′(a)
+    def sympy_f(self, v, exp):
+        """f at one sympy entry; None: no symbolic form (the default)."""
+        return None
+
+    def sympy_df(self, x, y):
+        """f′ at one sympy entry, given its input x and output y; None: no symbolic derivative."""
+        return None
+
+    def sympy_forward(self, x, exp):
+        entries = [self.sympy_f(v, exp) for v in x]
+        return None if None in entries else _column(entries)
+
+    def matrix_local(self, m):
+        """(f′ at every entry as a column Matrix, its formula) or None."""
+        entries = [self.sympy_df(x, y) for x, y in zip(m.x_entries, m.y_entries)]
+        return None if None in entries else (_column(entries), self.derivative_node(m.x_node, m.y_node))
+
+    @classmethod
+    def matrix_backward(cls, m):
+        local = cls.with_defaults().matrix_local(m)
+        if local is None:
+            m.refuse(f"{cls.kind} has no symbolic derivative")
+        factor, node = local
+        m.input_gradient(odot(m.grad_out, grouped(node)), odot(grouped(m.n_out), grouped(node)),
+                         m.d_out.multiply_elementwise(factor))
 
     def vjp_one(self, x, y, gy):
         derivative = np.empty(x.shape, dtype=object)
@@ -62,6 +93,48 @@ class Elementwise(Layer):
                               result=dvalue, layout="row"))
         steps[0].text = self.phrase("backward")
         return steps
+
+
+class GenericArgs(MatrixArgs):
+    f: str = Field("f", pattern=MATRIX_NAME)     # the function's letter
+
+
+@derivation_only
+class Generic(Elementwise):
+    """An activation known only by its letter, h = f(a): a derivation in general form writes its
+    derivative as f′(a).  It has no numbers, so it lives in matrix-calculus derivations only."""
+
+    kind = "activation"
+    MatrixArgs = GenericArgs
+
+    @classmethod
+    def matrix_forward(cls, m):
+        f, _ = _unspecified(m.args.f)
+        m.value = m.x.applyfunc(f)
+        return Call(m.args.f, (m.x_node,))
+
+    @classmethod
+    def matrix_backward(cls, m):
+        _, prime = _unspecified(m.args.f)
+        node = Call(m.args.f + "'", (m.x_node,))
+        m.input_gradient(odot(m.grad_out, node), odot(grouped(m.n_out), node),
+                         m.d_out.multiply_elementwise(m.x_entries.applyfunc(prime)))
+
+
+@lru_cache(maxsize=None)
+def _unspecified(name: str):
+    """sympy functions f and f′ with f′ the derivative of f (one pair per letter)."""
+    import sympy as sp
+    from sympy.core.function import UndefinedFunction
+
+    prime = sp.Function(name + "'")
+    return UndefinedFunction(name, __dict__={"fdiff": lambda self, argindex=1: prime(self.args[0])}), prime
+
+
+def _column(entries):
+    import sympy as sp
+
+    return sp.Matrix(entries)
 
 
 def _layout(value, flow) -> str:
@@ -101,6 +174,20 @@ class ReLU(Elementwise):
     def derivative_node(self, x_sym, y_sym):
         return Indicator(x_sym)
 
+    def sympy_f(self, v, exp):
+        import sympy as sp
+
+        return sp.Max(0, v)
+
+    def matrix_local(self, m):
+        """f′ as named symbols, the mask m = 𝟙[a > 0] (its value at 0 taken as 0), which results keep."""
+        import sympy as sp
+
+        mask = m.named("m", [sp.Heaviside(v) for v in m.x])
+        m.say("symbolic.backprop.mask", m=Sym("m", sub=m.x_name, bold=True), mask=Indicator(m.x_node),
+              entries=", ".join(s.name for s in mask))
+        return mask, Indicator(m.x_node)
+
     def conventions_used(self):
         return [Phrase("convention.relu_at_zero", {"value": self.conventions.relu_grad_at_zero})]
 
@@ -127,6 +214,12 @@ class Sigmoid(Elementwise):
     def derivative_node(self, x_sym, y_sym):
         return Op("odot", (y_sym, Op("-", (Const(1), y_sym))))
 
+    def sympy_f(self, v, exp):
+        return 1 / (1 + exp(-v))
+
+    def sympy_df(self, x, y):
+        return y * (1 - y)
+
 
 @layer
 class Tanh(Elementwise):
@@ -145,6 +238,14 @@ class Tanh(Elementwise):
 
     def derivative_node(self, x_sym, y_sym):
         return Op("-", (Const(1), Op("odot", (y_sym, y_sym))))
+
+    def sympy_f(self, v, exp):
+        import sympy as sp
+
+        return sp.tanh(v)
+
+    def sympy_df(self, x, y):
+        return 1 - y ** 2
 
 
 @layer
@@ -166,6 +267,10 @@ class Softmax(Layer):
         for e in exps:
             total = total + e
         return np.array([e / total for e in exps], dtype=object)
+
+    def sympy_forward(self, x, exp):
+        total = sum(exp(v) for v in x)
+        return x.applyfunc(lambda v: exp(v) / total)
 
     def vjp_one(self, x, y, gy):
         jacobian = np.diag(y) - np.multiply.outer(y, y)    # ∂p/∂s = diag(p) − p pᵀ

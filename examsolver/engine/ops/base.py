@@ -13,19 +13,27 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from examsolver.engine.graph import GraphOp
-from examsolver.mathnodes import Deriv, Node, Sym, Value
+from examsolver.mathnodes import Deriv, Node, Op, Paren, Sym, Through, Value
 from examsolver.solution import Phrase, Step
 
 LAYERS: dict = {}
 LOSSES: dict = {}
+DERIVATION_ONLY: dict = {}   # ops of matrix-calculus derivations only (a generic activation f)
+MATRIX_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,30}$"     # a name in a matrix-calculus derivation (W1, b1, h)
 
 
 def layer(cls):
     """Class decorator: register a layer kind."""
     LAYERS[cls.kind] = cls
+    return cls
+
+
+def derivation_only(cls):
+    """Class decorator: register an op that exists only in matrix-calculus derivations (no numbers)."""
+    DERIVATION_ONLY[cls.kind] = cls
     return cls
 
 
@@ -61,14 +69,17 @@ class Flow:
     loss: Sym | None = None   # the loss differentiated; default L⁽ⁿ⁾ of this example
     more: tuple = ()          # (symbol, value) of the inputs after the first, for ops that read several
     gys: list | None = None   # every example's upstream gradient (None: zero), for ops that mix examples
+    shared: frozenset = frozenset()   # inputs that other nodes read too: this layer gives a share of theirs
+    via: Sym | None = None            # this layer's output, naming its share (∂L/∂x|via h₃)
 
     @property
     def loss_sym(self) -> Sym:
         return self.loss if self.loss is not None else Sym("L").of_example(self.n)
 
-    def d(self, of: Node) -> Deriv:
-        """∂L/∂(of) for this example's loss."""
-        return Deriv(self.loss_sym, of)
+    def d(self, of: Node) -> Node:
+        """∂L/∂(of) for this example's loss; for an input other nodes read too, this layer's share."""
+        deriv = Deriv(self.loss_sym, of)
+        return Through(deriv, self.via) if of in self.shared else deriv
 
 
 def val(value, layout: str = "col") -> Value:
@@ -84,6 +95,13 @@ def channels(sym: Sym, value: np.ndarray):
 
 def symbol_for(value, base: str, sub: str = "") -> Sym:
     return Sym(base, sub, bold=np.ndim(value) > 0)
+
+
+class MatrixArgs(BaseModel):
+    """A layer in a matrix-calculus layer list: the name of its output (a, h, z, o)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+    out: str = Field(pattern=MATRIX_NAME)
 
 
 class Layer:
@@ -220,6 +238,42 @@ class Layer:
     def phrase(self, direction: str) -> Phrase:
         return Phrase(f"{direction}.{self.kind}", {"layer": self.name})
 
+    # ----- matrix calculus (the symbolic kind's backprop task, engine/backprop.py) ------------
+    # The rules receive `m`, the layer's view of the derivation: its args (MatrixArgs), the input's
+    # name, node, size and entries, and the calls param / param_gradient / input_gradient / refuse.
+    MatrixArgs: ClassVar[type] = MatrixArgs    # its keys in a layer list there (default: out only)
+
+    @classmethod
+    def matrix_forward(cls, m) -> Node:
+        """Declare the parameters (m.param), set m.value (the output's entries, sympy) and m.out_size;
+        return the output's formula.  Default: a function of the input alone, from sympy_forward."""
+        layer = cls.with_defaults()
+        m.value = layer.sympy_forward(m.x, m.exp) if layer else None
+        if m.value is None:
+            m.refuse(f"{cls.kind} has no symbolic (matrix-calculus) form")
+        return layer.formula(m.x_node)
+
+    @classmethod
+    def matrix_backward(cls, m) -> None:
+        """Give the gradients of the parameters (m.param_gradient) and, when m.wants_input, of the
+        input (m.input_gradient), each in its general and its closed form.  Default: none known."""
+        m.refuse(f"{cls.kind} has no symbolic (matrix-calculus) derivative rule")
+
+    @classmethod
+    def with_defaults(cls):
+        """The layer with its default options (a derivation gives none); None when it needs some."""
+        from pydantic import ValidationError
+
+        try:
+            return cls(cls.Params(), 0, _default_conventions())
+        except ValidationError:
+            return None
+
+    def sympy_forward(self, x, exp):
+        """The output's entries as sympy expressions of the input's (a column Matrix), with `exp` as
+        the exponential; None: no symbolic form (the default)."""
+        return None
+
     def conventions_used(self) -> list[Phrase]:
         """The choices this layer made that a reader must know (DESIGN.md table)."""
         return []
@@ -301,6 +355,37 @@ class Loss:
         """Warnings where an example's output sits exactly at a kink of the loss (L1 at o = y)."""
         return []
 
+    # ----- matrix calculus (the symbolic kind's backprop task): m gives the output o and the target
+    # g as entries (m.o, m.g) and nodes (m.o_node, m.g_node), the output size m.K, sympy (m.sp)
+    target_is_distribution: ClassVar[bool] = False   # its rules assume Σg = 1 (the check substitutes it)
+
+    @classmethod
+    def with_defaults(cls):
+        """The loss with its default options (a derivation gives none); None when it needs some."""
+        from pydantic import ValidationError
+
+        try:
+            return cls(cls.Params())
+        except ValidationError:
+            return None
+
+    def sympy_value(self, output, target):
+        """L from the entries of the output and the target (column Matrices); None: no symbolic form."""
+        return None
+
+    def matrix_loss(self, m) -> Node | None:
+        """L written with o, g and K; None: no symbolic form (the default)."""
+        return None
+
+    def matrix_grad(self, m):
+        """(∂L/∂o as a formula, its entries); None: no symbolic gradient on its own (the default)."""
+        return None
+
+    def matrix_fused_grad(self, m):
+        """(∂L/∂z as a formula, its entries), z the input of the final activation it fuses with
+        (m.z_node); None: none (the default)."""
+        return None
+
     def torch(self, output: str, target: str) -> str | None:
         """The loss of each example in PyTorch (a vector over the batch's first axis), from the
         model's output and the targets.  None: no PyTorch equivalent."""
@@ -347,6 +432,22 @@ class BatchLoss(GraphOp):
 
     def vjp(self, values: list, out, g, needs: list) -> list:
         return [[g * self._scale(len(values[0]))] * len(values[0])]
+
+
+def odot(a, b) -> Op:
+    """a ⊙ b, a matrix product on the left parenthesized: (W₂ᵀ(o − g)) ⊙ 𝟙[a > 0]."""
+    return Op("odot", (Paren(a) if isinstance(a, Op) and a.op == "mul" else a, b))
+
+
+def grouped(n: Node) -> Node:
+    """A sum or a Hadamard product parenthesized before ⊙ or a product."""
+    return Paren(n) if isinstance(n, Op) and n.op in ("+", "-", "odot") else n
+
+
+def _default_conventions():
+    from examsolver.spec.model import Conventions
+
+    return Conventions()
 
 
 def _trailing_digits(name: str) -> str:

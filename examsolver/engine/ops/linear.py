@@ -8,11 +8,12 @@ gradient and its update is reported in the spec's layout (∂L/∂W = x ∂L/∂
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
-from examsolver.engine.ops.base import Flow, Layer, NoParams, layer, val
+from examsolver.engine.ops.base import MATRIX_NAME, Flow, Layer, MatrixArgs, NoParams, grouped, layer, val
 from examsolver.engine.tensor import tdot, zeros
 from examsolver.errors import EngineError
-from examsolver.mathnodes import Deriv, mul
+from examsolver.mathnodes import Deriv, Transpose, mul
 from examsolver.solution import Step
 from examsolver.spec.model import Tensor
 
@@ -22,11 +23,40 @@ class LinearParams(NoParams):
     b: Tensor | None = None
 
 
+class LinearMatrixArgs(MatrixArgs):
+    W: str = Field(pattern=MATRIX_NAME)                 # the weight matrix's name
+    b: str | None = Field(None, pattern=MATRIX_NAME)    # the bias vector's (none: no bias)
+    size: str = Field(pattern=MATRIX_NAME)              # the symbolic output size (H, K)
+
+
 @layer
 class Linear(Layer):
     kind = "linear"
     Params = LinearParams
     count_options = ("bias",)              # counting: `bias: false` is an option, not a size
+
+    MatrixArgs = LinearMatrixArgs
+
+    # matrix calculus: y = W x + b; ∂L/∂W = ∂L/∂y xᵀ, ∂L/∂b = ∂L/∂y, ∂L/∂x = Wᵀ ∂L/∂y
+    @classmethod
+    def matrix_forward(cls, m):
+        a = m.args
+        W = m.param(a.W, a.size, m.x_size)
+        m.value = W * m.x + m.param(a.b, a.size) if a.b else W * m.x
+        m.out_size = a.size
+        Wx = mul(m.node(a.W), m.x_node)
+        return Wx + m.node(a.b) if a.b else Wx
+
+    @classmethod
+    def matrix_backward(cls, m):
+        a = m.args
+        xT = Transpose(m.x_node)
+        m.param_gradient(a.W, mul(m.grad_out, xT), mul(grouped(m.n_out), xT), m.d_out * m.x_entries.T)
+        if a.b:
+            m.param_gradient(a.b, m.grad_out, m.n_out, m.d_out)
+        if m.wants_input:
+            WT = Transpose(m.node(a.W))
+            m.input_gradient(mul(WT, m.grad_out), mul(WT, grouped(m.n_out)), m.entries(a.W).T * m.d_out)
 
     @classmethod
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:

@@ -58,6 +58,22 @@ class CrossEntropy(Loss):
         """No smoothing and no weights: the slides' cross-entropy, written as before."""
         return not self.p.label_smoothing.sign() and self.p.weight is None
 
+    # matrix calculus: L = −Σₖ gₖ ln oₖ against a target distribution g; through softmax ∂L/∂z = o − g
+    target_is_distribution = True
+
+    def sympy_value(self, o, g):
+        import sympy as sp
+
+        return -sum(gk * sp.log(ok) for gk, ok in zip(g, o)) if self.plain else None
+
+    def matrix_loss(self, m):
+        entry = Subscript(m.g_node.scalar(), "k")
+        return Neg(Sum("k", Const(1), m.K, mul(entry, call("ln", Subscript(m.o_node.scalar(), "k"))))) \
+            if self.plain else None
+
+    def matrix_fused_grad(self, m):
+        return (Op("-", (m.o_node, m.g_node)), m.o - m.g) if self.plain else None
+
     def torch(self, output, target):
         """−ln p[y] for class indices (an integer tensor), −Σ y ln p for target distributions."""
         if self.plain:
@@ -265,6 +281,17 @@ class MSE(Loss):
 
     def _factor(self):
         return Exact(1) / 2 if self.p.half else Exact(1)
+
+    # matrix calculus: L = Σₖ (oₖ − gₖ)², ∂L/∂o = 2(o − g) (the rules are written without the ½)
+    def sympy_value(self, o, g):
+        return sum((ok - gk) ** 2 for ok, gk in zip(o, g)) * (self._factor().sympy())
+
+    def matrix_loss(self, m):
+        error = Op("-", (Subscript(m.o_node.scalar(), "k"), Subscript(m.g_node.scalar(), "k")))
+        return None if self.p.half else Sum("k", Const(1), m.K, Power(Paren(error), Const(2)))
+
+    def matrix_grad(self, m):
+        return None if self.p.half else (mul(Const(2), Paren(Op("-", (m.o_node, m.g_node)))), 2 * (m.o - m.g))
 
     def value(self, o, g):
         d = o - g.reshape(o.shape)

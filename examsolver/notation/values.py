@@ -262,14 +262,14 @@ def _sympy_text(expr, n: Notation) -> str:
 
 def sympy_code(expr) -> str:
     """ASCII our parser reads back (ln, e, **), for JSON and keys."""
-    from examsolver.render.sympy_text import code_text
+    from examsolver.notation.sympy_text import code_text
 
     return code_text(expr)
 
 
 def sympy_plain(expr) -> str:
     """One-line Unicode for the terminal: ln, ·, ^, −, π, √, matrices as rows."""
-    from examsolver.render.sympy_text import plain_text
+    from examsolver.notation.sympy_text import plain_text
 
     return plain_text(expr)
 
@@ -437,7 +437,7 @@ def common_factor(values: list):
     [2/3·ln 2, −1/9·ln 2, 1/3·ln 2] → (ln 2/9, [6, −1, 3]); otherwise None.
     A shared minus sign goes into the factor.
     """
-    mono = None
+    mono, exemplar = None, None
     coeffs = []
     for v in values:
         if not _is_exact(v) or v.is_symbolic or len(v.terms) > 1:
@@ -448,7 +448,7 @@ def common_factor(values: list):
         (m, c), = v.terms.items()
         if m == () or (mono is not None and m != mono):
             return None
-        mono = m
+        mono, exemplar = m, v
         coeffs.append(c)
     if mono is None:
         return None
@@ -457,7 +457,5 @@ def common_factor(values: list):
     g = gcd(*ints)
     if all(i <= 0 for i in ints):
         g = -g
-    from examsolver.engine.scalar import Exact
-
-    factor = Exact._terms({mono: Fraction(g, den)})
+    factor = exemplar._terms({mono: Fraction(g, den)})     # through a value's class: no import of the engine
     return factor, [i // g for i in ints]

@@ -1,0 +1,66 @@
+"""A one-entry tensor is written as the number it holds (a 1-dimensional embedding, a 1 × 1 weight):
+4, not [4]ᵀ or [[[4]]]; the norm of a one-entry difference as an absolute value, |4 − 2|."""
+
+from __future__ import annotations
+
+import numpy as np
+import yaml
+
+from examsolver.engine.scalar import Exact
+from examsolver.mathnodes import Neg, Norm, Op, Power, Sym, Transpose, Value
+from examsolver.pipeline import solve_document
+from examsolver.render.math import LatexPrinter, PlainPrinter
+from examsolver.render.output import render_document
+from examsolver.spec.load import load_text
+
+
+def arr(*values, shape=None):
+    return np.array([Exact(v) for v in values], dtype=object).reshape(shape or (len(values),))
+
+
+o, y = Sym("o", bold=True), Sym("y", bold=True)
+
+
+def test_one_entry_tensors_print_as_numbers():
+    for shape in ((1,), (1, 1), (1, 1, 1)):
+        assert PlainPrinter().print(Value(arr(4, shape=shape))) == "4"
+        assert LatexPrinter().print(Value(arr(4, shape=shape))) == "4"
+    assert PlainPrinter().print(Value(arr(4, 2))) == "[4, 2]ᵀ"           # two entries stay a vector
+
+
+def test_norm_of_a_one_entry_difference_is_an_absolute_value():
+    bound = {o: Value(arr(4)), y: Value(arr(2))}
+    loss = Power(Norm(Op("-", (o, y))), 2)
+    assert PlainPrinter(bound).print(loss) == "|4 − 2|²"
+    assert LatexPrinter(bound).print(loss) == "{\\left|4 - 2\\right|}^{2}"
+    assert PlainPrinter().print(loss) == "‖o − y‖²"                       # the formula keeps its norm
+    wide = {o: Value(arr(4, 1)), y: Value(arr(2, 0))}
+    assert PlainPrinter(wide).print(Norm(Op("-", (o, y)))).startswith("‖")
+
+
+def test_numbers_put_in_keep_their_signs_and_products_apart():
+    g, x = Sym("g", bold=True), Sym("x", bold=True)
+    assert PlainPrinter({g: Value(arr(-4))}).print(Neg(g)) == "−(−4)"
+    assert PlainPrinter({g: Value(arr(4)), x: Value(arr(2))}).print(Op("mul", (Transpose(g), Transpose(x)))) == "4 · 2"
+
+
+ONE_DIMENSIONAL = """
+id: one_dim
+model:
+  - linear: {name: fc, W: [[2]], b: [0]}
+loss: mse
+data:
+  - {x: [2], y: [2]}
+tasks:
+  - forward
+  - gradient: {wrt: [fc.W, fc.b, x]}
+"""
+
+
+def test_a_network_with_one_dimensional_outputs_prints_no_brackets_in_any_format():
+    solution = solve_document(load_text(ONE_DIMENSIONAL, "one_dim.yaml"), with_alternatives=False)
+    for fmt, norm in (("term", "|4 − 2|²"), ("md", "\\left|4 - 2\\right|"), ("tex", "\\left|4 - 2\\right|")):
+        text = render_document([solution], fmt, "en")
+        assert "[4]" not in text and "[[2]]" not in text and "bmatrix" not in text, fmt
+        assert norm in text, fmt
+    assert "<mtable" not in render_document([solution], "html", "en")       # MathML: no matrices either
