@@ -367,11 +367,11 @@ def _triplet(model: Siamese, solution, k: int, group: list, loss_sym: Sym, resul
                      result=value))
     z = loss.hinge(D_ap, D_an).sign()
     if z == 0:
-        solution.warnings.append(Phrase("warning.triplet_at_margin", {"triplet": label or "1", "value": loss.kink_grad}))
+        solution.warnings.append(Phrase("warning.triplet_at_margin", {"group": label or "1", "value": loss.kink_grad}))
     elif z < 0:
         section.add(Phrase("siamese.triplet_inactive", {}))
     if z > 0 and not loss.squared and (d_ap.sign() == 0 or d_an.sign() == 0):      # d² has no kink at 0
-        solution.warnings.append(Phrase("warning.triplet_zero_distance", {"triplet": label or "1"}))
+        solution.warnings.append(Phrase("warning.triplet_zero_distance", {"group": label or "1"}))
     ga, gp, gn = loss.triplet_grads(E[a], E[p], E[n], d_ap, d_an)
     ea, ep, en = model.e(a), model.e(p), model.e(n)
     if loss.squared:                 # ∂d²/∂a = 2(a − p)

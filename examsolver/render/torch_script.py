@@ -368,8 +368,7 @@ def _recurrent_stack(solution, problem) -> str:
         for key, value in unit.initial().items():
             var = initial.setdefault(key, {})[unit.short] = s.var(f"{unit.short}.{key}0")
             s.tensor(var, value, grad=True, note="an initial state")
-    module = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}[cell.kind]
-    options = f", nonlinearity={cell.p.activation!r}" if cell.kind == "rnn" else ""
+    module, options = cell.torch_class, cell.torch_options()
     states = [f"torch.stack([{', '.join(initial[key][u.short] for u in units)}]).unsqueeze(1)" for key in initial]
     state = states[0] if len(states) == 1 else f"({', '.join(states)})"
     s.add("", f"model = torch.nn.{module}({cell.input_size}, {H}, num_layers={layers}, "

@@ -340,6 +340,11 @@ class Recurrent(Layer):
         """(PyTorch's module, its parameters as a dict of the script's variables); None: none fits."""
         return None
 
+    torch_class = ""         # PyTorch's module: torch.nn.<torch_class>(…, <torch_options()>)
+
+    def torch_options(self) -> str:
+        return ""
+
     def torch_step(self, x: str, state: dict, weights: dict, t: int) -> list[tuple[str, str]]:
         """One time step in PyTorch on one example: (variable, expression) per equation, the
         variables named as the results (i2, c2, h2); state names h(t−1) (and c(t−1))."""
@@ -468,6 +473,10 @@ class RNN(Recurrent):
 
     kind = "rnn"
     Params = RNNParams
+    torch_class = "RNN"
+
+    def torch_options(self) -> str:
+        return f", nonlinearity={self.p.activation!r}"
 
     default_biases = "one"
 
@@ -644,6 +653,7 @@ class Gated(Recurrent):
 class LSTM(Gated):
     kind = "lstm"
     Params = LSTMParams
+    torch_class = "LSTM"
     gates = 4
     gate_names = ("i", "f", "g", "o")
     has_cell_state = True
@@ -678,6 +688,7 @@ class LSTM(Gated):
 class GRU(Gated):
     kind = "gru"
     Params = GatedParams
+    torch_class = "GRU"
     gates = 3
     gate_names = ("r", "z", "n")
 
