@@ -114,7 +114,11 @@ def _rule(data, text: str, domain) -> Rule:
             raise ExprError(f"{text}: `each` draws every entry of a tensor; name the tensor, not one entry")
         if any(isinstance(c, list) for c in choices):
             raise ExprError(f"{text}: the choices of `each` are numbers, one per entry")
-        if not isinstance(parse_nested(get(data, loc)), list):
+        try:
+            value = parse_nested(get(data, loc))
+        except ExprError:          # a malformed value: the spec's own validation says so, where it is written
+            value = []
+        if not isinstance(value, list):
             raise ExprError(f"{text}: `each` draws the entries of a tensor, and this is a number")
     return Rule(path, loc, index, choices, each)
 
