@@ -7,6 +7,7 @@ import numpy as np
 from examsolver.engine.ops.base import Flow, Layer, channels, layer, val
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import ones
+from examsolver.errors import EngineError
 from examsolver.mathnodes import Deriv, call, mul
 from examsolver.solution import Step
 
@@ -28,6 +29,10 @@ class GlobalAvgPool(Layer):
         return f"({x}.flatten(2).mean(-1) if {x}.dim() > 2 else {x}.mean(-1))"
 
     # forward and VJP, side by side
+    def check_input(self, x):
+        if x.ndim == 0:
+            raise EngineError(f"{self.name}: global pooling reads a vector or feature maps, got a number")
+
     def forward_one(self, x):
         if x.ndim == 1:
             return np.asarray(x.sum() / self._divisor(x.size), dtype=object)
