@@ -1,7 +1,7 @@
 """Long fuzz run (issue #12): 10⁵ hostile inputs, reported as inputs tried, internal errors, runs
 over 2 s and peak memory.
 
-    nice -n 10 python benchmarks/fuzz_hostile.py --inputs 100000 [--seed 0] [--chunk 2000]
+    nice -n 10 python benchmarks/fuzz_hostile.py --inputs 100000 [--seed 0] [--chunk 2000] [--jobs 2]
     python benchmarks/fuzz_hostile.py --show 12345          # the input number 12345, to reproduce it
 
 Runs over 2 s are counted by wall clock and by CPU time (a shared machine stretches the wall clock).
@@ -88,30 +88,17 @@ def child(seed: int, start: int, count: int, progress: Path) -> None:
 
 
 def parent(args) -> None:
+    """Chunks of inputs in child processes, `--jobs` of them at a time; running totals after each chunk."""
+    from concurrent.futures import ThreadPoolExecutor
+
     total = {"tried": 0, "ok": 0, "refused": 0, "internal": [], "slow": [], "slow_cpu": [], "max_cpu": 0.0,
              "crashes": [], "peak_rss_mb": 0.0, "by_kind": {}}
     began = time.time()
-    with tempfile.TemporaryDirectory() as tmp:
-        progress = Path(tmp) / "progress"
-        for start in range(0, args.inputs, args.chunk):
-            count = min(args.chunk, args.inputs - start)
-            run = subprocess.run([sys.executable, __file__, "--child", str(start), str(count), str(progress),
-                                  "--seed", str(args.seed)], capture_output=True, text=True)
-            lines = run.stdout.strip().splitlines()
-            if run.returncode != 0 or not lines:
-                at = int(progress.read_text()) if progress.exists() else start
-                total["crashes"].append([at, run.returncode, run.stderr.strip()[-300:]])
-                total["tried"] += at - start + 1
-                continue
-            part = json.loads(lines[-1])
-            for key in ("tried", "ok", "refused"):
-                total[key] += part[key]
-            for key in ("internal", "slow", "slow_cpu"):
-                total[key] += part[key]
-            total["max_cpu"] = max(total["max_cpu"], part["max_cpu"])
-            for kind, n in part["by_kind"].items():
-                total["by_kind"][kind] = total["by_kind"].get(kind, 0) + n
-            total["peak_rss_mb"] = max(total["peak_rss_mb"], part["peak_rss_mb"])
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        starts = range(0, args.inputs, args.chunk)
+        runs = pool.map(lambda start: _run_chunk(args, start, Path(tmp) / f"progress{start}"), starts)
+        for start, (run, progress) in zip(starts, runs):
+            _add_chunk(total, args, start, run, progress)
             elapsed = time.time() - began
             print(f"{total['tried']:>7} inputs  {len(total['internal'])} internal  {len(total['crashes'])} crashes  "
                   f"{len(total['slow'])} over {SLOW:g} s ({len(total['slow_cpu'])} of CPU)  peak {total['peak_rss_mb']:.0f} MB  {elapsed:.0f} s",
@@ -121,11 +108,37 @@ def parent(args) -> None:
     print(json.dumps(total, indent=1))
 
 
+def _run_chunk(args, start: int, progress: Path):
+    count = min(args.chunk, args.inputs - start)
+    run = subprocess.run([sys.executable, __file__, "--child", str(start), str(count), str(progress),
+                          "--seed", str(args.seed)], capture_output=True, text=True)
+    return run, progress
+
+
+def _add_chunk(total: dict, args, start: int, run, progress: Path) -> None:
+    lines = run.stdout.strip().splitlines()
+    if run.returncode != 0 or not lines:
+        at = int(progress.read_text()) if progress.exists() else start
+        total["crashes"].append([at, run.returncode, run.stderr.strip()[-300:]])
+        total["tried"] += at - start + 1
+        return
+    part = json.loads(lines[-1])
+    for key in ("tried", "ok", "refused"):
+        total[key] += part[key]
+    for key in ("internal", "slow", "slow_cpu"):
+        total[key] += part[key]
+    total["max_cpu"] = max(total["max_cpu"], part["max_cpu"])
+    for kind, n in part["by_kind"].items():
+        total["by_kind"][kind] = total["by_kind"].get(kind, 0) + n
+    total["peak_rss_mb"] = max(total["peak_rss_mb"], part["peak_rss_mb"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--inputs", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--chunk", type=int, default=2000)
+    parser.add_argument("--jobs", type=int, default=1, help="chunks run at once, each in its own process")
     parser.add_argument("--report", help="also write the running totals to this JSON file")
     parser.add_argument("--show", type=int, help="print input number N and how it is answered")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
