@@ -171,6 +171,22 @@ tasks: [infer_input_size, forward]
     assert sol.results["h1"].shape == (3, 8, 8)
 
 
+def test_inference_through_dilation():
+    # conv 3×3 with dilation 2 spans 5: FC width 2·4·4 = 32 → 4 → (4 − 1)·1 + 5 = 8, as PyTorch's shape rule
+    text = f"""
+id: infer_dilated
+model:
+  - conv2d: {{name: c, kernels: {_lit([[[0] * 3 for _ in range(3)] for _ in range(2)])}, dilation: 2}}
+  - flatten
+  - linear: {{W: {_lit([[0] * 32])}}}
+data: {{x: {{shape: infer, entries: [{{at: [7, 7], value: 1}}]}}}}
+tasks: [infer_input_size, forward]
+"""
+    sol = solve_document(load_text(text, "infer.yaml"), answers={})
+    assert list(sol.results["input_shape"]) == [8, 8]
+    assert sol.results["h1"].shape == tuple(F.conv2d(torch.zeros(1, 1, 8, 8), torch.zeros(2, 1, 3, 3), dilation=2).shape[1:])
+
+
 def test_inference_refuses_a_model_that_forgets_the_size():
     text = """
 id: gap

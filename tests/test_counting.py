@@ -144,13 +144,31 @@ def test_bad_sizes_are_spec_errors():
                                  "  - layers: [{linear: {in_features: '1+1', out_features: 2}}]\n"))
 
 
-@pytest.mark.parametrize("layer, option", [("conv2d: {in_channels: 3, out_channels: 8, kernel_size: 3, groups: 2}", "groups"),
+@pytest.mark.parametrize("layer, option", [("conv2d: {in_channels: 3, out_channels: 8, kernel_size: 3, padding_mode: reflect}",
+                                            "padding_mode"),
                                            ("lstm: {input_size: 2, hidden_size: 3, num_layers: 2}", "num_layers"),
                                            ("rnn: {input_size: 2, hidden_size: 3, bidirectional: true}", "bidirectional")])
 def test_options_the_count_would_ignore_are_refused(layer, option):
-    """A count that silently ignored `groups` or `num_layers` would be confidently wrong."""
+    """A count that silently ignored `padding_mode` or `num_layers` would be confidently wrong."""
     with pytest.raises(SpecError, match=option):
         solve_document(load_text(f"id: c\nkind: counting\narchitectures:\n  - layers: [{{{layer}}}]\n"))
+
+
+@pytest.mark.parametrize("kind, c_in, c_out, k, groups, dilation", [("conv2d", 4, 8, 3, 2, 1), ("conv2d", 6, 6, 3, 6, 2),
+                                                                  ("conv1d", 6, 9, 5, 3, 2), ("conv1d", 3, 3, 2, 1, 3)])
+def test_groups_and_dilation_count_as_pytorch(kind, c_in, c_out, k, groups, dilation):
+    """W is c_out × c_in/groups × k…: groups divide the weights, dilation changes none of them."""
+    torch = pytest.importorskip("torch")
+    text = (f"id: c\nkind: counting\narchitectures:\n  - layers: [{{{kind}: {{in_channels: {c_in}, out_channels: {c_out}, "
+            f"kernel_size: {k}, groups: {groups}, dilation: {dilation}}}}}]\n")
+    module = getattr(torch.nn, kind.replace("conv", "Conv"))(c_in, c_out, k, groups=groups, dilation=dilation)
+    assert solve_document(load_text(text)).results["params.total"] == _numel(module)
+
+
+def test_groups_that_do_not_divide_the_channels_are_refused():
+    with pytest.raises(SpecError, match="divisible by groups"):
+        solve_document(load_text("id: c\nkind: counting\narchitectures:\n"
+                                 "  - layers: [{conv2d: {in_channels: 3, out_channels: 8, kernel_size: 3, groups: 2}}]\n"))
 
 
 def test_parameterless_layers_count_zero():

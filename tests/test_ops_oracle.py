@@ -147,7 +147,8 @@ def t_conv1d(layer, X, w):
     if layer.conventions.convolution == "convolution":
         K = K.flip(-1)        # a true convolution is torch's cross-correlation with the flipped kernel
     Xc = X.unsqueeze(1) if X.dim() == 2 else X
-    return F.conv1d(Xc, K, w.get("b"), stride=layer.p.stride, padding=layer.p.padding)
+    return F.conv1d(Xc, K, w.get("b"), stride=layer.p.stride, padding=layer.p.padding, dilation=layer.p.dilation,
+                    groups=layer.p.groups)
 
 
 def t_conv2d(layer, X, w):
@@ -155,7 +156,8 @@ def t_conv2d(layer, X, w):
     if layer.conventions.convolution == "convolution":
         K = K.flip(-2, -1)
     Xc = X.unsqueeze(1) if X.dim() == 3 else X
-    return F.conv2d(Xc, K, w.get("b"), stride=layer.stride, padding=layer.padding)
+    return F.conv2d(Xc, K, w.get("b"), stride=layer.p.stride, padding=layer.p.padding, dilation=layer.p.dilation,
+                    groups=layer.p.groups)
 
 
 def _maps(fn):
@@ -296,6 +298,14 @@ LAYER_ORACLES: dict = {
              conventions={"convolution": "convolution"}),
         Case("flipped_multichannel", (2, 7), {"kernels": Rand((3, 2, 3)), "padding": 1},
              conventions={"convolution": "convolution"}),
+        Case("dilation", (9,), {"kernels": Rand((2, 3)), "dilation": 2}),
+        Case("dilation_stride_pad", (2, 11), {"kernels": Rand((3, 2, 3)), "b": Rand((3,)), "stride": 2,
+                                               "padding": 2, "dilation": 3}),
+        Case("groups", (4, 7), {"kernels": Rand((4, 2, 3)), "b": Rand((4,)), "groups": 2}),
+        Case("depthwise", (3, 8), {"kernels": Rand((3, 2)), "groups": 3, "stride": 2}, batch=3),
+        Case("depthwise_multiplier", (2, 6), {"kernels": Rand((4, 1, 2)), "groups": 2, "padding": 1}),
+        Case("groups_dilation_flipped", (4, 10), {"kernels": Rand((2, 2, 3)), "groups": 2, "dilation": 2,
+                                                  "b": Rand((2,))}, conventions={"convolution": "convolution"}),
     ]),
     "conv2d": (t_conv2d, [
         Case("basic", (4, 4), {"kernels": Rand((2, 2, 2))}),
@@ -305,6 +315,14 @@ LAYER_ORACLES: dict = {
         Case("flipped", (4, 5), {"kernels": Rand((2, 2, 3)), "b": Rand((2,))},
              conventions={"convolution": "convolution"}),
         Case("flipped_multichannel", (2, 4, 4), {"kernels": Rand((2, 2, 3, 2)), "padding": [0, 1], "stride": 2},
+             conventions={"convolution": "convolution"}, batch=1),
+        Case("dilation", (5, 5), {"kernels": Rand((2, 2, 2)), "dilation": 2}),
+        Case("dilation_pairs", (2, 6, 7), {"kernels": Rand((2, 2, 2, 3)), "b": Rand((2,)), "dilation": [2, 1],
+                                          "stride": [1, 2], "padding": [1, 2]}, batch=1),
+        Case("groups", (4, 4, 4), {"kernels": Rand((6, 2, 2, 2)), "b": Rand((6,)), "groups": 2}, batch=1),
+        Case("depthwise_dilation_stride", (3, 6, 5), {"kernels": Rand((3, 2, 2)), "groups": 3, "dilation": [3, 2],
+                                                      "stride": 2, "padding": 1}),
+        Case("groups_dilation_flipped", (2, 5, 5), {"kernels": Rand((4, 1, 3, 2)), "groups": 2, "dilation": 2},
              conventions={"convolution": "convolution"}, batch=1),
     ]),
     "max_pool2d": (_maps(t_max_pool2d), [

@@ -27,7 +27,7 @@ PHRASES = {
     "section.update": "Parameter update (learning rate {lr})",
     # forward
     "forward.linear": "Forward pass through the fully connected layer {layer}:",
-    "forward.conv1d": "Forward pass through the convolutional layer {layer}:",
+    "forward.conv1d": "Forward pass through the convolutional layer {layer}{details}:",
     "forward.relu": "ReLU activation:",
     "forward.sigmoid": "Sigmoid activation:",
     "forward.tanh": "Tanh activation:",
@@ -48,7 +48,7 @@ PHRASES = {
     "backward.binary_cross_entropy": "Gradient of the binary cross-entropy loss with respect to the probability:",
     "backward.mse": "Gradient of the squared loss with respect to the output:",
     "backward.linear": "Backward pass through the fully connected layer {layer}:",
-    "backward.conv1d": "Gradients with respect to the parameters of the convolutional layer {layer}:",
+    "backward.conv1d": "Gradients with respect to the parameters of the convolutional layer {layer}{details}:",
     "backward.relu": "Backward pass through the ReLU activation:",
     "backward.sigmoid": "Backward pass through the sigmoid:",
     "backward.tanh": "Backward pass through tanh:",

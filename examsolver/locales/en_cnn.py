@@ -4,7 +4,13 @@ PHRASES = {
     # conv2d
     "forward.conv2d": "Forward pass through the 2D convolutional layer {layer} ({c} {c:kernel|kernels} of size {kh}×{kw}, {details}), one feature map per kernel:",
     "backward.conv2d": "Gradients of the 2D convolutional layer {layer} ({details}): ∂L/∂w = x ⋆ ∂L/∂h, summed over the positions of each kernel:",
-    "conv2d.padding_stride": "zero padding {ph}×{pw}, stride {sh}×{sw}",
+    "conv2d.padding_stride": "zero padding {ph}×{pw}, stride {sh}×{sw}{more}",
+    # dilation and groups (1D and 2D)
+    "conv1d.options": " (stride {s}, zero padding {p}{more})",
+    "conv.dilation": ", dilation {d}: dil(w) is the kernel with its entries {d} apart (zeros between them)",
+    "conv.groups": ", {g} groups: each kernel reads only the {c} input {c:channel|channels} of its group",
+    "conv.dilation_groups": ", dilation {d}: dil(w) is the kernel with its entries {d} apart (zeros between them), {g} groups: each kernel reads only the {c} input {c:channel|channels} of its group",
+    "conv.dilated_taps": "With dilation {d} the kernel's entries sit {d} apart in dil(w), so ∂L/∂w consists of those entries of ∂L/∂dil(w):",
     # pooling
     "forward.max_pool2d": "Max pooling {layer} (window {kh}×{kw}, stride {sh}×{sw}), separately for each feature map:",
     "backward.max_pool2d": "Backward pass through max pooling {layer}: each window's gradient goes to its maximum (mask M; up(·) repeats every entry over its window):",

@@ -27,7 +27,7 @@ PHRASES = {
     "section.update": "Ažuriranje parametara (stopa učenja {lr})",
     # forward
     "forward.linear": "Unaprijedni prolaz kroz potpuno povezani sloj {layer}:",
-    "forward.conv1d": "Unaprijedni prolaz kroz konvolucijski sloj {layer}:",
+    "forward.conv1d": "Unaprijedni prolaz kroz konvolucijski sloj {layer}{details}:",
     "forward.relu": "Aktivacija zglobnicom:",
     "forward.sigmoid": "Aktivacija sigmoidom:",
     "forward.tanh": "Aktivacija tangensom hiperbolnim:",
@@ -48,7 +48,7 @@ PHRASES = {
     "backward.binary_cross_entropy": "Gradijent binarne unakrsne entropije po vjerojatnosti:",
     "backward.mse": "Gradijent kvadratnog gubitka po izlazu:",
     "backward.linear": "Unatražni prolaz kroz potpuno povezani sloj {layer}:",
-    "backward.conv1d": "Gradijenti po parametrima konvolucijskog sloja {layer}:",
+    "backward.conv1d": "Gradijenti po parametrima konvolucijskog sloja {layer}{details}:",
     "backward.relu": "Unatražni prolaz kroz aktivaciju zglobnicom:",
     "backward.sigmoid": "Unatražni prolaz kroz sigmoidu:",
     "backward.tanh": "Unatražni prolaz kroz tangens hiperbolni:",

@@ -4,7 +4,13 @@ PHRASES = {
     # conv2d
     "forward.conv2d": "Unaprijedni prolaz kroz 2D konvolucijski sloj {layer} ({c} {c:jezgra|jezgre|jezgri} veličine {kh}×{kw}, {details}), po jedna mapa značajki za svaku jezgru:",
     "backward.conv2d": "Gradijenti 2D konvolucijskog sloja {layer} ({details}): ∂L/∂w = x ⋆ ∂L/∂h, zbrojeno po svim položajima jezgre:",
-    "conv2d.padding_stride": "nadopunjavanje nulama {ph}×{pw}, korak {sh}×{sw}",
+    "conv2d.padding_stride": "nadopunjavanje nulama {ph}×{pw}, korak {sh}×{sw}{more}",
+    # dilatacija i grupe (1D i 2D)
+    "conv1d.options": " (korak {s}, nadopunjavanje nulama {p}{more})",
+    "conv.dilation": ", dilatacija {d}: dil(w) je jezgra čiji su elementi razmaknuti za {d} (između njih su nule)",
+    "conv.groups": ", {g} {g:grupa|grupe|grupa}: svaka jezgra čita samo {c} {c:ulazni kanal|ulazna kanala|ulaznih kanala} svoje grupe",
+    "conv.dilation_groups": ", dilatacija {d}: dil(w) je jezgra čiji su elementi razmaknuti za {d} (između njih su nule), {g} {g:grupa|grupe|grupa}: svaka jezgra čita samo {c} {c:ulazni kanal|ulazna kanala|ulaznih kanala} svoje grupe",
+    "conv.dilated_taps": "Uz dilataciju {d} elementi jezgre u dil(w) razmaknuti su za {d}, pa ∂L/∂w čine ti elementi od ∂L/∂dil(w):",
     # pooling
     "forward.max_pool2d": "Sažimanje maksimumom {layer} (prozor {kh}×{kw}, korak {sh}×{sw}), zasebno za svaku mapu značajki:",
     "backward.max_pool2d": "Unatražni prolaz kroz sažimanje maksimumom {layer}: gradijent svakog prozora ide njegovom maksimumu (maska M; up(·) ponavlja svaki element po njegovu prozoru):",
