@@ -188,6 +188,32 @@ def t_avg_pool2d(layer, X):
     return F.avg_pool2d(X, layer.size, layer.stride)
 
 
+def _sequences(fn):
+    """Run a (N, C, L) torch op on (N, L) too (one sequence per example)."""
+    def run(layer, X, w):
+        return fn(layer, X.unsqueeze(1)).squeeze(1) if X.dim() == 2 else fn(layer, X)
+    return run
+
+
+def t_max_pool1d(layer, X):
+    """CPU max pooling takes a window's first maximum; the split rule is written out window by window
+    (padding is −∞, as in PyTorch: it never wins)."""
+    if layer.conventions.maxpool_ties == "first":
+        return F.max_pool1d(X, layer.size, layer.stride, layer.pad)
+    Xp = F.pad(X, (layer.pad, layer.pad), value=float("-inf"))
+    outs = []
+    for t in range((Xp.shape[-1] - layer.size) // layer.stride + 1):
+        window = Xp[..., t * layer.stride:t * layer.stride + layer.size]
+        mask = (window == window.max(dim=-1, keepdim=True).values).to(X.dtype)
+        mask = (mask / mask.sum(dim=-1, keepdim=True)).detach()
+        outs.append((torch.where(mask > 0, window, torch.zeros_like(window)) * mask).sum(dim=-1))
+    return torch.stack(outs, dim=-1)
+
+
+def t_avg_pool1d(layer, X):
+    return F.avg_pool1d(X, layer.size, layer.stride, layer.pad, count_include_pad=layer.p.count_include_pad)
+
+
 def t_flatten(layer, X, w):
     if X.dim() == 4 and layer.conventions.flatten == "channel_last":
         X = X.permute(0, 2, 3, 1)
@@ -339,6 +365,24 @@ LAYER_ORACLES: dict = {
         Case("basic", (2, 4, 4), {"kernel_size": 2}),
         Case("one_map_overlap", (5, 5), {"kernel_size": 3, "stride": 1}),
         Case("rect", (1, 4, 6), {"kernel_size": [2, 3], "stride": [2, 3]}, batch=1),
+    ]),
+    "max_pool1d": (_sequences(t_max_pool1d), [
+        Case("basic", (6,), {"kernel_size": 2}),
+        Case("channels_stride", (2, 7), {"kernel_size": 3, "stride": 2}),
+        Case("padding", (2, 7), {"kernel_size": 3, "stride": 2, "padding": 1}),
+        Case("overlap", (8,), {"kernel_size": 3, "stride": 1}),
+        Case("ties_first", (2, 6), {"kernel_size": 2}, ints=1),
+        Case("ties_first_pad_overlap", (7,), {"kernel_size": 3, "stride": 2, "padding": 1}, ints=1, batch=3),
+        Case("ties_split", (2, 6), {"kernel_size": 2}, ints=1, conventions={"maxpool_ties": "split"}),
+        Case("ties_split_pad_overlap", (7,), {"kernel_size": 4, "stride": 1, "padding": 2}, ints=1,
+             conventions={"maxpool_ties": "split"}),
+    ]),
+    "avg_pool1d": (_sequences(t_avg_pool1d), [
+        Case("basic", (6,), {"kernel_size": 2}),
+        Case("channels_stride", (2, 7), {"kernel_size": 3, "stride": 2}),
+        Case("padding", (7,), {"kernel_size": 3, "stride": 2, "padding": 1}),
+        Case("padding_excluded", (2, 6), {"kernel_size": 4, "stride": 2, "padding": 2, "count_include_pad": False}),
+        Case("overlap", (5,), {"kernel_size": 2, "stride": 1}, batch=1),
     ]),
     "flatten": (t_flatten, [
         Case("maps", (2, 2, 3)),

@@ -16,6 +16,12 @@ PHRASES = {
     "backward.max_pool2d": "Backward pass through max pooling {layer}: each window's gradient goes to its maximum (mask M; up(·) repeats every entry over its window):",
     "forward.avg_pool2d": "Average pooling {layer} (window {kh}×{kw}, stride {sh}×{sw}), separately for each feature map:",
     "backward.avg_pool2d": "Backward pass through average pooling {layer}: each window's gradient is shared equally by its entries (up(·) repeats every entry over its window):",
+    "forward.max_pool1d": "Max pooling {layer} (window {k}, stride {s}, padding {p}), separately for each channel:",
+    "backward.max_pool1d": "Backward pass through max pooling {layer}: each window's gradient goes to its maximum (mask M; up(·) repeats every entry over its window):",
+    "forward.avg_pool1d": "Average pooling {layer} (window {k}, stride {s}, padding {p}), separately for each channel:",
+    "backward.avg_pool1d": "Backward pass through average pooling {layer}: each window's gradient is shared by its entries (up(·) repeats every entry over its window):",
+    "convention.avg_pool_pad_included": "Average pooling with padding: the padded zeros count, every window is divided by the kernel size (PyTorch's {option} = True).",
+    "convention.avg_pool_pad_excluded": "Average pooling with padding: only the inputs a window covers count (PyTorch's {option} = False).",
     "forward.flatten": "Flattening the feature maps into a vector:",
     "backward.flatten": "Backward pass through flattening (the gradient takes the shape of the feature maps again):",
     # conventions

@@ -23,6 +23,8 @@ PHRASES.update({
     "given.global_avg_pool": "global average pooling",
     "given.max_pool2d": "max pooling",
     "given.avg_pool2d": "average pooling",
+    "given.max_pool1d": "1D max pooling",
+    "given.avg_pool1d": "1D average pooling",
     "given.flatten": "flattening into a vector",
     "given.example": "the example {x}",
     "given.example_label": "the example {x} with the label {y}",

@@ -16,6 +16,12 @@ PHRASES = {
     "backward.max_pool2d": "Unatražni prolaz kroz sažimanje maksimumom {layer}: gradijent svakog prozora ide njegovom maksimumu (maska M; up(·) ponavlja svaki element po njegovu prozoru):",
     "forward.avg_pool2d": "Sažimanje prosjekom {layer} (prozor {kh}×{kw}, korak {sh}×{sw}), zasebno za svaku mapu značajki:",
     "backward.avg_pool2d": "Unatražni prolaz kroz sažimanje prosjekom {layer}: gradijent prozora jednako se dijeli na sve njegove elemente (up(·) ponavlja svaki element po njegovu prozoru):",
+    "forward.max_pool1d": "Sažimanje maksimumom {layer} (prozor {k}, korak {s}, nadopunjavanje {p}), zasebno za svaki kanal:",
+    "backward.max_pool1d": "Unatražni prolaz kroz sažimanje maksimumom {layer}: gradijent svakog prozora ide njegovom maksimumu (maska M; up(·) ponavlja svaki element po njegovu prozoru):",
+    "forward.avg_pool1d": "Sažimanje prosjekom {layer} (prozor {k}, korak {s}, nadopunjavanje {p}), zasebno za svaki kanal:",
+    "backward.avg_pool1d": "Unatražni prolaz kroz sažimanje prosjekom {layer}: gradijent prozora dijeli se na njegove elemente (up(·) ponavlja svaki element po njegovu prozoru):",
+    "convention.avg_pool_pad_included": "Sažimanje prosjekom uz nadopunjavanje: nadopunjene nule se broje, svaki se prozor dijeli veličinom jezgre (u PyTorchu {option} = True).",
+    "convention.avg_pool_pad_excluded": "Sažimanje prosjekom uz nadopunjavanje: broje se samo ulazi koje prozor pokriva (u PyTorchu {option} = False).",
     "forward.flatten": "Izravnavanje mapa značajki u vektor:",
     "backward.flatten": "Unatražni prolaz kroz izravnavanje (gradijent ponovno dobiva oblik mapa značajki):",
     # conventions

@@ -23,6 +23,8 @@ PHRASES.update({
     "given.global_avg_pool": "globalno sažimanje prosjekom",
     "given.max_pool2d": "sažimanje maksimumom",
     "given.avg_pool2d": "sažimanje prosjekom",
+    "given.max_pool1d": "1D sažimanje maksimumom",
+    "given.avg_pool1d": "1D sažimanje prosjekom",
     "given.flatten": "izravnavanje u vektor",
     "given.example": "podatak {x}",
     "given.example_label": "podatak {x} s oznakom {y}",

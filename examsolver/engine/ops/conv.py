@@ -272,7 +272,7 @@ class Convolution(Layer):
                 Step(lhs=flow.d(w), forms=[], result=value, layout=layout,
                      text=Phrase("conv.dilated_taps", {"d": "×".join(map(str, self.dilation))}))]
 
-    def input_gradient_form(self, flow: Flow, gy, map_sym, single: bool):
+    def input_gradient_form(self, flow: Flow, gy, map_sym, single: bool, layout: str = "col"):
         """∂L/∂x = crop(Σ_k dil(∂L/∂h_k) ∗ dil(w_k)): each map's gradient convolved (in full) with its kernel,
         with every number written in when the input has one channel."""
         terms, bindings = [], {}
@@ -281,7 +281,7 @@ class Convolution(Layer):
             w, value = self._kernel_node(k, None)
             terms.append(Op("fullconv", (g, w)))
             if single:
-                bindings.update({g: val(G), w: val(value)})
+                bindings.update({g: val(G, layout), w: val(value, layout)})
         form = Op("+", tuple(terms)) if len(terms) > 1 else terms[0]
         if any(self.padding):              # the padded border's gradient is dropped
             form = Call("crop", (form,))
@@ -352,7 +352,7 @@ class Conv1d(Convolution):
                 steps.append(Step(lhs=flow.d(b), forms=[Sum("t", Const(1), Const(gy.shape[1]), g)],
                                   bindings={g: val(gy[k], "row")}, result=grads["b"][k]))
         if want_input:
-            form, bindings = self.input_gradient_form(flow, gy, lambda k: y_views[k][0], len(views) == 1)
+            form, bindings = self.input_gradient_form(flow, gy, lambda k: y_views[k][0], len(views) == 1, "row")
             steps.append(Step(lhs=flow.d(flow.x_sym), forms=[form], bindings=bindings, result=gx, layout="row"))
         if steps:
             steps[0].text = self.phrase("backward")

@@ -25,6 +25,15 @@ class Pool2dParams(NoParams):
     stride: Pair | None = None          # PyTorch's default: the kernel size
 
 
+def torch_pool(layer, x: str, args: str, example_dims: int) -> str | None:
+    """F.<kind>(x, args) on the batch, an example without a channel axis given one; None when the layer's
+    tie rule has no PyTorch equivalent."""
+    if layer.torch_options() is None:
+        return None
+    call = f"F.{layer.kind}({{}}, {args}{layer.torch_options()})"
+    return f"({call.format(f'{x}.unsqueeze(1)')}.squeeze(1) if {x}.dim() == {example_dims + 1} else {call.format(x)})"
+
+
 class Pool2d(Layer):
     """Shared window walk; subclasses give the per-window forward and gradient share."""
 
@@ -41,6 +50,12 @@ class Pool2d(Layer):
     @classmethod
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
         return {}
+
+    def torch(self, x, weights):
+        return torch_pool(self, x, f"{self.size}, {self.stride}", 2)
+
+    def torch_options(self) -> str | None:
+        return ""
 
     def check_input(self, x):
         if x.ndim not in (2, 3) or x.shape[-2] < self.size[0] or x.shape[-1] < self.size[1]:
@@ -170,6 +185,10 @@ class MaxPool2d(Pool2d):
 
     def backward_form(self, xs, up):
         return Op("odot", (Sym("M", xs.sub, bold=True), up))
+
+    def torch_options(self) -> str | None:
+        """PyTorch's max pooling gives a tied window's gradient to its first maximum: no split rule."""
+        return "" if self.conventions.maxpool_ties == "first" else None
 
     def backward_bindings(self, xs, xv):
         return {Sym("M", xs.sub, bold=True): val(self.share_map(xv))}
