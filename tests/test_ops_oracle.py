@@ -265,6 +265,11 @@ def t_global_avg_pool(layer, X, w):
 
 def t_batchnorm(layer, X, w):
     eps = float(layer.p.eps)
+    if not layer.p.training:        # evaluation: the running statistics (PyTorch's 0 and 1 unless given)
+        C = X.shape[1]
+        mean = as_torch(layer.p.running_mean.reshape(-1)) if layer.p.running_mean is not None else torch.zeros(C)
+        var = as_torch(layer.p.running_var.reshape(-1)) if layer.p.running_var is not None else torch.ones(C)
+        return F.batch_norm(X, mean, var, w.get("gamma"), w.get("beta"), training=False, eps=eps)
     constants = layer.conventions.batchnorm_backward == "constants"
     gamma, beta = w.get("gamma"), w.get("beta")
     if layer.p.variance == "biased" and not constants and eps > 0:
@@ -476,6 +481,14 @@ LAYER_ORACLES: dict = {
         Case("constants_eps_affine", (2,), {"eps": "1/4", "gamma": Rand((2,)), "beta": Rand((2,))}, batch=3,
              conventions={"batchnorm_backward": "constants"}),
         Case("constants_channels", (2, 3), batch=2, conventions={"batchnorm_backward": "constants"}),
+        Case("eval", (3,), {"training": False, "running_mean": Rand((3,)), "running_var": Rand((3,), positive=True)},
+             batch=3),
+        Case("eval_affine_eps", (2,), {"training": False, "eps": "1/10", "gamma": Rand((2,)), "beta": Rand((2,)),
+                                       "running_mean": Rand((2,)), "running_var": Rand((2,), positive=True)}),
+        Case("eval_defaults_maps", (2, 2, 2), {"training": False, "eps": "1/4", "affine": True}, batch=1),
+        Case("eval_channels", (2, 3), {"training": False, "running_mean": Rand((2,)),
+                                       "running_var": Rand((2,), positive=True), "gamma": Rand((2,))}),
+        Case("training_tracked", (3,), {"momentum": "1/4", "eps": "1/8", "running_mean": Rand((3,))}, batch=3),
     ]),
 }
 
@@ -614,6 +627,52 @@ def test_dropout_with_the_mask_torch_drew():
     Y.backward(as_torch(np.stack(gys)))
     close(np.stack(layer.vjp(xs, ys, gys)[0]), X.grad, "dropout dL/dx")
     assert 0 < int(mask.sum()) < mask.numel()        # some kept, some dropped: not vacuous
+
+
+@pytest.mark.parametrize("shape, momentum, eps, unbiased", [((4, 3), "1/10", "1/100", False),
+                                                           ((3, 2, 2, 3), "3/10", "1/8", False),
+                                                           ((2, 2, 5), "1/2", "1/4", True)])
+def test_batchnorm_running_statistics_match_torch(shape, momentum, eps, unbiased):
+    """torch.nn.BatchNorm1d/2d in training mode: output, gradients and the running statistics after the step
+    (PyTorch's unbiased running variance); then the same module in evaluation mode with those statistics."""
+    rng = random.Random(zlib.crc32(f"bn-running/{shape}".encode()))
+    C = shape[1]
+    params = {"momentum": momentum, "eps": eps, "gamma": Rand((C,)), "beta": Rand((C,)),
+              "running_mean": Rand((C,)), "running_var": Rand((C,), positive=True)}
+    if unbiased:
+        params["variance"] = "unbiased"            # the normalisation changes; PyTorch's running update does not
+    layer = build_layer("batchnorm", Case("running", shape[1:], params), rng)
+    xs = random_batch(rng, Case("x", shape[1:], batch=shape[0]))
+    module = (torch.nn.BatchNorm1d if len(shape) < 4 else torch.nn.BatchNorm2d)(C, eps=float(layer.p.eps), momentum=float(layer.p.momentum))
+    with torch.no_grad():
+        module.weight.copy_(as_torch(layer.weights["gamma"]))
+        module.bias.copy_(as_torch(layer.weights["beta"]))
+        module.running_mean.copy_(as_torch(layer.p.running_mean))
+        module.running_var.copy_(as_torch(layer.p.running_var))
+    X = as_torch(np.stack(xs), grad=True)
+    Y = module.double()(X)
+    ys = layer.forward(xs)
+    if not unbiased:
+        close(np.stack(ys), Y, "batchnorm forward")
+    close(layer.stats["running_mean"], module.running_mean, "running mean after the step")
+    close(layer.stats["running_var"], module.running_var, "running variance after the step")
+    # evaluation mode with the updated statistics: values and every gradient
+    evaluated = build_layer("batchnorm", Case("eval", shape[1:], {
+        "training": False, "eps": eps, "gamma": [str(v) for v in layer.weights["gamma"]],
+        "beta": [str(v) for v in layer.weights["beta"]],
+        "running_mean": [str(v) for v in layer.stats["running_mean"]],
+        "running_var": [str(v) for v in layer.stats["running_var"]]}), rng)
+    module.eval()
+    X = as_torch(np.stack(xs), grad=True)
+    Y = module(X)
+    ys = evaluated.forward(xs)
+    close(np.stack(ys), Y, "batchnorm evaluation forward")
+    gys = [exact_array(rng, np.shape(y)) for y in ys]
+    gxs, grads = evaluated.vjp(xs, ys, gys)
+    Y.backward(as_torch(np.stack(gys)))
+    close(np.stack(gxs), X.grad, "batchnorm evaluation dL/dx")
+    close(grads["gamma"], module.weight.grad, "batchnorm evaluation dL/dgamma")
+    close(grads["beta"], module.bias.grad, "batchnorm evaluation dL/dbeta")
 
 
 # ----- loss oracles ---------------------------------------------------------------------

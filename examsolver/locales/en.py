@@ -35,6 +35,8 @@ PHRASES = {
     "forward.global_avg_pool": "Global average pooling (separately for each feature map):",
     "stats.batchnorm": "Batch statistics for batch normalization {layer}:",
     "normalize.batchnorm": "Normalization:",
+    "stats_eval.batchnorm": "Batch normalization {layer} in evaluation mode normalizes with the running statistics (the running mean and variance):",
+    "running.batchnorm": "Running statistics of {layer} after this step (momentum m = {m}; the variance of the batch enters unbiased, with n − 1 in the denominator, as in PyTorch):",
     # loss
     "loss.cross_entropy": "Cross-entropy loss:",
     "loss.binary_cross_entropy": "Binary cross-entropy loss:",
@@ -65,6 +67,8 @@ PHRASES = {
     "convention.relu_at_zero": "The derivative of ReLU at 0 is taken to be {value}.",
     "convention.batchnorm_variance_biased": "Batch normalization uses the biased variance estimate (N in the denominator), ε = {eps}.",
     "convention.batchnorm_variance_unbiased": "Batch normalization uses the unbiased variance estimate (N − 1 in the denominator), ε = {eps}.",
+    "convention.batchnorm_eval": "Batch normalization {layer} is in evaluation mode: it normalizes with the running statistics (ε = {eps}), which are constants of the backward pass.",
+    "convention.batchnorm_running": "Running statistics are updated as in PyTorch with momentum {m}: new = (1 − m)·old + m·batch, with the batch's unbiased variance.",
     "convention.batchnorm_backward_full": "The backward pass through batch normalization includes the batch statistics.",
     "convention.batchnorm_backward_constants": "In the backward pass the batch statistics are treated as constants.",
     "convention.mse_plain": "Squared loss without the factor ½: L = (o − y)².",

@@ -35,6 +35,8 @@ PHRASES = {
     "forward.global_avg_pool": "Globalno sažimanje prosjekom (zasebno za svaku mapu značajki):",
     "stats.batchnorm": "Statistike grupe za normalizaciju nad grupom {layer}:",
     "normalize.batchnorm": "Normalizacija:",
+    "stats_eval.batchnorm": "Normalizacija nad grupom {layer} u načinu evaluacije normalizira pomičnim statistikama (pomičnim prosjekom i pomičnom varijancom):",
+    "running.batchnorm": "Pomične statistike sloja {layer} nakon ovog koraka (zamah m = {m}; varijanca minigrupe ulazi nepristrana, s n − 1 u nazivniku, kao u PyTorchu):",
     # loss
     "loss.cross_entropy": "Gubitak unakrsne entropije:",
     "loss.binary_cross_entropy": "Gubitak binarne unakrsne entropije:",
@@ -65,6 +67,8 @@ PHRASES = {
     "convention.relu_at_zero": "Derivaciju zglobnice u nuli uzimamo kao {value}.",
     "convention.batchnorm_variance_biased": "Normalizacija nad grupom koristi pristrani procjenitelj varijance (N u nazivniku), ε = {eps}.",
     "convention.batchnorm_variance_unbiased": "Normalizacija nad grupom koristi nepristrani procjenitelj varijance (N − 1 u nazivniku), ε = {eps}.",
+    "convention.batchnorm_eval": "Normalizacija nad grupom {layer} je u načinu evaluacije: normalizira pomičnim statistikama (ε = {eps}), koje su u unatražnom prolazu konstante.",
+    "convention.batchnorm_running": "Pomične statistike ažuriraju se kao u PyTorchu sa zamahom {m}: novo = (1 − m)·staro + m·minigrupa, s nepristranom varijancom minigrupe.",
     "convention.batchnorm_backward_full": "Unatražni prolaz kroz normalizaciju nad grupom uključuje statistike grupe.",
     "convention.batchnorm_backward_constants": "U unatražnom prolazu statistike grupe smatramo konstantama.",
     "convention.mse_plain": "Kvadratni gubitak bez faktora ½: L = (o − y)².",
