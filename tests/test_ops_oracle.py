@@ -214,6 +214,17 @@ def t_avg_pool1d(layer, X):
     return F.avg_pool1d(X, layer.size, layer.stride, layer.pad, count_include_pad=layer.p.count_include_pad)
 
 
+def t_attention(layer, X, w):
+    """torch's scaled_dot_product_attention after nn.Linear projections (a missing one: X itself)."""
+    def project(role):
+        W = w.get(f"W_{role}")
+        return X if W is None else F.linear(X, W, w.get(f"b_{role}"))
+    mask = torch.tensor(layer.p.mask) if layer.p.mask is not None else None
+    scale = None if layer.p.scale is None else float(layer.p.scale)
+    return F.scaled_dot_product_attention(project("q"), project("k"), project("v"), attn_mask=mask,
+                                          is_causal=layer.p.is_causal, scale=scale)
+
+
 def t_flatten(layer, X, w):
     if X.dim() == 4 and layer.conventions.flatten == "channel_last":
         X = X.permute(0, 2, 3, 1)
@@ -388,6 +399,14 @@ LAYER_ORACLES: dict = {
         Case("padding", (7,), {"kernel_size": 3, "stride": 2, "padding": 1}),
         Case("padding_excluded", (2, 6), {"kernel_size": 4, "stride": 2, "padding": 2, "count_include_pad": False}),
         Case("overlap", (5,), {"kernel_size": 2, "stride": 1}, batch=1),
+    ]),
+    "attention": (t_attention, [
+        Case("self_d4", (3, 4), seeds=(1, 2)),
+        Case("projections", (3, 2), {"W_q": Rand((2, 2)), "W_k": Rand((2, 2)), "W_v": Rand((3, 2))}, seeds=(1,)),
+        Case("biases_mask_scale", (3, 2), {"W_q": Rand((1, 2)), "b_q": Rand((1,)), "W_k": Rand((1, 2)),
+                                           "b_k": Rand((1,)), "W_v": Rand((2, 2)), "b_v": Rand((2,)),
+                                           "mask": [[1, 0, 1], [1, 1, 0], [0, 0, 1]]}, seeds=(1,)),
+        Case("causal_scale", (3, 2), {"is_causal": True, "scale": "1/3", "W_v": Rand((2, 2))}, batch=1),
     ]),
     "flatten": (t_flatten, [
         Case("maps", (2, 2, 3)),
@@ -673,6 +692,23 @@ def test_batchnorm_running_statistics_match_torch(shape, momentum, eps, unbiased
     close(np.stack(gxs), X.grad, "batchnorm evaluation dL/dx")
     close(grads["gamma"], module.weight.grad, "batchnorm evaluation dL/dgamma")
     close(grads["beta"], module.bias.grad, "batchnorm evaluation dL/dbeta")
+
+
+def test_attention_problem_key_is_torchs():
+    """problems/extra_attention.yaml's key (4 decimals) against PyTorch alone: its own
+    scaled_dot_product_attention on the spec's numbers, autograd for the gradients."""
+    import yaml
+
+    spec = yaml.safe_load((PROBLEMS / "extra_attention.yaml").read_text(encoding="utf-8"))
+    attn, example, key = spec["model"][0]["attention"], spec["data"][0], spec["answers"]
+    W = {k: torch.tensor(attn[k], dtype=torch.float64, requires_grad=True) for k in ("W_q", "W_k", "W_v")}
+    X = torch.tensor(example["x"], dtype=torch.float64, requires_grad=True)
+    Y = F.scaled_dot_product_attention(X @ W["W_q"].T, X @ W["W_k"].T, X @ W["W_v"].T, is_causal=attn["is_causal"])
+    L = ((Y - torch.tensor(example["y"], dtype=torch.float64)) ** 2).sum()
+    L.backward()
+    for name, value in [("loss", L), ("attn(1)", Y), ("x.grad(1)", X.grad)] + \
+            [(f"attn.{k}.grad", W[k].grad) for k in W]:
+        np.testing.assert_allclose(np.array(key[name], dtype=float), value.detach().numpy(), atol=5e-5, err_msg=name)
 
 
 # ----- loss oracles ---------------------------------------------------------------------

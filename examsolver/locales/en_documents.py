@@ -25,6 +25,7 @@ PHRASES.update({
     "given.avg_pool2d": "average pooling",
     "given.max_pool1d": "1D max pooling",
     "given.avg_pool1d": "1D average pooling",
+    "given.attention": "scaled dot-product attention {params}",
     "given.flatten": "flattening into a vector",
     "given.example": "the example {x}",
     "given.example_label": "the example {x} with the label {y}",

@@ -25,6 +25,7 @@ PHRASES.update({
     "given.avg_pool2d": "sažimanje prosjekom",
     "given.max_pool1d": "1D sažimanje maksimumom",
     "given.avg_pool1d": "1D sažimanje prosjekom",
+    "given.attention": "pažnja sa skaliranim produktom {params}",
     "given.flatten": "izravnavanje u vektor",
     "given.example": "podatak {x}",
     "given.example_label": "podatak {x} s oznakom {y}",

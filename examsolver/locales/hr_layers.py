@@ -40,4 +40,14 @@ PHRASES = {
     "forward.embedding": "Ugrađivanje {layer}: retci matrice W odabrani indeksima (retci jednojedinične kodne riječi puta W):",
     "backward.embedding": "Gradijent ugrađivanja {layer}: svaki redak gradijenta dodaje se retku matrice W iz kojeg je došao (indeksi nemaju gradijent):",
     "convention.embedding_padding": "Ugrađivanje {layer}: redak {index} je redak nadopune (indeks nadopune u PyTorchu) i nema gradijent.",
+    # skalirana pažnja
+    "forward.attention": "Pažnja sa skaliranim produktom {layer} (jedna glava), softmax(QKᵀ/√d)V kao u PyTorchu. {details}",
+    "attention.projections": "Upiti, ključevi i vrijednosti: projekcije ulaza X (težine spremljene kao izlaz × ulaz, kao u PyTorchu):",
+    "attention.scores": "Ocjene: skalirani skalarni produkti upita s ključevima:",
+    "attention.weights": "Težine pažnje: softmax svakog retka ocjena:",
+    "attention.weights_masked": "Težine pažnje: softmax svakog retka ocjena po ključevima koje maska dopušta (maskirani položaj vrijedi kao ocjena −∞, pa mu je težina 0):",
+    "attention.output": "Izlaz: svaki redak je prosjek vrijednosti otežan njegovim težinama pažnje:",
+    "backward.attention": "Unatražni prolaz kroz pažnju {layer}:",
+    "attention.softmax_backward": "Kroz softmax svakog retka (rowsum zbraja elemente retka):",
+    "attention.input_backward": "Ulaz X ulazi u upite, ključeve i vrijednosti, pa njegov gradijent ima tri dijela:",
 }
