@@ -165,6 +165,14 @@ def test_groups_and_dilation_count_as_pytorch(kind, c_in, c_out, k, groups, dila
     assert solve_document(load_text(text)).results["params.total"] == _numel(module)
 
 
+def test_attention_counts_the_input_projections_of_one_head():
+    """W_q, W_k, W_v (d × d) and their biases: nn.MultiheadAttention's in_proj with one head."""
+    torch = pytest.importorskip("torch")
+    s = solve_document(load_text("id: c\nkind: counting\narchitectures:\n  - layers: [{attention: {embed_dim: 6}}]\n"))
+    mha = torch.nn.MultiheadAttention(6, 1)
+    assert s.results["params.total"] == mha.in_proj_weight.numel() + mha.in_proj_bias.numel()
+
+
 def test_groups_that_do_not_divide_the_channels_are_refused():
     with pytest.raises(SpecError, match="divisible by groups"):
         solve_document(load_text("id: c\nkind: counting\narchitectures:\n"

@@ -230,7 +230,7 @@ class BatchNorm(Layer):
         return self._statistics_steps(xs, x_syms) + (self._update_steps() if self.tracks else [])
 
     def _eval_steps(self) -> list:
-        mu, sigma = self._syms()
+        sigma = self._syms()[1]
         var = Power(sigma, Const(2))
         root = call("sqrt", Op("+", (var, Sym("epsilon")))) if self.p.eps.sign() else call("sqrt", var)
         return [Step(lhs=sigma, forms=[root], bindings={var: val(self.stats["var"]), Sym("epsilon"): val(self.p.eps)},

@@ -13,12 +13,12 @@ import numpy as np
 from pydantic import Field
 
 from examsolver.engine.ops.base import Flow, Layer, NoParams, channels, layer, val
-from examsolver.engine.ops.pool2d import MaxPool2d, torch_pool
+from examsolver.engine.ops.pool2d import MaxPool2d, Pool2d, torch_pool
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import zeros
 from examsolver.errors import EngineError
-from examsolver.mathnodes import Call, Const, Frac, Sym, mul
-from examsolver.solution import Phrase, Step
+from examsolver.mathnodes import Const, Frac, Sym, mul
+from examsolver.solution import Phrase
 
 
 class Pool1dParams(NoParams):
@@ -111,27 +111,12 @@ class Pool1d(Layer):
         return Phrase(f"{direction}.{self.kind}", {"layer": self.name, "k": self.size, "s": self.stride,
                                                     "p": self.pad})
 
-    def forward_steps(self, flow: Flow) -> list:
-        steps = [Step(lhs=ys, forms=[Call(self.fn_name, (xs,))], bindings={xs: val(xv, "colT")}, result=yv,
-                      layout="colT") for xs, xv, ys, yv in self._views(flow)]
-        steps[0].text = self.phrase("forward")
-        return steps
+    layouts = ("colT", "row")
+    forward_steps = Pool2d.forward_steps
+    backward_steps = Pool2d.backward_steps
 
-    def backward_steps(self, flow: Flow, gy, gx, grads, want_input) -> list:
-        if not want_input:
-            return []
-        steps = []
-        gys, gxs = self._maps(np.asarray(gy, dtype=object)), self._maps(np.asarray(gx, dtype=object))
-        for (xs, xv, ys, _), g, gxv in zip(self._views(flow), gys, gxs):
-            up = Call("up", (flow.d(ys),))
-            bindings = {flow.d(ys): val(g, "row")}
-            forms = []          # overlapping or padded windows: the shares add up, no elementwise form
-            if not self.overlapping and xv.shape[0] % self.size == 0:
-                forms = [self.backward_form(xs, up)]
-                bindings.update(self.backward_bindings(xs, xv))
-            steps.append(Step(lhs=flow.d(xs), forms=forms, bindings=bindings, result=gxv, layout="row"))
-        steps[0].text = self.phrase("backward")
-        return steps
+    def elementwise(self, xv) -> bool:
+        return not self.overlapping and xv.shape[0] % self.size == 0
 
 
 @layer

@@ -136,9 +136,15 @@ class Pool2d(Layer):
         return Phrase(f"{direction}.{self.kind}", {"layer": self.name, "kh": self.size[0], "kw": self.size[1],
                                                     "sh": self.stride[0], "sw": self.stride[1]})
 
+    layouts = ("col", "col")      # how the forward and backward steps print a map (1D pooling: a sequence)
+
+    def elementwise(self, xv) -> bool:
+        """The gradient is mask ⊙ up(∂L/∂h): the windows tile the map without overlapping."""
+        return not self.overlapping
+
     def forward_steps(self, flow: Flow) -> list:
-        steps = [Step(lhs=ys, forms=[Call(self.fn_name, (xs,))], bindings={xs: val(xv)}, result=yv)
-                 for xs, xv, ys, yv in self._views(flow)]
+        steps = [Step(lhs=ys, forms=[Call(self.fn_name, (xs,))], bindings={xs: val(xv, self.layouts[0])}, result=yv,
+                      layout=self.layouts[0]) for xs, xv, ys, yv in self._views(flow)]
         steps[0].text = self.phrase("forward")
         return steps
 
@@ -149,13 +155,12 @@ class Pool2d(Layer):
         gys, gxs = self._maps(np.asarray(gy, dtype=object)), self._maps(np.asarray(gx, dtype=object))
         for (xs, xv, ys, _), g, gxv in zip(self._views(flow), gys, gxs):
             up = Call("up", (flow.d(ys),))
-            bindings = {flow.d(ys): val(g)}
-            if self.overlapping:
-                forms = []          # windows overlap: the shares add up, no elementwise form
-            else:
+            bindings = {flow.d(ys): val(g, self.layouts[1])}
+            forms = []              # windows overlap (or pad): the shares add up, no elementwise form
+            if self.elementwise(xv):
                 forms = [self.backward_form(xs, up)]
                 bindings.update(self.backward_bindings(xs, xv))
-            steps.append(Step(lhs=flow.d(xs), forms=forms, bindings=bindings, result=gxv))
+            steps.append(Step(lhs=flow.d(xs), forms=forms, bindings=bindings, result=gxv, layout=self.layouts[1]))
         steps[0].text = self.phrase("backward")
         return steps
 
