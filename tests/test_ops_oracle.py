@@ -706,8 +706,9 @@ def test_attention_problem_key_is_torchs():
     Y = F.scaled_dot_product_attention(X @ W["W_q"].T, X @ W["W_k"].T, X @ W["W_v"].T, is_causal=attn["is_causal"])
     L = ((Y - torch.tensor(example["y"], dtype=torch.float64)) ** 2).sum()
     L.backward()
-    for name, value in [("loss", L), ("attn(1)", Y), ("x.grad(1)", X.grad)] + \
-            [(f"attn.{k}.grad", W[k].grad) for k in W]:
+    checks = [("loss", L), ("attn(1)", Y), ("x.grad(1)", X.grad)] + [(f"attn.{k}.grad", W[k].grad) for k in W]
+    assert sum(name in key for name, _ in checks) >= 5          # the key is not vacuous
+    for name, value in ((n, v) for n, v in checks if n in key):
         np.testing.assert_allclose(np.array(key[name], dtype=float), value.detach().numpy(), atol=5e-5, err_msg=name)
 
 
