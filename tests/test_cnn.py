@@ -221,3 +221,46 @@ def test_cli_renders_t2_in_every_format(lang):
         result = CliRunner().invoke(app, ["solve", str(PROBLEMS / "000_t2.yaml"), "--lang", lang, "--format", fmt])
         assert result.exit_code == 0, result.output
     assert ("sažimanje maksimumom" if lang == "hr" else "max pooling") in result.output.lower() or fmt == "json"
+
+
+DILATED_GROUPED = """
+id: dilated_grouped
+model:
+  - conv2d: {name: c, kernels: [[[[1, 0], [0, -1]]], [[[1, 1], [0, 1]]], [[[0, 1], [1, 0]]], [[[2, 0], [1, 1]]]],
+             b: [0, 1, 0, -1], dilation: [2, 1], groups: 2, stride: [1, 2], padding: 1}
+  - batchnorm: {name: bn, training: false, running_mean: [0, 1, 0, 1], running_var: [1, 4, 1, 4]}
+  - max_pool2d: {kernel_size: 2}
+  - flatten
+  - linear: {name: fc, W: [[1, -1, 1, 1]], b: [0]}
+loss: mse
+data:
+  - {x: [[[1, 2, 0, 1], [0, 1, 3, 2], [2, 0, 1, 1]], [[1, 0, 0, 2], [1, 2, 1, 0], [0, 1, 2, 1]]], y: [1]}
+tasks: [forward, {gradient: {wrt: [c.W, c.b, x]}}]
+"""
+
+
+@pytest.mark.parametrize("lang", ["hr", "en"])
+def test_dilated_grouped_convolution_steps(lang, tmp_path):
+    """The worked steps of a dilated, grouped, strided, padded conv2d (and batchnorm in evaluation mode)
+    render, and each ∂L/∂dil(w) step holds ∂L/∂w at its taps (every d-th entry)."""
+    from typer.testing import CliRunner
+
+    from examsolver.cli import app
+    from examsolver.mathnodes import Call, Deriv
+    from examsolver.solution import Step
+
+    sol = solve_document(load_text(DILATED_GROUPED, "dilated_grouped.yaml"), answers={})
+    steps = [b for sec in sol.sections for b in sec.blocks if isinstance(b, Step)]
+    dilated = [i for i, st in enumerate(steps) if isinstance(st.lhs, Deriv) and isinstance(st.lhs.den, Call)
+               and st.lhs.den.fn == "dil"]
+    assert len(dilated) == 4                       # one per kernel (one input channel each: groups)
+    for i in dilated:
+        taps = np.asarray(steps[i].result, dtype=object)[::2, ::1]
+        assert taps.tolist() == np.asarray(steps[i + 1].result, dtype=object).tolist()
+    grads = np.stack([np.asarray(steps[i + 1].result, dtype=object) for i in dilated])
+    assert grads.tolist() == sol.results["c.W.grad"][:, 0].tolist()
+    path = tmp_path / "dilated_grouped.yaml"
+    path.write_text(DILATED_GROUPED, encoding="utf-8")
+    result = CliRunner().invoke(app, ["solve", str(path), "--lang", lang])
+    assert result.exit_code == 0, result.output
+    assert ("dilatacija" if lang == "hr" else "dilation") in result.output
