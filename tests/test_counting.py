@@ -173,6 +173,26 @@ def test_attention_counts_the_input_projections_of_one_head():
     assert s.results["params.total"] == mha.in_proj_weight.numel() + mha.in_proj_bias.numel()
 
 
+@pytest.mark.parametrize("kind, options, size", [
+    ("conv2d", "kernel_size: 3, dilation: 2, padding: 1, stride: 2", [32, 31]),
+    ("conv2d", "kernel_size: [3, 2], dilation: [1, 3], padding: [0, 2], stride: [2, 1], groups: 2", [9, 12]),
+    ("conv1d", "kernel_size: 5, dilation: 3, stride: 2, groups: 4", 50)])
+def test_conv_output_shape_follows_pytorch_with_dilation(kind, options, size):
+    torch = pytest.importorskip("torch")
+    text = (f"id: c\nkind: counting\narchitectures:\n  - layers: [{{{kind}: {{name: c, in_channels: 4, "
+            f"out_channels: 8, {options}, input_size: {size}}}}}]\n")
+    s = solve_document(load_text(text))
+    spec = load_text(text).data["architectures"][0]["layers"][0][kind]
+    args = {k: spec[k] for k in ("stride", "padding", "dilation", "groups") if k in spec}
+    module = getattr(torch.nn, kind.replace("conv", "Conv"))(4, 8, spec["kernel_size"], **args)
+    x = torch.zeros((1, 4) + (tuple(size) if isinstance(size, list) else (size,)))
+    table = next(b for sec in s.sections for b in sec.blocks if hasattr(b, "rows"))
+    shapes = {row[1].base: row[3] for row in table.rows if row[0] == "c"}
+    from examsolver.render.math import PlainPrinter
+
+    assert PlainPrinter().print(shapes["h"]).replace(" ", "") == "×".join(map(str, module(x).shape[1:]))
+
+
 def test_groups_that_do_not_divide_the_channels_are_refused():
     with pytest.raises(SpecError, match="divisible by groups"):
         solve_document(load_text("id: c\nkind: counting\narchitectures:\n"

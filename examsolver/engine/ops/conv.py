@@ -87,6 +87,14 @@ def correlate_vjp(Xp, K, gy, stride: tuple, dilation: tuple, groups: int) -> tup
     return gK, gXp
 
 
+def _per_axis(value, dims: int, what: str, least: int = 1) -> tuple:
+    """One number for every spatial axis, or one per axis (PyTorch accepts both); whole numbers ≥ least."""
+    values = tuple(value) if isinstance(value, (list, tuple)) else (value,) * dims
+    if len(values) != dims or not all(isinstance(v, int) and not isinstance(v, bool) and v >= least for v in values):
+        raise EngineError(f"{what} needs one whole number ≥ {least} or {dims} of them, got {value}")
+    return values
+
+
 def group_channels(k: int, c_out: int, per_group: int, groups: int) -> slice:
     """The input channels output map k reads: those of its group (all of them when groups = 1)."""
     g = k // (c_out // groups)
@@ -99,6 +107,7 @@ class Convolution(Layer):
 
     spatial_dims: int = 1      # kernels given without an input-channel axis have spatial_dims + 1 axes
     weight_aliases = {"W": ("kernels",)}
+    count_options = ("stride", "padding", "dilation", "groups", "input_size")    # counting: no sizes to probe
 
     def init_weights(self) -> dict:
         W = self.p.W
@@ -131,6 +140,8 @@ class Convolution(Layer):
         from examsolver.engine.ops.conv2d import pair
 
         c_out, c_in, groups = sizes["out_channels"], sizes.get("in_channels", 1), sizes.get("groups", 1)
+        if not (isinstance(groups, int) and not isinstance(groups, bool) and groups >= 1):
+            raise EngineError(f"groups must be a whole number ≥ 1, got {groups}")
         if groups != 1 and (c_in % groups or c_out % groups):
             raise EngineError(f"in_channels ({c_in}) and out_channels ({c_out}) must be divisible by groups ({groups})")
         taps = (sizes["kernel_size"],) if cls.spatial_dims == 1 else pair(sizes["kernel_size"], "kernel_size")
@@ -138,6 +149,21 @@ class Convolution(Layer):
         if sizes.get("bias", True):
             shapes["b"] = (c_out,)
         return shapes
+
+    @classmethod
+    def io_shapes(cls, sizes: dict) -> dict:
+        """With `input_size` (a length, or H and W): the input and output shapes by PyTorch's rule
+        ⌊(n + 2p − d(k − 1) − 1)/s⌋ + 1 per spatial axis."""
+        if sizes.get("input_size") is None:
+            return {}
+        def axes(key, default, least=1):
+            return _per_axis(sizes.get(key, default), cls.spatial_dims, key, least)
+        extent, taps = axes("input_size", None), axes("kernel_size", None)
+        stride, padding, dilation = axes("stride", 1), axes("padding", 0, 0), axes("dilation", 1)
+        out = tuple((n + 2 * p - span(k, d)) // s + 1 for n, k, s, p, d in zip(extent, taps, stride, padding, dilation))
+        if min(out) < 1:
+            raise EngineError(f"the input {'×'.join(map(str, extent))} is smaller than the (dilated) kernel")
+        return {"x": (sizes.get("in_channels", 1),) + extent, "h": (sizes["out_channels"],) + out}
 
     def conventions_used(self):
         return [Phrase(f"convention.{self.conventions.convolution}", {})]
