@@ -64,6 +64,9 @@ class Pool1d(Layer):
     def _maps(self, x):
         return [x] if x.ndim == 1 else [x[c] for c in range(x.shape[0])]
 
+    def window_values(self, m) -> list:
+        return [m[span] for _, span in self.windows(m.shape[0])]
+
     @property
     def overlapping(self) -> bool:
         return self.stride < self.size or self.pad > 0
@@ -133,19 +136,8 @@ class MaxPool1d(Pool1d):
     def backward_bindings(self, xs, xv):
         return {Sym("M", xs.sub, bold=True): val(self.share_map(xv), "row")}
 
-    def degeneracies(self, xs):
-        tied = total = 0
-        for x in xs:
-            for m in self._maps(x):
-                for _, span in self.windows(m.shape[0]):
-                    window = m[span]
-                    best = self.pool(window)
-                    total += 1
-                    tied += sum(1 for v in window.flat if v == best) > 1
-        if not tied:
-            return []
-        return [Phrase("warning.maxpool_ties", {"layer": self.name, "count": tied, "total": total,
-                                                "rule": Phrase(f"convention.maxpool_{self.conventions.maxpool_ties}", {})})]
+    tied_windows = MaxPool2d.tied_windows
+    degeneracies = MaxPool2d.degeneracies
 
 
 @layer

@@ -85,6 +85,9 @@ class Pool2d(Layer):
     def _maps(self, x):
         return [x] if x.ndim == 2 else [x[c] for c in range(x.shape[0])]
 
+    def window_values(self, m) -> list:
+        return [m[rows, cols] for _, _, rows, cols in self.windows(m.shape)]
+
     @property
     def overlapping(self) -> bool:
         return self.stride[0] < self.size[0] or self.stride[1] < self.size[1]
@@ -206,8 +209,7 @@ class MaxPool2d(Pool2d):
         tied = total = 0
         for x in xs:
             for m in self._maps(x):
-                for _, _, rows, cols in self.windows(m.shape):
-                    window = m[rows, cols]
+                for window in self.window_values(m):
                     best = self.pool(window)
                     total += 1
                     tied += sum(1 for v in window.flat if v == best) > 1
