@@ -95,6 +95,15 @@ def _per_axis(value, dims: int, what: str, least: int = 1) -> tuple:
     return values
 
 
+def pair(value, what: str) -> tuple[int, int]:
+    """An int or [a, b] as (a, b); the spec may give either, as PyTorch does."""
+    if isinstance(value, int):
+        return value, value
+    if len(value) != 2:
+        raise EngineError(f"{what} must be one number or two ([height, width]), got {value}")
+    return int(value[0]), int(value[1])
+
+
 def group_channels(k: int, c_out: int, per_group: int, groups: int) -> slice:
     """The input channels output map k reads: those of its group (all of them when groups = 1)."""
     g = k // (c_out // groups)
@@ -108,6 +117,7 @@ class Convolution(Layer):
     spatial_dims: int = 1      # kernels given without an input-channel axis have spatial_dims + 1 axes
     weight_aliases = {"W": ("kernels",)}
     count_options = ("stride", "padding", "dilation", "groups", "input_size")    # counting: no sizes to probe
+    _taps_text = "k"           # the kernel's axes, as the error message names them
 
     def init_weights(self) -> dict:
         W = self.p.W
@@ -116,7 +126,8 @@ class Convolution(Layer):
             raise EngineError(f"{self.name}: kernels must be a list of {n}D kernels (C_out, {self._taps_text}) or "
                               f"(C_out, C_in/groups, {self._taps_text}), got shape {W.shape}")
         self.stride, self.padding, self.dilation = (self._tuple(name) for name in ("stride", "padding", "dilation"))
-        if min(self.stride + self.dilation) < 1 or min(self.padding) < 0 or                 max(self.stride + self.padding + self.dilation) > 1000:
+        if min(self.stride + self.dilation) < 1 or min(self.padding) < 0 or \
+                max(self.stride + self.padding + self.dilation) > 1000:
             raise EngineError(f"{self.name}: stride and dilation must be ≥ 1, padding ≥ 0 (and all ≤ 1000)")
         self.groups = self.p.groups
         if W.shape[0] % self.groups:
@@ -129,16 +140,12 @@ class Convolution(Layer):
             raise EngineError(f"{self.name}: b has {b.size} entries, expected one per kernel ({W.shape[0]})")
         return {"W": W, "b": b}
 
-    _taps_text = "k"
-
     def _tuple(self, name: str) -> tuple:
         return (getattr(self.p, name),)
 
     @classmethod
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
         """W is c_out × c_in/groups × k (× k) (PyTorch's layout); b unless `bias: false`."""
-        from examsolver.engine.ops.conv2d import pair
-
         c_out, c_in, groups = sizes["out_channels"], sizes.get("in_channels", 1), sizes.get("groups", 1)
         if not (isinstance(groups, int) and not isinstance(groups, bool) and groups >= 1):
             raise EngineError(f"groups must be a whole number ≥ 1, got {groups}")

@@ -16,7 +16,14 @@ import numpy as np
 from pydantic import Field
 
 from examsolver.engine.ops.base import Flow, NoParams, layer, val
-from examsolver.engine.ops.conv import Convolution, window_slices, group_channels, pad, span
+from examsolver.engine.ops.conv import (
+    Convolution,
+    group_channels,
+    pad,
+    pair,
+    span,
+    window_slices,
+)
 from examsolver.errors import EngineError
 from examsolver.mathnodes import Call, Const, Op, Paren, Sym, mul
 from examsolver.solution import Phrase, Step
@@ -25,15 +32,6 @@ from examsolver.spec.model import Tensor
 WINDOW_DETAIL_LIMIT = 9    # output maps with at most this many entries show every window sum
 
 Pair = int | list[int]
-
-
-def pair(value, what: str) -> tuple[int, int]:
-    """An int or [a, b] as (a, b); the spec may give either, as PyTorch does."""
-    if isinstance(value, int):
-        return value, value
-    if len(value) != 2:
-        raise EngineError(f"{what} must be one number or two ([height, width]), got {value}")
-    return int(value[0]), int(value[1])
 
 
 def as_channels(x: np.ndarray) -> np.ndarray:
