@@ -118,8 +118,9 @@ class Attention(Layer):
 
     def parts(self, x) -> dict:
         """Q, K, V, the scores S, the weights A and the output Y of one example (kept for its passes)."""
-        key = id(x)
-        if key in self._memo and self._memo[key][0] is x:
+        key = (id(x),) + tuple(id(w) for w in self.weights.values())      # new weights (a training step): anew
+        held = (x, *self.weights.values())
+        if key in self._memo and all(a is b for a, b in zip(self._memo[key][0], held)):
             return self._memo[key][1]
         Q, K, V = (self._project(x, role) for role in ROLES)
         c = self._scale(Q.shape[1])
@@ -133,7 +134,7 @@ class Attention(Layer):
             for j, e in exps.items():
                 A[i, j] = e / total
         out = {"Q": Q, "K": K, "V": V, "S": S, "A": A, "Y": tdot(A, V), "c": c}
-        self._memo[key] = (x, out)
+        self._memo[key] = (held, out)
         return out
 
     def forward_one(self, x):
