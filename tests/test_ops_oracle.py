@@ -712,6 +712,27 @@ def test_attention_problem_key_is_torchs():
         np.testing.assert_allclose(np.array(key[name], dtype=float), value.detach().numpy(), atol=5e-5, err_msg=name)
 
 
+def test_attention_trains_like_torch():
+    """Two SGD steps: the second forward pass sees the updated weights (nothing of the first is reused)."""
+    from examsolver.pipeline import solve_document
+    from examsolver.spec.load import load_text
+
+    text = ("id: att_train\nmodel:\n  - attention: {name: attn, W_v: [[1, 0], [0, 2]], W_q: [[1, 0], [0, 1]]}\n"
+            "loss: mse\ndata:\n  - {x: [[1, 0], [0, 1]], y: [[1, 0], [0, 1]]}\n"
+            "tasks:\n  - train: {optimizer: {sgd: {lr: 1/2}}, steps: 2}\n")
+    results = solve_document(load_text(text, "att_train.yaml"), answers={}).results
+    X, Y = torch.eye(2), torch.eye(2)
+    W_q = torch.eye(2, requires_grad=True)
+    W_v = torch.tensor([[1.0, 0], [0, 2]], requires_grad=True)
+    opt = torch.optim.SGD([W_q, W_v], lr=0.5)
+    for t in (1, 2):
+        opt.zero_grad()
+        ((F.scaled_dot_product_attention(X @ W_q.T, X, X @ W_v.T) - Y) ** 2).sum().backward()
+        opt.step()
+        close(results[f"attn.W_v.updated({t})"], W_v, f"W_v after step {t}")
+        close(results[f"attn.W_q.updated({t})"], W_q, f"W_q after step {t}")
+
+
 # ----- loss oracles ---------------------------------------------------------------------
 def probabilities(rng, k: int) -> np.ndarray:
     raw = random_fractions(rng, k, positive=True, hi=9)
