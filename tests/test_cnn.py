@@ -264,3 +264,41 @@ def test_dilated_grouped_convolution_steps(lang, tmp_path):
     result = CliRunner().invoke(app, ["solve", str(path), "--lang", lang])
     assert result.exit_code == 0, result.output
     assert ("dilatacija" if lang == "hr" else "dilation") in result.output
+
+
+POOLED_SEQUENCE = """
+id: pooled_sequence
+model:
+  - conv1d: {name: c, kernels: [[1, -1]], b: [0], dilation: 2}
+  - max_pool1d: {name: mp, kernel_size: 2, stride: 1, padding: 1}
+  - avg_pool1d: {name: ap, kernel_size: 2}
+  - flatten
+  - linear: {name: fc, W: [[1, 2]]}
+loss: mse
+data:
+  - {x: [1, 3, 0, 2, 5, 1], y: [1]}
+tasks: [forward, {gradient: {wrt: [c.W, x]}}]
+"""
+
+
+@pytest.mark.parametrize("lang", ["hr", "en"])
+def test_pooled_sequence_steps_render_and_match_torch(lang, tmp_path):
+    """1D pooling's worked steps (padded, overlapping max pooling; average pooling) in both languages, and
+    the gradients they end in against torch."""
+    from typer.testing import CliRunner
+
+    from examsolver.cli import app
+
+    path = tmp_path / "pooled.yaml"
+    path.write_text(POOLED_SEQUENCE, encoding="utf-8")
+    result = CliRunner().invoke(app, ["solve", str(path), "--lang", lang])
+    assert result.exit_code == 0, result.output
+    assert ("sažimanje maksimumom" if lang == "hr" else "max pooling") in result.output.lower()
+    x = torch.tensor([[[1.0, 3, 0, 2, 5, 1]]], dtype=torch.float64, requires_grad=True)
+    w = torch.tensor([[[1.0, -1]]], dtype=torch.float64, requires_grad=True)
+    h = F.avg_pool1d(F.max_pool1d(F.conv1d(x, w, torch.zeros(1, dtype=torch.float64), dilation=2), 2, 1, 1), 2)
+    o = h.flatten(1) @ torch.tensor([[1.0], [2.0]], dtype=torch.float64)
+    ((o - 1) ** 2).sum().backward()
+    results = solve_document(load_text(POOLED_SEQUENCE, "pooled.yaml"), answers={}).results
+    assert np.allclose(to_float(results["c.W.grad"]), w.grad.numpy()[0])
+    assert np.allclose(to_float(results["x.grad(1)"] if "x.grad(1)" in results else results["x.grad"]), x.grad.numpy()[0, 0])
