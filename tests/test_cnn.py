@@ -171,6 +171,22 @@ tasks: [infer_input_size, forward]
     assert sol.results["h1"].shape == (3, 8, 8)
 
 
+def test_inference_through_dilation():
+    # conv 3×3 with dilation 2 spans 5: FC width 2·4·4 = 32 → 4 → (4 − 1)·1 + 5 = 8, as PyTorch's shape rule
+    text = f"""
+id: infer_dilated
+model:
+  - conv2d: {{name: c, kernels: {_lit([[[0] * 3 for _ in range(3)] for _ in range(2)])}, dilation: 2}}
+  - flatten
+  - linear: {{W: {_lit([[0] * 32])}}}
+data: {{x: {{shape: infer, entries: [{{at: [7, 7], value: 1}}]}}}}
+tasks: [infer_input_size, forward]
+"""
+    sol = solve_document(load_text(text, "infer.yaml"), answers={})
+    assert list(sol.results["input_shape"]) == [8, 8]
+    assert sol.results["h1"].shape == tuple(F.conv2d(torch.zeros(1, 1, 8, 8), torch.zeros(2, 1, 3, 3), dilation=2).shape[1:])
+
+
 def test_inference_refuses_a_model_that_forgets_the_size():
     text = """
 id: gap
@@ -205,3 +221,84 @@ def test_cli_renders_t2_in_every_format(lang):
         result = CliRunner().invoke(app, ["solve", str(PROBLEMS / "000_t2.yaml"), "--lang", lang, "--format", fmt])
         assert result.exit_code == 0, result.output
     assert ("sažimanje maksimumom" if lang == "hr" else "max pooling") in result.output.lower() or fmt == "json"
+
+
+DILATED_GROUPED = """
+id: dilated_grouped
+model:
+  - conv2d: {name: c, kernels: [[[[1, 0], [0, -1]]], [[[1, 1], [0, 1]]], [[[0, 1], [1, 0]]], [[[2, 0], [1, 1]]]],
+             b: [0, 1, 0, -1], dilation: [2, 1], groups: 2, stride: [1, 2], padding: 1}
+  - batchnorm: {name: bn, training: false, running_mean: [0, 1, 0, 1], running_var: [1, 4, 1, 4]}
+  - max_pool2d: {kernel_size: 2}
+  - flatten
+  - linear: {name: fc, W: [[1, -1, 1, 1]], b: [0]}
+loss: mse
+data:
+  - {x: [[[1, 2, 0, 1], [0, 1, 3, 2], [2, 0, 1, 1]], [[1, 0, 0, 2], [1, 2, 1, 0], [0, 1, 2, 1]]], y: [1]}
+tasks: [forward, {gradient: {wrt: [c.W, c.b, x]}}]
+"""
+
+
+@pytest.mark.parametrize("lang", ["hr", "en"])
+def test_dilated_grouped_convolution_steps(lang, tmp_path):
+    """The worked steps of a dilated, grouped, strided, padded conv2d (and batchnorm in evaluation mode)
+    render, and each ∂L/∂dil(w) step holds ∂L/∂w at its taps (every d-th entry)."""
+    from typer.testing import CliRunner
+
+    from examsolver.cli import app
+    from examsolver.mathnodes import Call, Deriv
+    from examsolver.solution import Step
+
+    sol = solve_document(load_text(DILATED_GROUPED, "dilated_grouped.yaml"), answers={})
+    steps = [b for sec in sol.sections for b in sec.blocks if isinstance(b, Step)]
+    dilated = [i for i, st in enumerate(steps) if isinstance(st.lhs, Deriv) and isinstance(st.lhs.den, Call)
+               and st.lhs.den.fn == "dil"]
+    assert len(dilated) == 4                       # one per kernel (one input channel each: groups)
+    for i in dilated:
+        taps = np.asarray(steps[i].result, dtype=object)[::2, ::1]
+        assert taps.tolist() == np.asarray(steps[i + 1].result, dtype=object).tolist()
+    grads = np.stack([np.asarray(steps[i + 1].result, dtype=object) for i in dilated])
+    assert grads.tolist() == sol.results["c.W.grad"][:, 0].tolist()
+    path = tmp_path / "dilated_grouped.yaml"
+    path.write_text(DILATED_GROUPED, encoding="utf-8")
+    result = CliRunner().invoke(app, ["solve", str(path), "--lang", lang])
+    assert result.exit_code == 0, result.output
+    assert ("dilatacija" if lang == "hr" else "dilation") in result.output
+
+
+POOLED_SEQUENCE = """
+id: pooled_sequence
+model:
+  - conv1d: {name: c, kernels: [[1, -1]], b: [0], dilation: 2}
+  - max_pool1d: {name: mp, kernel_size: 2, stride: 1, padding: 1}
+  - avg_pool1d: {name: ap, kernel_size: 2}
+  - flatten
+  - linear: {name: fc, W: [[1, 2]]}
+loss: mse
+data:
+  - {x: [1, 3, 0, 2, 5, 1], y: [1]}
+tasks: [forward, {gradient: {wrt: [c.W, x]}}]
+"""
+
+
+@pytest.mark.parametrize("lang", ["hr", "en"])
+def test_pooled_sequence_steps_render_and_match_torch(lang, tmp_path):
+    """1D pooling's worked steps (padded, overlapping max pooling; average pooling) in both languages, and
+    the gradients they end in against torch."""
+    from typer.testing import CliRunner
+
+    from examsolver.cli import app
+
+    path = tmp_path / "pooled.yaml"
+    path.write_text(POOLED_SEQUENCE, encoding="utf-8")
+    result = CliRunner().invoke(app, ["solve", str(path), "--lang", lang])
+    assert result.exit_code == 0, result.output
+    assert ("sažimanje maksimumom" if lang == "hr" else "max pooling") in result.output.lower()
+    x = torch.tensor([[[1.0, 3, 0, 2, 5, 1]]], dtype=torch.float64, requires_grad=True)
+    w = torch.tensor([[[1.0, -1]]], dtype=torch.float64, requires_grad=True)
+    h = F.avg_pool1d(F.max_pool1d(F.conv1d(x, w, torch.zeros(1, dtype=torch.float64), dilation=2), 2, 1, 1), 2)
+    o = h.flatten(1) @ torch.tensor([[1.0], [2.0]], dtype=torch.float64)
+    ((o - 1) ** 2).sum().backward()
+    results = solve_document(load_text(POOLED_SEQUENCE, "pooled.yaml"), answers={}).results
+    assert np.allclose(to_float(results["c.W.grad"]), w.grad.numpy()[0])
+    assert np.allclose(to_float(results["x.grad(1)"] if "x.grad(1)" in results else results["x.grad"]), x.grad.numpy()[0, 0])

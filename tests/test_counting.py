@@ -144,13 +144,59 @@ def test_bad_sizes_are_spec_errors():
                                  "  - layers: [{linear: {in_features: '1+1', out_features: 2}}]\n"))
 
 
-@pytest.mark.parametrize("layer, option", [("conv2d: {in_channels: 3, out_channels: 8, kernel_size: 3, groups: 2}", "groups"),
+@pytest.mark.parametrize("layer, option", [("conv2d: {in_channels: 3, out_channels: 8, kernel_size: 3, padding_mode: reflect}",
+                                            "padding_mode"),
                                            ("lstm: {input_size: 2, hidden_size: 3, proj_size: 2}", "proj_size"),
                                            ("gru: {input_size: 2, hidden_size: 3, groups: 2}", "groups")])
 def test_options_the_count_would_ignore_are_refused(layer, option):
-    """A count that silently ignored `groups` or `num_layers` would be confidently wrong."""
+    """A count that silently ignored `padding_mode` or `num_layers` would be confidently wrong."""
     with pytest.raises(SpecError, match=option):
         solve_document(load_text(f"id: c\nkind: counting\narchitectures:\n  - layers: [{{{layer}}}]\n"))
+
+
+@pytest.mark.parametrize("kind, c_in, c_out, k, groups, dilation", [("conv2d", 4, 8, 3, 2, 1), ("conv2d", 6, 6, 3, 6, 2),
+                                                                  ("conv1d", 6, 9, 5, 3, 2), ("conv1d", 3, 3, 2, 1, 3)])
+def test_groups_and_dilation_count_as_pytorch(kind, c_in, c_out, k, groups, dilation):
+    """W is c_out × c_in/groups × k…: groups divide the weights, dilation changes none of them."""
+    torch = pytest.importorskip("torch")
+    text = (f"id: c\nkind: counting\narchitectures:\n  - layers: [{{{kind}: {{in_channels: {c_in}, out_channels: {c_out}, "
+            f"kernel_size: {k}, groups: {groups}, dilation: {dilation}}}}}]\n")
+    module = getattr(torch.nn, kind.replace("conv", "Conv"))(c_in, c_out, k, groups=groups, dilation=dilation)
+    assert solve_document(load_text(text)).results["params.total"] == _numel(module)
+
+
+def test_attention_counts_the_input_projections_of_one_head():
+    """W_q, W_k, W_v (d × d) and their biases: nn.MultiheadAttention's in_proj with one head."""
+    torch = pytest.importorskip("torch")
+    s = solve_document(load_text("id: c\nkind: counting\narchitectures:\n  - layers: [{attention: {embed_dim: 6}}]\n"))
+    mha = torch.nn.MultiheadAttention(6, 1)
+    assert s.results["params.total"] == mha.in_proj_weight.numel() + mha.in_proj_bias.numel()
+
+
+@pytest.mark.parametrize("kind, options, size", [
+    ("conv2d", "kernel_size: 3, dilation: 2, padding: 1, stride: 2", [32, 31]),
+    ("conv2d", "kernel_size: [3, 2], dilation: [1, 3], padding: [0, 2], stride: [2, 1], groups: 2", [9, 12]),
+    ("conv1d", "kernel_size: 5, dilation: 3, stride: 2, groups: 4", 50)])
+def test_conv_output_shape_follows_pytorch_with_dilation(kind, options, size):
+    torch = pytest.importorskip("torch")
+    text = (f"id: c\nkind: counting\narchitectures:\n  - layers: [{{{kind}: {{name: c, in_channels: 4, "
+            f"out_channels: 8, {options}, input_size: {size}}}}}]\n")
+    s = solve_document(load_text(text))
+    spec = load_text(text).data["architectures"][0]["layers"][0][kind]
+    args = {k: spec[k] for k in ("stride", "padding", "dilation", "groups") if k in spec}
+    module = getattr(torch.nn, kind.replace("conv", "Conv"))(4, 8, spec["kernel_size"], **args)
+    x = torch.zeros((1, 4) + (tuple(size) if isinstance(size, list) else (size,)))
+    table = next(b for sec in s.sections for b in sec.blocks if hasattr(b, "rows"))
+    shapes = {row[1].base: row[3] for row in table.rows if row[0] == "c"}
+    from examsolver.render.math import PlainPrinter
+
+    assert PlainPrinter().print(shapes["h"]).replace(" ", "") == "×".join(map(str, module(x).shape[1:]))
+
+
+def test_groups_that_do_not_divide_the_channels_are_refused():
+    with pytest.raises(SpecError, match="divisible by groups"):
+        solve_document(load_text("id: c\nkind: counting\narchitectures:\n"
+                                 "  - layers: [{conv2d: {in_channels: 3, out_channels: 8, kernel_size: 3, groups: 2}}]\n"))
 
 
 def test_parameterless_layers_count_zero():

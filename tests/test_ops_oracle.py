@@ -147,7 +147,8 @@ def t_conv1d(layer, X, w):
     if layer.conventions.convolution == "convolution":
         K = K.flip(-1)        # a true convolution is torch's cross-correlation with the flipped kernel
     Xc = X.unsqueeze(1) if X.dim() == 2 else X
-    return F.conv1d(Xc, K, w.get("b"), stride=layer.p.stride, padding=layer.p.padding)
+    return F.conv1d(Xc, K, w.get("b"), stride=layer.p.stride, padding=layer.p.padding, dilation=layer.p.dilation,
+                    groups=layer.p.groups)
 
 
 def t_conv2d(layer, X, w):
@@ -155,7 +156,8 @@ def t_conv2d(layer, X, w):
     if layer.conventions.convolution == "convolution":
         K = K.flip(-2, -1)
     Xc = X.unsqueeze(1) if X.dim() == 3 else X
-    return F.conv2d(Xc, K, w.get("b"), stride=layer.stride, padding=layer.padding)
+    return F.conv2d(Xc, K, w.get("b"), stride=layer.p.stride, padding=layer.p.padding, dilation=layer.p.dilation,
+                    groups=layer.p.groups)
 
 
 def _maps(fn):
@@ -184,6 +186,43 @@ def t_max_pool2d(layer, X):
 
 def t_avg_pool2d(layer, X):
     return F.avg_pool2d(X, layer.size, layer.stride)
+
+
+def _sequences(fn):
+    """Run a (N, C, L) torch op on (N, L) too (one sequence per example)."""
+    def run(layer, X, w):
+        return fn(layer, X.unsqueeze(1)).squeeze(1) if X.dim() == 2 else fn(layer, X)
+    return run
+
+
+def t_max_pool1d(layer, X):
+    """CPU max pooling takes a window's first maximum; the split rule is written out window by window
+    (padding is −∞, as in PyTorch: it never wins)."""
+    if layer.conventions.maxpool_ties == "first":
+        return F.max_pool1d(X, layer.size, layer.stride, layer.pad)
+    Xp = F.pad(X, (layer.pad, layer.pad), value=float("-inf"))
+    outs = []
+    for t in range((Xp.shape[-1] - layer.size) // layer.stride + 1):
+        window = Xp[..., t * layer.stride:t * layer.stride + layer.size]
+        mask = (window == window.max(dim=-1, keepdim=True).values).to(X.dtype)
+        mask = (mask / mask.sum(dim=-1, keepdim=True)).detach()
+        outs.append((torch.where(mask > 0, window, torch.zeros_like(window)) * mask).sum(dim=-1))
+    return torch.stack(outs, dim=-1)
+
+
+def t_avg_pool1d(layer, X):
+    return F.avg_pool1d(X, layer.size, layer.stride, layer.pad, count_include_pad=layer.p.count_include_pad)
+
+
+def t_attention(layer, X, w):
+    """torch's scaled_dot_product_attention after nn.Linear projections (a missing one: X itself)."""
+    def project(role):
+        W = w.get(f"W_{role}")
+        return X if W is None else F.linear(X, W, w.get(f"b_{role}"))
+    mask = torch.tensor(layer.p.mask) if layer.p.mask is not None else None
+    scale = None if layer.p.scale is None else float(layer.p.scale)
+    return F.scaled_dot_product_attention(project("q"), project("k"), project("v"), attn_mask=mask,
+                                          is_causal=layer.p.is_causal, scale=scale)
 
 
 def t_flatten(layer, X, w):
@@ -237,6 +276,11 @@ def t_global_avg_pool(layer, X, w):
 
 def t_batchnorm(layer, X, w):
     eps = float(layer.p.eps)
+    if not layer.p.training:        # evaluation: the running statistics (PyTorch's 0 and 1 unless given)
+        C = X.shape[1]
+        mean = as_torch(layer.p.running_mean.reshape(-1)) if layer.p.running_mean is not None else torch.zeros(C)
+        var = as_torch(layer.p.running_var.reshape(-1)) if layer.p.running_var is not None else torch.ones(C)
+        return F.batch_norm(X, mean, var, w.get("gamma"), w.get("beta"), training=False, eps=eps)
     constants = layer.conventions.batchnorm_backward == "constants"
     gamma, beta = w.get("gamma"), w.get("beta")
     if layer.p.variance == "biased" and not constants and eps > 0:
@@ -296,6 +340,14 @@ LAYER_ORACLES: dict = {
              conventions={"convolution": "convolution"}),
         Case("flipped_multichannel", (2, 7), {"kernels": Rand((3, 2, 3)), "padding": 1},
              conventions={"convolution": "convolution"}),
+        Case("dilation", (9,), {"kernels": Rand((2, 3)), "dilation": 2}),
+        Case("dilation_stride_pad", (2, 11), {"kernels": Rand((3, 2, 3)), "b": Rand((3,)), "stride": 2,
+                                               "padding": 2, "dilation": 3}),
+        Case("groups", (4, 7), {"kernels": Rand((4, 2, 3)), "b": Rand((4,)), "groups": 2}),
+        Case("depthwise", (3, 8), {"kernels": Rand((3, 2)), "groups": 3, "stride": 2}, batch=3),
+        Case("depthwise_multiplier", (2, 6), {"kernels": Rand((4, 1, 2)), "groups": 2, "padding": 1}),
+        Case("groups_dilation_flipped", (4, 10), {"kernels": Rand((2, 2, 3)), "groups": 2, "dilation": 2,
+                                                  "b": Rand((2,))}, conventions={"convolution": "convolution"}),
     ]),
     "conv2d": (t_conv2d, [
         Case("basic", (4, 4), {"kernels": Rand((2, 2, 2))}),
@@ -305,6 +357,14 @@ LAYER_ORACLES: dict = {
         Case("flipped", (4, 5), {"kernels": Rand((2, 2, 3)), "b": Rand((2,))},
              conventions={"convolution": "convolution"}),
         Case("flipped_multichannel", (2, 4, 4), {"kernels": Rand((2, 2, 3, 2)), "padding": [0, 1], "stride": 2},
+             conventions={"convolution": "convolution"}, batch=1),
+        Case("dilation", (5, 5), {"kernels": Rand((2, 2, 2)), "dilation": 2}),
+        Case("dilation_pairs", (2, 6, 7), {"kernels": Rand((2, 2, 2, 3)), "b": Rand((2,)), "dilation": [2, 1],
+                                          "stride": [1, 2], "padding": [1, 2]}, batch=1),
+        Case("groups", (4, 4, 4), {"kernels": Rand((6, 2, 2, 2)), "b": Rand((6,)), "groups": 2}, batch=1),
+        Case("depthwise_dilation_stride", (3, 6, 5), {"kernels": Rand((3, 2, 2)), "groups": 3, "dilation": [3, 2],
+                                                      "stride": 2, "padding": 1}),
+        Case("groups_dilation_flipped", (2, 5, 5), {"kernels": Rand((4, 1, 3, 2)), "groups": 2, "dilation": 2},
              conventions={"convolution": "convolution"}, batch=1),
     ]),
     "max_pool2d": (_maps(t_max_pool2d), [
@@ -321,6 +381,32 @@ LAYER_ORACLES: dict = {
         Case("basic", (2, 4, 4), {"kernel_size": 2}),
         Case("one_map_overlap", (5, 5), {"kernel_size": 3, "stride": 1}),
         Case("rect", (1, 4, 6), {"kernel_size": [2, 3], "stride": [2, 3]}, batch=1),
+    ]),
+    "max_pool1d": (_sequences(t_max_pool1d), [
+        Case("basic", (6,), {"kernel_size": 2}),
+        Case("channels_stride", (2, 7), {"kernel_size": 3, "stride": 2}),
+        Case("padding", (2, 7), {"kernel_size": 3, "stride": 2, "padding": 1}),
+        Case("overlap", (8,), {"kernel_size": 3, "stride": 1}),
+        Case("ties_first", (2, 6), {"kernel_size": 2}, ints=1),
+        Case("ties_first_pad_overlap", (7,), {"kernel_size": 3, "stride": 2, "padding": 1}, ints=1, batch=3),
+        Case("ties_split", (2, 6), {"kernel_size": 2}, ints=1, conventions={"maxpool_ties": "split"}),
+        Case("ties_split_pad_overlap", (7,), {"kernel_size": 4, "stride": 1, "padding": 2}, ints=1,
+             conventions={"maxpool_ties": "split"}),
+    ]),
+    "avg_pool1d": (_sequences(t_avg_pool1d), [
+        Case("basic", (6,), {"kernel_size": 2}),
+        Case("channels_stride", (2, 7), {"kernel_size": 3, "stride": 2}),
+        Case("padding", (7,), {"kernel_size": 3, "stride": 2, "padding": 1}),
+        Case("padding_excluded", (2, 6), {"kernel_size": 4, "stride": 2, "padding": 2, "count_include_pad": False}),
+        Case("overlap", (5,), {"kernel_size": 2, "stride": 1}, batch=1),
+    ]),
+    "attention": (t_attention, [
+        Case("self_d4", (3, 4), seeds=(1, 2)),
+        Case("projections", (3, 2), {"W_q": Rand((2, 2)), "W_k": Rand((2, 2)), "W_v": Rand((3, 2))}, seeds=(1,)),
+        Case("biases_mask_scale", (3, 2), {"W_q": Rand((1, 2)), "b_q": Rand((1,)), "W_k": Rand((1, 2)),
+                                           "b_k": Rand((1,)), "W_v": Rand((2, 2)), "b_v": Rand((2,)),
+                                           "mask": [[1, 0, 1], [1, 1, 0], [0, 0, 1]]}, seeds=(1,)),
+        Case("causal_scale", (3, 2), {"is_causal": True, "scale": "1/3", "W_v": Rand((2, 2))}, batch=1),
     ]),
     "flatten": (t_flatten, [
         Case("maps", (2, 2, 3)),
@@ -414,6 +500,14 @@ LAYER_ORACLES: dict = {
         Case("constants_eps_affine", (2,), {"eps": "1/4", "gamma": Rand((2,)), "beta": Rand((2,))}, batch=3,
              conventions={"batchnorm_backward": "constants"}),
         Case("constants_channels", (2, 3), batch=2, conventions={"batchnorm_backward": "constants"}),
+        Case("eval", (3,), {"training": False, "running_mean": Rand((3,)), "running_var": Rand((3,), positive=True)},
+             batch=3),
+        Case("eval_affine_eps", (2,), {"training": False, "eps": "1/10", "gamma": Rand((2,)), "beta": Rand((2,)),
+                                       "running_mean": Rand((2,)), "running_var": Rand((2,), positive=True)}),
+        Case("eval_defaults_maps", (2, 2, 2), {"training": False, "eps": "1/4", "affine": True}, batch=1),
+        Case("eval_channels", (2, 3), {"training": False, "running_mean": Rand((2,)),
+                                       "running_var": Rand((2,), positive=True), "gamma": Rand((2,))}),
+        Case("training_tracked", (3,), {"momentum": "1/4", "eps": "1/8", "running_mean": Rand((3,))}, batch=3),
     ]),
 }
 
@@ -552,6 +646,91 @@ def test_dropout_with_the_mask_torch_drew():
     Y.backward(as_torch(np.stack(gys)))
     close(np.stack(layer.vjp(xs, ys, gys)[0]), X.grad, "dropout dL/dx")
     assert 0 < int(mask.sum()) < mask.numel()        # some kept, some dropped: not vacuous
+
+
+@pytest.mark.parametrize("shape, momentum, eps, unbiased", [((4, 3), "1/10", "1/100", False),
+                                                           ((3, 2, 2, 3), "3/10", "1/8", False),
+                                                           ((2, 2, 5), "1/2", "1/4", True)])
+def test_batchnorm_running_statistics_match_torch(shape, momentum, eps, unbiased):
+    """torch.nn.BatchNorm1d/2d in training mode: output, gradients and the running statistics after the step
+    (PyTorch's unbiased running variance); then the same module in evaluation mode with those statistics."""
+    rng = random.Random(zlib.crc32(f"bn-running/{shape}".encode()))
+    C = shape[1]
+    params = {"momentum": momentum, "eps": eps, "gamma": Rand((C,)), "beta": Rand((C,)),
+              "running_mean": Rand((C,)), "running_var": Rand((C,), positive=True)}
+    if unbiased:
+        params["variance"] = "unbiased"            # the normalisation changes; PyTorch's running update does not
+    layer = build_layer("batchnorm", Case("running", shape[1:], params), rng)
+    xs = random_batch(rng, Case("x", shape[1:], batch=shape[0]))
+    module = (torch.nn.BatchNorm1d if len(shape) < 4 else torch.nn.BatchNorm2d)(C, eps=float(layer.p.eps), momentum=float(layer.p.momentum))
+    with torch.no_grad():
+        module.weight.copy_(as_torch(layer.weights["gamma"]))
+        module.bias.copy_(as_torch(layer.weights["beta"]))
+        module.running_mean.copy_(as_torch(layer.p.running_mean))
+        module.running_var.copy_(as_torch(layer.p.running_var))
+    X = as_torch(np.stack(xs), grad=True)
+    Y = module.double()(X)
+    ys = layer.forward(xs)
+    if not unbiased:
+        close(np.stack(ys), Y, "batchnorm forward")
+    close(layer.stats["running_mean"], module.running_mean, "running mean after the step")
+    close(layer.stats["running_var"], module.running_var, "running variance after the step")
+    # evaluation mode with the updated statistics: values and every gradient
+    evaluated = build_layer("batchnorm", Case("eval", shape[1:], {
+        "training": False, "eps": eps, "gamma": [str(v) for v in layer.weights["gamma"]],
+        "beta": [str(v) for v in layer.weights["beta"]],
+        "running_mean": [str(v) for v in layer.stats["running_mean"]],
+        "running_var": [str(v) for v in layer.stats["running_var"]]}), rng)
+    module.eval()
+    X = as_torch(np.stack(xs), grad=True)
+    Y = module(X)
+    ys = evaluated.forward(xs)
+    close(np.stack(ys), Y, "batchnorm evaluation forward")
+    gys = [exact_array(rng, np.shape(y)) for y in ys]
+    gxs, grads = evaluated.vjp(xs, ys, gys)
+    Y.backward(as_torch(np.stack(gys)))
+    close(np.stack(gxs), X.grad, "batchnorm evaluation dL/dx")
+    close(grads["gamma"], module.weight.grad, "batchnorm evaluation dL/dgamma")
+    close(grads["beta"], module.bias.grad, "batchnorm evaluation dL/dbeta")
+
+
+def test_attention_problem_key_is_torchs():
+    """problems/extra_attention.yaml's key (4 decimals) against PyTorch alone: its own
+    scaled_dot_product_attention on the spec's numbers, autograd for the gradients."""
+    import yaml
+
+    spec = yaml.safe_load((PROBLEMS / "extra_attention.yaml").read_text(encoding="utf-8"))
+    attn, example, key = spec["model"][0]["attention"], spec["data"][0], spec["answers"]
+    W = {k: torch.tensor(attn[k], dtype=torch.float64, requires_grad=True) for k in ("W_q", "W_k", "W_v")}
+    X = torch.tensor(example["x"], dtype=torch.float64, requires_grad=True)
+    Y = F.scaled_dot_product_attention(X @ W["W_q"].T, X @ W["W_k"].T, X @ W["W_v"].T, is_causal=attn["is_causal"])
+    L = ((Y - torch.tensor(example["y"], dtype=torch.float64)) ** 2).sum()
+    L.backward()
+    checks = [("loss", L), ("attn(1)", Y), ("x.grad(1)", X.grad)] + [(f"attn.{k}.grad", W[k].grad) for k in W]
+    assert sum(name in key for name, _ in checks) >= 5          # the key is not vacuous
+    for name, value in ((n, v) for n, v in checks if n in key):
+        np.testing.assert_allclose(np.array(key[name], dtype=float), value.detach().numpy(), atol=5e-5, err_msg=name)
+
+
+def test_attention_trains_like_torch():
+    """Two SGD steps: the second forward pass sees the updated weights (nothing of the first is reused)."""
+    from examsolver.pipeline import solve_document
+    from examsolver.spec.load import load_text
+
+    text = ("id: att_train\nmodel:\n  - attention: {name: attn, W_v: [[1, 0], [0, 2]], W_q: [[1, 0], [0, 1]]}\n"
+            "loss: mse\ndata:\n  - {x: [[1, 0], [0, 1]], y: [[1, 0], [0, 1]]}\n"
+            "tasks:\n  - train: {optimizer: {sgd: {lr: 1/2}}, steps: 2}\n")
+    results = solve_document(load_text(text, "att_train.yaml"), answers={}).results
+    X, Y = torch.eye(2), torch.eye(2)
+    W_q = torch.eye(2, requires_grad=True)
+    W_v = torch.tensor([[1.0, 0], [0, 2]], requires_grad=True)
+    opt = torch.optim.SGD([W_q, W_v], lr=0.5)
+    for t in (1, 2):
+        opt.zero_grad()
+        ((F.scaled_dot_product_attention(X @ W_q.T, X, X @ W_v.T) - Y) ** 2).sum().backward()
+        opt.step()
+        close(results[f"attn.W_v.updated({t})"], W_v, f"W_v after step {t}")
+        close(results[f"attn.W_q.updated({t})"], W_q, f"W_q after step {t}")
 
 
 # ----- loss oracles ---------------------------------------------------------------------

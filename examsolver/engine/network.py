@@ -581,7 +581,7 @@ def solve(spec, doc) -> Solution:
             _record(results, layer.p.name, fwd.acts[i + 1], net.batched)
         solution.warnings.extend(layer.degeneracies(fwd.acts[fwd.index(fwd.ins[i][0])]))
         for key, value in layer.stats.items():
-            if key in ("mean", "var", "std"):
+            if key in ("mean", "var", "std", "running_mean", "running_var"):
                 results[f"{layer.name}.{key}"] = value
             elif key == "xhat":
                 _record(results, f"{layer.name}.xhat", value, net.batched)

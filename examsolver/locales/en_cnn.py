@@ -4,12 +4,24 @@ PHRASES = {
     # conv2d
     "forward.conv2d": "Forward pass through the 2D convolutional layer {layer} ({c} {c:kernel|kernels} of size {kh}×{kw}, {details}), one feature map per kernel:",
     "backward.conv2d": "Gradients of the 2D convolutional layer {layer} ({details}): ∂L/∂w = x ⋆ ∂L/∂h, summed over the positions of each kernel:",
-    "conv2d.padding_stride": "zero padding {ph}×{pw}, stride {sh}×{sw}",
+    "conv2d.padding_stride": "zero padding {ph}×{pw}, stride {sh}×{sw}{more}",
+    # dilation and groups (1D and 2D)
+    "conv1d.options": " (stride {s}, zero padding {p}{more})",
+    "conv.dilation": ", dilation {d}: dil(w) is the kernel with its entries {d} apart (zeros between them)",
+    "conv.groups": ", {g} groups: each kernel reads only the {c} input {c:channel|channels} of its group",
+    "conv.dilation_groups": ", dilation {d}: dil(w) is the kernel with its entries {d} apart (zeros between them), {g} groups: each kernel reads only the {c} input {c:channel|channels} of its group",
+    "conv.dilated_taps": "With dilation {d} the kernel's entries sit {d} apart in dil(w), so ∂L/∂w consists of those entries of ∂L/∂dil(w):",
     # pooling
     "forward.max_pool2d": "Max pooling {layer} (window {kh}×{kw}, stride {sh}×{sw}), separately for each feature map:",
     "backward.max_pool2d": "Backward pass through max pooling {layer}: each window's gradient goes to its maximum (mask M; up(·) repeats every entry over its window):",
     "forward.avg_pool2d": "Average pooling {layer} (window {kh}×{kw}, stride {sh}×{sw}), separately for each feature map:",
     "backward.avg_pool2d": "Backward pass through average pooling {layer}: each window's gradient is shared equally by its entries (up(·) repeats every entry over its window):",
+    "forward.max_pool1d": "Max pooling {layer} (window {k}, stride {s}, padding {p}), separately for each channel:",
+    "backward.max_pool1d": "Backward pass through max pooling {layer}: each window's gradient goes to its maximum (mask M; up(·) repeats every entry over its window):",
+    "forward.avg_pool1d": "Average pooling {layer} (window {k}, stride {s}, padding {p}), separately for each channel:",
+    "backward.avg_pool1d": "Backward pass through average pooling {layer}: each window's gradient is shared by its entries (up(·) repeats every entry over its window):",
+    "convention.avg_pool_pad_included": "Average pooling with padding: the padded zeros count, every window is divided by the kernel size (PyTorch's {option} = True).",
+    "convention.avg_pool_pad_excluded": "Average pooling with padding: only the inputs a window covers count (PyTorch's {option} = False).",
     "forward.flatten": "Flattening the feature maps into a vector:",
     "backward.flatten": "Backward pass through flattening (the gradient takes the shape of the feature maps again):",
     # conventions

@@ -41,4 +41,14 @@ PHRASES = {
     "backward.embedding": "Gradient of embedding {layer}: each upstream row is added to the row of W it came from (the indices get no gradient):",
     "convention.embedding_padding": "Embedding {layer}: row {index} is the padding row (PyTorch's padding index) and gets no gradient.",
     "convention.weights_in_out": "Weights stored input × output, as in the courses of the Andrew Ng / MIT 6.036 tradition: $\\mathbf{{z}} = \\mathbf{{W}}^\\top \\mathbf{{x}} + \\mathbf{{b}}$; W, its gradient $\\partial L/\\partial \\mathbf{{W}} = \\mathbf{{x}}\\, \\partial L/\\partial \\mathbf{{z}}$ and its updates are given in that layout (PyTorch's W is their transpose).",
+    # scaled dot-product attention
+    "forward.attention": "Scaled dot-product attention {layer} (one head), softmax(QKᵀ/√d)V as in PyTorch. {details}",
+    "attention.projections": "Queries, keys and values: projections of the input X (weights stored output × input, as in PyTorch):",
+    "attention.scores": "Scores: the dot products of the queries with the keys, scaled:",
+    "attention.weights": "Attention weights: the softmax of each row of scores:",
+    "attention.weights_masked": "Attention weights: the softmax of each row of scores over the keys the mask allows (a masked position counts as a score of −∞, so its weight is 0):",
+    "attention.output": "Output: each row is the average of the values weighted by its attention weights:",
+    "backward.attention": "Backward pass through attention {layer}:",
+    "attention.softmax_backward": "Through the softmax of each row (rowsum adds the entries of a row):",
+    "attention.input_backward": "The input X enters the queries, the keys and the values, so its gradient has three parts:",
 }

@@ -4,12 +4,24 @@ PHRASES = {
     # conv2d
     "forward.conv2d": "Unaprijedni prolaz kroz 2D konvolucijski sloj {layer} ({c} {c:jezgra|jezgre|jezgri} veličine {kh}×{kw}, {details}), po jedna mapa značajki za svaku jezgru:",
     "backward.conv2d": "Gradijenti 2D konvolucijskog sloja {layer} ({details}): ∂L/∂w = x ⋆ ∂L/∂h, zbrojeno po svim položajima jezgre:",
-    "conv2d.padding_stride": "nadopunjavanje nulama {ph}×{pw}, korak {sh}×{sw}",
+    "conv2d.padding_stride": "nadopunjavanje nulama {ph}×{pw}, korak {sh}×{sw}{more}",
+    # dilatacija i grupe (1D i 2D)
+    "conv1d.options": " (korak {s}, nadopunjavanje nulama {p}{more})",
+    "conv.dilation": ", dilatacija {d}: dil(w) je jezgra čiji su elementi razmaknuti za {d} (između njih su nule)",
+    "conv.groups": ", {g} {g:grupa|grupe|grupa}: svaka jezgra čita samo {c} {c:ulazni kanal|ulazna kanala|ulaznih kanala} svoje grupe",
+    "conv.dilation_groups": ", dilatacija {d}: dil(w) je jezgra čiji su elementi razmaknuti za {d} (između njih su nule), {g} {g:grupa|grupe|grupa}: svaka jezgra čita samo {c} {c:ulazni kanal|ulazna kanala|ulaznih kanala} svoje grupe",
+    "conv.dilated_taps": "Uz dilataciju {d} elementi jezgre u dil(w) razmaknuti su za {d}, pa ∂L/∂w čine ti elementi od ∂L/∂dil(w):",
     # pooling
     "forward.max_pool2d": "Sažimanje maksimumom {layer} (prozor {kh}×{kw}, korak {sh}×{sw}), zasebno za svaku mapu značajki:",
     "backward.max_pool2d": "Unatražni prolaz kroz sažimanje maksimumom {layer}: gradijent svakog prozora ide njegovom maksimumu (maska M; up(·) ponavlja svaki element po njegovu prozoru):",
     "forward.avg_pool2d": "Sažimanje prosjekom {layer} (prozor {kh}×{kw}, korak {sh}×{sw}), zasebno za svaku mapu značajki:",
     "backward.avg_pool2d": "Unatražni prolaz kroz sažimanje prosjekom {layer}: gradijent prozora jednako se dijeli na sve njegove elemente (up(·) ponavlja svaki element po njegovu prozoru):",
+    "forward.max_pool1d": "Sažimanje maksimumom {layer} (prozor {k}, korak {s}, nadopunjavanje {p}), zasebno za svaki kanal:",
+    "backward.max_pool1d": "Unatražni prolaz kroz sažimanje maksimumom {layer}: gradijent svakog prozora ide njegovom maksimumu (maska M; up(·) ponavlja svaki element po njegovu prozoru):",
+    "forward.avg_pool1d": "Sažimanje prosjekom {layer} (prozor {k}, korak {s}, nadopunjavanje {p}), zasebno za svaki kanal:",
+    "backward.avg_pool1d": "Unatražni prolaz kroz sažimanje prosjekom {layer}: gradijent prozora dijeli se na njegove elemente (up(·) ponavlja svaki element po njegovu prozoru):",
+    "convention.avg_pool_pad_included": "Sažimanje prosjekom uz nadopunjavanje: nadopunjene nule se broje, svaki se prozor dijeli veličinom jezgre (u PyTorchu {option} = True).",
+    "convention.avg_pool_pad_excluded": "Sažimanje prosjekom uz nadopunjavanje: broje se samo ulazi koje prozor pokriva (u PyTorchu {option} = False).",
     "forward.flatten": "Izravnavanje mapa značajki u vektor:",
     "backward.flatten": "Unatražni prolaz kroz izravnavanje (gradijent ponovno dobiva oblik mapa značajki):",
     # conventions

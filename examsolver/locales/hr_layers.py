@@ -41,4 +41,14 @@ PHRASES = {
     "backward.embedding": "Gradijent ugrađivanja {layer}: svaki redak gradijenta dodaje se retku matrice W iz kojeg je došao (indeksi nemaju gradijent):",
     "convention.embedding_padding": "Ugrađivanje {layer}: redak {index} je redak nadopune (indeks nadopune u PyTorchu) i nema gradijent.",
     "convention.weights_in_out": "Težine su spremljene kao ulaz × izlaz, kao na kolegijima tradicije Andrewa Nga / MIT 6.036: $\\mathbf{{z}} = \\mathbf{{W}}^\\top \\mathbf{{x}} + \\mathbf{{b}}$; W, njegov gradijent $\\partial L/\\partial \\mathbf{{W}} = \\mathbf{{x}}\\, \\partial L/\\partial \\mathbf{{z}}$ i ažuriranja daju se u tom rasporedu (W u PyTorchu je njihov transponat).",
+    # skalirana pažnja
+    "forward.attention": "Pažnja sa skaliranim produktom {layer} (jedna glava), softmax(QKᵀ/√d)V kao u PyTorchu. {details}",
+    "attention.projections": "Upiti, ključevi i vrijednosti: projekcije ulaza X (težine spremljene kao izlaz × ulaz, kao u PyTorchu):",
+    "attention.scores": "Ocjene: skalirani skalarni produkti upita s ključevima:",
+    "attention.weights": "Težine pažnje: softmax svakog retka ocjena:",
+    "attention.weights_masked": "Težine pažnje: softmax svakog retka ocjena po ključevima koje maska dopušta (maskirani položaj vrijedi kao ocjena −∞, pa mu je težina 0):",
+    "attention.output": "Izlaz: svaki redak je prosjek vrijednosti otežan njegovim težinama pažnje:",
+    "backward.attention": "Unatražni prolaz kroz pažnju {layer}:",
+    "attention.softmax_backward": "Kroz softmax svakog retka (rowsum zbraja elemente retka):",
+    "attention.input_backward": "Ulaz X ulazi u upite, ključeve i vrijednosti, pa njegov gradijent ima tri dijela:",
 }

@@ -1,8 +1,15 @@
-"""Batch normalization in training mode (statistics of the current minibatch).
+"""Batch normalization: training mode (statistics of the current minibatch) or evaluation mode.
 
 Conventions: biased variance (divide by N) unless `variance: unbiased`; eps 0
 unless given; backward either through the statistics (`full`) or with them
 treated as constants (`conventions: {batchnorm_backward: constants}`).
+
+Running statistics as PyTorch keeps them: `training: false` normalises with the
+given `running_mean` and `running_var` (PyTorch's initial 0 and 1 when not
+given), so the backward pass is elementwise.  In training mode, once a spec
+states `momentum`, `running_mean` or `running_var`, the updated statistics are
+results: μ_run ← (1 − m)·μ_run + m·μ and σ²_run ← (1 − m)·σ²_run + m·n/(n − 1)·σ²
+(PyTorch stores the unbiased variance of the batch whatever it normalises with).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import numpy as np
 
 from examsolver.engine import scalar
 from examsolver.engine.ops.base import Flow, Layer, NoParams, layer, symbol_for, val
-from examsolver.engine.tensor import emap, ones, zeros
+from examsolver.engine.tensor import emap, ones, to_float, zeros
 from examsolver.errors import EngineError
 from examsolver.mathnodes import Const, Deriv, Frac, Op, Paren, Power, Sum, Sym, call, mul
 from examsolver.solution import Phrase, Step
@@ -26,6 +33,10 @@ class BatchNormParams(NoParams):
     affine: bool = False
     gamma: Tensor | None = None
     beta: Tensor | None = None
+    training: bool = True
+    momentum: Number = "1/10"                # PyTorch's default 0.1
+    running_mean: Tensor | None = None
+    running_var: Tensor | None = None
 
 
 @layer
@@ -60,9 +71,24 @@ class BatchNorm(Layer):
             features = x.shape[0]
             self.weights.setdefault("gamma", ones((features,)))
             self.weights.setdefault("beta", zeros((features,)))
-        for key, value in self.weights.items():
+        for key, value in {**self.weights, **self._given_running()}.items():
             if value.shape != (x.shape[0],):
                 raise EngineError(f"{self.name}: {key} has {value.size} entries, the input has {x.shape[0]} features")
+
+    def _given_running(self) -> dict:
+        return {key: getattr(self.p, key).reshape(-1) for key in ("running_mean", "running_var")
+                if getattr(self.p, key) is not None}
+
+    @property
+    def tracks(self) -> bool:
+        """Running statistics are part of the problem: evaluation mode, or a spec that states them."""
+        return not self.p.training or bool({"momentum", "running_mean", "running_var"} & self.p.model_fields_set)
+
+    def _running_value(self, key: str, features: int):
+        given = getattr(self.p, key)
+        if given is not None:
+            return given.reshape(-1)
+        return (zeros if key == "running_mean" else ones)((features,))
 
     def output_symbol(self, x_sym, counter, y_example):
         """x̂ is the normalised input; with γ and β the output γ ⊙ x̂ + β is a new quantity, named like
@@ -73,11 +99,14 @@ class BatchNorm(Layer):
 
     @property
     def constants(self) -> bool:
-        return self.conventions.batchnorm_backward == "constants"
+        """The statistics are constants of the backward pass: by convention, or in evaluation mode."""
+        return self.conventions.batchnorm_backward == "constants" or not self.p.training
 
     def torch(self, x, weights):
         """Training-mode batch normalization per feature (per channel of feature maps: over the batch and
         the positions); statistics detached when they are constants in the backward pass."""
+        if not self.p.training:
+            return self._torch_eval(x, weights)
         const = ".detach()" if self.constants else ""
         unbiased = self.p.variance == "unbiased"
         shown = self.stats.get("xhat")            # after a forward pass the example's shape is known
@@ -97,29 +126,42 @@ class BatchNorm(Layer):
             out += f" + {weights['beta']}{per_feature}"
         return out
 
+    def _torch_eval(self, x, weights):
+        """F.batch_norm in evaluation mode with the running statistics written in (PyTorch's 0 and 1 unless
+        given)."""
+        stats = [f"torch.tensor({to_float(given.reshape(-1)).tolist()})" if (given := getattr(self.p, key)) is not None
+                 else f"torch.{start}({x}.shape[1])" for key, start in (("running_mean", "zeros"), ("running_var", "ones"))]
+        return (f"F.batch_norm({x}, {stats[0]}, {stats[1]}, {weights.get('gamma', 'None')}, "
+                f"{weights.get('beta', 'None')}, training=False, eps={float(self.p.eps)!r})")
+
     def _expand(self, stat, like):
         """Per-feature statistics broadcast over an example (channels first)."""
         return stat.reshape(stat.shape + (1,) * (like.ndim - 1))
 
     def conventions_used(self):
-        return [Phrase(f"convention.batchnorm_variance_{self.p.variance}", {"eps": self.p.eps}),
-                Phrase(f"convention.batchnorm_backward_{self.conventions.batchnorm_backward}", {})]
+        if not self.p.training:
+            return [Phrase("convention.batchnorm_eval", {"layer": self.name, "eps": self.p.eps})]
+        out = [Phrase(f"convention.batchnorm_variance_{self.p.variance}", {"eps": self.p.eps}),
+               Phrase(f"convention.batchnorm_backward_{self.conventions.batchnorm_backward}", {})]
+        if self.tracks:
+            out.append(Phrase("convention.batchnorm_running", {"m": self.p.momentum}))
+        return out
 
     # forward and VJP, side by side
     def forward(self, xs: list) -> list:
         X = np.stack(xs)
-        axes = (0,) + tuple(range(2, X.ndim))
         count = X.size // X.shape[1]
-        divisor = count - 1 if self.p.variance == "unbiased" else count
-        if divisor < 1:
-            raise EngineError(f"{self.name}: unbiased variance needs at least two values per feature")
-        mu = X.sum(axis=axes) / count
-        centred = X - mu.reshape((1,) + mu.shape + (1,) * (X.ndim - 2))
-        var = (centred * centred).sum(axis=axes) / divisor
+        if self.p.training:
+            mu, var, divisor = self._batch_statistics(X, count)
+        else:       # evaluation: the running statistics, as given
+            mu, var = (self._running_value(k, X.shape[1]) for k in ("running_mean", "running_var"))
+            divisor = None
         sigma = emap(lambda v: scalar.sqrt(v + self.p.eps), var)
         if any(s.sign() == 0 for s in sigma):
             raise EngineError(f"{self.name}: a feature has zero variance and eps = 0 (division by zero)")
         self.stats = {"mean": mu, "var": var, "std": sigma, "divisor": divisor, "count": count, "xhat": []}
+        if self.p.training and self.tracks:
+            self.stats.update(self._running_update(X, mu, count))
         out = []
         for x in xs:
             h = (x - self._expand(mu, x)) / self._expand(sigma, x)
@@ -130,6 +172,27 @@ class BatchNorm(Layer):
                 h = h + self._expand(self.weights["beta"], x)
             out.append(h)
         return out
+
+    def _batch_statistics(self, X, count: int) -> tuple:
+        divisor = count - 1 if self.p.variance == "unbiased" else count
+        if divisor < 1:
+            raise EngineError(f"{self.name}: unbiased variance needs at least two values per feature")
+        mu = X.sum(axis=_axes(X)) / count
+        centred = X - mu.reshape((1,) + mu.shape + (1,) * (X.ndim - 2))
+        return mu, (centred * centred).sum(axis=_axes(X)) / divisor, divisor
+
+    def _running_update(self, X, mu, count: int) -> dict:
+        """PyTorch's update: the running mean moves towards μ, the running variance towards the batch's
+        unbiased variance (n/(n − 1) times the biased one), both by the momentum m."""
+        if count < 2:
+            raise EngineError(f"{self.name}: the running variance needs at least two values per feature "
+                              f"(PyTorch refuses a batch of one value per channel in training mode)")
+        centred = X - mu.reshape((1,) + mu.shape + (1,) * (X.ndim - 2))
+        unbiased = (centred * centred).sum(axis=_axes(X)) / (count - 1)
+        m, features = self.p.momentum, X.shape[1]
+        old_mean, old_var = (self._running_value(k, features) for k in ("running_mean", "running_var"))
+        return {"running_mean": old_mean * (1 - m) + mu * m, "running_var": old_var * (1 - m) + unbiased * m,
+                "before": (old_mean, old_var, unbiased)}
 
     def vjp(self, xs, ys, gys):
         mu, sigma = self.stats["mean"], self.stats["std"]
@@ -156,7 +219,47 @@ class BatchNorm(Layer):
         return rows, grads
 
     # formulas
+    def _syms(self) -> tuple:
+        """μ and σ: the batch's, or in evaluation mode the running ones."""
+        sub = "" if self.p.training else "run"
+        return Sym("mu", sub, bold=True), Sym("sigma", sub, bold=True)
+
     def batch_steps(self, xs: list, x_syms: list) -> list:
+        if not self.p.training:
+            return self._eval_steps()
+        return self._statistics_steps(xs, x_syms) + (self._update_steps() if self.tracks else [])
+
+    def _eval_steps(self) -> list:
+        sigma = self._syms()[1]
+        var = Power(sigma, Const(2))
+        root = call("sqrt", Op("+", (var, Sym("epsilon")))) if self.p.eps.sign() else call("sqrt", var)
+        return [Step(lhs=sigma, forms=[root], bindings={var: val(self.stats["var"]), Sym("epsilon"): val(self.p.eps)},
+                     result=self.stats["std"], text=Phrase("stats_eval.batchnorm", {"layer": self.name}))]
+
+    def _update_steps(self) -> list:
+        """μ_run ← (1 − m)·μ_run + m·μ, σ²_run ← (1 − m)·σ²_run + m·s² with the unbiased s² of the batch."""
+        old_mean, old_var, unbiased = self.stats["before"]
+        m, n = Sym("m"), self.stats["count"]
+        mu, var = Sym("mu", bold=True), Power(Sym("sigma", bold=True), Const(2))
+        run_mu, run_var = Sym("mu", "run", bold=True), Power(Sym("sigma", "run", bold=True), Const(2))
+        s2 = Power(Sym("s", bold=True), Const(2))
+        keep = Paren(Op("-", (Const(1), m)))
+        steps = [Step(lhs=run_mu.with_sup("UPD"), forms=[Op("+", (mul(keep, run_mu), mul(m, mu)))],
+                      bindings={m: val(self.p.momentum), run_mu: val(old_mean), mu: val(self.stats["mean"])},
+                      result=self.stats["running_mean"],
+                      text=Phrase("running.batchnorm", {"layer": self.name, "m": self.p.momentum}))]
+        if self.stats["divisor"] != n - 1:
+            steps.append(Step(lhs=s2, forms=[mul(Frac(Const(n), Const(n - 1)), var)],
+                              bindings={var: val(self.stats["var"])}, result=unbiased))
+        else:
+            s2 = var
+        steps.append(Step(lhs=Power(Sym("sigma", "run", bold=True).with_sup("UPD"), Const(2)),
+                          forms=[Op("+", (mul(keep, run_var), mul(m, s2)))],
+                          bindings={m: val(self.p.momentum), run_var: val(old_var), s2: val(unbiased)},
+                          result=self.stats["running_var"]))
+        return steps
+
+    def _statistics_steps(self, xs: list, x_syms: list) -> list:
         n = len(xs)
         mu, var = Sym("mu", bold=True), Power(Sym("sigma", bold=True), Const(2))
         sigma = Sym("sigma", bold=True)
@@ -185,7 +288,7 @@ class BatchNorm(Layer):
         return [mean_step, var_step, std_step]
 
     def forward_steps(self, flow: Flow) -> list:
-        mu, sigma = Sym("mu", bold=True), Sym("sigma", bold=True)
+        mu, sigma = self._syms()
         form = Op("oslash", (Paren(Op("-", (flow.x_sym, mu))), sigma))
         bindings = {flow.x_sym: val(flow.x), mu: val(self.stats["mean"]), sigma: val(self.stats["std"])}
         if "gamma" in self.weights or "beta" in self.weights:
@@ -220,7 +323,7 @@ class BatchNorm(Layer):
 
     def _input_steps(self, flow: Flow, gy, gx, m: int, g, xhat) -> list:
         """∂L/∂x: through γ, then (with the statistics) through μ and σ as well."""
-        sigma, steps = Sym("sigma", bold=True), []
+        sigma, steps = self._syms()[1], []
         gamma = self.weights.get("gamma")
         dxhat = flow.d(xhat) if gamma is not None else g
         if gamma is not None:

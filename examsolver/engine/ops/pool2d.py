@@ -25,6 +25,15 @@ class Pool2dParams(NoParams):
     stride: Pair | None = None          # PyTorch's default: the kernel size
 
 
+def torch_pool(layer, x: str, args: str, example_dims: int) -> str | None:
+    """F.<kind>(x, args) on the batch, an example without a channel axis given one; None when the layer's
+    tie rule has no PyTorch equivalent."""
+    if layer.torch_options() is None:
+        return None
+    call = f"F.{layer.kind}({{}}, {args}{layer.torch_options()})"
+    return f"({call.format(f'{x}.unsqueeze(1)')}.squeeze(1) if {x}.dim() == {example_dims + 1} else {call.format(x)})"
+
+
 class Pool2d(Layer):
     """Shared window walk; subclasses give the per-window forward and gradient share."""
 
@@ -41,6 +50,12 @@ class Pool2d(Layer):
     @classmethod
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
         return {}
+
+    def torch(self, x, weights):
+        return torch_pool(self, x, f"{self.size}, {self.stride}", 2)
+
+    def torch_options(self) -> str | None:
+        return ""
 
     def check_input(self, x):
         if x.ndim not in (2, 3) or x.shape[-2] < self.size[0] or x.shape[-1] < self.size[1]:
@@ -69,6 +84,9 @@ class Pool2d(Layer):
 
     def _maps(self, x):
         return [x] if x.ndim == 2 else [x[c] for c in range(x.shape[0])]
+
+    def window_values(self, m) -> list:
+        return [m[rows, cols] for _, _, rows, cols in self.windows(m.shape)]
 
     @property
     def overlapping(self) -> bool:
@@ -121,9 +139,15 @@ class Pool2d(Layer):
         return Phrase(f"{direction}.{self.kind}", {"layer": self.name, "kh": self.size[0], "kw": self.size[1],
                                                     "sh": self.stride[0], "sw": self.stride[1]})
 
+    layouts = ("col", "col")      # how the forward and backward steps print a map (1D pooling: a sequence)
+
+    def elementwise(self, xv) -> bool:
+        """The gradient is mask ⊙ up(∂L/∂h): the windows tile the map without overlapping."""
+        return not self.overlapping
+
     def forward_steps(self, flow: Flow) -> list:
-        steps = [Step(lhs=ys, forms=[Call(self.fn_name, (xs,))], bindings={xs: val(xv)}, result=yv)
-                 for xs, xv, ys, yv in self._views(flow)]
+        steps = [Step(lhs=ys, forms=[Call(self.fn_name, (xs,))], bindings={xs: val(xv, self.layouts[0])}, result=yv,
+                      layout=self.layouts[0]) for xs, xv, ys, yv in self._views(flow)]
         steps[0].text = self.phrase("forward")
         return steps
 
@@ -134,13 +158,12 @@ class Pool2d(Layer):
         gys, gxs = self._maps(np.asarray(gy, dtype=object)), self._maps(np.asarray(gx, dtype=object))
         for (xs, xv, ys, _), g, gxv in zip(self._views(flow), gys, gxs):
             up = Call("up", (flow.d(ys),))
-            bindings = {flow.d(ys): val(g)}
-            if self.overlapping:
-                forms = []          # windows overlap: the shares add up, no elementwise form
-            else:
+            bindings = {flow.d(ys): val(g, self.layouts[1])}
+            forms = []              # windows overlap (or pad): the shares add up, no elementwise form
+            if self.elementwise(xv):
                 forms = [self.backward_form(xs, up)]
                 bindings.update(self.backward_bindings(xs, xv))
-            steps.append(Step(lhs=flow.d(xs), forms=forms, bindings=bindings, result=gxv))
+            steps.append(Step(lhs=flow.d(xs), forms=forms, bindings=bindings, result=gxv, layout=self.layouts[1]))
         steps[0].text = self.phrase("backward")
         return steps
 
@@ -171,6 +194,10 @@ class MaxPool2d(Pool2d):
     def backward_form(self, xs, up):
         return Op("odot", (Sym("M", xs.sub, bold=True), up))
 
+    def torch_options(self) -> str | None:
+        """PyTorch's max pooling gives a tied window's gradient to its first maximum: no split rule."""
+        return "" if self.conventions.maxpool_ties == "first" else None
+
     def backward_bindings(self, xs, xv):
         return {Sym("M", xs.sub, bold=True): val(self.share_map(xv))}
 
@@ -182,8 +209,7 @@ class MaxPool2d(Pool2d):
         tied = total = 0
         for x in xs:
             for m in self._maps(x):
-                for _, _, rows, cols in self.windows(m.shape):
-                    window = m[rows, cols]
+                for window in self.window_values(m):
                     best = self.pool(window)
                     total += 1
                     tied += sum(1 for v in window.flat if v == best) > 1
