@@ -234,6 +234,12 @@ class MathMLPrinter(Printer):
     def _print_Subscript(self, node) -> str:
         return f"<msub>{mrow(self.print(node.arg))}{script_text(node.index)}</msub>"
 
+    def _print_Through(self, node) -> str:
+        """∂L/∂x|via h₃: the share evaluated along one reader, a bar with the reader as its subscript."""
+        bar = mo("|", stretchy="true", form="postfix", lspace="0em", rspace="0em")
+        via = mrow(self.print(node.word), '<mspace width="0.2em"/>', self.print(node.via))
+        return f"<msub>{mrow(self.print(node.deriv), bar)}{via}</msub>"
+
     def _print_Expr(self, node) -> str:
         import sympy
 
