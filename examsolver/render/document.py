@@ -255,9 +255,40 @@ def equation_height(lines: list[str]) -> float:
     for line in lines:
         rows = [line[m.end():].split("\\end{bmatrix}")[0].count("\\\\") + 1
                 for m in re.finditer(r"\\begin\{bmatrix\}", line)]
-        fracs = 4.0 if re.search(r"\\(int|sum|prod)\\limits|\\sum_", line) else 2.0 if "\\frac" in line else 1.1
+        fracs = 4.0 if re.search(r"\\(int|sum|prod)\\limits|\\sum_", line) else 1.0 + _frac_depth(line) \
+            if "frac" in line else 1.1
         height += max([fracs] + [1.1 * r + 0.4 for r in rows])
     return height + 0.8      # display spacing
+
+
+def _frac_depth(line: str) -> int:
+    """How deeply fractions nest in a line of LaTeX: tanh(1/2 + 3σ(1/4)/4)/2 is three levels, about four
+    text lines tall."""
+    fractions, arguments, depth, deepest, i = [], [], 0, 0, 0
+    while i < len(line):
+        match = re.match(r"\\[dt]?frac(?![a-zA-Z])", line[i:])
+        if match:
+            fractions.append([depth, 2])         # its two arguments open at this brace depth
+            i += match.end()
+            continue
+        c = line[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            if fractions and fractions[-1][0] == depth and fractions[-1][1] > 0:
+                fractions[-1][1] -= 1
+                arguments.append(depth)
+                deepest = max(deepest, len(arguments))
+                if fractions[-1][1] == 0:
+                    fractions.pop()
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if arguments and arguments[-1] == depth:
+                arguments.pop()
+        i += 1
+    return deepest
 
 
 class DocumentBuilder:
