@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from math import gcd
 from typing import Any, Literal
 
@@ -54,6 +55,7 @@ class AnchorCandidates(Strict):
     per_class: int | str
 
 
+@cache   # built once per process (see spec/model.py network_spec_model)
 def counting_spec_model():
     return create_model(
         "CountingSpec", __base__=Strict,
