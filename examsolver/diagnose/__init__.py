@@ -6,7 +6,9 @@ transformed.  A wrong key entry is explained by the first alternative whose
 result matches it (with the key's own precision and tolerance); when none does,
 by the nearest one — closer to the key than the correct value is — marked as
 not exact.  Re-solves are cached per entry, so a file costs at most one solve
-per catalogue entry that applies to it.
+per catalogue entry that applies to it.  Where only conventions change and the
+engine can (Solution.under: the network kind), the results are recomputed from
+the first node a changed convention touches instead of solving everything again.
 """
 
 from __future__ import annotations
@@ -96,10 +98,12 @@ def _already_in_force(data, patch: tuple) -> bool:
 
 # ----- solving under an alternative -----------------------------------------------------
 class Resolver:
-    """Results of one problem under each catalogue entry (None where the entry does not apply)."""
+    """Results of one problem under each catalogue entry (None where the entry does not apply).
 
-    def __init__(self, doc, solution):
-        self.doc, self.solution = doc, solution
+    reuse=False always solves the document again (the reference the recomputation is tested against)."""
+
+    def __init__(self, doc, solution, reuse: bool = True):
+        self.doc, self.solution, self.reuse = doc, solution, reuse
         self.cache: dict = {}
 
     def results(self, entry: Entry) -> dict | None:
@@ -127,6 +131,13 @@ class Resolver:
             return None
         if data == self.doc.data:
             return None
+        if self.reuse and self.solution.under is not None and _conventions_only(entry.patch):
+            try:
+                results = self.solution.under(data.get("conventions"))
+            except ExamsolverError:
+                return None
+            if results is not None:
+                return results
         from examsolver.pipeline import solve_document
         from examsolver.spec.load import Document
 
@@ -135,6 +146,10 @@ class Resolver:
                                   with_alternatives=False).results
         except ExamsolverError:      # e.g. unbiased variance of a single value: not this mistake
             return None
+
+
+def _conventions_only(patch: tuple) -> bool:
+    return all(path.startswith("conventions.") and not callable(value) for path, value in patch)
 
 
 def explain(doc, solution, wrong: dict, tolerance=None) -> dict:
