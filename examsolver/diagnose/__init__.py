@@ -152,9 +152,10 @@ def _conventions_only(patch: tuple) -> bool:
     return all(path.startswith("conventions.") and not callable(value) for path, value in patch)
 
 
-def explain(doc, solution, wrong: dict, tolerance=None) -> dict:
-    """{result name: Explanation} for the wrong key entries {name: literal} that an entry explains."""
-    resolver = Resolver(doc, solution)
+def explain(doc, solution, wrong: dict, tolerance=None, resolver: Resolver | None = None) -> dict:
+    """{result name: Explanation} for the wrong key entries {name: literal} that an entry explains
+    (resolver: one shared with alternatives(), so that no entry is computed twice)."""
+    resolver = resolver or Resolver(doc, solution)
     found: dict = {}
     candidates: dict = {name: [] for name in wrong}
     for entry in CATALOGUE:
@@ -209,9 +210,9 @@ def _distance(a, b) -> Decimal | None:
     return total / (scale or Decimal(1))
 
 
-def alternatives(doc, solution, names: list | None = None) -> list[Alternative]:
+def alternatives(doc, solution, names: list | None = None, resolver: Resolver | None = None) -> list[Alternative]:
     """Results that change under the other convention for each degeneracy warning of the solution."""
-    resolver = Resolver(doc, solution)
+    resolver = resolver or Resolver(doc, solution)
     warned = {w.key for w in solution.warnings}
     out = []
     for entry in CATALOGUE:
