@@ -17,25 +17,14 @@ import compileall
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
+from bench_solve import once      # one timed whole process (this directory is on the path as a script's)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def once(argv: list) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
-                          env={**os.environ, "COLUMNS": "120"})
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(argv)} failed:\n{done.stderr.decode(errors='replace')[-3000:]}")
-    return elapsed
 
 
 def seconds_by_kind(directory: Path) -> dict:
