@@ -402,7 +402,7 @@ class Network:
             total = grads[0]
             for g in grads[1:]:
                 total = total + g
-            step_grad = total / n if reduction == "mean" else total
+            step_grad = total / n if reduction == "mean" and n > 1 else total     # one example: no x/1 per entry
             new = layer.weights[key] - step_grad * lr
             updated[(i, key)] = (step_grad, new)
             derivs = tuple(Sym("L").of_example(label) for label in labels)
