@@ -28,6 +28,7 @@ def test_no_alternatives_without_degeneracy():
 
 
 # ----- alternatives recomputed from the first node a convention touches ------------------------
+import copy
 import json
 
 import pytest
@@ -81,6 +82,7 @@ def test_alternatives_from_the_graph_equal_a_whole_resolve(document):
     solution = solve_document(doc, answers={}, with_alternatives=False)
     assert solution.under is not None
     recomputed, resolved = Resolver(doc, solution), Resolver(doc, solution, reuse=False)
+    original = copy.deepcopy(doc.data)
     for entry in CONVENTION_ENTRIES:
         fast, whole = recomputed.results(entry), resolved.results(entry)
         assert (fast is None) == (whole is None), entry.name
@@ -88,6 +90,7 @@ def test_alternatives_from_the_graph_equal_a_whole_resolve(document):
             assert list(fast) == list(whole), entry.name
             differ = [name for name in fast if not _same(fast[name], whole[name])]
             assert not differ, (entry.name, differ)
+    assert doc.data == original      # patched copies share the untouched branches: nothing wrote to them
 
 
 @pytest.mark.parametrize("name, warnings, alternatives", [

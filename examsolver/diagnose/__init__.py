@@ -32,8 +32,13 @@ class _NotApplicable(Exception):
 
 # ----- patching the YAML data ------------------------------------------------------------
 def apply_patch(data, patch: tuple):
-    """A deep copy of data with every (path, value) set; _NotApplicable when a path matches nothing."""
-    data = copy.deepcopy(data)
+    """A copy of data with every (path, value) set; _NotApplicable when a path matches nothing.  Only
+    the branches a path enters are copied: the rest (a 28×28 image, its weights) is shared, unchanged."""
+    heads = {path.split(".")[0] for path, _ in patch}
+    if isinstance(data, dict) and "*" not in heads:
+        data = {key: copy.deepcopy(value) if key in heads else value for key, value in data.items()}
+    else:
+        data = copy.deepcopy(data)
     for path, value in patch:
         if not _set(data, path.split("."), value, 0):
             raise _NotApplicable(path)
