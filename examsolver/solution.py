@@ -133,6 +133,9 @@ class Solution:
     document: object = field(default=None, repr=False, compare=False)   # the spec it solves (exporters rebuild from it)
     title_page: dict = field(default_factory=dict, repr=False)          # course, author, date from the spec's `document:`
     lang: str = field(default="hr", repr=False, compare=False)          # the language it displays itself in
+    # results under other conventions {field: value} computed by the engine from what this solve built,
+    # or None where it cannot (diagnose/ then solves the document again); set by kinds that can
+    under: object = field(default=None, repr=False, compare=False)
 
     def __getitem__(self, name: str):
         """A result by its name (as in the JSON and the answer keys): solution["conv1.W.grad"]."""

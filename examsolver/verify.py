@@ -426,14 +426,15 @@ def _verify(report: FileReport, doc, keys_dir, answers_file, tolerance, diagnose
                      for c in checks if c.status == "invalid"]
     report.warnings = list(solution.warnings)
     if diagnose:
-        from examsolver.diagnose import alternatives, explain
+        from examsolver.diagnose import Resolver, alternatives, explain
 
+        resolver = Resolver(doc, solution)       # each convention's results once, for both uses
         wrong = {e.check.name: e.check.expected for e in report.entries if e.check.status == "mismatch"}
-        found = explain(doc, solution, wrong, tolerance) if wrong else {}
+        found = explain(doc, solution, wrong, tolerance, resolver) if wrong else {}
         for entry in report.entries:
             entry.explanation = found.get(entry.check.name)
         if solution.warnings:
-            report.alternatives = alternatives(doc, solution, list(answers) or None)
+            report.alternatives = alternatives(doc, solution, list(answers) or None, resolver)
 
 
 def _key_for(doc, problem_id, keys_dir, answers_file) -> tuple[dict, str, object, tuple]:

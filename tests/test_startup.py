@@ -39,6 +39,20 @@ def test_command_help_imports_nothing_heavy_of_ours():
     assert _imported_after(code, tuple(m for m in HEAVY_FOR_HELP if m != "pydantic")) == []
 
 
+def test_cli_module_imports_typer_and_nothing_else_of_weight():
+    """Importing the CLI module adds, beyond what `import typer` brings, only the standard library and
+    the few light modules of ours its --help needs (the defaults of the limits it shows)."""
+    probe = ("import json, sys\nimport typer\nbefore = set(sys.modules)\nimport examsolver.cli\n"
+             "print(json.dumps(sorted(set(sys.modules) - before)))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    added = json.loads(done.stdout.strip().splitlines()[-1])
+    ours = {m for m in added if m.split(".")[0] == "examsolver"}
+    assert ours <= {"examsolver", "examsolver.cli", "examsolver.spec", "examsolver.spec.limits", "examsolver.errors"}
+    others = {m.split(".")[0] for m in added} - {"examsolver"} - set(sys.stdlib_module_names)
+    assert not others, sorted(others)
+
+
 def test_help_through_python_m_and_importtime():
     """`python -X importtime -m examsolver --help`: the import log names no heavy module."""
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "examsolver", "--help"],

@@ -6,7 +6,9 @@ transformed.  A wrong key entry is explained by the first alternative whose
 result matches it (with the key's own precision and tolerance); when none does,
 by the nearest one — closer to the key than the correct value is — marked as
 not exact.  Re-solves are cached per entry, so a file costs at most one solve
-per catalogue entry that applies to it.
+per catalogue entry that applies to it.  Where only conventions change and the
+engine can (Solution.under: the network kind), the results are recomputed from
+the first node a changed convention touches instead of solving everything again.
 """
 
 from __future__ import annotations
@@ -30,8 +32,13 @@ class _NotApplicable(Exception):
 
 # ----- patching the YAML data ------------------------------------------------------------
 def apply_patch(data, patch: tuple):
-    """A deep copy of data with every (path, value) set; _NotApplicable when a path matches nothing."""
-    data = copy.deepcopy(data)
+    """A copy of data with every (path, value) set; _NotApplicable when a path matches nothing.  Only
+    the branches a path enters are copied: the rest (a 28×28 image, its weights) is shared, unchanged."""
+    heads = {path.split(".")[0] for path, _ in patch}
+    if isinstance(data, dict) and "*" not in heads:
+        data = {key: copy.deepcopy(value) if key in heads else value for key, value in data.items()}
+    else:
+        data = copy.deepcopy(data)
     for path, value in patch:
         if not _set(data, path.split("."), value, 0):
             raise _NotApplicable(path)
@@ -96,10 +103,12 @@ def _already_in_force(data, patch: tuple) -> bool:
 
 # ----- solving under an alternative -----------------------------------------------------
 class Resolver:
-    """Results of one problem under each catalogue entry (None where the entry does not apply)."""
+    """Results of one problem under each catalogue entry (None where the entry does not apply).
 
-    def __init__(self, doc, solution):
-        self.doc, self.solution = doc, solution
+    reuse=False always solves the document again (the reference the recomputation is tested against)."""
+
+    def __init__(self, doc, solution, reuse: bool = True):
+        self.doc, self.solution, self.reuse = doc, solution, reuse
         self.cache: dict = {}
 
     def results(self, entry: Entry) -> dict | None:
@@ -127,6 +136,13 @@ class Resolver:
             return None
         if data == self.doc.data:
             return None
+        if self.reuse and self.solution.under is not None and _conventions_only(entry.patch):
+            try:
+                results = self.solution.under(data.get("conventions"))
+            except ExamsolverError:
+                return None
+            if results is not None:
+                return results
         from examsolver.pipeline import solve_document
         from examsolver.spec.load import Document
 
@@ -137,9 +153,14 @@ class Resolver:
             return None
 
 
-def explain(doc, solution, wrong: dict, tolerance=None) -> dict:
-    """{result name: Explanation} for the wrong key entries {name: literal} that an entry explains."""
-    resolver = Resolver(doc, solution)
+def _conventions_only(patch: tuple) -> bool:
+    return all(path.startswith("conventions.") and not callable(value) for path, value in patch)
+
+
+def explain(doc, solution, wrong: dict, tolerance=None, resolver: Resolver | None = None) -> dict:
+    """{result name: Explanation} for the wrong key entries {name: literal} that an entry explains
+    (resolver: one shared with alternatives(), so that no entry is computed twice)."""
+    resolver = resolver or Resolver(doc, solution)
     found: dict = {}
     candidates: dict = {name: [] for name in wrong}
     for entry in CATALOGUE:
@@ -194,9 +215,9 @@ def _distance(a, b) -> Decimal | None:
     return total / (scale or Decimal(1))
 
 
-def alternatives(doc, solution, names: list | None = None) -> list[Alternative]:
+def alternatives(doc, solution, names: list | None = None, resolver: Resolver | None = None) -> list[Alternative]:
     """Results that change under the other convention for each degeneracy warning of the solution."""
-    resolver = Resolver(doc, solution)
+    resolver = resolver or Resolver(doc, solution)
     warned = {w.key for w in solution.warnings}
     out = []
     for entry in CATALOGUE:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import groupby
 from math import gcd
 from typing import Any, Literal
@@ -55,6 +56,7 @@ class AnchorCandidates(Strict):
     per_class: int | str
 
 
+@cache   # built once per process (see spec/model.py network_spec_model)
 def counting_spec_model():
     return create_model(
         "CountingSpec", __base__=Strict,

@@ -44,16 +44,37 @@ class Pass:
         return self.nodes.index(node)
 
 
+class WatchedConventions:
+    """A layer's view of the problem's conventions that notes which of them the layer reads, so
+    that another convention is recomputed from the layers that read it only (Rerun)."""
+
+    def __init__(self, conventions):
+        self.conventions, self.read = conventions, set()
+
+    def use(self, conventions) -> None:
+        """Read these conventions from now on (what was read stays noted)."""
+        self.__dict__ = {"conventions": conventions, "read": self.read}
+
+    def __getattr__(self, name: str):          # a convention's first read (then it is an attribute here)
+        if name.startswith("__") or name in ("conventions", "read"):    # copy/pickle probing a bare instance
+            raise AttributeError(name)
+        self.read.add(name)
+        value = getattr(self.conventions, name)
+        setattr(self, name, value)             # ReLU′ reads its convention once per entry: keep that cheap
+        return value
+
+
 class Network:
     """The network builder: the layer chain (or graph) over the whole minibatch, losses, batch loss."""
 
     def __init__(self, spec, doc):
         self.spec, self.doc = spec, doc
         self.conventions = spec.conventions
-        self.layers = []
+        self.layers, self.views = [], []
         for i, (kind, params) in enumerate(spec.layers):
             with self.located(("model", i)):
-                self.layers.append(LAYERS[kind](params, i, self.conventions))
+                self.views.append(WatchedConventions(self.conventions))
+                self.layers.append(LAYERS[kind](params, i, self.views[-1]))
         self.loss = None
         if spec.loss_entry is not None:
             kind, params = spec.loss_entry
@@ -132,7 +153,7 @@ class Network:
 
     def set_weight(self, i: int, key: str, value) -> None:
         """A parameter's value as every later pass reads it."""
-        self.params[(i, key)].value = value
+        self.graph.set_leaf(self.params[(i, key)], value)
         self.layers[i].weights[key] = value
 
     def _name_outputs(self, fwd: Pass) -> None:
@@ -224,7 +245,7 @@ class Network:
 
     def backward(self, fwd: Pass, rows: list, loss: Sym, scale, wanted: set, want_x: bool, section,
                  nodes: tuple = ()) -> dict:
-        """Backpropagate `loss` = scale · Σ_{m in rows} L⁽ᵐ⁾; add the steps to section.
+        """Backpropagate `loss` = scale · Σ_{m in rows} L⁽ᵐ⁾; add the steps to section (None: no steps).
 
         rows = [m] is the slides' per-example pass (∂L⁽ᵐ⁾/∂θ); all rows with scale 1/N is
         the backward pass of the minibatch loss at once.  One reverse pass over the graph
@@ -236,7 +257,7 @@ class Network:
         start = fwd.index(fwd.ins[-1][0]) - 1 if self.fused else len(self.layers) - 1
         targets = self._targets(fwd, wanted, want_x, nodes)
         grads = self.graph.backward({self.graph["losses"]: seed}, wanted=targets)
-        for m in rows:
+        for m in rows if section is not None else ():
             self._seed_steps(fwd, m, loss, scale, grads, section)
         return self._present(fwd, grads, rows, start, loss, wanted, want_x, nodes, section)
 
@@ -245,7 +266,7 @@ class Network:
         targets = self._targets(fwd, tasks.wanted, tasks.want_x, tasks.nodes)
         grads = self.graph.backward(upstream, wanted=targets)
         rows = list(range(len(self.xs)))
-        for node, G in upstream.items():
+        for node, G in upstream.items() if section is not None else ():
             j = fwd.index(node)
             for m in rows:
                 section.add(Step(lhs=Deriv(loss, fwd.syms[j].of_example(self.example_numbers()[m])), forms=[],
@@ -270,56 +291,64 @@ class Network:
 
     def _present(self, fwd: Pass, grads, rows: list, start: int, loss: Sym, wanted: set, want_x: bool,
                  nodes: tuple, section) -> dict:
-        """The steps of the reverse pass, layer by layer from `start` down, and the gradients asked for."""
+        """The gradients asked for; the steps of the reverse pass, layer by layer from `start` down,
+        into section (None: no steps, for results only)."""
         needs = self.graph._needs(self._targets(fwd, wanted, want_x, nodes))
         out = {}
         for i in range(start, -1, -1):
             node = fwd.nodes[i + 1]
             if node not in needs or grads[node] is None:
                 continue
-            layer = self.layers[i]
             keys = sorted(k for (j, k) in wanted if j == i)    # sorted: results in a fixed order
-            G = grads[node]
-            self._sum_steps(fwd, grads, node, i + 1, rows, loss, section)
-            contributions = [grads.through(inp, node) for inp in fwd.ins[i]]
-            want_inputs = [inp in needs for inp in fwd.ins[i]]
-            shares = []
-            for k in range(len(self.xs)):
-                if G[k] is None:
-                    continue
-                flow = self.flow(fwd, i, k)
-                flow.loss, flow.gys, flow.via = loss, G, fwd.syms[i + 1]
-                flow.shared = frozenset(fwd.syms[fwd.index(inp)].of_example(flow.n) for inp in fwd.ins[i]
-                                        if len(grads.parts.get(inp, [])) > 1)
-                if len(rows) > 1:   # parameter gradients are summed over the rows below
-                    shares.append(self._row_grads(layer, fwd, i, k, G, keys))
-                    shown = {}
-                else:
-                    shown = {key: grads[self.params[(i, key)]] for key in keys}
-                gx = [c[k] if c is not None else None for c in contributions]
-                if layer.arity == 1:
-                    gx, want = gx[0], want_inputs[0]
-                else:
-                    want = want_inputs
-                for n_step, step in enumerate(layer.backward_steps(flow, G[k], gx, shown, want)):
-                    if shares and len(shares) > 1 and n_step == 0:
-                        step.text = None      # said for the first example
-                    section.add(step)
+            if section is not None:
+                self._layer_steps(fwd, grads, i, rows, loss, keys, needs, section)
             for key in keys:
                 out[(i, key)] = grads[self.params[(i, key)]]
-            for key in keys if len(rows) > 1 else ():
-                parts = tuple(val(share[key], layer.weight_layout(key)) for share in shares)
-                section.add(Step(lhs=Deriv(loss, layer.weight_sym(key)), forms=[Op("+", parts)],
-                                 result=out[(i, key)], layout=layer.weight_layout(key),
-                                 text=Phrase("backward.parameter_sum", {"name": f"{layer.name}.{key}"})))
         if want_x:
-            self._sum_steps(fwd, grads, fwd.nodes[0], 0, rows, loss, section)
+            if section is not None:
+                self._sum_steps(fwd, grads, fwd.nodes[0], 0, rows, loss, section)
             G = grads.get(fwd.nodes[0], [None] * len(self.xs))
             out[("x", None)] = [G[m] for m in rows] if len(rows) > 1 else G[rows[0]]
         for name in nodes:
             G = grads.get(self.node_names(fwd)[name], [None] * len(self.xs))
             out[("node", name)] = [G[m] for m in rows] if len(rows) > 1 else G[rows[0]]
         return out
+
+    def _layer_steps(self, fwd: Pass, grads, i: int, rows: list, loss: Sym, keys: list, needs: set,
+                     section) -> None:
+        """Layer i's steps of the reverse pass: per example, then its parameters' sums over the rows."""
+        node, layer = fwd.nodes[i + 1], self.layers[i]
+        G = grads[node]
+        self._sum_steps(fwd, grads, node, i + 1, rows, loss, section)
+        contributions = [grads.through(inp, node) for inp in fwd.ins[i]]
+        want_inputs = [inp in needs for inp in fwd.ins[i]]
+        shares = []
+        for k in range(len(self.xs)):
+            if G[k] is None:
+                continue
+            flow = self.flow(fwd, i, k)
+            flow.loss, flow.gys, flow.via = loss, G, fwd.syms[i + 1]
+            flow.shared = frozenset(fwd.syms[fwd.index(inp)].of_example(flow.n) for inp in fwd.ins[i]
+                                    if len(grads.parts.get(inp, [])) > 1)
+            if len(rows) > 1:   # parameter gradients are summed over the rows below
+                shares.append(self._row_grads(layer, fwd, i, k, G, keys))
+                shown = {}
+            else:
+                shown = {key: grads[self.params[(i, key)]] for key in keys}
+            gx = [c[k] if c is not None else None for c in contributions]
+            if layer.arity == 1:
+                gx, want = gx[0], want_inputs[0]
+            else:
+                want = want_inputs
+            for n_step, step in enumerate(layer.backward_steps(flow, G[k], gx, shown, want)):
+                if shares and len(shares) > 1 and n_step == 0:
+                    step.text = None      # said for the first example
+                section.add(step)
+        for key in keys if len(rows) > 1 else ():
+            parts = tuple(val(share[key], layer.weight_layout(key)) for share in shares)
+            section.add(Step(lhs=Deriv(loss, layer.weight_sym(key)), forms=[Op("+", parts)],
+                             result=grads[self.params[(i, key)]], layout=layer.weight_layout(key),
+                             text=Phrase("backward.parameter_sum", {"name": f"{layer.name}.{key}"})))
 
     def _sum_steps(self, fwd: Pass, grads, node, j: int, rows: list, loss: Sym, section) -> None:
         """A node read by several layers: its gradient is the sum of what flows back through each."""
@@ -377,7 +406,7 @@ class Network:
             total = grads[0]
             for g in grads[1:]:
                 total = total + g
-            step_grad = total / n if reduction == "mean" else total
+            step_grad = total / n if reduction == "mean" and n > 1 else total     # one example: no x/1 per entry
             new = layer.weights[key] - step_grad * lr
             updated[(i, key)] = (step_grad, new)
             derivs = tuple(Sym("L").of_example(label) for label in labels)
@@ -569,22 +598,91 @@ def solve(spec, doc) -> Solution:
     from examsolver.engine.shapes import prepare_inputs
 
     prepare_inputs(spec, net, solution)     # sparse inputs, inferred image size (task infer_input_size)
+    built = [set(view.read) for view in net.views]
     fwd = net.forward()             # first: layers may learn their shapes here (batchnorm γ, β)
+    forward = [set(view.read) for view in net.views]
     tasks = _tasks(spec, net, fwd)
     net.forward_section(solution, fwd)
-    results = solution.results
-    numbers = net.example_numbers()
+    _record_forward(solution.results, net, fwd)
+    for i, layer in enumerate(net.layers):
+        solution.warnings.extend(layer.degeneracies(fwd.acts[fwd.index(fwd.ins[i][0])]))
+    _after_forward(spec, net, fwd, tasks, solution)
+    solution.number_equations()
+    solution.under = Rerun(spec, net, fwd, tasks, solution.results, built, forward)
+    return solution
+
+
+class Rerun:
+    """The results under other conventions, from this solve's own graph (Solution.under).
+
+    The layers that read a changed convention are the nodes it touches.  Forward values are
+    recomputed from the first that read it in the forward pass (none do for ReLU′(0) or max-pool
+    ties: those rules act in the reverse pass only); each reverse pass takes what lies above the
+    last touched or recomputed node from this solve's passes and computes the rest.  The steps are
+    built into a scratch solution and dropped.  None where a convention shaped a layer before its
+    forward pass (or it is a deliberate mistake, which has its own code paths): solve again then.
+    """
+
+    def __init__(self, spec, net: Network, fwd: Pass, tasks: Tasks, results: dict, built: list, forward: list):
+        self.spec, self.net, self.fwd, self.tasks, self.results = spec, net, fwd, tasks, results
+        self.built, self.forward = built, forward         # per layer: conventions read before / in the forward pass
+        self.passes = list(net.graph.passes)
+
+    def __call__(self, raw_conventions) -> dict | None:
+        """The results with `conventions:` as written (a mapping), or None when they cannot be had here."""
+        from pydantic import ValidationError
+
+        old = self.spec.conventions
+        try:
+            new = type(old).model_validate(raw_conventions or {})
+        except ValidationError:
+            return None
+        changed = {name for name in type(old).model_fields if getattr(new, name) != getattr(old, name)}
+        if "mistakes" in changed or any(read & changed for read in self.built):
+            return None
+        net, graph = self.net, self.net.graph
+        touched = [self.fwd.nodes[i + 1] for i, view in enumerate(net.views) if view.read & changed]
+        if not touched:
+            return dict(self.results)
+        in_forward = [self.fwd.nodes[i + 1] for i, read in enumerate(self.forward) if read & changed]
+        kept = [(node, node.value, getattr(node.op, "state", None)) for node in graph.nodes if node.op is not None]
+        for view in net.views:
+            view.use(new)
+        try:
+            redone = graph.recompute(since=in_forward[0]) if in_forward else []
+            scratch = Solution(problem_id=self.spec.id, title={})
+            if redone:
+                _record_forward(scratch.results, net, self.fwd)
+            with graph.replaying(self.passes, max(touched + redone, key=graph.nodes.index)):
+                _after_forward(self.spec, net, self.fwd, self.tasks, scratch, steps=False)
+            return {**self.results, **scratch.results}
+        finally:
+            for view in net.views:
+                view.use(old)
+            for node, value, state in kept:
+                node.value = value
+                if state is not None:
+                    node.op.state = state
+
+
+def _record_forward(results: dict, net: Network, fwd: Pass) -> None:
+    """The forward pass's results: activations and layer statistics."""
     for sym, acts in zip(fwd.syms, fwd.acts):
         _record(results, result_name(sym), acts, net.batched)
     for i, layer in enumerate(net.layers):
         if layer.p.name and layer.p.name not in results:     # a layer named in the spec: its output by that name
             _record(results, layer.p.name, fwd.acts[i + 1], net.batched)
-        solution.warnings.extend(layer.degeneracies(fwd.acts[fwd.index(fwd.ins[i][0])]))
-        for key, value in layer.stats.items():
+        for key, value in fwd.nodes[i + 1].op.state.get("stats", {}).items():   # this node's, not the layer's last
             if key in ("mean", "var", "std", "running_mean", "running_var"):
                 results[f"{layer.name}.{key}"] = value
             elif key == "xhat":
                 _record(results, f"{layer.name}.xhat", value, net.batched)
+
+
+def _after_forward(spec, net: Network, fwd: Pass, tasks: Tasks, solution: Solution, steps: bool = True) -> None:
+    """The loss, the reverse passes, the update and the optimizer's steps, with their results (steps=False:
+    the reverse passes' results without their steps)."""
+    results, numbers = solution.results, net.example_numbers()
     reduction, train = tasks.reduction, tasks.train
     if net.loss is not None and not tasks.upstream:
         values = net.losses(fwd)
@@ -595,12 +693,12 @@ def solve(spec, doc) -> Solution:
                 results[f"loss({n})"] = v
     per_example, labels = [], []
     if tasks.upstream:
-        section = solution.section("section.backward")
+        section = solution.section("section.backward") if steps else None
         grads = net.backward_from(fwd, tasks.upstream, Sym("L"), tasks, section)
         _record_grads(results, net, _whole_batch(net, grads), None)
     elif tasks.any and tasks.method == "batch" and net.batched:
         scale = Exact(1) / len(numbers) if reduction == "mean" else Exact(1)
-        section = solution.section("section.backward_batch")
+        section = solution.section("section.backward_batch") if steps else None
         grads = net.backward(fwd, list(range(len(numbers))), Sym("L"), scale, tasks.wanted, tasks.want_x, section,
                              tasks.nodes)
         per_example, labels = [grads], [None]
@@ -608,7 +706,7 @@ def solve(spec, doc) -> Solution:
         reduction = "sum"       # the batch loss already carries the 1/N
     elif tasks.any:
         for m, n in enumerate(numbers):
-            section = solution.section("section.backward_example" if n else "section.backward", n=n)
+            section = solution.section("section.backward_example" if n else "section.backward", n=n) if steps else None
             grads = net.backward(fwd, [m], Sym("L").of_example(n), Exact(1), tasks.wanted, tasks.want_x, section,
                                  tasks.nodes)
             per_example.append(grads)
@@ -630,8 +728,6 @@ def solve(spec, doc) -> Solution:
     solution.conventions = _conventions(net, train, tasks)
     if tasks.training is not None:
         _optimize(net, solution, tasks)
-    solution.number_equations()
-    return solution
 
 
 def _record_grads(results: dict, net: Network, grads: dict, n) -> None:
@@ -686,8 +782,6 @@ def _mistaken_backward(net, fwd, tasks: Tasks, reduction, per_example, labels) -
     the backward pass once per layer, each time with the latest updates, settles
     every layer from the top down.
     """
-    from examsolver.solution import Section
-
     originals = {key: node.value for key, node in net.params.items()}
     batch = labels == [None]
     rows = [list(range(len(net.xs)))] if batch else [[m] for m in range(len(net.xs))]
@@ -695,7 +789,7 @@ def _mistaken_backward(net, fwd, tasks: Tasks, reduction, per_example, labels) -
     try:
         for _ in net.layers:
             per_example = [net.backward(fwd, r, Sym("L"), scale, tasks.wanted, tasks.want_x,
-                                        Section(Phrase("section.backward", {}))) for r in rows]
+                                        None) for r in rows]
             for (i, key) in per_example[0]:
                 if i in ("x", "node"):
                     continue

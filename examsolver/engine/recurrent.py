@@ -12,6 +12,7 @@ optionally parameter counts (the counting kind's architectures).
 from __future__ import annotations
 
 import ast
+from functools import cache
 from typing import Any, Literal
 
 import numpy as np
@@ -67,6 +68,7 @@ class Behaviour(Strict):
     check_given: bool = True                 # check the spec's own sequence first
 
 
+@cache   # built once per process (see spec/model.py network_spec_model)
 def recurrent_spec_model():
     from examsolver.engine.counting import Architecture
 

@@ -13,6 +13,7 @@ A margin the spec leaves out is taken as 1, and the solution says so.
 
 from __future__ import annotations
 
+from functools import cache
 from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
@@ -60,6 +61,16 @@ class TripletSpec(Strict):
 
 
 def siamese_spec_model(for_schema: bool = False):
+    """Layers are checked by validate_siamese unless for_schema (that form follows the registry)."""
+    return _siamese_spec_model(True) if for_schema else _siamese_validation_model()
+
+
+@cache   # built once per process (see spec/model.py network_spec_model)
+def _siamese_validation_model():
+    return _siamese_spec_model(False)
+
+
+def _siamese_spec_model(for_schema: bool):
     from pydantic import create_model
 
     from examsolver.engine.ops import LAYERS

@@ -12,6 +12,7 @@ course writes them.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, create_model
@@ -136,6 +137,7 @@ def _task_union():
         custom_error_message=f"unknown task (expected one of: {', '.join(TASKS)})")]
 
 
+@cache   # built once per process (see spec/model.py network_spec_model)
 def symbolic_spec_model():
     return create_model(
         "SymbolicSpec", __base__=Strict,

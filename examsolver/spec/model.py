@@ -7,6 +7,7 @@ whitelist parser (spec/expr.py) into exact values during validation.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
@@ -303,7 +304,19 @@ class NetworkBase(Strict):
 
 
 def network_spec_model(for_schema: bool = False):
-    """The network spec; layers and loss are checked by validate_network unless for_schema."""
+    """The network spec; layers and loss are checked by validate_network unless for_schema (the
+    schema form follows the op registries, so it is built afresh)."""
+    return _network_spec_model(True) if for_schema else _network_validation_model()
+
+
+# One per process: a pydantic model builds its validator on first use, which `verify` of many files
+# and every re-solve of the diagnosis would otherwise repeat.
+@cache
+def _network_validation_model():
+    return _network_spec_model(False)
+
+
+def _network_spec_model(for_schema: bool):
     layers, losses = _registries()
     Layer = _tagged_union(layers, "layer") if for_schema else Any
     Loss = _tagged_union(losses, "loss") if for_schema else Any
