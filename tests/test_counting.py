@@ -5,6 +5,7 @@ import pytest
 
 from examsolver.engine.ops import LAYERS
 from examsolver.pipeline import solve_document, solve_file
+from examsolver.render.output import render_solution
 from examsolver.errors import EngineError, SpecError
 from examsolver.spec.load import load_text
 
@@ -246,3 +247,83 @@ architectures:
     d, h = sympy.symbols("d h")
     # per direction: layer 1 4h(d + h) + 4h, layer 2 4h(2h + h) + 4h
     assert sympy.expand(s.results["params.total"] - 2 * (4 * h * (d + h) + 4 * h + 4 * h * (3 * h) + 4 * h)) == 0
+
+
+# ----- receptive fields against the footprint of a gradient -------------------------------------
+RECEPTIVE_CASES = {
+    "conv_pool_dilated": ["conv2d: {name: c1, in_channels: 1, out_channels: 1, kernel_size: 3}", "relu",
+                          "avg_pool2d: {name: p1, kernel_size: 2, stride: 2}",
+                          "conv2d: {name: c2, in_channels: 1, out_channels: 1, kernel_size: 3, dilation: 2}"],
+    "strided_1d": ["conv1d: {name: c1, in_channels: 1, out_channels: 1, kernel_size: 5, stride: 2}",
+                   "avg_pool1d: {name: p1, kernel_size: 3, stride: 1}",
+                   "conv1d: {name: c2, in_channels: 1, out_channels: 1, kernel_size: 2, stride: 3, dilation: 3}"],
+    "rectangular": ["conv2d: {name: c1, in_channels: 1, out_channels: 1, kernel_size: [3, 1]}",
+                    "avg_pool2d: {name: p1, kernel_size: [2, 3], stride: [2, 1]}"],
+}
+
+
+def _footprint(layers: list[str], dims: int) -> list:
+    """Per layer with a window, the extent of the input that one central output depends on: the nonzero
+    region of its gradient through the same layers in PyTorch (positive weights: nothing cancels)."""
+    import torch
+    import yaml as pyyaml
+
+    modules, names = [], []
+    for text in layers:
+        entry = pyyaml.safe_load(text) if ":" in text else {text: {}}
+        (kind, p), = entry.items()
+        p = {k: v for k, v in p.items() if k != "name"}
+        if kind.startswith("conv"):
+            conv = (torch.nn.Conv1d if dims == 1 else torch.nn.Conv2d)(**p, bias=False, dtype=torch.float64)
+            torch.nn.init.ones_(conv.weight)
+            modules.append(conv)
+        elif kind.startswith("avg_pool"):
+            modules.append((torch.nn.AvgPool1d if dims == 1 else torch.nn.AvgPool2d)(p["kernel_size"], p.get("stride")))
+        else:
+            modules.append(torch.nn.Identity())      # ReLU of positive values: the identity here
+        names.append(entry)
+    extents = []
+    for depth in range(1, len(modules) + 1):
+        if isinstance(modules[depth - 1], torch.nn.Identity):
+            continue
+        x = torch.ones((1, 1) + (97,) * dims, dtype=torch.float64, requires_grad=True)
+        out = torch.nn.Sequential(*modules[:depth])(x)
+        centre = (0, 0) + tuple(n // 2 for n in out.shape[2:])
+        out[centre].backward()
+        nonzero = x.grad[0, 0].nonzero()
+        extents.append([int(nonzero[:, a].max() - nonzero[:, a].min()) + 1 for a in range(dims)])
+    return extents
+
+
+@pytest.mark.parametrize("name", list(RECEPTIVE_CASES))
+def test_receptive_fields_are_the_footprint_of_a_gradient(name):
+    layers = RECEPTIVE_CASES[name]
+    dims = 1 if "1d" in layers[0] else 2
+    spec = "id: rf\nkind: counting\narchitectures:\n  - name: net\n    receptive_field: true\n    layers:\n" + \
+        "".join(f"      - {layer}\n" for layer in layers)
+    solution = solve_document(load_text(spec, "rf.yaml"))
+    with_window = [text.split(":")[0] for text in layers if ":" in text]
+    names = [text.split("name: ")[1].split(",")[0] for text in layers if "name: " in text]
+    assert len(names) == len(with_window)
+    for layer_name, extent in zip(names, _footprint(layers, dims)):
+        value = solution.results[f"net.receptive_field.{layer_name}"]
+        ours = [int(v) for v in np.asarray(value, dtype=object).flat] if np.ndim(value) else [int(value)] * dims
+        assert ours == extent, (layer_name, ours, extent)
+
+
+def test_receptive_field_ends_where_an_output_sees_everything():
+    spec = """id: rf
+kind: counting
+architectures:
+  - name: net
+    receptive_field: true
+    layers:
+      - conv2d: {name: c1, in_channels: 1, out_channels: 2, kernel_size: 3}
+      - flatten
+      - linear: {name: fc, in_features: 8, out_features: 2}
+"""
+    solution = solve_document(load_text(spec, "rf.yaml"))
+    assert int(solution.results["net.receptive_field.c1"]) == 3
+    assert not any(k.startswith("net.receptive_field.fc") for k in solution.results)
+    text = render_solution(solution, "term", "en", to_terminal=False)
+    assert "every output sees the whole input" in text

@@ -49,6 +49,7 @@ class Architecture(Strict):
     largest: bool = False          # which weight matrix has the most entries
     formula: bool = False          # the output as one formula (chains of affine layers and activations)
     diagram: bool = False          # nodes and edges of a chain of fully connected layers
+    receptive_field: bool = False  # how much of the input one position of each layer sees
 
 
 class AnchorCandidates(Strict):
@@ -141,6 +142,8 @@ class Counted:
     bindings: dict
     count: Any              # Exact or sympy
     buffer_count: Any
+    window: Any = ()        # what one output position sees of the input: Layer.window, None (all of it),
+                            # or "letters" (sizes given as letters: not computed)
 
 
 def _split_sizes(cls, raw: dict, where: str) -> tuple[dict, list, dict]:
@@ -301,6 +304,7 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
         shapes = {k: tuple(s) for k, s in cls.param_shapes(read).items()}
         buffers = {k: tuple(s) for k, s in cls.buffer_shapes(read).items()}
         io = cls.io_shapes(read)
+        window = cls.window(read) if all(_whole_numbers(v) for v in sizes.values()) else "letters"
     except KeyError as err:
         raise EngineError(f"{where}: {kind} needs the size {err.args[0]}") from None
     except TypeError as err:
@@ -309,7 +313,7 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
         raise EngineError(f"{where}: {kind} takes one number (or name) per size here, not a list or nothing")
     _refuse_unread(kind, cls, raw, read.keys_read, where)
     if not shapes and not buffers:
-        return Counted(name, kind, {}, {}, io, None, {}, Exact(0), Exact(0))
+        return Counted(name, kind, {}, {}, io, None, {}, Exact(0), Exact(0), window)
     structure = _probe(cls.param_shapes, sizes, keys)
     bindings = {_sym(letters[k]): _node(sizes[k]) for k in keys
                 if isinstance(sizes[k], int) or str(sizes[k]) != letters[k]}     # not n = n
@@ -322,7 +326,13 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
         formula, bindings = _number_formula(shapes), {}
     count = sum((_size_count(s) for s in shapes.values()), 0)
     buffer_count = sum((_size_count(s) for s in buffers.values()), 0)
-    return Counted(name, kind, shapes, buffers, io, formula, bindings, _as_value(count), _as_value(buffer_count))
+    return Counted(name, kind, shapes, buffers, io, formula, bindings, _as_value(count), _as_value(buffer_count),
+                   window)
+
+
+def _whole_numbers(value) -> bool:
+    """A size given as numbers (3, or [3, 1] per axis, or an option such as bias: false), not letters."""
+    return isinstance(value, (int, bool)) or isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value)
 
 
 class _Reads(dict):
@@ -430,7 +440,48 @@ def count_section(solution: Solution, arch: Architecture, doc, loc: tuple) -> li
         _largest(solution, section, counted, prefix)
     if arch.formula or arch.diagram:
         _chain(solution, section, counted, arch, doc, loc)
+    if arch.receptive_field:
+        if any(c.window == "letters" for c in counted):
+            raise SpecError([doc.problem(loc + ("receptive_field",), "receptive fields are computed from "
+                                                                     "numbers: give the layers' sizes as numbers")])
+        _receptive_field(solution, section, counted, prefix)
     return counted
+
+
+def _receptive_field(solution, section, counted, prefix) -> None:
+    """r = r′ + (k − 1)·j′ and j = j′·s, layer by layer from r₀ = j₀ = 1, per spatial axis (one line when
+    the axes agree); a layer whose outputs see the whole input ends the walk."""
+    section.say("counting.receptive_intro")
+    r = j = None
+    previous = "0"
+    for c in counted:
+        if c.window is None:
+            section.say("counting.receptive_whole", layer=c.name)
+            return
+        if not c.window:
+            continue
+        spans, strides = [w[0] for w in c.window], [w[1] for w in c.window]
+        r = r or [1] * len(spans)
+        j = j or [1] * len(spans)
+        if len(spans) != len(r):
+            section.say("counting.receptive_whole", layer=c.name)
+            return
+        new_r = [ri + (k - 1) * ji for ri, k, ji in zip(r, spans, j)]
+        axes = [None] if len(set(zip(spans, strides, r, j))) == 1 else range(len(spans))
+        for a in axes:
+            at = 0 if a is None else a
+            tag = c.name.replace("_", "") + ("" if a is None else f",{'hw'[a] if len(spans) == 2 else a + 1}")
+            before = previous + ("" if a is None else tag[tag.index(","):])
+            rs, js, k = Sym("r", tag), Sym("j", before), Sym("k", tag)
+            section.add(Step(lhs=rs, forms=[Op("+", (Sym("r", before), mul(Paren(Op("-", (k, Const(Exact(1))))), js)))],
+                             bindings={Sym("r", before): _node(r[at]), k: _node(spans[at]), js: _node(j[at])},
+                             result=Exact(new_r[at]), approx=False,
+                             text=Phrase("counting.receptive_layer", {"layer": c.name, "k": spans[at],
+                                                                      "s": strides[at]})))
+        r, j = new_r, [ji * s for ji, s in zip(j, strides)]
+        previous = c.name.replace("_", "")
+        value = Exact(r[0]) if len(set(r)) == 1 else np.array([Exact(v) for v in r], dtype=object)
+        solution.results[f"{prefix}receptive_field.{c.name}"] = value
 
 
 def _tensor_sym(name: str):

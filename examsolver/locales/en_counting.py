@@ -22,4 +22,7 @@ PHRASES = {
     "counting.positives": "Positives: the other examples of the anchor's class:",
     "counting.negatives": "Negatives: all examples of the other K − 1 classes:",
     "convention.counting_trainable": "Parameters are the trained tensors; stored statistics (batch normalization's running mean and variance) are listed separately.",
+    "counting.receptive_intro": "Receptive field: how many positions of the input one output position of each layer sees, per spatial axis. From $r_0 = 1$ and the jump $j_0 = 1$ (the distance in the input between neighbouring positions of a layer), a layer whose kernel spans $k$ positions (dilated: $d(k - 1) + 1$) with stride $s$ gives $r = r' + (k - 1) j'$ and $j = j' s$.",
+    "counting.receptive_layer": "Layer {layer}: the kernel spans $k = {k}$ positions, stride $s = {s}$:",
+    "counting.receptive_whole": "From layer {layer} on, every output sees the whole input.",
 }

@@ -160,6 +160,13 @@ class Layer:
         return {}
 
     @classmethod
+    def window(cls, sizes: dict) -> tuple | None:
+        """What one output position sees of the layer's input, for receptive fields: (span, stride) per
+        spatial axis; () for a layer that maps every position on its own (activations by default); None,
+        the default otherwise: every output sees the whole input (fully connected, flatten, global pooling)."""
+        return () if cls.is_activation else None
+
+    @classmethod
     def buffer_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
         """Stored but not trained tensors (batchnorm's running statistics); none by default."""
         return {}

@@ -158,6 +158,14 @@ class Convolution(Layer):
         return shapes
 
     @classmethod
+    def window(cls, sizes: dict) -> tuple:
+        """A dilated kernel spans d(k − 1) + 1 positions per axis, moved by the stride."""
+        def axes(key, default):
+            return _per_axis(sizes.get(key, default), cls.spatial_dims, key)
+        return tuple((span(k, d), s) for k, d, s in zip(axes("kernel_size", None), axes("dilation", 1),
+                                                         axes("stride", 1)))
+
+    @classmethod
     def io_shapes(cls, sizes: dict) -> dict:
         """With `input_size` (a length, or H and W): the input and output shapes by PyTorch's rule
         ⌊(n + 2p − d(k − 1) − 1)/s⌋ + 1 per spatial axis."""

@@ -31,6 +31,10 @@ class Dropout(Layer):
     preserves_shape = True
 
     @classmethod
+    def window(cls, sizes: dict) -> tuple:
+        return ()            # every position on its own: the receptive field passes through
+
+    @classmethod
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
         return {}
 

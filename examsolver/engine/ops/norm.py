@@ -45,6 +45,10 @@ class BatchNorm(Layer):
     Params = BatchNormParams
 
     @classmethod
+    def window(cls, sizes: dict) -> tuple:
+        return ()            # every position on its own: the receptive field passes through
+
+    @classmethod
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
         """γ and β per feature (PyTorch's affine=True default; `affine: false` has none)."""
         C = sizes["num_features"]

@@ -49,6 +49,11 @@ class Pool1d(Layer):
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
         return {}
 
+    @classmethod
+    def window(cls, sizes: dict) -> tuple:
+        size = sizes.get("kernel_size", 2)
+        return ((size, sizes.get("stride") if sizes.get("stride") is not None else size),)
+
     def check_input(self, x):
         if x.ndim not in (1, 2) or x.shape[-1] + 2 * self.pad < self.size:
             raise EngineError(f"{self.name}: expects a sequence (L) or channels (C, L) with L + 2·padding at "

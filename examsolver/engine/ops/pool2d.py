@@ -51,6 +51,12 @@ class Pool2d(Layer):
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
         return {}
 
+    @classmethod
+    def window(cls, sizes: dict) -> tuple:
+        size = pair(sizes.get("kernel_size", 2), "kernel_size")
+        stride = pair(sizes.get("stride") if sizes.get("stride") is not None else size, "stride")
+        return tuple(zip(size, stride))
+
     def torch(self, x, weights):
         return torch_pool(self, x, f"{self.size}, {self.stride}", 2)
 
