@@ -338,3 +338,50 @@ def test_a_node_read_twice_shows_each_share_under_its_own_name_then_their_sum():
     en, hr = (render_document([solution], "term", lang) for lang in ("en", "hr"))
     assert "∂L/∂x⁽¹⁾|via h₃ + ∂L/∂x⁽¹⁾|via h₁" in en and "∂L/∂x⁽¹⁾|kroz h₃" in hr
     assert "\\right|_{\\text{via}\\ \\mathbf{h}_{1}}" in render_document([solution], "md", "en")
+
+
+# ----- a loss's own reduction (PyTorch's option) ----------------------------------------------------
+LOSS_REDUCTION = """
+id: reduction
+model:
+  - linear: {{name: fc, W: [[1, -1], [1/2, 2]], b: [0, 1/2]}}
+  - softmax
+loss: {{cross_entropy: {{reduction: {reduction}}}}}
+data:
+  - {{x: [1, 2], y: 0}}
+  - {{x: [-1, 1/2], y: 1}}
+tasks:
+  - {task}
+"""
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_a_losss_reduction_is_the_minibatchs(reduction):
+    """loss: {cross_entropy: {reduction: sum}} is torch.nn.CrossEntropyLoss(reduction='sum'): the batch loss
+    and one SGD step (the slides' per-example passes, reduced as the loss says)."""
+    import torch
+
+    from examsolver.pipeline import solve_document
+    from examsolver.spec.load import load_text
+
+    solution = solve_document(load_text(LOSS_REDUCTION.format(reduction=reduction, task="train_step: {lr: 1/2}"),
+                                         "r.yaml"))
+    W = torch.tensor([[1, -1], [0.5, 2]], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([0, 0.5], dtype=torch.float64, requires_grad=True)
+    x = torch.tensor([[1, 2], [-1, 0.5]], dtype=torch.float64)
+    loss = torch.nn.CrossEntropyLoss(reduction=reduction)(x @ W.T + b, torch.tensor([0, 1]))
+    loss.backward()
+    assert abs(float(solution.results["loss"]) - loss.item()) < 1e-12
+    expected = (W - 0.5 * W.grad).detach().numpy()
+    assert np.allclose(np.vectorize(float)(np.asarray(solution.results["fc.W.updated"], dtype=object)), expected,
+                       atol=1e-12)
+
+
+def test_a_task_contradicting_the_losss_reduction_is_refused():
+    from examsolver.errors import SpecError
+    from examsolver.pipeline import solve_document
+    from examsolver.spec.load import load_text
+
+    text = LOSS_REDUCTION.format(reduction="sum", task="train_step: {lr: 1/2, reduction: mean}")
+    with pytest.raises(SpecError, match=r"r.yaml:11:5: reduction 'mean' here, but the loss says 'sum'"):
+        solve_document(load_text(text, "r.yaml"))

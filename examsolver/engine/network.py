@@ -504,6 +504,7 @@ def _tasks(spec, net: Network, fwd: Pass) -> Tasks:
             out.train = task.train_step
             out.method, out.reduction = task.train_step.method, task.train_step.reduction
             out.wanted |= {(i, key) for i, layer in enumerate(net.layers) for key in layer.weights}
+    _loss_reduction(spec, net, out)
     if out.any and net.loss is None and not out.upstream:
         raise SpecError([net.doc.problem(("tasks",), "gradients need a loss: add `loss:` to the spec "
                                                      "(or give the upstream gradient: gradient: {upstream: …})")])
@@ -511,6 +512,23 @@ def _tasks(spec, net: Network, fwd: Pass) -> Tasks:
         raise SpecError([net.doc.problem(out.where, "a given upstream gradient and a train_step exclude each "
                                                     "other (the update needs the loss)")])
     return out
+
+
+def _loss_reduction(spec, net: Network, tasks: Tasks) -> None:
+    """The loss's own `reduction` (PyTorch's option) is the minibatch reduction, unless a task says
+    another, which is refused where it is written."""
+    given = getattr(net.loss.p, "reduction", None) if net.loss is not None else None
+    if given is None:
+        return
+    for t, task in enumerate(spec.tasks):
+        options = getattr(task, "gradient", None) or getattr(task, "train_step", None)
+        said = getattr(options, "reduction", None) if options is not None and "reduction" in options.model_fields_set \
+            else (task.train.get("reduction") if getattr(task, "train", None) is not None else None)
+        if said is not None and said != given:
+            raise SpecError([net.doc.problem(("tasks", t), f"reduction {said!r} here, but the loss says {given!r}")])
+    tasks.reduction = given
+    if tasks.training is not None:
+        tasks.training.reduction = given
 
 
 @lru_cache(maxsize=None)

@@ -10,7 +10,7 @@ renderers never branch on a layer's name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,6 +55,12 @@ class NoParams(BaseModel):
     name: str | None = None
     out: str | None = None
     inputs: list[str] | None = None      # names of the nodes it reads (default: the layer before it)
+
+
+class LossParams(NoParams):
+    """A loss's options; `reduction` is PyTorch's over the minibatch (the tasks' `reduction` when not given)."""
+
+    reduction: Literal["mean", "sum"] | None = None
 
 
 @dataclass
@@ -330,7 +336,7 @@ class Loss:
     """A loss on the model output; subclasses register with @loss."""
 
     kind: ClassVar[str]
-    Params: ClassVar[type] = NoParams
+    Params: ClassVar[type] = LossParams
     output_name: ClassVar[str] = "s"     # what the slides call the model output it reads (MSE: o)
     fuses_with: ClassVar[str | None] = None  # final activation whose gradient combines to p − y
     class_index_targets: ClassVar[bool] = False  # a scalar label is a class index (PyTorch: an integer tensor)

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import field_validator
 
 from examsolver.engine import scalar
-from examsolver.engine.ops.base import Flow, Loss, NoParams, loss, val
+from examsolver.engine.ops.base import LossParams, Flow, Loss, NoParams, loss, val
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import ones, to_float, total, zeros
 from examsolver.errors import EngineError
@@ -29,7 +29,7 @@ def _one_hot(size: int, index: int) -> np.ndarray:
     return y
 
 
-class CrossEntropyParams(NoParams):
+class CrossEntropyParams(LossParams):
     label_smoothing: Number = 0
     weight: Tensor | None = None                 # class weights w_c
     label_smoothing_convention: Literal["pytorch", "wrong_classes"] = "pytorch"
@@ -258,7 +258,7 @@ class BinaryCrossEntropy(Loss):
                      text=_phrase("backward.binary_cross_entropy"))]
 
 
-class MSEParams(NoParams):
+class MSEParams(LossParams):
     half: bool = False
 
 

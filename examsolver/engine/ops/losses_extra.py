@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import field_validator
 
 from examsolver.engine import scalar
-from examsolver.engine.ops.base import Flow, Loss, NoParams, loss, val
+from examsolver.engine.ops.base import LossParams, Flow, Loss, NoParams, loss, val
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import emap, to_float, total, zeros
 from examsolver.errors import EngineError
@@ -142,7 +142,7 @@ class EntrywiseLoss(Loss):
         raise NotImplementedError
 
 
-class L1Params(NoParams):
+class L1Params(LossParams):
     grad_at_zero: Number = 0      # PyTorch: sign(0) = 0
 
     @field_validator("grad_at_zero")
@@ -193,7 +193,7 @@ def _at_least(name: str, bound: int, strict: bool):
     return field_validator(name)(classmethod(check))
 
 
-class SmoothL1Params(NoParams):
+class SmoothL1Params(LossParams):
     beta: Number = 1
     _beta = _at_least("beta", 0, strict=False)
 
@@ -255,7 +255,7 @@ class SmoothL1(EntrywiseLoss):
         return [Phrase(f"convention.{self.kind}", self.phrase_args())]
 
 
-class HuberParams(NoParams):
+class HuberParams(LossParams):
     delta: Number = 1
     _delta = _at_least("delta", 0, strict=True)
 
@@ -296,7 +296,7 @@ class Huber(SmoothL1):
         return f"F.huber_loss({output}, {target}, reduction='none', delta={_float(self.width)})"
 
 
-class BCEWithLogitsParams(NoParams):
+class BCEWithLogitsParams(LossParams):
     weight: Tensor | None = None           # rescales each entry's loss
     pos_weight: Tensor | None = None       # weight of the positive term, per class (last axis)
 
@@ -380,7 +380,7 @@ class BinaryCrossEntropyWithLogits(EntrywiseLoss):
 
 
 # ----- losses on distributions ----------------------------------------------------------
-class NLLParams(NoParams):
+class NLLParams(LossParams):
     weight: Tensor | None = None
 
 
@@ -444,7 +444,7 @@ def _one_hot(shape, k: int):
     return out
 
 
-class KLDivParams(NoParams):
+class KLDivParams(LossParams):
     log_target: bool = False
 
 
@@ -499,7 +499,7 @@ class KLDiv(Loss):
         return [Phrase("convention.kl_div", {})]
 
 
-class DistillationParams(NoParams):
+class DistillationParams(LossParams):
     temperature: Number = 1
     _temperature = _at_least("temperature", 0, strict=True)
 
