@@ -181,11 +181,11 @@ def _max_pool_split(layer, X):
 def t_max_pool2d(layer, X):
     if layer.conventions.maxpool_ties == "split":
         return _max_pool_split(layer, X)
-    return F.max_pool2d(X, layer.size, layer.stride)      # CPU: first maximum in row-major order
+    return F.max_pool2d(X, layer.size, layer.stride, layer.pad)      # CPU: first maximum in row-major order
 
 
 def t_avg_pool2d(layer, X):
-    return F.avg_pool2d(X, layer.size, layer.stride)
+    return F.avg_pool2d(X, layer.size, layer.stride, layer.pad, count_include_pad=layer.p.count_include_pad)
 
 
 def _sequences(fn):
@@ -376,11 +376,16 @@ LAYER_ORACLES: dict = {
         Case("ties_split", (2, 4, 4), {"kernel_size": 2}, ints=1, conventions={"maxpool_ties": "split"}),
         Case("ties_split_overlap", (5, 5), {"kernel_size": 3, "stride": 1}, ints=1,
              conventions={"maxpool_ties": "split"}),
+        Case("padding", (2, 5, 5), {"kernel_size": 3, "stride": 2, "padding": 1}),
+        Case("padding_rect_ties", (4, 5), {"kernel_size": [2, 3], "stride": [2, 1], "padding": [1, 1]}, ints=1),
     ]),
     "avg_pool2d": (_maps(t_avg_pool2d), [
         Case("basic", (2, 4, 4), {"kernel_size": 2}),
         Case("one_map_overlap", (5, 5), {"kernel_size": 3, "stride": 1}),
         Case("rect", (1, 4, 6), {"kernel_size": [2, 3], "stride": [2, 3]}, batch=1),
+        Case("padding", (2, 5, 5), {"kernel_size": 3, "stride": 2, "padding": 1}),
+        Case("padding_excluded", (4, 5), {"kernel_size": [2, 4], "stride": [1, 2], "padding": [1, 2],
+                                          "count_include_pad": False}),
     ]),
     "max_pool1d": (_sequences(t_max_pool1d), [
         Case("basic", (6,), {"kernel_size": 2}),

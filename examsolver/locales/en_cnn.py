@@ -12,9 +12,10 @@ PHRASES = {
     "conv.dilation_groups": ", dilation {d}: dil(w) is the kernel with its entries {d} apart (zeros between them), {g} groups: each kernel reads only the {c} input {c:channel|channels} of its group",
     "conv.dilated_taps": "With dilation {d} the kernel's entries sit {d} apart in dil(w), so ∂L/∂w consists of those entries of ∂L/∂dil(w):",
     # pooling
-    "forward.max_pool2d": "Max pooling {layer} (window {kh}×{kw}, stride {sh}×{sw}), separately for each feature map:",
+    "pool.padding": ", padding {ph}×{pw}",
+    "forward.max_pool2d": "Max pooling {layer} (window {kh}×{kw}, stride {sh}×{sw}{padding}), separately for each feature map:",
     "backward.max_pool2d": "Backward pass through max pooling {layer}: each window's gradient goes to its maximum (mask M; up(·) repeats every entry over its window):",
-    "forward.avg_pool2d": "Average pooling {layer} (window {kh}×{kw}, stride {sh}×{sw}), separately for each feature map:",
+    "forward.avg_pool2d": "Average pooling {layer} (window {kh}×{kw}, stride {sh}×{sw}{padding}), separately for each feature map:",
     "backward.avg_pool2d": "Backward pass through average pooling {layer}: each window's gradient is shared equally by its entries (up(·) repeats every entry over its window):",
     "forward.max_pool1d": "Max pooling {layer} (window {k}, stride {s}, padding {p}), separately for each channel:",
     "backward.max_pool1d": "Backward pass through max pooling {layer}: each window's gradient goes to its maximum (mask M; up(·) repeats every entry over its window):",

@@ -12,9 +12,10 @@ PHRASES = {
     "conv.dilation_groups": ", dilatacija {d}: dil(w) je jezgra čiji su elementi razmaknuti za {d} (između njih su nule), {g} {g:grupa|grupe|grupa}: svaka jezgra čita samo {c} {c:ulazni kanal|ulazna kanala|ulaznih kanala} svoje grupe",
     "conv.dilated_taps": "Uz dilataciju {d} elementi jezgre u dil(w) razmaknuti su za {d}, pa ∂L/∂w čine ti elementi od ∂L/∂dil(w):",
     # pooling
-    "forward.max_pool2d": "Sažimanje maksimumom {layer} (prozor {kh}×{kw}, korak {sh}×{sw}), zasebno za svaku mapu značajki:",
+    "pool.padding": ", nadopunjavanje {ph}×{pw}",
+    "forward.max_pool2d": "Sažimanje maksimumom {layer} (prozor {kh}×{kw}, korak {sh}×{sw}{padding}), zasebno za svaku mapu značajki:",
     "backward.max_pool2d": "Unatražni prolaz kroz sažimanje maksimumom {layer}: gradijent svakog prozora ide njegovom maksimumu (maska M; up(·) ponavlja svaki element po njegovu prozoru):",
-    "forward.avg_pool2d": "Sažimanje prosjekom {layer} (prozor {kh}×{kw}, korak {sh}×{sw}), zasebno za svaku mapu značajki:",
+    "forward.avg_pool2d": "Sažimanje prosjekom {layer} (prozor {kh}×{kw}, korak {sh}×{sw}{padding}), zasebno za svaku mapu značajki:",
     "backward.avg_pool2d": "Unatražni prolaz kroz sažimanje prosjekom {layer}: gradijent prozora jednako se dijeli na sve njegove elemente (up(·) ponavlja svaki element po njegovu prozoru):",
     "forward.max_pool1d": "Sažimanje maksimumom {layer} (prozor {k}, korak {s}, nadopunjavanje {p}), zasebno za svaki kanal:",
     "backward.max_pool1d": "Unatražni prolaz kroz sažimanje maksimumom {layer}: gradijent svakog prozora ide njegovom maksimumu (maska M; up(·) ponavlja svaki element po njegovu prozoru):",

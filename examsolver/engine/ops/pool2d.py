@@ -1,4 +1,5 @@
-"""2D max and average pooling over windows of each feature map (kernel, stride; no padding).
+"""2D max and average pooling over windows of each feature map (kernel, stride, padding as in PyTorch:
+padded positions never win a max window; an average counts them unless `count_include_pad: false`).
 
 Max pooling decides its winners on exact values, so ties are real ties: with
 `conventions.maxpool_ties: first` the gradient of a window goes to its first
@@ -23,6 +24,11 @@ from examsolver.solution import Phrase, Step
 class Pool2dParams(NoParams):
     kernel_size: Pair = 2
     stride: Pair | None = None          # PyTorch's default: the kernel size
+    padding: Pair = 0                   # at most half the kernel, as PyTorch requires
+
+
+class AvgPool2dParams(Pool2dParams):
+    count_include_pad: bool = True
 
 
 def torch_pool(layer, x: str, args: str, example_dims: int) -> str | None:
@@ -43,8 +49,11 @@ class Pool2d(Layer):
     def init_weights(self) -> dict:
         self.size = pair(self.p.kernel_size, "kernel_size")
         self.stride = pair(self.p.stride if self.p.stride is not None else self.p.kernel_size, "stride")
+        self.pad = pair(self.p.padding, "padding")
         if min(self.size + self.stride) < 1 or max(self.size + self.stride) > 1000:
             raise EngineError(f"{self.name}: kernel_size and stride must be between 1 and 1000")
+        if any(p < 0 or 2 * p > k for p, k in zip(self.pad, self.size)):
+            raise EngineError(f"{self.name}: padding must be between 0 and half the kernel size (PyTorch's rule)")
         return {}
 
     @classmethod
@@ -58,13 +67,14 @@ class Pool2d(Layer):
         return tuple(zip(size, stride))
 
     def torch(self, x, weights):
-        return torch_pool(self, x, f"{self.size}, {self.stride}", 2)
+        return torch_pool(self, x, f"{self.size}, {self.stride}, {self.pad}", 2)
 
     def torch_options(self) -> str | None:
         return ""
 
     def check_input(self, x):
-        if x.ndim not in (2, 3) or x.shape[-2] < self.size[0] or x.shape[-1] < self.size[1]:
+        if x.ndim not in (2, 3) or x.shape[-2] + 2 * self.pad[0] < self.size[0] \
+                or x.shape[-1] + 2 * self.pad[1] < self.size[1]:
             raise EngineError(f"{self.name}: expects feature maps (C, H, W) or (H, W) of at least "
                               f"{self.size[0]}×{self.size[1]}, got shape {x.shape}")
 
@@ -75,18 +85,20 @@ class Pool2d(Layer):
         return c_in
 
     def out_extent(self, size: int, axis: int, padding: int | None = None) -> int:
-        return out_size(size, self.size[axis], self.stride[axis])
+        return out_size(size, self.size[axis], self.stride[axis], self.pad[axis])
 
     def in_extent(self, size: int, axis: int, padding: int | None = None) -> tuple[int, tuple]:
-        k, s = self.size[axis], self.stride[axis]
-        return (size - 1) * s + k, (k, s, 0)
+        k, s, p = self.size[axis], self.stride[axis], self.pad[axis]
+        return (size - 1) * s + k - 2 * p, (k, s, p)
 
     def windows(self, shape):
-        """(i, j, rows, cols) for every output position of an (H, W) map."""
-        (kh, kw), (sh, sw) = self.size, self.stride
-        for i in range(out_size(shape[0], kh, sh)):
-            for j in range(out_size(shape[1], kw, sw)):
-                yield i, j, slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+        """(i, j, rows, cols) for every output position of an (H, W) map: a window over the padded map,
+        clipped to the map (padding holds nothing that could win or be averaged in)."""
+        (kh, kw), (sh, sw), (ph, pw) = self.size, self.stride, self.pad
+        for i in range(out_size(shape[0], kh, sh, ph)):
+            for j in range(out_size(shape[1], kw, sw, pw)):
+                r, c = i * sh - ph, j * sw - pw
+                yield i, j, slice(max(r, 0), min(r + kh, shape[0])), slice(max(c, 0), min(c + kw, shape[1]))
 
     def _maps(self, x):
         return [x] if x.ndim == 2 else [x[c] for c in range(x.shape[0])]
@@ -96,7 +108,8 @@ class Pool2d(Layer):
 
     @property
     def overlapping(self) -> bool:
-        return self.stride[0] < self.size[0] or self.stride[1] < self.size[1]
+        """Windows that overlap, or are clipped by padding: no mask ⊙ up(·) form then."""
+        return self.stride[0] < self.size[0] or self.stride[1] < self.size[1] or any(self.pad)
 
     # forward and VJP, side by side (per map; shares() is the local derivative of one window)
     def forward_one(self, x):
@@ -104,7 +117,7 @@ class Pool2d(Layer):
         return out[0] if x.ndim == 2 else np.stack(out)
 
     def _pool_map(self, m):
-        shape = (out_size(m.shape[0], self.size[0], self.stride[0]), out_size(m.shape[1], self.size[1], self.stride[1]))
+        shape = tuple(out_size(m.shape[a], self.size[a], self.stride[a], self.pad[a]) for a in (0, 1))
         y = zeros(shape)
         for i, j, rows, cols in self.windows(m.shape):
             y[i, j] = self.pool(m[rows, cols])
@@ -142,8 +155,9 @@ class Pool2d(Layer):
         return [(xs, xv, ys, yv) for (xs, xv), (ys, yv) in zip(channels(flow.x_sym, flow.x), channels(flow.y_sym, flow.y))]
 
     def phrase(self, direction: str) -> Phrase:
+        padding = Phrase("pool.padding", {"ph": self.pad[0], "pw": self.pad[1]}) if any(self.pad) else ""
         return Phrase(f"{direction}.{self.kind}", {"layer": self.name, "kh": self.size[0], "kw": self.size[1],
-                                                    "sh": self.stride[0], "sw": self.stride[1]})
+                                                    "sh": self.stride[0], "sw": self.stride[1], "padding": padding})
 
     layouts = ("col", "col")      # how the forward and backward steps print a map (1D pooling: a sequence)
 
@@ -233,14 +247,28 @@ class MaxPool2d(Pool2d):
 class AvgPool2d(Pool2d):
     kind = "avg_pool2d"
     fn_name = "avgpool"
+    Params = AvgPool2dParams
+
+    def _divisor(self, window) -> int:
+        """The whole kernel (padding counted, PyTorch's default), or the window's entries in the map."""
+        return self.size[0] * self.size[1] if self.p.count_include_pad else window.size
 
     def pool(self, window):
-        return window.sum() / window.size
+        return window.sum() / self._divisor(window)
 
     def shares(self, window):
         out = zeros(window.shape)
-        out.fill(Exact(1) / window.size)
+        out.fill(Exact(1) / self._divisor(window))
         return out
+
+    def torch_options(self) -> str | None:
+        return "" if self.p.count_include_pad else ", count_include_pad=False"
+
+    def conventions_used(self):
+        if not any(self.pad):
+            return []
+        return [Phrase(f"convention.avg_pool_pad_{'included' if self.p.count_include_pad else 'excluded'}",
+                       {"option": "count_include_pad"})]
 
     def backward_form(self, xs, up):
         return mul(Frac(Const(1), Const(self.size[0] * self.size[1])), up)
