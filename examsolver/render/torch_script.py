@@ -88,7 +88,7 @@ class Script:
     """The lines of a script being written; variables named after the problem's, never clashing."""
 
     RESERVED = {"json", "torch", "F", "show", "show_each", "grad", "n", "t", "x", "y", "loss", "losses", "loss_n",
-                "optimizer", "params", "batch", "out"}
+                "optimizer", "params", "batch", "out", "outputs", "model"}
 
     def __init__(self, problem_id: str):
         self.header = HEADER.format(id=problem_id)
@@ -322,13 +322,7 @@ def _recurrent(solution) -> str:
               "batch = x.unsqueeze(0)  # a batch of one sequence", f"assert torch.allclose(torch.stack([{hs}]), {module}[0])")
     s.add("", *[f'show("{name}", {var})' for name, var in results])
     if problem.loss is not None:
-        steps = problem.loss_steps()
-        targets = np.stack([np.asarray(problem.target(t), dtype=object) for t in steps])
-        integer = problem.loss.class_index_targets and targets.ndim == 1
-        s.tensor("y", targets, integer=integer, note="the targets of the steps with a loss")
-        s.add(f"out = torch.stack([{', '.join(outputs[t] for t in steps)}])",
-              f"losses = {_reference(problem.loss.torch('out', 'y'), problem.loss)}", "loss = losses.sum()")
-        s.add(*[f'show("loss({t + 1})", losses[{k}])' for k, t in enumerate(steps)], 'show("loss", loss)')
+        _sequence_loss(s, problem, lambda steps: f"torch.stack([{', '.join(outputs[t] for t in steps)}])")
     if wanted:
         s.add("", "loss.backward()  # backpropagation through time")
         for key in wanted:
@@ -338,6 +332,18 @@ def _recurrent(solution) -> str:
         for key in state:
             s.add(f'show("{key}0.grad", grad({key}0))')
     return s.text()
+
+
+def _sequence_loss(s: Script, problem, outputs) -> None:
+    """The targets of the steps with a loss, their losses and the sum; outputs(steps) is the expression
+    of those steps' outputs, one row each."""
+    steps = problem.loss_steps()
+    targets = np.stack([np.asarray(problem.target(t), dtype=object) for t in steps])
+    integer = problem.loss.class_index_targets and targets.ndim == 1
+    s.tensor("y", targets, integer=integer, note="the targets of the steps with a loss")
+    s.add(f"outputs = {outputs(steps)}",
+          f"losses = {_reference(problem.loss.torch('outputs', 'y'), problem.loss)}", "loss = losses.sum()")
+    s.add(*[f'show("loss({t + 1})", losses[{k}])' for k, t in enumerate(steps)], 'show("loss", loss)')
 
 
 _TORCH_KEYS = {"W_ih": "weight_ih", "W_xh": "weight_ih", "W_hh": "weight_hh", "b_ih": "bias_ih", "b_h": "bias_ih",
@@ -381,13 +387,7 @@ def _recurrent_stack(solution, problem) -> str:
         s.add(f'show("h{t}", out[{t - 1}])')
         s.add(*[f'show("{u.short}.h{t}", out[{t - 1}, {k * H}:{(k + 1) * H}])' for k, u in enumerate(top)])
     if problem.loss is not None:
-        steps = problem.loss_steps()
-        targets = np.stack([np.asarray(problem.target(t), dtype=object) for t in steps])
-        integer = problem.loss.class_index_targets and targets.ndim == 1
-        s.tensor("y", targets, integer=integer, note="the targets of the steps with a loss")
-        s.add(f"outputs = out[{[t for t in steps]}]",
-              f"losses = {_reference(problem.loss.torch('outputs', 'y'), problem.loss)}", "loss = losses.sum()")
-        s.add(*[f'show("loss({t + 1})", losses[{k}])' for k, t in enumerate(steps)], 'show("loss", loss)')
+        _sequence_loss(s, problem, lambda steps: f"out[{list(steps)}]")
     if wanted and problem.loss is not None:
         s.add("", "loss.backward()  # backpropagation through time, through every layer and direction")
         for key in wanted:
