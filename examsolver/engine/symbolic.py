@@ -467,6 +467,10 @@ class Solver:
         for name, text in task.at.items():
             target = self.scope.symbol(name, loc + ("at", name))
             value = self.scope.definition(text, loc + ("at", name))
+            entries = value if isinstance(value, sp.MatrixBase) else [value]
+            if any(getattr(v, "is_number", False) and v.is_real is False for v in entries):
+                raise SpecError([self.doc.problem(loc + ("at", name), f"{name}: values are real numbers "
+                                                                      f"(got {_plain_text(value)})")])
             if isinstance(target, sp.MatrixBase):
                 if not isinstance(value, sp.MatrixBase) or value.shape != target.shape:
                     raise SpecError([self.doc.problem(loc + ("at", name),

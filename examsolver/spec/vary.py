@@ -291,14 +291,19 @@ def fill_statement(text: str, data, lang: str) -> str:
     """A statement with every `{{path}}` replaced by the spec's value, as inline LaTeX written the way
     the spec writes it (a decimal stays a decimal, with the language's separator)."""
 
-    def value(match) -> str:
-        loc, index = locate(data, parse_path(match.group(1)))
-        value = get(data, loc)
-        for i in index:
-            value = _entries(value)[i]
-        return math_text(value, lang)
+    return PLACEHOLDER.sub(lambda match: math_text(value_at(data, parse_path(match.group(1))), lang), text)
 
-    return PLACEHOLDER.sub(value, text)
+
+def value_at(data, path: tuple):
+    """The YAML value a path names, an entry of a tensor included; ExprError when it names nothing."""
+    loc, index = locate(data, path)
+    value = get(data, loc)
+    for i in index:
+        entries = _entries(value)
+        if i >= len(entries):
+            raise ExprError(f"{_text(path)}: index {i} past the end ({len(entries)} entries)")
+        value = entries[i]
+    return value
 
 
 def _entries(value) -> list:
@@ -345,7 +350,7 @@ def check_placeholders(doc) -> list:
     for lang, text in (statement or {}).items() if isinstance(statement, dict) else ():
         for path in placeholders(text) if isinstance(text, str) else ():
             try:
-                locate(doc.data, parse_path(path))
+                value_at(doc.data, parse_path(path))
             except ExprError as err:
                 problems.append(doc.problem(("statement", lang), f"placeholder {{{{{path}}}}}: {err}"))
     return problems
