@@ -42,6 +42,14 @@ def test_the_engine_imports_no_printer_and_no_answer_key_code():
     assert not found, "the engine imports a printer or the answer-key code:\n" + "\n".join(found)
 
 
+def test_the_notation_imports_no_printer_and_no_engine():
+    """notation/ is what the engine and the printers share: it reads neither (no circle through it)."""
+    found = [f"{path.relative_to(PACKAGE)}:{line}: {name}"
+             for path, tree in modules("notation") for line, name in imported(tree)
+             if name.startswith(("examsolver.render", "examsolver.engine", "examsolver.verify", "examsolver.diagnose"))]
+    assert not found, "notation/ imports a printer or the engine:\n" + "\n".join(found)
+
+
 @pytest.mark.parametrize("source", [
     "from examsolver.render.values import plain\n",
     "def f():\n    from examsolver import verify\n",

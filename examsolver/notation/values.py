@@ -37,6 +37,7 @@ class Notation:
     plus: str = " + "
     cdot: str = "·"     # between two factors that are not numbers
     stacked = False     # fractions as \frac / <mfrac>, not a/b
+    writes_sympy = True  # False: sympy values are not written (NoForm)
 
     def frac(self, num: str, den: str) -> str:
         return f"{num}/{den}"
@@ -96,58 +97,8 @@ class _Latex(Notation):
         return _CALLS[op][1].format(inner)
 
 
-class _MathML(Notation):
-    """Presentation MathML (render/mathml.py): a sign is a prefix in its own row, numbers are <mn>."""
-
-    stacked = True
-
-    def frac(self, num: str, den: str) -> str:
-        return f"<mfrac><mrow>{num}</mrow><mrow>{den}</mrow></mfrac>"
-
-    def number(self, digits) -> str:
-        return f"<mn>{digits}</mn>"
-
-    def signed(self, text: str) -> str:
-        return f'<mrow><mo form="prefix" lspace="0em" rspace="0em">−</mo>{text}</mrow>'
-
-    def binary_minus(self) -> str:
-        return self.minus
-
-    def exponent(self, k: int) -> str:
-        return self.signed(self.number(-k)) if k < 0 else self.number(k)
-
-    def is_signed(self, text: str) -> bool:
-        return text.startswith(self.signed("")[:-len("</mrow>")])
-
-    def paren(self, text: str) -> str:
-        from examsolver.render.mathml import fenced
-
-        return fenced("(", text, ")")
-
-    def raised(self, base: str, k: int) -> str:
-        return f"<msup><mrow>{base}</mrow>{self.exponent(k)}</msup>"
-
-    def call(self, op: str, inner: str) -> str:
-        if op == "sqrt":
-            return f"<msqrt>{inner}</msqrt>"
-        if op == "exp":
-            return f"<msup><mi>e</mi><mrow>{inner}</mrow></msup>"
-        name = _CALLS[op][0].partition("(")[0]          # tanh, σ, ln
-        return f"<mrow><mi>{name}</mi><mo>&#x2061;</mo>{self.paren(inner)}</mrow>"
-
-    def decimal(self, text: str) -> str:
-        """A decimal from decimal_text ('0.4621', '−1.200·10⁻⁵') as numbers and operators."""
-        negative = text.startswith("−")
-        mantissa, times, power = text.lstrip("−").partition("·10")
-        body = self.number(mantissa)
-        if times:
-            k = int(power.translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")))
-            body = f"<mrow>{body}{self.cdot}<msup><mn>10</mn>{self.exponent(k)}</msup></mrow>"
-        return self.signed(body) if negative else body
-
-
-class _NoMathML(Exception):
-    """A sympy value inside a closed form: the MathML printer takes it from its LaTeX."""
+class NoForm(Exception):
+    """A value this notation does not write (a sympy value in MathML: the printer takes its LaTeX)."""
 
 
 PLAIN = _Plain(minus="−", times=" ", ln="ln {p}", sqrt="√{n}", pi="π", e_power="e{k}", power="({base}){k}")
@@ -155,12 +106,6 @@ LATEX = _Latex(minus="-", times=" ", ln="\\ln {p}", sqrt="\\sqrt{{{n}}}", pi="\\
                power="({base})^{{{k}}}", pi_power="{base}^{{{k}}}", cdot=" \\cdot ")
 CODE = Notation(minus="-", times="*", ln="ln({p})", sqrt="sqrt({n})", pi="pi", e_power="e**{k}",
                 power="{base}**{k}", cdot="*")
-MATHML = _MathML(minus="<mo>−</mo>", times='<mspace width="0.1667em"/>', plus="<mo>+</mo>", pi="<mi>π</mi>",
-                 ln='<mrow><mi>ln</mi><mo lspace="0em" rspace="0.1667em">&#x2061;</mo><mn>{p}</mn></mrow>',
-                 sqrt="<msqrt><mn>{n}</mn></msqrt>", e_power="<msup><mi>e</mi>{k}</msup>",
-                 power='<msup><mrow><mo stretchy="false">(</mo>{base}<mo stretchy="false">)</mo></mrow>{k}</msup>',
-                 pi_power="<msup>{base}{k}</msup>", e="<mi>e</mi>", cdot="<mo>&#x22C5;</mo>")
-
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
@@ -181,13 +126,9 @@ def code(value) -> str:
     return _scalar(value, CODE)
 
 
-def mathml(value) -> str | None:
-    """MathML of an exact number (the ring, closed forms such as tanh(3/5), decimals past their
-    budget); None for sympy values, which the MathML printer takes from their LaTeX."""
-    try:
-        return _scalar(value, MATHML)
-    except _NoMathML:
-        return None
+def written(value, n: Notation) -> str:
+    """An exact number (or sympy value) in a notation of a printer's own (render/mathml.py's MathML)."""
+    return _scalar(value, n)
 
 
 def _scalar(value, n: Notation) -> str:
@@ -250,8 +191,8 @@ def _atom(atom: tuple, k: int, n: Notation) -> str:
 def _sympy_text(expr, n: Notation) -> str:
     import sympy
 
-    if n is MATHML:
-        raise _NoMathML
+    if not n.writes_sympy:
+        raise NoForm
 
     if isinstance(n, _Latex):
         return sympy.latex(expr, ln_notation=True)

@@ -52,7 +52,77 @@ def fenced(open_: str, inner: str, close: str, stretchy: bool | None = None) -> 
                 mo(close, fence="true", stretchy=stretchy, form="postfix", lspace="0em", rspace="0em"))
 
 
-signed = V.MATHML.signed      # −body: the sign first in its own row, a prefix (no space after it)
+class _MathML(V.Notation):
+    """Presentation MathML of exact numbers (notation/values.py walks them): a sign is a prefix in its own row, numbers are <mn>."""
+
+    stacked = True
+    writes_sympy = False        # sympy values: the printer takes their LaTeX
+
+    def frac(self, num: str, den: str) -> str:
+        return f"<mfrac><mrow>{num}</mrow><mrow>{den}</mrow></mfrac>"
+
+    def number(self, digits) -> str:
+        return f"<mn>{digits}</mn>"
+
+    def signed(self, text: str) -> str:
+        return f'<mrow><mo form="prefix" lspace="0em" rspace="0em">−</mo>{text}</mrow>'
+
+    def binary_minus(self) -> str:
+        return self.minus
+
+    def exponent(self, k: int) -> str:
+        return self.signed(self.number(-k)) if k < 0 else self.number(k)
+
+    def is_signed(self, text: str) -> bool:
+        return text.startswith(self.signed("")[:-len("</mrow>")])
+
+    def paren(self, text: str) -> str:
+        return fenced("(", text, ")")
+
+    def raised(self, base: str, k: int) -> str:
+        return f"<msup><mrow>{base}</mrow>{self.exponent(k)}</msup>"
+
+    def call(self, op: str, inner: str) -> str:
+        if op == "sqrt":
+            return f"<msqrt>{inner}</msqrt>"
+        if op == "exp":
+            return f"<msup><mi>e</mi><mrow>{inner}</mrow></msup>"
+        name = V.PLAIN.call(op, "").partition("(")[0]          # tanh, σ, ln
+        return f"<mrow><mi>{name}</mi><mo>&#x2061;</mo>{self.paren(inner)}</mrow>"
+
+    def decimal(self, text: str) -> str:
+        """A decimal from decimal_text ('0.4621', '−1.200·10⁻⁵') as numbers and operators."""
+        negative = text.startswith("−")
+        mantissa, times, power = text.lstrip("−").partition("·10")
+        body = self.number(mantissa)
+        if times:
+            k = int(power.translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")))
+            body = f"<mrow>{body}{self.cdot}<msup><mn>10</mn>{self.exponent(k)}</msup></mrow>"
+        return self.signed(body) if negative else body
+
+
+class _NoMathML(Exception):
+    """A sympy value inside a closed form: the MathML printer takes it from its LaTeX."""
+
+
+
+MATHML = _MathML(minus="<mo>−</mo>", times='<mspace width="0.1667em"/>', plus="<mo>+</mo>", pi="<mi>π</mi>",
+                 ln='<mrow><mi>ln</mi><mo lspace="0em" rspace="0.1667em">&#x2061;</mo><mn>{p}</mn></mrow>',
+                 sqrt="<msqrt><mn>{n}</mn></msqrt>", e_power="<msup><mi>e</mi>{k}</msup>",
+                 power='<msup><mrow><mo stretchy="false">(</mo>{base}<mo stretchy="false">)</mo></mrow>{k}</msup>',
+                 pi_power="<msup>{base}{k}</msup>", e="<mi>e</mi>", cdot="<mo>&#x22C5;</mo>")
+
+
+def number(value) -> str | None:
+    """MathML of an exact number (the ring, closed forms such as tanh(3/5), decimals past their budget);
+    None for sympy values, which the printer takes from their LaTeX."""
+    try:
+        return V.written(value, MATHML)
+    except V.NoForm:
+        return None
+
+
+signed = MATHML.signed      # −body: the sign first in its own row, a prefix (no space after it)
 
 
 def table(rows: list[list[str]]) -> str:
@@ -119,7 +189,7 @@ class MathMLPrinter(Printer):
 
     # ----- numbers ------------------------------------------------------------------
     def scalar(self, v) -> str:
-        text = V.mathml(v)
+        text = number(v)
         if text is None:          # a sympy value: from its LaTeX
             from examsolver.render.math import LatexPrinter
 
@@ -129,7 +199,7 @@ class MathMLPrinter(Printer):
 
     def decimal(self, text: str) -> str:
         """A rounded decimal from values.decimal_texts: '−0,0770', '1,200·10⁻⁵'."""
-        return V.MATHML.decimal(text)
+        return MATHML.decimal(text)
 
     def fallback(self, latex: str) -> str:
         from examsolver.render.html import mathml_inner
