@@ -107,7 +107,10 @@ class Printer:
                 if negative is not None:
                     out += self.ops["-"] + self.scalar(-negative)
                 else:
-                    out += self.ops["+"] + self.operand(arg, node)
+                    text = self.operand(arg, node)
+                    signed = text.startswith(self.minus) and self.minus.strip() != ""
+                    # a + (−b …) is a − b …: a sum's operand is never parenthesized, so this is the same sum
+                    out += self.ops["-"] + text[len(self.minus):] if signed else self.ops["+"] + text
             return out
         joiner = self.ops[node.op]
         texts = [self.operand(a, node) for a in node.args]
