@@ -542,6 +542,9 @@ class Solver:
         domain = sp.Reals
         if task.interval:
             lo, hi = (self.expr(t, loc + ("interval", i)) for i, t in enumerate(task.interval))
+            for i, bound in enumerate((lo, hi)):
+                if isinstance(bound, sp.MatrixBase) or getattr(bound, "is_real", None) is False:
+                    raise SpecError([self.doc.problem(loc + ("interval", i), "an interval's ends are real numbers")])
             domain = sp.Interval.open(lo, hi)
         section = self.solution.section("symbolic.section.solve", unknown=Sym(task.for_))
         factored = sp.factor(lhs - rhs)
