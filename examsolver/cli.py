@@ -233,6 +233,9 @@ def _vary(spec: Path, count: int, seed: int, output: Path, report: bool, fmt, la
 
     doc = load_file(spec)
     variants, stress = variants_of.draw(doc, count, seed, max_tries, seconds)
+    for path in variants_of.unshown(doc):
+        typer.echo(f"warning: the statement does not show {path} (write it as {{{{{path}}}}}): the variants' "
+                   "statements repeat the original's numbers there", err=True)
     for path in variants_of.write_variants(doc, variants, seed, output):
         typer.echo(str(path))
     stem = output / str(doc.data.get("id", spec.stem))

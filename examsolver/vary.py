@@ -200,6 +200,18 @@ def _judge(solve_document, doc: Document, data: dict, block, ring, original, dec
     return None, solution
 
 
+def unshown(doc: Document) -> list[str]:
+    """The varied paths a statement does not show through a {{placeholder}}: its variants' statements would
+    repeat the original's numbers there."""
+    statement = doc.data.get("statement") if isinstance(doc.data, dict) else None
+    if not isinstance(statement, dict):
+        return []
+    shown = {V.parse_path(p) for text in statement.values() if isinstance(text, str) for p in V.placeholders(text)}
+    _, rules, _ = read_block(doc)
+    return [V._text(rule.path) for rule in rules
+            if not any(s[:len(rule.path)] == rule.path or rule.path[:len(s)] == s for s in shown)]
+
+
 def _first_message(err: ExamsolverError) -> str:
     """The reason without the file's name and position (they are the original's)."""
     text = str(err.problems[0].message) if isinstance(err, SpecError) and err.problems else str(err)

@@ -247,3 +247,12 @@ def test_vary_then_moodle_as_the_issue_writes_it(z3_variants, tmp_path):
         p = solve_file(path).results["p"]
         first = parse_blanks(text)[:2]
         assert all(_close(blank[0]["value"], as_decimal(v)) for blank, v in zip(first, p))
+
+
+def test_a_varied_value_the_statement_does_not_show_is_warned(tmp_path):
+    spec = tmp_path / "ns.yaml"
+    spec.write_text(Z3.read_text(encoding="utf-8").replace("{{data.x}}", "[4; -1; 2; 0; 1]"), encoding="utf-8")
+    result = run("vary", spec, "-n", 1, "--seed", 1, "-o", tmp_path / "out")
+    assert "warning: the statement does not show data.x (write it as {{data.x}})" in result.stderr
+    assert "data.y" not in result.stderr                      # shown through its placeholder
+    assert "does not show" not in run("vary", Z3, "-n", 1, "--seed", 1, "-o", tmp_path / "z3").stderr
