@@ -123,6 +123,8 @@ def parse(doc):
     cells = {k: LAYERS[k] for k in CELLS}
     cell, found = validate_entries(doc, data.get("cell", {}), cells, ("cell",), "cell")
     problems += found
+    if not cell and not found:
+        problems.append(doc.problem(("cell",), f"expected one cell ({', '.join(CELLS)}) with its weights"))
     loss = []
     if data.get("loss") is not None:
         loss, found = validate_entries(doc, data["loss"], LOSSES, ("loss",), "loss")

@@ -312,7 +312,14 @@ class Solver:
             task = getattr(entry, kind)
             s.results.where = ("tasks", i)
             with located(self.doc, ("tasks", i), codegen.NoNumericForm):   # over budget → refused at the task
-                getattr(self, "task_" + kind)(task, ("tasks", i, kind))
+                try:
+                    getattr(self, "task_" + kind)(task, ("tasks", i, kind))
+                except (TypeError, ValueError, AttributeError, NotImplementedError, OverflowError) as err:
+                    if not _raised_in_sympy(err):
+                        raise                       # a bug of ours stays one
+                    raise SpecError([self.doc.problem(("tasks", i), f"sympy cannot carry out this {kind} with "
+                                                                    f"these values ({type(err).__name__}: "
+                                                                    f"{str(err)[:120]})")]) from None
         if self.spec.notes:
             section = s.section("symbolic.section.notes")
             for note in self.spec.notes:
@@ -593,8 +600,10 @@ class Solver:
             return
         section.say("symbolic.claim_fails", claimed=shown(claimed), value=shown(value), source=source)
         free = sorted(plain(value - claimed).free_symbols, key=lambda s: s.name)
-        if free:
-            where = sp.solve(sp.Eq(plain(value), plain(claimed)), free[0], dict=True)
+        if free and _small_enough(plain(value - claimed), sp):      # optional: only when its cost is bounded
+            # check=False: sympy's check of each root simplifies without bound (seconds on odd claims);
+            # the roots of value = claimed are shown as the condition, not used further
+            where = sp.solve(sp.Eq(plain(value), plain(claimed)), free[0], dict=True, check=False, simplify=False)
             if where:
                 equations = tuple(Expr(sp.Eq(k, sp.simplify(v))) for k, v in where[0].items())
                 section.say("symbolic.claim_only_when", condition=Seq(equations))     # a formula, not prose
@@ -721,6 +730,30 @@ def _piecewise_max(expr, sp):
     return expr.replace(sp.Min, lambda *a: -rewrite(*[-x for x in a]))
 
 
+def _small_enough(expr, sp) -> bool:
+    """Few operations and no huge numbers: sympy's solve factors polynomials, which with a coefficient such
+    as e^1000 runs for minutes; an optional analysis is skipped then."""
+    if sp.count_ops(expr) > 60:
+        return False
+    for node in sp.preorder_traversal(expr):
+        if getattr(node, "is_number", False) and not node.is_Rational:
+            magnitude = abs(node.evalf(5))
+            if not magnitude.is_number or magnitude > 10**12:
+                return False
+        elif getattr(node, "is_Rational", False) and max(abs(node.p), node.q) > 10**12:
+            return False
+    return True
+
+
+def _raised_in_sympy(err: BaseException) -> bool:
+    """Whether the exception comes from inside sympy (odd input sympy refuses), not from our code."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and any(f"/{lib}/" in tb.tb_frame.f_code.co_filename.replace("\\", "/")
+                                  for lib in ("sympy", "mpmath"))
+
+
 def _cases(cases: dict, solver, loc) -> list[dict]:
     import itertools
 
@@ -728,6 +761,10 @@ def _cases(cases: dict, solver, loc) -> list[dict]:
         return [{}]
     names = list(cases)
     values = [[solver.expr(v, loc + ("cases", n, i)) for i, v in enumerate(cases[n])] for n in names]
+    for n, row in zip(names, values):
+        for i, v in enumerate(row):
+            if isinstance(v, solver.sp.MatrixBase):
+                raise SpecError([solver.doc.problem(loc + ("cases", n, i), f"{n}: a case's value is a scalar")])
     return [dict(zip((solver.scope.named(n) for n in names), combo)) for combo in itertools.product(*values)]
 
 

@@ -337,10 +337,12 @@ def _scalar_text(value, lang: str) -> str:
         return str(value).replace(".", "," if lang == "hr" else ".")
     if type(value) is int:
         return str(value)
+    if not isinstance(value, str):
+        raise ExprError(f"{value!r} is not a number to show")
     from examsolver.notation import values as V
     from examsolver.spec.expr import parse_number
 
-    return V.latex(value if not isinstance(value, str) else parse_number(value))
+    return V.latex(parse_number(value))
 
 
 def check_placeholders(doc) -> list:
@@ -350,7 +352,10 @@ def check_placeholders(doc) -> list:
     for lang, text in (statement or {}).items() if isinstance(statement, dict) else ():
         for path in placeholders(text) if isinstance(text, str) else ():
             try:
-                value_at(doc.data, parse_path(path))
+                value = value_at(doc.data, parse_path(path))
+                if value is None or isinstance(value, (bool, dict)):
+                    raise ExprError(f"{path} holds no number or tensor to show")
+                math_text(value, lang)
             except ExprError as err:
                 problems.append(doc.problem(("statement", lang), f"placeholder {{{{{path}}}}}: {err}"))
     return problems
