@@ -323,6 +323,9 @@ def math_text(value, lang: str) -> str:
         value = _entries(value)
     if not isinstance(value, list):
         return _scalar_text(value, lang)
+    from examsolver.spec.expr import parse_nested
+
+    parse_nested(value)          # ExprError for an empty or ragged list: rows of equal length from here on
     separator = "; " if lang == "hr" else ", "
     if not isinstance(value[0], list):
         return "[" + separator.join(_scalar_text(v, lang) for v in value) + "]"
