@@ -713,14 +713,15 @@ def _after_forward(spec, net: Network, fwd: Pass, tasks: Tasks, solution: Soluti
     if tasks.upstream:
         section = solution.section("section.backward") if steps else None
         grads = net.backward_from(fwd, tasks.upstream, Sym("L"), tasks, section)
-        _record_grads(results, net, _whole_batch(net, grads), None)
+        _record_grads(results, net, _whole_batch(net, grads), None, fwd)
     elif tasks.any and tasks.method == "batch" and net.batched:
         scale = Exact(1) / len(numbers) if reduction == "mean" else Exact(1)
         section = solution.section("section.backward_batch") if steps else None
         grads = net.backward(fwd, list(range(len(numbers))), Sym("L"), scale, tasks.wanted, tasks.want_x, section,
                              tasks.nodes)
         per_example, labels = [grads], [None]
-        _record_grads(results, net, {k: g for k, g in _whole_batch(net, grads).items() if k[0] in ("x", "node")}, None)
+        _record_grads(results, net, {k: g for k, g in _whole_batch(net, grads).items() if k[0] in ("x", "node")}, None,
+                      fwd)
         reduction = "sum"       # the batch loss already carries the 1/N
     elif tasks.any:
         for m, n in enumerate(numbers):
@@ -729,7 +730,7 @@ def _after_forward(spec, net: Network, fwd: Pass, tasks: Tasks, solution: Soluti
                                  tasks.nodes)
             per_example.append(grads)
             labels.append(n)
-            _record_grads(results, net, grads, n)
+            _record_grads(results, net, grads, n, fwd)
     if train is not None and "updated_weights_in_backward" in getattr(spec.conventions, "mistakes", ()):
         per_example = _mistaken_backward(net, fwd, tasks, reduction, per_example, labels)
     if train is not None:
@@ -748,11 +749,14 @@ def _after_forward(spec, net: Network, fwd: Pass, tasks: Tasks, solution: Soluti
         _optimize(net, solution, tasks)
 
 
-def _record_grads(results: dict, net: Network, grads: dict, n) -> None:
+def _record_grads(results: dict, net: Network, grads: dict, n, fwd: Pass) -> None:
     """`<name>.grad` (per example: `<name>.grad(n)`) for every gradient of one reverse pass."""
     for (i, key), g in grads.items():
         name = "x" if i == "x" else key if i == "node" else f"{net.layers[i].name}.{key}"
-        results[f"{name}.grad" + (f"({n})" if n else "")] = _stacked(g) if isinstance(g, list) else g
+        if isinstance(g, list):        # per example; the values' shapes for the examples nothing flowed into
+            values = net.xs if i == "x" else fwd.acts[fwd.index(net.node_names(fwd)[key])]
+            g = _stacked(g, values)
+        results[f"{name}.grad" + (f"({n})" if n else "")] = g
 
 
 def _whole_batch(net: Network, grads: dict) -> dict:
@@ -761,12 +765,11 @@ def _whole_batch(net: Network, grads: dict) -> dict:
             for k, g in grads.items()}
 
 
-def _stacked(rows: list):
-    """Per-example gradients of a minibatch as one tensor (zeros where none flowed)."""
+def _stacked(rows: list, values: list):
+    """Per-example gradients of a minibatch as one tensor (zeros, in the value's shape, where none flowed)."""
     from examsolver.engine.tensor import zeros
 
-    like = next(r for r in rows if r is not None)
-    return np.stack([r if r is not None else zeros(np.shape(like)) for r in rows])
+    return np.stack([r if r is not None else zeros(np.shape(v)) for r, v in zip(rows, values)])
 
 
 def _record(results: dict, name: str, values: list, batched: bool) -> None:

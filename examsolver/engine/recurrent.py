@@ -674,7 +674,10 @@ def evaluate_rule(text: str, variables: dict, condition: bool):
     except (SyntaxError, ValueError):
         raise ExprError(f"malformed rule {text!r}") from None
     expr._check_size(tree)
-    value = _rule_interpreter()(source, variables).visit(tree.body, 0)
+    try:
+        value = _rule_interpreter()(source, variables).visit(tree.body, 0)
+    except ZeroDivisionError:
+        raise ExprError(f"rule {text!r} divides by zero here") from None
     if condition != isinstance(value, bool):
         raise ExprError(f"rule {text!r} must be " + ("a comparison (e.g. h1 - h2 > 0)" if condition
                                                         else "a number, not a comparison"))
