@@ -19,7 +19,7 @@ from pydantic import AfterValidator, Discriminator, Field, Tag, create_model
 
 from examsolver.engine import backprop, codegen, minimize
 from examsolver.engine.symfuncs import plain, recognize, tidy
-from examsolver.errors import EngineError, ExprError, SpecError
+from examsolver.errors import ExprError, SpecError
 from examsolver.spec.limits import check_sympy_exponentials, located
 from examsolver.mathnodes import Call, Deriv, Expr, Seq, Sym
 from examsolver.notation.values import sympy_plain

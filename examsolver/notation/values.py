@@ -14,7 +14,7 @@ tensor of integers (ln 2/9 · [6, −1, 3]).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from math import gcd, lcm
 

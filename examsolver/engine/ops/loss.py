@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import field_validator
 
 from examsolver.engine import scalar
-from examsolver.engine.ops.base import LossParams, Flow, Loss, NoParams, loss, val
+from examsolver.engine.ops.base import LossParams, Flow, Loss, loss, val
 from examsolver.engine.scalar import Exact
 from examsolver.engine.tensor import ones, to_float, total, zeros
 from examsolver.errors import EngineError
