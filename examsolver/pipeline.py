@@ -23,10 +23,9 @@ def solve_document(doc: Document, answers: dict | None = None, with_alternatives
 def _solve(doc: Document, answers: dict | None, with_alternatives: bool) -> Solution:
     solution, spec = solve_spec(doc)
     if solution.statement and any("{{" in (text or "") for text in solution.statement.values()):
-        from examsolver.spec.vary import fill_statement
+        from examsolver.spec.vary import fill_statements
 
-        solution.statement = {lang: text and fill_statement(text, doc.data, lang)
-                              for lang, text in solution.statement.items()}
+        solution.statement = fill_statements(solution.statement, doc)
     from examsolver.verify import check_answers
 
     key = answers if answers is not None else getattr(spec, "answers", {}) or {}

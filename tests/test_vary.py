@@ -256,3 +256,11 @@ def test_a_varied_value_the_statement_does_not_show_is_warned(tmp_path):
     assert "warning: the statement does not show data.x (write it as {{data.x}})" in result.stderr
     assert "data.y" not in result.stderr                      # shown through its placeholder
     assert "does not show" not in run("vary", Z3, "-n", 1, "--seed", 1, "-o", tmp_path / "z3").stderr
+
+
+def test_a_placeholder_of_text_is_refused_at_the_statement(tmp_path):
+    spec = tmp_path / "id.yaml"
+    spec.write_text(Z3.read_text(encoding="utf-8").replace("{{data.y}}", "{{id}}"), encoding="utf-8")
+    result = run("solve", spec)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"{spec}:8:") and "a placeholder:" in result.stderr

@@ -294,6 +294,20 @@ def fill_statement(text: str, data, lang: str) -> str:
     return PLACEHOLDER.sub(lambda match: math_text(value_at(data, parse_path(match.group(1))), lang), text)
 
 
+def fill_statements(statement: dict, doc) -> dict:
+    """Every language's statement with its placeholders filled (after the spec solved); a value that
+    cannot be shown is refused at the statement."""
+    from examsolver.errors import SpecError
+
+    out = {}
+    for lang, text in statement.items():
+        try:
+            out[lang] = text and fill_statement(text, doc.data, lang)
+        except ExprError as err:
+            raise SpecError([doc.problem(("statement", lang), f"a placeholder: {err}")]) from None
+    return out
+
+
 def value_at(data, path: tuple):
     """The YAML value a path names, an entry of a tensor included; ExprError when it names nothing."""
     loc, index = locate(data, path)
@@ -354,11 +368,10 @@ def check_placeholders(doc) -> list:
     problems = []
     for lang, text in (statement or {}).items() if isinstance(statement, dict) else ():
         for path in placeholders(text) if isinstance(text, str) else ():
-            try:
+            try:     # a malformed number there is the kind's to report, where it is written
                 value = value_at(doc.data, parse_path(path))
                 if value is None or isinstance(value, (bool, dict)):
                     raise ExprError(f"{path} holds no number or tensor to show")
-                math_text(value, lang)
             except ExprError as err:
                 problems.append(doc.problem(("statement", lang), f"placeholder {{{{{path}}}}}: {err}"))
     return problems
