@@ -125,7 +125,7 @@ def _documents():
         yield pytest.param(lambda spec=spec, name=name: load_text(json.dumps(spec), f"{name}.yaml"), id=name)
 
 
-@pytest.mark.parametrize("document", _documents())
+@pytest.mark.parametrize("document", list(_documents()))
 def test_alternatives_from_the_graph_equal_a_whole_resolve(document):
     """Every convention of the catalogue, recomputed from the nodes it touches, gives the results a
     whole new solve of the patched document gives: the same names in the same order, equal values."""
