@@ -116,6 +116,7 @@ class Layer:
     kind: ClassVar[str]
     Params: ClassVar[type] = NoParams
     is_activation: ClassVar[bool] = False
+    positionwise: ClassVar[bool] = False    # each position on its own (batchnorm, dropout): receptive fields pass
     keeps_symbol: ClassVar[bool] = False    # batchnorm writes ĥ for the h it normalises
     arity: ClassVar[int] = 1                # how many nodes it reads (0: any number from two up)
     weight_aliases: ClassVar[dict] = {}     # other names a task may use for a weight (conv's W: kernels)
@@ -168,9 +169,10 @@ class Layer:
     @classmethod
     def window(cls, sizes: dict) -> tuple | None:
         """What one output position sees of the layer's input, for receptive fields: (span, stride) per
-        spatial axis; () for a layer that maps every position on its own (activations by default); None,
-        the default otherwise: every output sees the whole input (fully connected, flatten, global pooling)."""
-        return () if cls.is_activation else None
+        spatial axis; () for a layer that maps every position on its own (activations, `positionwise`
+        layers); None, the default otherwise: every output sees the whole input (fully connected, flatten,
+        global pooling)."""
+        return () if cls.is_activation or cls.positionwise else None
 
     @classmethod
     def buffer_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:

@@ -28,11 +28,8 @@ class DropoutParams(NoParams):
 class Dropout(Layer):
     kind = "dropout"
     Params = DropoutParams
+    positionwise = True
     preserves_shape = True
-
-    @classmethod
-    def window(cls, sizes: dict) -> tuple:
-        return ()            # every position on its own: the receptive field passes through
 
     @classmethod
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:

@@ -43,10 +43,7 @@ class BatchNormParams(NoParams):
 class BatchNorm(Layer):
     kind = "batchnorm"
     Params = BatchNormParams
-
-    @classmethod
-    def window(cls, sizes: dict) -> tuple:
-        return ()            # every position on its own: the receptive field passes through
+    positionwise = True
 
     @classmethod
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
