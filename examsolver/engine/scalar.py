@@ -18,6 +18,7 @@ enclosed (an overflowing exponent) is refused with an EngineError.
 
 from __future__ import annotations
 
+import operator
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
@@ -95,6 +96,9 @@ class Exact:
 
     def as_fraction(self) -> Fraction:
         raise EngineError(f"{self} is not rational")
+
+    def denominator(self) -> int:
+        return self.as_fraction().denominator
 
     def is_integer(self) -> bool:
         return False
@@ -276,6 +280,9 @@ class Rat(Exact):
     def as_fraction(self) -> Fraction:
         q = self._q
         return Fraction(int(q.numerator), int(q.denominator))
+
+    def denominator(self) -> int:
+        return int(self._q.denominator)
 
     def is_integer(self) -> bool:
         return self._q.denominator == 1
@@ -515,7 +522,7 @@ def _add(a: Exact, b: Exact) -> Exact:
             return b
         if _is_zero(b):
             return a
-        return _node("add", (a, b), a.ball() + b.ball())
+        return _made("add", a, b)
     pa, pb = a._poly(), b._poly()
     if pa is not None and pb is not None:
         out = dict(pa)
@@ -526,7 +533,7 @@ def _add(a: Exact, b: Exact) -> Exact:
         return b
     if not pb and pb is not None:
         return a
-    return _node("add", (a, b), a.ball() + b.ball())
+    return _made("add", a, b)
 
 
 def _sub(a: Exact, b: Exact) -> Exact:
@@ -536,7 +543,7 @@ def _sub(a: Exact, b: Exact) -> Exact:
         return _add(a, -b)
     if _is_zero(b):
         return a
-    return _node("sub", (a, b), a.ball() - b.ball())
+    return _made("sub", a, b)
 
 
 def _is_zero(x: Exact) -> bool:
@@ -554,7 +561,7 @@ def _mul(a: Exact, b: Exact) -> Exact:
                 return b
         elif a._poly() == {}:
             return _ZERO
-        return _node("mul", (a, b), a.ball() * b.ball())
+        return _made("mul", a, b)
     pa, pb = a._poly(), b._poly()
     if pa is not None and pb is not None:
         out: dict = {}
@@ -568,7 +575,7 @@ def _mul(a: Exact, b: Exact) -> Exact:
             return _ZERO
         if px == {(): _ONE_Q}:
             return y
-    return _node("mul", (a, b), a.ball() * b.ball())
+    return _made("mul", a, b)
 
 
 def _div(a: Exact, b: Exact) -> Exact:
@@ -585,7 +592,7 @@ def _div(a: Exact, b: Exact) -> Exact:
         raise EngineError("division by zero")
     if a._poly() == {}:
         return _ZERO
-    return _node("div", (a, b), a.ball() / b.ball())
+    return _made("div", a, b)
 
 
 def _pow(base: Exact, exponent: Exact) -> Exact:
@@ -627,13 +634,42 @@ def dot(xs, ys) -> Exact:
     if len(args) == 3 and _is_zero(ring):
         return _mul(args[1], args[2])
     args[0] = ring
-    ball = ring.ball()
-    for k in range(1, len(args), 2):
-        ball += args[k].ball() * args[k + 1].ball()
-    return _node("dot", tuple(args), ball)
+    key = ("dot", ring, *map(id, args[1:]))
+    node = _MADE.get(key)
+    if node is None or not _holds(node, args):
+        ball = ring.ball()
+        for k in range(1, len(args), 2):
+            ball += args[k].ball() * args[k + 1].ball()
+        node = _MADE[key] = _node("dot", tuple(args), ball)
+    return node
 
 
 # ----- certified nodes --------------------------------------------------------
+# Value numbering: the same operation on the same operand objects gives the same node, so a value
+# computed twice (x − x, or a gradient recomputed under another convention from shared inputs) is one
+# object, found equal at once and not enclosed again.  Keys hold operand ids; a node holds its operands
+# alive, and _holds checks them, so a reused id never returns a stranger.  Cleared by forget_nodes().
+_MADE: dict = {}
+_BALL = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}
+
+
+def _made(op: str, a: Exact, b: Exact) -> Cert:
+    key = (op, id(a), id(b))
+    node = _MADE.get(key)
+    if node is None or node._args[0] is not a or node._args[1] is not b:
+        node = _MADE[key] = _node(op, (a, b), _BALL[op](a.ball(), b.ball()))
+    return node
+
+
+def _holds(node: Cert, args: list) -> bool:
+    return all(p is q for p, q in zip(node._args[1:], args[1:]))
+
+
+def forget_nodes() -> None:
+    """Drop the memo of operations (a solve starts afresh; the memo would keep every node alive)."""
+    _MADE.clear()
+
+
 def _node(op: str, args: tuple, ball, size=0) -> Cert:
     obj = object.__new__(Cert)
     obj._op, obj._args, obj._b, obj._rep = op, args, ball, None
@@ -717,6 +753,8 @@ def _ball_at(x: Cert, prec: int):
 def _same_form(a: Exact, b: Exact) -> bool:
     """Whether a and b are the same computation (so the same number): the cheap exact test that
     recognises the ties between values computed twice, e.g. in two solves."""
+    if type(a) is Cert and type(b) is Cert and _same_operands(_rep(a), _rep(b)):
+        return True
     stack, seen, linked = [(a, b)], set(), []
     while stack:
         x, y = stack.pop()
@@ -739,6 +777,23 @@ def _same_form(a: Exact, b: Exact) -> bool:
             return False
     for x, y in linked:         # remembered: the next comparison of these is immediate
         y._rep = x
+    return True
+
+
+def _same_operands(x: Cert, y: Cert, depth: int = 4) -> bool:
+    """The common case of _same_form, without its walk: the same operations, a few levels deep, on
+    operands that are the same objects or equal rationals (a value recomputed from shared inputs,
+    e.g. under another convention).  False only means "not shown this way"."""
+    if x is y:
+        return True
+    if depth == 0 or x._op != y._op or len(x._args) != len(y._args):
+        return False
+    for p, q in zip(x._args, y._args):
+        if p is q or type(p) is Rat and type(q) is Rat and p._q == q._q:
+            continue
+        if type(p) is not Cert or type(q) is not Cert or not _same_operands(_rep(p), _rep(q), depth - 1):
+            return False
+    y._rep = x
     return True
 
 
@@ -955,18 +1010,14 @@ def ln_prime(p: int) -> Exact:
 
 
 # ----- functions -------------------------------------------------------------
-_FUNCTION_NODES: dict = {}
-
-
 def _function(op: str, x: Exact) -> Cert:
-    """op(x) outside the ring; the same (op, x) gives the same node, so ties between
-    equal computations are recognised exactly (x − x = 0)."""
+    """op(x) outside the ring; the same (op, x) gives the same node (value numbering, _MADE)."""
     key = (op, x) if type(x) is not Cert else (op, id(x))
-    node = _FUNCTION_NODES.get(key)
+    node = _MADE.get(key)
     if node is None or (type(x) is Cert and node._args[0] is not x):
         with _precision(_WORK_PREC):
             node = _node(op, (x,), _apply(op, [x.ball()]))
-        _FUNCTION_NODES[key] = node
+        _MADE[key] = node
     return node
 
 

@@ -86,6 +86,7 @@ def solve_spec(doc: Document):
     limits.check_spec(doc, spec)
     if scalar.DECISIONS is not None:    # record the solver's decisions only, not the parser's (it caches)
         scalar.DECISIONS.clear()
+    scalar.forget_nodes()
     solution = kind.load("solver")(spec, doc)
     solution.document = doc        # for exporters that rebuild the model (the PyTorch check script)
     page = getattr(spec, "document", None)

@@ -354,7 +354,7 @@ def needs_decimal(value) -> bool:
         return False
     if not value.is_rational():
         return value.has_exact_form()
-    den = value.as_fraction().denominator
+    den = value.denominator()
     return 10**MAX_TERMINATING_DECIMALS % den != 0      # 1/2, 5/4 terminate within 4 places
 
 

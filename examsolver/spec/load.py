@@ -164,8 +164,26 @@ class _Builder:
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+            return self.sequence(node, path, depth)
         return self.scalar(node)
+
+    def sequence(self, node, path: tuple, depth: int) -> list:
+        """build() of every item; a plain scalar item (a tensor's entry: most nodes of a large spec)
+        is checked and placed inline, with build()'s rules."""
+        out, positions, seen = [], self.positions, self.seen
+        inline = depth + 1 <= MAX_DEPTH
+        for i, item in enumerate(node.value):
+            if not (inline and type(item) is yaml.ScalarNode) or id(item) in seen:
+                out.append(self.build(item, path + (i,), depth + 1))
+                continue
+            seen.add(id(item))
+            self.count += 1
+            if self.count > MAX_NODES:
+                self.fail(item, f"more than {MAX_NODES} YAML nodes")
+            mark = item.start_mark
+            positions[path + (i,)] = (mark.line + 1, mark.column + 1)
+            out.append(self.scalar(item))
+        return out
 
     def mapping(self, node, path: tuple, depth: int) -> dict:
         out: dict = {}
