@@ -63,6 +63,19 @@ def test_the_same_computation_twice_is_equal_without_sympy():
     assert a is not b and a == b and (a - b).sign() == 0
 
 
+def test_the_same_operation_on_the_same_operands_is_one_node():
+    a, w = scalar.tanh(q(1, 3)), q(3, 10)       # certified: outside the ring
+    entries = [a, scalar.sigmoid(q(1, 2))]
+    assert a * w is a * w and a - w is a - w and a / a is a / a
+    assert scalar.dot(entries, [w, w]) is scalar.dot(entries, [w, w])
+    assert a * w is not a * q(3, 10)            # another operand object: another node, the same value
+    assert a * w == a * q(3, 10)
+    before = a * w
+    scalar.forget_nodes()                       # a solve starts afresh
+    after = a * w
+    assert after is not before and after == before
+
+
 def test_decisions_never_come_from_float64_alone():
     v = scalar.tanh(q(1, 3))
     near = v + TINY
