@@ -333,6 +333,10 @@ def _run_files(files: list, keys, tolerance, jobs: int, debug: bool) -> list:
         if jobs > 1 and len(files) > 1:
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
+            import examsolver.diagnose  # noqa: F401  (imported once here: forked workers inherit it)
+            import examsolver.engine.ops  # noqa: F401
+            import examsolver.pipeline  # noqa: F401
+
             with ProcessPoolExecutor(max_workers=jobs) as pool:
                 futures = {pool.submit(_verify_one, t): k for k, t in enumerate(tasks)}
                 for future in as_completed(futures):
