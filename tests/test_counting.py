@@ -327,3 +327,18 @@ architectures:
     assert not any(k.startswith("net.receptive_field.fc") for k in solution.results)
     text = render_solution(solution, "term", "en", to_terminal=False)
     assert "every output sees the whole input" in text
+
+
+def test_a_total_of_letters_and_numbers_stays_exact():
+    """A layer counted with a letter plus one counted in numbers: integers in the total, never 1322.0."""
+    s = solve_document(load_text("""
+id: c
+kind: counting
+architectures:
+  - layers: [{lstm: {input_size: d, hidden_size: 16}}, {linear: {in_features: 16, out_features: 10}}]
+"""))
+    import sympy
+
+    total = s.results["params.total"]
+    assert sympy.expand(total - (64 * sympy.Symbol("d") + 1322)) == 0
+    assert not total.atoms(sympy.Float)

@@ -111,6 +111,10 @@ class Exact:
         """(operation, operands) of a certified value with a short closed form, else None."""
         return None
 
+    def _sympy_(self):
+        """sympy's conversion hook: an exact value meeting a sympy expression stays exact (not a float)."""
+        return self.sympy()
+
     def sympy(self):
         """The value as a sympy expression (imports sympy)."""
         import sympy
