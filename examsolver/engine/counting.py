@@ -144,6 +144,7 @@ class Counted:
     buffer_count: Any
     window: Any = ()        # what one output position sees of the input: Layer.window, None (all of it),
                             # or "letters" (sizes given as letters: not computed)
+    io_role: str = "counting.role.io"       # how the table calls the io rows (Layer.io_role)
 
 
 def _split_sizes(cls, raw: dict, where: str) -> tuple[dict, list, dict]:
@@ -313,7 +314,7 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
         raise EngineError(f"{where}: {kind} takes one number (or name) per size here, not a list or nothing")
     _refuse_unread(kind, cls, raw, read.keys_read, where)
     if not shapes and not buffers:
-        return Counted(name, kind, {}, {}, io, None, {}, Exact(0), Exact(0), window)
+        return Counted(name, kind, {}, {}, io, None, {}, Exact(0), Exact(0), window, cls.io_role)
     structure = _probe(cls.param_shapes, sizes, keys)
     bindings = {_sym(letters[k]): _node(sizes[k]) for k in keys
                 if isinstance(sizes[k], int) or str(sizes[k]) != letters[k]}     # not n = n
@@ -327,7 +328,7 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
     count = sum((_size_count(s) for s in shapes.values()), 0)
     buffer_count = sum((_size_count(s) for s in buffers.values()), 0)
     return Counted(name, kind, shapes, buffers, io, formula, bindings, _as_value(count), _as_value(buffer_count),
-                   window)
+                   window, cls.io_role)
 
 
 def _whole_numbers(value) -> bool:
@@ -401,12 +402,12 @@ def count_section(solution: Solution, arch: Architecture, doc, loc: tuple) -> li
     section = solution.section("section.counting", name=title)
     rows = []
     for c in counted:
-        for role, tensors in (("counting.role.param", c.params), ("counting.role.buffer", c.buffers),
-                              ("counting.role.activation", c.io)):
+        for role, tensors, stored in (("counting.role.param", c.params, True),
+                                      ("counting.role.buffer", c.buffers, True), (c.io_role, c.io, False)):
             for tensor, shape in tensors.items():
-                count = _node(_size_count(shape)) if role != "counting.role.activation" else ""
+                count = _node(_size_count(shape)) if stored else ""
                 rows.append([c.name, _tensor_sym(tensor), Phrase(role), shape_node(shape), count])
-                if role != "counting.role.activation" and _numeric(shape):
+                if stored and _numeric(shape):
                     solution.results[f"{prefix}shape.{c.name}.{tensor}"] = np.array([Exact(d) for d in shape], dtype=object)
     section.add(Table(header=[Phrase("counting.label.layer"), Phrase("counting.label.tensor"),
                               Phrase("counting.label.role"), Phrase("counting.label.shape"),

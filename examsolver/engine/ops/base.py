@@ -161,6 +161,8 @@ class Layer:
 
         raise EngineError(f"no parameter count for {cls.kind}")
 
+    io_role: ClassVar[str] = "counting.role.io"      # the counting table's word for the io_shapes rows
+
     @classmethod
     def io_shapes(cls, sizes: dict) -> dict:
         """Shapes of the quantities it reads and writes (x(t), h(t) of a cell) for counting; none by default."""

@@ -398,6 +398,7 @@ class Recurrent(Layer):
         return shapes
 
     default_biases = "two"
+    io_role = "counting.role.io_per_step"
 
     @classmethod
     def io_shapes(cls, sizes: dict) -> dict:
