@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import numpy as np
 import yaml
 
@@ -64,3 +65,21 @@ def test_a_network_with_one_dimensional_outputs_prints_no_brackets_in_any_format
         assert "[4]" not in text and "[[2]]" not in text and "bmatrix" not in text, fmt
         assert norm in text, fmt
     assert "<mtable" not in render_document([solution], "html", "en")       # MathML: no matrices either
+
+
+def test_a_minibatch_of_one_example_has_no_mean_of_one_loss():
+    """data: a list of one example: the loss is that example's loss, not 1/1 · (L⁽¹⁾)."""
+    from examsolver.pipeline import solve_document
+    from examsolver.render.output import render_document
+    from examsolver.spec.load import load_text
+
+    solution = solve_document(load_text("""
+id: one
+model: [{linear: {W: [[1, 2], [0, 1]], b: [0, 0]}}, softmax]
+loss: cross_entropy
+data: [{x: [1, 1], y: 0}]
+tasks: [forward]
+"""))
+    text = render_document([solution], "md", "en")
+    assert "1/1" not in text and "\\frac{1}{1}" not in text
+    assert abs(float(solution.results["loss"]) - math.log(1 + math.exp(-2))) < 1e-12    # −ln softmax([3, 1])₀

@@ -215,7 +215,7 @@ class Network:
         for m, value in enumerate(values):
             for step in self.loss.steps(self.output_flow(fwd, m), self.ys[m], value):
                 section.add(step)
-        if not self.batched:
+        if not self.batched or len(values) == 1:      # one example: its loss is the loss (no 1/1 · (L⁽¹⁾))
             return values[0]
         n = len(values)
         parts = tuple(Sym("L").of_example(k + 1) for k in range(n))
