@@ -163,8 +163,12 @@ def _write_solutions(solutions, fmt: str, lang: str, output: Optional[Path], pdf
     """Every output mode of `solve`; returns the exit code (errors of ours are printed here)."""
     from examsolver.errors import ExamsolverError
     from examsolver.render import output as out
+    from examsolver.render.options import Options
 
     groups = [[s] for s in solutions] if split else [solutions]
+    for group in groups:
+        for line in (options or Options()).title_page_conflicts(group, lang):
+            typer.echo(f"warning: {line}", err=True)
     try:
         if pdf:
             from examsolver.render.document import Assets

@@ -53,6 +53,9 @@ def test_a_booklet_takes_each_title_page_field_from_the_first_spec_that_has_it(t
     second = _with_title_page("2022_z1", '{author: "Ivo Ivić", date: "2022."}', tmp_path, "second")
     tex = out.render_document([first, second], "beamer", "hr")
     assert "\\author{Ana Anić}" in tex and "Ivo Ivić" not in tex and "\\date{2022.}" in tex
+    said = Options().title_page_conflicts([first, second], "hr")
+    assert len(said) == 1 and "second.yaml: document.author 'Ivo Ivić' differs from 'Ana Anić'" in said[0]
+    assert Options(author="Eva").title_page_conflicts([first, second], "hr") == []     # the command line decides
 
 
 def test_unknown_title_page_fields_are_refused_where_written(tmp_path):

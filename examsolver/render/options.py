@@ -30,6 +30,22 @@ class Options:
             found[name] = next((t for t in texts if t), getattr(self, name))
         return replace(self, **found)
 
+    def title_page_conflicts(self, solutions: list, lang: str) -> list[str]:
+        """Title-page fields whose value differs between specs of one booklet (not set on the command
+        line): what with_title_page leaves out, to be said rather than dropped silently."""
+        said = []
+        for name in ("course", "author", "date"):
+            if getattr(self, name):
+                continue
+            texts = [(getattr(s.document, "path", s.problem_id), _in(s.title_page.get(name), lang)) for s in solutions]
+            texts = [(path, text) for path, text in texts if text]
+            for path, text in texts[1:]:
+                if text != texts[0][1]:
+                    said.append(f"{path}: document.{name} {text!r} differs from {texts[0][1]!r} of {texts[0][0]}; "
+                                f"the booklet's title page uses the first (or give --{name})")
+                    break
+        return said
+
     def shown(self, solutions: list) -> list:
         """The solutions as this document shows them: for the exam sheet, only what the students get."""
         if not self.sheet:
