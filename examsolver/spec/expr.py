@@ -102,7 +102,13 @@ def parse_nested(value, depth: int = 0, leaf=None):
             raise ExprError("empty list")
         if depth >= MAX_DIMS:
             raise ExprError(f"a tensor of more than {MAX_DIMS} dimensions")
-        items = [parse_nested(v, depth + 1, leaf) for v in value]
+        if any(isinstance(v, list) for v in value):
+            items = [parse_nested(v, depth + 1, leaf) for v in value]
+        else:           # a row of entries (most of a large tensor): read without a call per entry
+            read = leaf or parse_value
+            items = [read(v) for v in value]
+            if not any(isinstance(i, list) for i in items):
+                return items
         if len({_shape(i) for i in items}) != 1:
             raise ExprError("ragged list: rows have different lengths")
         return items

@@ -165,7 +165,8 @@ def _tensors(value, loc: tuple):
             yield from _tensors(item, loc + (name,) if not name.startswith("_") else _private_loc(name))
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            yield from _tensors(item, loc + (i,) if loc[:1] != ("model",) or len(loc) == 1 else loc)
+            if isinstance(item, (np.ndarray, BaseModel, list, tuple, dict)):   # a scalar entry holds no tensor
+                yield from _tensors(item, loc + (i,) if loc[:1] != ("model",) or len(loc) == 1 else loc)
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from _tensors(item, loc + (key,))

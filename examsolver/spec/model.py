@@ -40,20 +40,15 @@ def _exact_tensor(value):
     except ExprError as err:
         raise PydanticCustomError("tensor", str(err)) from None
     array = np.empty(_shape(nested), dtype=object)
-    _fill(array, nested, ())
+    if array.ndim:
+        array[...] = nested         # rectangular (parse_nested checked it): numpy copies the entries
+    else:
+        array[()] = nested
     return array
 
 
 def _shape(nested) -> tuple:
     return (len(nested),) + _shape(nested[0]) if isinstance(nested, list) else ()
-
-
-def _fill(array, nested, index):
-    if isinstance(nested, list):
-        for i, item in enumerate(nested):
-            _fill(array, item, index + (i,))
-    else:
-        array[index] = nested
 
 
 Number = Annotated[Any, BeforeValidator(_exact_number), WithJsonSchema(_NUMBER_SCHEMA)]
