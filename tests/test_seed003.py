@@ -211,3 +211,24 @@ def test_a_generic_activation_is_derived_through_f_prime_and_matches_torch_for_t
     for name, p in params.items():
         got = _numeric(solution.results[f"dL/d{name}"].subs(prime), values).reshape(p.shape)
         np.testing.assert_allclose(got, p.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_the_fused_softmax_rule_is_written_with_the_specs_own_names():
+    """Softmax input s2, output p, target y: the rule reads ∂L/∂s₂,ⱼ = Σₖ yₖ (pⱼ − δⱼₖ), not z, o, g."""
+    from examsolver.render.output import render_document
+
+    solution = solve_document(load_text("""
+id: bp
+kind: symbolic
+tasks:
+  - backprop:
+      input: x
+      size: D
+      layers: [{linear: {W: W1, b: b1, out: s2, size: K}}, {softmax: {out: p}}]
+      loss: cross_entropy
+      target: y
+      instance: {D: 2, K: 2}
+"""))
+    tex = render_document([solution], "tex", "en")
+    assert r"\partial L/\partial s_{2,j} = \sum_k y_{k} (p_{j} - \delta_{jk})" in tex
+    assert "z_j" not in tex and "o_j" not in tex

@@ -50,6 +50,17 @@ def node(name: str, bold: bool = True) -> Sym:
 L = Sym("L")
 
 
+def _entries(**named) -> dict:
+    """Entries of named vectors in a phrase's own formula, e.g. zj=("z", "j") → z_{j}, ("o2", "k") → o_{2,k}
+    (a name with another character — allowed in derivations — keeps the letters z, o, g)."""
+    out = {}
+    for key, (name, index) in named.items():
+        match = re.fullmatch(r"([A-Za-z]+)(\d*)", name)
+        base, sub = match.groups() if match else (key[0], "")
+        out[key] = f"{base}_{{{sub + ',' if sub else ''}{index}}}"
+    return out
+
+
 def grad(name: str) -> Deriv:
     return Deriv(L, node(name))
 
@@ -230,7 +241,9 @@ class Derivation:
             self.loss.matrix_fused_grad(LossView(self, self.output, views[-1].x_name))
         if fused:
             start = views.pop().x_name
-            self.section.say(f"symbolic.backprop.fused.{task.loss}", z=node(start), o=o, g=g)
+            self.section.say(f"symbolic.backprop.fused.{task.loss}", z=node(start), o=o, g=g,
+                             **_entries(zj=(start, "j"), oj=(self.output, "j"), gj=(task.target, "j"),
+                                        gk=(task.target, "k")))
             closed, delta = fused
         else:
             gradient = self.loss.matrix_grad(LossView(self, self.output, None))

@@ -47,8 +47,8 @@ PHRASES = {
     "symbolic.backprop.loss.cross_entropy": "Negative log-likelihood (cross-entropy) against the target distribution {g} "
                                   "(for a one-hot target t: $L = -\\ln o_t$):",
     "symbolic.backprop.loss.mse": "Squared loss against the target {g}, without the factor ½:",
-    "symbolic.backprop.fused.cross_entropy": "For softmax with the negative log-likelihood, $\\partial L/\\partial z_j = \\sum_k g_k (o_j - \\delta_{{jk}})$ "
-                                     "$= o_j \\sum_k g_k - g_j$; since the target {g} is a distribution ($\\sum_k g_k = 1$), "
+    "symbolic.backprop.fused.cross_entropy": "For softmax with the negative log-likelihood, $\\partial L/\\partial {zj} = \\sum_k {gk} ({oj} - \\delta_{{jk}})$ "
+                                     "$= {oj} \\sum_k {gk} - {gj}$; since the target {g} is a distribution ($\\sum_k {gk} = 1$), "
                                      "the gradient with respect to the softmax input {z} is {o} − {g}.",
     "symbolic.backprop.grad.mse": "The derivative of the squared loss with respect to the output {o} is 2({o} − {g}).",
     "symbolic.backprop.mask": "ReLU passes the gradient where its input is positive: {m} = {mask} (the derivative "

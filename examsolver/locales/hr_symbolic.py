@@ -47,8 +47,8 @@ PHRASES = {
     "symbolic.backprop.loss.cross_entropy": "Negativna log izglednost (unakrsna entropija) s obzirom na ciljnu distribuciju "
                                   "{g} (za oznaku t zadanu jednojediničnim (one-hot) vektorom: $L = -\\ln o_t$):",
     "symbolic.backprop.loss.mse": "Kvadratni gubitak s obzirom na cilj {g}, bez faktora ½:",
-    "symbolic.backprop.fused.cross_entropy": "Za softmax uz negativnu log izglednost vrijedi $\\partial L/\\partial z_j = \\sum_k g_k (o_j - \\delta_{{jk}})$ "
-                                     "$= o_j \\sum_k g_k - g_j$; budući da je cilj {g} distribucija ($\\sum_k g_k = 1$), "
+    "symbolic.backprop.fused.cross_entropy": "Za softmax uz negativnu log izglednost vrijedi $\\partial L/\\partial {zj} = \\sum_k {gk} ({oj} - \\delta_{{jk}})$ "
+                                     "$= {oj} \\sum_k {gk} - {gj}$; budući da je cilj {g} distribucija ($\\sum_k {gk} = 1$), "
                                      "gradijent po ulazu softmaksa {z} jest {o} − {g}.",
     "symbolic.backprop.grad.mse": "Derivacija kvadratnog gubitka po izlazu {o} jest 2({o} − {g}).",
     "symbolic.backprop.mask": "Zglobnica propušta gradijent ondje gdje je njezin ulaz pozitivan: {m} = {mask} "
