@@ -1,7 +1,7 @@
 """Answer keys: each entry compared with the computed result.
 
 Exact answers are compared exactly (ln(2)/9*6 equals 2*ln(2)/3; for sympy
-results, simplify(a − b) == 0).  A decimal matches within the precision it was
+results, a − b proved 0 by engine/identity.py, else simplify(a − b) == 0).  A decimal matches within the precision it was
 written with, wherever it is written — a YAML number, a list entry, inside an
 expression string (`"[0.33, 0.67]"`, `"ln(2)*0.22"`): 0.6667 matches 2/3, 0.66
 does not and is reported as a truncation (2/3 rounds to 0.67).  `matches` is
@@ -195,10 +195,14 @@ def _compare_symbolic(literal, computed, tolerance):
         return "invalid", Phrase("check.invalid", {"error": str(err)})
     import sympy
 
+    from examsolver.engine.identity import proves_zero
+
     got = computed
     try:
         if _differs_somewhere(expected - got):       # certainly unequal: no simplification needed
             return "mismatch", None
+        if proves_zero(expected - got):              # an exact proof, in milliseconds
+            return "match", None
         difference = sympy.simplify(expected - got)
     except (TypeError, AttributeError, ValueError):    # e.g. a matrix against a scalar
         return "mismatch", None
