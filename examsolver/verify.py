@@ -195,14 +195,14 @@ def _compare_symbolic(literal, computed, tolerance):
         return "invalid", Phrase("check.invalid", {"error": str(err)})
     import sympy
 
-    from examsolver.engine.identity import proves_zero
+    from examsolver.engine.identity import differs_somewhere, proves_zero
 
     got = computed
     try:
-        if _differs_somewhere(expected - got):       # certainly unequal: no simplification needed
-            return "mismatch", None
         if proves_zero(expected - got):              # an exact proof, in milliseconds
             return "match", None
+        if differs_somewhere(expected - got):        # certainly unequal: no simplification needed
+            return "mismatch", None
         difference = sympy.simplify(expected - got)
     except (TypeError, AttributeError, ValueError):    # e.g. a matrix against a scalar
         return "mismatch", None
@@ -213,26 +213,6 @@ def _compare_symbolic(literal, computed, tolerance):
         if e is not None and c is not None and tolerance.allows(e, c):
             return "match", None
     return "mismatch", None
-
-
-def _differs_somewhere(difference) -> bool:
-    """True when the difference is certainly non-zero at a sample point: evaluated to 30 digits that sympy
-    guarantees (strict evalf), and far from 0.  A wrong answer is then refuted at once; sympy's simplify
-    (seconds on exp/tanh expressions) is left to confirming a match."""
-    import sympy
-
-    entries = list(difference) if isinstance(difference, sympy.MatrixBase) else [difference]
-    symbols = sorted(set().union(*(getattr(e, "free_symbols", set()) for e in entries)), key=str)
-    for k in range(2):
-        point = {s: sympy.Rational(3 + 2 * i + k, 7 + 4 * k) for i, s in enumerate(symbols)}
-        for entry in entries:
-            try:
-                value = entry.xreplace(point).evalf(30, strict=True)
-                if value.is_number and abs(value) > sympy.Float("1e-20"):
-                    return True
-            except (ArithmeticError, TypeError, ValueError, AttributeError, sympy.core.evalf.PrecisionExhausted):
-                continue
-    return False
 
 
 def _symbolic_parser():

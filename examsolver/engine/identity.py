@@ -179,3 +179,24 @@ def _pow(p, k: int):
     if len(p) > 1 and math.comb(len(p) + k - 1, k) > MAX_TERMS:
         raise _Unproven
     return p ** k
+
+
+def differs_somewhere(difference) -> bool:
+    """True when the difference is certainly non-zero at a sample point: evaluated to 30 digits that sympy
+    guarantees (strict evalf), finite and far from 0.  A wrong answer or claim is then refuted at once;
+    sympy's simplify (seconds on exp/tanh expressions) is left to what neither test settles.  A point where
+    the expression is undefined (a pole) refutes nothing."""
+    import sympy
+
+    entries = list(difference) if isinstance(difference, sympy.MatrixBase) else [difference]
+    symbols = sorted(set().union(*(getattr(e, "free_symbols", set()) for e in entries)), key=str)
+    for k in range(2):
+        point = {s: sympy.Rational(3 + 2 * i + k, 7 + 4 * k) for i, s in enumerate(symbols)}
+        for entry in entries:
+            try:
+                value = entry.xreplace(point).evalf(30, strict=True)
+                if value.is_number and value.is_finite and abs(value) > sympy.Float("1e-20"):
+                    return True
+            except (ArithmeticError, TypeError, ValueError, AttributeError, sympy.core.evalf.PrecisionExhausted):
+                continue
+    return False

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, Discriminator, Field, Tag, create_model
 
 from examsolver.engine import backprop, codegen, minimize
+from examsolver.engine.identity import differs_somewhere, proves_zero
 from examsolver.engine.symfuncs import plain, recognize, tidy
 from examsolver.errors import ExprError, SpecError
 from examsolver.spec.limits import check_sympy_exponentials, located
@@ -369,6 +370,10 @@ class Solver:
         if getattr(a, "shape", ()) != getattr(b, "shape", ()):   # a vector is never equal to a scalar
             return False
         diff = plain(a) - plain(b)
+        if proves_zero(diff):                   # exact and fast; a false claim is refuted at a point
+            return True
+        if differs_somewhere(diff):
+            return False
         entries = list(diff) if isinstance(diff, sp.MatrixBase) else [diff]
         return all(sp.cancel(sp.together(d)) == 0 or sp.simplify(d) == 0 for d in entries)
 
@@ -426,14 +431,14 @@ class Solver:
         section = self.solution.section("symbolic.section.gradient", f=self.lhs_of(task.of), x=Sym(task.wrt, bold=len(xs) > 1))
         if f.has(sp.Piecewise):
             section.say("symbolic.max_ties")
-        parts = []
+        parts, recognized, name = [], recognize(f), self.lhs_of(task.of)
         for xi in xs:
-            d = tidy(sp.diff(recognize(f), xi))
+            d = tidy(sp.diff(recognized, xi))
             parts.append(d)
             if len(xs) > 1:
-                section.add(Step(lhs=Deriv(self.lhs_of(task.of), Sym(xi.name)), extra_forms=[Expr(d)]))
+                section.add(Step(lhs=Deriv(name, Sym(xi.name)), extra_forms=[Expr(d)]))
         value = sp.Matrix(parts) if len(xs) > 1 else parts[0]
-        lhs = Deriv(self.lhs_of(task.of), Sym(task.wrt, bold=len(xs) > 1))
+        lhs = Deriv(name, Sym(task.wrt, bold=len(xs) > 1))
         forms = self.check_equals(section, lhs, value, task.equals, loc, [Expr(value)], task.given)
         section.add(Step(lhs=lhs, extra_forms=forms))
         self.record(task, f"d{task.of}/d{task.wrt}", value)
