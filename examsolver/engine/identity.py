@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 MAX_TERMS = 20_000          # a numerator larger than this is not expanded: the proof gives up
+MAX_BITS = 100_000          # nor a power of a coefficient longer than this
 
 
 class _Unproven(Exception):
@@ -176,8 +177,12 @@ def _times(a, b):
 def _pow(p, k: int):
     if k == 1:
         return p
-    if len(p) > 1 and math.comb(len(p) + k - 1, k) > MAX_TERMS:
+    if len(p) > 1 and math.comb(len(p) + k - 1, k) > MAX_TERMS:      # the terms of the expansion
         raise _Unproven
+    if len(p) == 1:                                                   # a monomial: its coefficient's digits
+        c = p.LC
+        if k * (c.numerator.bit_length() + c.denominator.bit_length()) > MAX_BITS:
+            raise _Unproven
     return p ** k
 
 
