@@ -1,8 +1,9 @@
 """Answer keys: each entry compared with the computed result.
 
 Exact answers are compared exactly (ln(2)/9*6 equals 2*ln(2)/3; for sympy
-results, a − b proved 0 by engine/identity.py, else simplify(a − b) == 0).  A decimal matches within the precision it was
-written with, wherever it is written — a YAML number, a list entry, inside an
+results, a − b proved 0 in polynomials by engine/identity.py, refuted at a
+sample point, else simplify(a − b) == 0).  A decimal matches within the
+precision it was written with, wherever it is written — a YAML number, a list entry, inside an
 expression string (`"[0.33, 0.67]"`, `"ln(2)*0.22"`): 0.6667 matches 2/3, 0.66
 does not and is reported as a truncation (2/3 rounds to 0.67).  `matches` is
 that one rule; the Moodle export takes its blanks' tolerances from it.  A key entry may carry
@@ -184,7 +185,8 @@ def _sympy_number(value) -> bool:
 
 
 def _compare_symbolic(literal, computed, tolerance):
-    """A sympy result: the key is read by the symbolic parser, equal when a − b simplifies to 0."""
+    """A sympy result: the key is read by the symbolic parser, equal when a − b is proved 0 (engine/identity.py)
+    or simplifies to 0."""
     parse = _symbolic_parser()
     if parse is None:
         return "invalid", Phrase("check.invalid", {"error": "symbolic keys need spec/expr.py's symbolic parser"})
@@ -199,11 +201,12 @@ def _compare_symbolic(literal, computed, tolerance):
 
     got = computed
     try:
-        if proves_zero(expected - got):              # an exact proof, in milliseconds
+        difference = expected - got
+        if proves_zero(difference):                  # an exact proof, in milliseconds
             return "match", None
-        if differs_somewhere(expected - got):        # certainly unequal: no simplification needed
+        if differs_somewhere(difference):            # certainly unequal: no simplification needed
             return "mismatch", None
-        difference = sympy.simplify(expected - got)
+        difference = sympy.simplify(difference)
     except (TypeError, AttributeError, ValueError):    # e.g. a matrix against a scalar
         return "mismatch", None
     if difference == 0 or (isinstance(difference, sympy.MatrixBase) and difference.is_zero_matrix):

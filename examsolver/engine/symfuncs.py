@@ -156,10 +156,10 @@ def tidy(expr):
             candidates.append(transform(expr))
         except Exception:   # sympy may refuse a transform on some expressions; keep the others
             continue
-    return shortest(candidates)
+    return _shortest(candidates)
 
 
-def shortest(candidates: list):
+def _shortest(candidates: list):
     """The first of the fewest operations, then of the shortest text: printed only on a tie in operations
     (printing a large expression costs more than counting its operations)."""
     import sympy as sp
