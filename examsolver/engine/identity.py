@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import math
 
-MAX_TERMS = 20_000          # a numerator larger than this is not expanded: the proof gives up
-MAX_BITS = 100_000          # nor a power of a coefficient longer than this
+MAX_WORK = 100_000          # products of terms one proof may multiply out (under 0.1 s), else it gives up
+MAX_TERMS = 20_000          # nor is a power expanded to more terms than this
+MAX_BITS = 100_000          # nor a coefficient raised to more bits than this
 
 
 class _Unproven(Exception):
@@ -111,6 +112,7 @@ class _Reader:
     def __init__(self, sp, R, QQ, gens: dict):
         self.sp, self.R, self.QQ, self.gens = sp, R, QQ, gens
         self.memo: dict = {}
+        self.work = 0                                        # term products so far (MAX_WORK)
 
     def read(self, e):
         if e not in self.memo:
@@ -143,14 +145,14 @@ class _Reader:
             for key, (p, k) in keys.items():
                 missing = k - den.get(key, (p, 0))[1]
                 if missing:
-                    num = _times(num, _pow(p, missing))
+                    num = self._times(num, self._pow(p, missing))
             total += num
         return total, keys
 
     def _mul(self, factors):
         num, den = self.R.one, {}
         for n, d in factors:
-            num = _times(num, n)
+            num = self._times(num, n)
             for key, (p, k) in d.items():
                 den[key] = (p, k + den.get(key, (p, 0))[1])
         return num, den
@@ -163,27 +165,32 @@ class _Reader:
                 raise _Unproven                              # 1/0: undefined, nothing to prove
             inverted = self.R.one
             for p, j in den.values():
-                inverted = _times(inverted, _pow(p, j))
+                inverted = self._times(inverted, self._pow(p, j))
             num, den, k = inverted, ({key: (num, 1)} if num != 1 else {}), -k
-        return _pow(num, k), {key2: (p, j * k) for key2, (p, j) in den.items()}
+        return self._pow(num, k), {key2: (p, j * k) for key2, (p, j) in den.items()}
 
+    def _times(self, a, b):
+        self._spend(len(a) * len(b))
+        return a * b
 
-def _times(a, b):
-    if len(a) * len(b) > MAX_TERMS * 10:
-        raise _Unproven
-    return a * b
-
-
-def _pow(p, k: int):
-    if k == 1:
-        return p
-    if len(p) > 1 and math.comb(len(p) + k - 1, k) > MAX_TERMS:      # the terms of the expansion
-        raise _Unproven
-    if len(p) == 1:                                                   # a monomial: its coefficient's digits
-        c = p.LC
-        if k * (c.numerator.bit_length() + c.denominator.bit_length()) > MAX_BITS:
+    def _pow(self, p, k: int):
+        if k == 1:
+            return p
+        if len(p) == 1:                                      # a monomial: its coefficient's digits
+            c = p.LC
+            if k * (c.numerator.bit_length() + c.denominator.bit_length()) > MAX_BITS:
+                raise _Unproven
+            return p ** k
+        terms = math.comb(len(p) + k - 1, k)                 # of the expansion, at most
+        if terms > MAX_TERMS:
             raise _Unproven
-    return p ** k
+        self._spend(terms * len(p))
+        return p ** k
+
+    def _spend(self, products: int) -> None:
+        self.work += products
+        if self.work > MAX_WORK:
+            raise _Unproven
 
 
 def differs_somewhere(difference) -> bool:
