@@ -12,7 +12,7 @@ course writes them.
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, create_model
@@ -566,7 +566,7 @@ class Solver:
         cases = _cases(task.cases, self, loc)
         for case in cases:
             equation = factored.subs(case)
-            solutions = sp.solveset(equation, unknown, domain)
+            solutions = _solveset(equation, unknown, domain)
             if case:
                 section.say("symbolic.case", case=", ".join(f"{k} = {v}" for k, v in case.items()))
             for factor in sp.Mul.make_args(sp.factor(equation)):
@@ -582,8 +582,8 @@ class Solver:
 
     def _explain_factor(self, section, factor, unknown, domain) -> None:
         sp = self.sp
-        roots = sp.solveset(factor, unknown, sp.Reals)
-        inside = sp.solveset(factor, unknown, domain)
+        roots = _solveset(factor, unknown, sp.Reals)
+        inside = _solveset(factor, unknown, domain)
         if roots == sp.EmptySet and sp.degree(factor, unknown) == 2:
             section.say("symbolic.no_real_root", factor=Expr(factor), disc=Expr(sp.discriminant(factor, unknown)))
         elif inside == sp.EmptySet and roots != sp.EmptySet:
@@ -717,6 +717,15 @@ def _unspecified_function(name: str, variables: tuple):
     base = printed(name, f"{name}({args})", f"{name}\\left({', '.join(sp.latex(v) for v in variables)}\\right)")
     base.fdiff = lambda self, argindex=1: partials[argindex - 1](*self.args)
     return base, partials
+
+
+@lru_cache(maxsize=256)
+def _solveset(expr, unknown, domain):
+    """sympy's solveset, once per equation: the cases of a `solve` share factors (2s² − 2s + 1 for y = 0
+    and for y = 1), each explained over the reals and over the interval."""
+    import sympy as sp
+
+    return sp.solveset(expr, unknown, domain)
 
 
 def _piecewise_max(expr, sp):
