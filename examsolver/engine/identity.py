@@ -35,7 +35,7 @@ def proves_zero(expr) -> bool:
     entries = list(expr) if isinstance(expr, sp.MatrixBase) else [expr]
     try:
         return all(_numerator(e, sp) == 0 for e in entries)
-    except _Unproven:
+    except (_Unproven, RecursionError):                     # too deep to read: left to the slow path
         return False
 
 
