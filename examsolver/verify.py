@@ -1,8 +1,9 @@
 """Answer keys: each entry compared with the computed result.
 
 Exact answers are compared exactly (ln(2)/9*6 equals 2*ln(2)/3; for sympy
-results, simplify(a − b) == 0).  A decimal matches within the precision it was
-written with, wherever it is written — a YAML number, a list entry, inside an
+results, a − b proved 0 in polynomials by engine/identity.py, refuted at a
+sample point, else simplify(a − b) == 0).  A decimal matches within the
+precision it was written with, wherever it is written — a YAML number, a list entry, inside an
 expression string (`"[0.33, 0.67]"`, `"ln(2)*0.22"`): 0.6667 matches 2/3, 0.66
 does not and is reported as a truncation (2/3 rounds to 0.67).  `matches` is
 that one rule; the Moodle export takes its blanks' tolerances from it.  A key entry may carry
@@ -184,7 +185,8 @@ def _sympy_number(value) -> bool:
 
 
 def _compare_symbolic(literal, computed, tolerance):
-    """A sympy result: the key is read by the symbolic parser, equal when a − b simplifies to 0."""
+    """A sympy result: the key is read by the symbolic parser, equal when a − b is proved 0 (engine/identity.py)
+    or simplifies to 0."""
     parse = _symbolic_parser()
     if parse is None:
         return "invalid", Phrase("check.invalid", {"error": "symbolic keys need spec/expr.py's symbolic parser"})
@@ -195,11 +197,16 @@ def _compare_symbolic(literal, computed, tolerance):
         return "invalid", Phrase("check.invalid", {"error": str(err)})
     import sympy
 
+    from examsolver.engine.identity import differs_somewhere, proves_zero
+
     got = computed
     try:
-        if _differs_somewhere(expected - got):       # certainly unequal: no simplification needed
+        difference = expected - got
+        if proves_zero(difference):                  # an exact proof, in milliseconds
+            return "match", None
+        if differs_somewhere(difference):            # certainly unequal: no simplification needed
             return "mismatch", None
-        difference = sympy.simplify(expected - got)
+        difference = sympy.simplify(difference)
     except (TypeError, AttributeError, ValueError):    # e.g. a matrix against a scalar
         return "mismatch", None
     if difference == 0 or (isinstance(difference, sympy.MatrixBase) and difference.is_zero_matrix):
@@ -209,26 +216,6 @@ def _compare_symbolic(literal, computed, tolerance):
         if e is not None and c is not None and tolerance.allows(e, c):
             return "match", None
     return "mismatch", None
-
-
-def _differs_somewhere(difference) -> bool:
-    """True when the difference is certainly non-zero at a sample point: evaluated to 30 digits that sympy
-    guarantees (strict evalf), and far from 0.  A wrong answer is then refuted at once; sympy's simplify
-    (seconds on exp/tanh expressions) is left to confirming a match."""
-    import sympy
-
-    entries = list(difference) if isinstance(difference, sympy.MatrixBase) else [difference]
-    symbols = sorted(set().union(*(getattr(e, "free_symbols", set()) for e in entries)), key=str)
-    for k in range(2):
-        point = {s: sympy.Rational(3 + 2 * i + k, 7 + 4 * k) for i, s in enumerate(symbols)}
-        for entry in entries:
-            try:
-                value = entry.xreplace(point).evalf(30, strict=True)
-                if value.is_number and abs(value) > sympy.Float("1e-20"):
-                    return True
-            except (ArithmeticError, TypeError, ValueError, AttributeError, sympy.core.evalf.PrecisionExhausted):
-                continue
-    return False
 
 
 def _symbolic_parser():

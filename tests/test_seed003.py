@@ -105,6 +105,29 @@ def test_backprop_check_catches_a_wrong_formula(monkeypatch):
         solve_document(load_text(MLP.format(D=2, H=2, K=2, check="true"), "mlp.yaml"), answers={})
 
 
+def test_backprop_check_is_proved_in_polynomials_without_together(monkeypatch):
+    """Every entry of the 003 MLP is proved equal to sympy's derivative by engine/identity.py alone."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("together called")
+
+    monkeypatch.setattr(sp, "together", refuse)
+    solution = solve_document(load_text(MLP.format(D=3, H=4, K=2, check="true"), "mlp.yaml"), answers={})
+    texts = [b.key for s in solution.sections for b in s.blocks if hasattr(b, "key")]
+    assert "symbolic.backprop.checked_distribution" in texts
+
+
+def test_backprop_check_catches_a_gradient_wrong_by_one_part_in_a_billion(monkeypatch):
+    original = backprop.Derivation.backward
+
+    def nearly(self):
+        original(self)
+        self.results["b2"] = self.results["b2"] * (1 + sp.Rational(1, 10 ** 9))
+
+    monkeypatch.setattr(backprop.Derivation, "backward", nearly)
+    with pytest.raises(EngineError, match="backprop check failed for ∂L/∂b21"):
+        solve_document(load_text(MLP.format(D=2, H=2, K=2, check="true"), "mlp.yaml"), answers={})
+
+
 def test_backprop_refuses_a_softmax_before_the_end():
     text = MLP.format(D=2, H=2, K=2, check="false").replace("- relu: {out: h}", "- softmax: {out: h}")
     with pytest.raises(Exception) as err:

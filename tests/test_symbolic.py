@@ -191,3 +191,30 @@ tasks:
 """
     with pytest.raises(SpecError, match=r"t\.yaml:9:\d+: .*'dg' is already computed"):
         solve_document(load_text(spec, "t.yaml"))
+
+
+CLAIMS = """
+id: claims
+kind: symbolic
+symbols: [z, g]
+define:
+  d: "-(g*ln(sigmoid(z)) + (1 - g)*ln(1 - sigmoid(z)))"
+tasks:
+  - derivative: {of: d, wrt: z, as: dd, equals: ["sigmoid(z) - g", "exp(z)/(1 + exp(z)) - g"]}
+  - claim: {of: dd, claimed: "(exp(z) - g*(1 + exp(z)))/(1 + exp(z))"}
+  - claim: {of: dd, claimed: "sigmoid(z)*(1 - g) - g"}
+"""
+
+
+def test_claims_and_equals_are_settled_without_the_slow_fallback(monkeypatch):
+    """A true claim is proved in polynomials (engine/identity.py), a false one refuted at a point:
+    Solver.equal's last resort (together, cancel, then simplify) is not reached for either."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("together called")
+
+    monkeypatch.setattr(sp, "together", refuse)
+    solution = solve_document(load_text(CLAIMS, "claims.yaml"), answers={})
+    said = [b.key for s in solution.sections for b in s.blocks if hasattr(b, "key")]
+    assert said.count("symbolic.claim_holds") == 1 and said.count("symbolic.claim_fails") == 1
+    assert "symbolic.not_equal" not in said
+    assert solution.results["claim(sigmoid(z)*(1 - g) - g)"] == sp.false

@@ -66,6 +66,34 @@ def test_sympy_results_compare_by_simplification():
     assert compare("1/(1 + exp(x))", computed)[0] == "mismatch"
 
 
+def test_a_correct_symbolic_key_is_proved_without_simplify(monkeypatch):
+    """The softmax gradient as the seed writes it: proved by engine/identity.py, simplify never asked."""
+    sympy = pytest.importorskip("sympy")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("simplify called")
+
+    z1, z2, g1 = sympy.symbols("z1 z2 g1")
+    o1 = sympy.exp(z1) / (sympy.exp(z1) + sympy.exp(z2))
+    computed = sympy.Matrix([sympy.diff(-g1 * sympy.log(o1) - (1 - g1) * sympy.log(1 - o1), z) for z in (z1, z2)])
+    monkeypatch.setattr(sympy, "simplify", refuse)
+    assert compare("[exp(z1)/(exp(z1) + exp(z2)) - g1, exp(z2)/(exp(z1) + exp(z2)) - (1 - g1)]", computed)[0] == "match"
+    assert compare("[1/(1 + exp(z2 - z1)) - g1, 1/(1 + exp(z1 - z2)) - 1 + g1]", computed)[0] == "match"
+    assert compare("[exp(z1)/(exp(z1) + exp(z2)) - g1, exp(z2)/(exp(z1) + exp(z2)) - g1]", computed)[0] == "mismatch"
+
+
+def test_a_key_the_fast_proof_cannot_read_still_matches_by_simplify(monkeypatch):
+    sympy = pytest.importorskip("sympy")
+    from examsolver.engine.identity import proves_zero
+
+    x, y = sympy.symbols("x y", positive=True)
+    calls, simplify = [], sympy.simplify
+    monkeypatch.setattr(sympy, "simplify", lambda *a, **k: calls.append(a) or simplify(*a, **k))
+    assert not proves_zero(sympy.log(x * y) - sympy.log(x) - sympy.log(y))      # ln(xy) = ln x + ln y needs x, y > 0
+    assert compare("ln(x) + ln(y)", sympy.log(x * y))[0] == "match" and calls
+    assert compare("ln(x) + 2*ln(y)", sympy.log(x * y))[0] == "mismatch"
+
+
 def _run(*args):
     return runner.invoke(app, ["verify", *map(str, args), "--lang", "en"], env={"COLUMNS": "200"})
 

@@ -12,12 +12,13 @@ course writes them.
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, create_model
 
 from examsolver.engine import backprop, codegen, minimize
+from examsolver.engine.identity import differs_somewhere, proves_zero
 from examsolver.engine.symfuncs import plain, recognize, tidy
 from examsolver.errors import ExprError, SpecError
 from examsolver.spec.limits import check_sympy_exponentials, located
@@ -369,6 +370,10 @@ class Solver:
         if getattr(a, "shape", ()) != getattr(b, "shape", ()):   # a vector is never equal to a scalar
             return False
         diff = plain(a) - plain(b)
+        if proves_zero(diff):                   # exact and fast; a false claim is refuted at a point
+            return True
+        if differs_somewhere(diff):
+            return False
         entries = list(diff) if isinstance(diff, sp.MatrixBase) else [diff]
         return all(sp.cancel(sp.together(d)) == 0 or sp.simplify(d) == 0 for d in entries)
 
@@ -426,14 +431,14 @@ class Solver:
         section = self.solution.section("symbolic.section.gradient", f=self.lhs_of(task.of), x=Sym(task.wrt, bold=len(xs) > 1))
         if f.has(sp.Piecewise):
             section.say("symbolic.max_ties")
-        parts = []
+        parts, recognized, name = [], recognize(f), self.lhs_of(task.of)
         for xi in xs:
-            d = tidy(sp.diff(recognize(f), xi))
+            d = tidy(sp.diff(recognized, xi))
             parts.append(d)
             if len(xs) > 1:
-                section.add(Step(lhs=Deriv(self.lhs_of(task.of), Sym(xi.name)), extra_forms=[Expr(d)]))
+                section.add(Step(lhs=Deriv(name, Sym(xi.name)), extra_forms=[Expr(d)]))
         value = sp.Matrix(parts) if len(xs) > 1 else parts[0]
-        lhs = Deriv(self.lhs_of(task.of), Sym(task.wrt, bold=len(xs) > 1))
+        lhs = Deriv(name, Sym(task.wrt, bold=len(xs) > 1))
         forms = self.check_equals(section, lhs, value, task.equals, loc, [Expr(value)], task.given)
         section.add(Step(lhs=lhs, extra_forms=forms))
         self.record(task, f"d{task.of}/d{task.wrt}", value)
@@ -561,7 +566,7 @@ class Solver:
         cases = _cases(task.cases, self, loc)
         for case in cases:
             equation = factored.subs(case)
-            solutions = sp.solveset(equation, unknown, domain)
+            solutions = _solveset(equation, unknown, domain)
             if case:
                 section.say("symbolic.case", case=", ".join(f"{k} = {v}" for k, v in case.items()))
             for factor in sp.Mul.make_args(sp.factor(equation)):
@@ -577,8 +582,8 @@ class Solver:
 
     def _explain_factor(self, section, factor, unknown, domain) -> None:
         sp = self.sp
-        roots = sp.solveset(factor, unknown, sp.Reals)
-        inside = sp.solveset(factor, unknown, domain)
+        roots = _solveset(factor, unknown, sp.Reals)
+        inside = _solveset(factor, unknown, domain)
         if roots == sp.EmptySet and sp.degree(factor, unknown) == 2:
             section.say("symbolic.no_real_root", factor=Expr(factor), disc=Expr(sp.discriminant(factor, unknown)))
         elif inside == sp.EmptySet and roots != sp.EmptySet:
@@ -712,6 +717,15 @@ def _unspecified_function(name: str, variables: tuple):
     base = printed(name, f"{name}({args})", f"{name}\\left({', '.join(sp.latex(v) for v in variables)}\\right)")
     base.fdiff = lambda self, argindex=1: partials[argindex - 1](*self.args)
     return base, partials
+
+
+@lru_cache(maxsize=256)
+def _solveset(expr, unknown, domain):
+    """sympy's solveset, once per equation: the cases of a `solve` share factors (2s² − 2s + 1 for y = 0
+    and for y = 1), each explained over the reals and over the interval."""
+    import sympy as sp
+
+    return sp.solveset(expr, unknown, domain)
 
 
 def _piecewise_max(expr, sp):

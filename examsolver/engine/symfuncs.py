@@ -156,4 +156,14 @@ def tidy(expr):
             candidates.append(transform(expr))
         except Exception:   # sympy may refuse a transform on some expressions; keep the others
             continue
-    return min(candidates, key=lambda c: (sp.count_ops(c), len(str(c))))
+    return _shortest(candidates)
+
+
+def _shortest(candidates: list):
+    """The first of the fewest operations, then of the shortest text: printed only on a tie in operations
+    (printing a large expression costs more than counting its operations)."""
+    import sympy as sp
+
+    ops = [sp.count_ops(c) for c in candidates]
+    fewest = [c for c, n in zip(candidates, ops) if n == min(ops)]
+    return fewest[0] if len(fewest) == 1 else min(fewest, key=lambda c: len(str(c)))
