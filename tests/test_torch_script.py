@@ -267,8 +267,9 @@ def test_an_op_without_an_equivalent_is_named_with_the_reason():
 @pytest.mark.parametrize("kind,layers,bidirectional,bias", [("lstm", 2, True, True), ("rnn", 2, False, True),
                                                            ("gru", 1, True, False)])
 def test_stacked_and_bidirectional_cells_have_a_script(kind, layers, bidirectional, bias, tmp_path):
-    """PyTorch's own module with every unit's weights: the outputs, the top layer's states, the loss and every
-    gradient the spec asks for (weights, h0/c0 of every unit, the inputs) are the engine's."""
+    """PyTorch's own module with every unit's weights: the outputs, every layer's and direction's states (a
+    stack's lower layers run alone), the loss and every gradient the spec asks for (weights, h0/c0 of every
+    unit, the inputs) are the engine's."""
     from test_recurrent_stacked import _case
 
     from examsolver.pipeline import solve_document
@@ -277,9 +278,11 @@ def test_stacked_and_bidirectional_cells_have_a_script(kind, layers, bidirection
     spec = _case(kind, layers, bidirectional, bias, seed=7)[0]
     solution = solve_document(load_text(spec, "stacked.yaml"))
     printed = run(torch_script(solution), tmp_path)
-    missing = [key for key in solution.results if RECOMPUTED.fullmatch(key) and key not in printed]
+    states = re.compile(r"layer\d+(_reverse)?\.h\d+")
+    missing = [key for key in solution.results if (RECOMPUTED.fullmatch(key) or states.fullmatch(key))
+               and key not in printed]
     assert not missing, f"not recomputed by the script: {missing}"
-    assert {"h1", "h2", "loss"} <= set(printed)
+    assert {"h1", "h2", "loss", "layer1.h1"} <= set(printed)
     for key, value in printed.items():
         np.testing.assert_allclose(np.asarray(value, dtype=float), as_float(solution.results[key]), rtol=1e-9,
                                    atol=1e-9, err_msg=key)

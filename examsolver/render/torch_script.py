@@ -352,7 +352,8 @@ _TORCH_KEYS = {"W_ih": "weight_ih", "W_xh": "weight_ih", "W_hh": "weight_hh", "b
 
 def _recurrent_stack(solution, problem) -> str:
     """A stacked or bidirectional cell: PyTorch's own module (num_layers, bidirectional) with every unit's
-    weights under PyTorch's names; the stack's outputs, the top layer's states, the loss and the gradients."""
+    weights under PyTorch's names; the stack's outputs, every layer's states (each layer of a stack run
+    alone on the outputs of the one below, asserted to agree with the stack), the loss and the gradients."""
     cell, spec = problem.cell, problem.spec
     units = cell.units
     if getattr(cell.p, "activation", "tanh") == "identity" or problem.output is not None:
@@ -363,29 +364,49 @@ def _recurrent_stack(solution, problem) -> str:
     T, H, layers = problem.T, cell.hidden, cell.p.num_layers
     s.tensor("x", problem.xs, grad=any(w.startswith("x") for w in wanted), note="one row per time step")
     weights, params, initial = {}, [], {}
+    alone: dict = {}                # layer → its units' weights under a one-layer module's names
     for unit in units:
-        suffix = f"_l{int(unit.tag.rstrip('r')) - 1}" + ("_reverse" if unit.tag.endswith("r") else "")
+        layer, reverse = int(unit.tag.rstrip("r")), "_reverse" if unit.tag.endswith("r") else ""
+        named = []
         for key, value in unit.weights.items():
             var = weights[f"{unit.short}.{key}"] = s.var(f"{unit.short}.{key}")
             s.tensor(var, value, grad=True)
-            params.append(f"'{_TORCH_KEYS[key]}{suffix}': {var}")
+            named.append((_TORCH_KEYS[key], var))
         if {"b_h", "b"} & set(unit.weights):       # one bias (the slides', or one per gate): PyTorch's second is 0
-            params.append(f"'bias_hh{suffix}': torch.zeros({unit.weights['W_hh'].shape[0]})")
+            named.append(("bias_hh", f"torch.zeros({unit.weights['W_hh'].shape[0]})"))
+        params += [f"'{name}_l{layer - 1}{reverse}': {var}" for name, var in named]
+        alone.setdefault(layer, []).extend(f"'{name}_l0{reverse}': {var}" for name, var in named)
         for key, value in unit.initial().items():
             var = initial.setdefault(key, {})[unit.short] = s.var(f"{unit.short}.{key}0")
             s.tensor(var, value, grad=True, note="an initial state")
-    module, options = cell.torch_class, cell.torch_options()
-    states = [f"torch.stack([{', '.join(initial[key][u.short] for u in units)}]).unsqueeze(1)" for key in initial]
-    state = states[0] if len(states) == 1 else f"({', '.join(states)})"
-    s.add("", f"model = torch.nn.{module}({cell.input_size}, {H}, num_layers={layers}, "
-              f"bidirectional={bool(cell.p.bidirectional)}, bias={any(k.startswith('b') for k in units[0].weights)}, "
-              f"batch_first=True{options})",
+    module = f"torch.nn.{cell.torch_class}({{inputs}}, {H}, num_layers={{layers}}, " \
+             f"bidirectional={bool(cell.p.bidirectional)}, bias={any(k.startswith('b') for k in units[0].weights)}, " \
+             f"batch_first=True{cell.torch_options()})"
+
+    def state(of_units) -> str:
+        states = [f"torch.stack([{', '.join(initial[key][u.short] for u in of_units)}]).unsqueeze(1)" for key in initial]
+        return states[0] if len(states) == 1 else f"({', '.join(states)})"
+
+    s.add("", f"model = {module.format(inputs=cell.input_size, layers=layers)}",
           f"params = {{{', '.join(params)}}}",
-          f"out = torch.func.functional_call(model, params, (x.unsqueeze(0), {state}))[0][0]  # (T, directions·H)")
-    top = [u for u in units if int(u.tag.rstrip("r")) == layers]
-    for t in range(1, T + 1):
-        s.add(f'show("h{t}", out[{t - 1}])')
-        s.add(*[f'show("{u.short}.h{t}", out[{t - 1}, {k * H}:{(k + 1) * H}])' for k, u in enumerate(top)])
+          f"out = torch.func.functional_call(model, params, (x.unsqueeze(0), {state(units)}))[0][0]  # (T, directions·H)")
+    s.add(*[f'show("h{t}", out[{t - 1}])' for t in range(1, T + 1)])
+    below, directions = "x.unsqueeze(0)", 2 if cell.p.bidirectional else 1
+    if layers > 1:
+        s.add("", "# every layer's states: each layer alone, fed the outputs of the layer below")
+    for layer in range(1, layers + 1):
+        of_layer = [u for u in units if int(u.tag.rstrip("r")) == layer]
+        if layers > 1:
+            inputs = cell.input_size if layer == 1 else directions * H
+            s.add(f"layer = {module.format(inputs=inputs, layers=1)}",
+                  f"below = torch.func.functional_call(layer, {{{', '.join(alone[layer])}}}, ({below}, "
+                  f"{state(of_layer)}))[0]")
+            below = "below"
+        rows = "out" if layers == 1 else "below[0]"
+        for t in range(1, T + 1):
+            s.add(*[f'show("{u.short}.h{t}", {rows}[{t - 1}, {k * H}:{(k + 1) * H}])' for k, u in enumerate(of_layer)])
+    if layers > 1:
+        s.add("assert torch.allclose(below[0], out)  # PyTorch's stacked module agrees, layer by layer")
     if problem.loss is not None:
         _sequence_loss(s, problem, lambda steps: f"out[{list(steps)}]")
     if wanted and problem.loss is not None:
