@@ -5,7 +5,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from examsolver.engine.scalar import Exact, ln_prime
+from examsolver.engine.scalar import ln_prime
 from examsolver.pipeline import solve_file
 from examsolver.engine.tensor import tensor
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import numpy as np
-import yaml
 
 from examsolver.engine.scalar import Exact
 from examsolver.mathnodes import Neg, Norm, Op, Power, Sym, Transpose, Value

@@ -19,7 +19,6 @@ import runpy
 import zlib
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -18,7 +18,6 @@ from examsolver.engine.optim import Training, build, results, run
 from examsolver.engine.optim.base import divide, root
 from examsolver.engine.scalar import Exact, sqrt
 from examsolver.engine.tensor import tensor, to_float
-from examsolver.errors import EngineError
 
 TORCH = {"sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop,
          "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}

@@ -216,7 +216,7 @@ tasks: [forward, {{gradient: {{wrt: [conv1.W]}}}}]
     h1 = np.array([[[sum(Kq[c, a, b] * xq[i + a, j + b] for a in range(3) for b in range(3)) for j in range(6)]
                     for i in range(6)] for c in range(2)], dtype=object)
     h2 = np.where(h1 > 0, h1, Fraction(0))
-    ties = winners = 0
+    ties = 0
     pooled, where = np.empty((2, 3, 3), dtype=object), {}
     for c, i, j in np.ndindex(2, 3, 3):
         window = [(h2[c, 2 * i + a, 2 * j + b], (2 * i + a, 2 * j + b)) for a in range(2) for b in range(2)]
