@@ -337,12 +337,9 @@ def _run_files(files: list, keys, tolerance, jobs: int, debug: bool) -> list:
         if jobs > 1 and len(files) > 1:
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
-            import examsolver.diagnose  # noqa: F401  (imported once here: forked workers inherit it)
-            import examsolver.engine.ops  # noqa: F401
-            import examsolver.pipeline  # noqa: F401
-
+            _import_for_workers(files)
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = {pool.submit(_verify_one, t): k for k, t in enumerate(tasks)}
+                futures = {pool.submit(_verify_one, tasks[k]): k for k in _longest_first(files)}
                 for future in as_completed(futures):
                     reports[futures[future]] = future.result()
                     progress.advance(bar)
@@ -351,6 +348,35 @@ def _run_files(files: list, keys, tolerance, jobs: int, debug: bool) -> list:
                 reports[k] = _verify_one(t)
                 progress.advance(bar)
     return reports
+
+
+def _import_for_workers(files: list) -> None:
+    """The engine (and sympy, when a symbolic spec is among the files) imported once, before the worker
+    processes fork from this one: each starts with them instead of importing them again."""
+    import examsolver.diagnose  # noqa: F401
+    import examsolver.engine.ops  # noqa: F401
+    import examsolver.pipeline  # noqa: F401
+
+    if any(_symbolic(f) for f in files):
+        import sympy  # noqa: F401
+
+
+def _longest_first(files: list) -> list:
+    """Indices of files, the symbolic specs (sympy's: the slow ones) first, so that no worker starts one
+    when the others are about to finish."""
+    return sorted(range(len(files)), key=lambda k: not _symbolic(files[k]))
+
+
+def _symbolic(path) -> bool:
+    """Whether a spec file says `kind: symbolic` (a scheduling hint only: the solve reads the file properly)."""
+    import re
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError:
+        return False
+    return re.search(rb"^kind:\s*symbolic\b", head, re.M) is not None
 
 
 def _write_reports(reports, targets, lang: str) -> None:
