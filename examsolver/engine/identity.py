@@ -58,16 +58,16 @@ def _numerator(expr, sp):
 
 
 def _parts(e, sp):
-    """How e is read: ('number', q), ('add'|'mul', args), ('pow', base, k) for an integer k,
+    """How e is read: ('number', q), ('terms'|'factors', args), ('power', base, k) for an integer k,
     or ('atoms', [(key, exponent), …]) — e as a product of integer powers of atoms."""
     if e.is_Rational:
         return "number", e
     if e.is_Add:
-        return "add", e.args
+        return "terms", e.args
     if e.is_Mul:
-        return "mul", e.args
+        return "factors", e.args
     if e.is_Pow and e.exp.is_Integer:
-        return "pow", e.base, int(e.exp)
+        return "power", e.base, int(e.exp)
     if e.is_Pow and e.exp.is_Rational:                       # b^{p/q} = (b^{1/q})^p
         return "atoms", [(("root", e.base, e.exp.q), int(e.exp.p))]
     if e is sp.E:
@@ -76,7 +76,7 @@ def _parts(e, sp):
         return "atoms", [_exp_atom(term, sp) for term in sp.Add.make_args(e.args[0])]
     if isinstance(e, sp.tanh):                               # (X² − 1)/(X² + 1), X = e^u
         x = sp.exp(e.args[0])
-        return "mul", (x ** 2 - 1, sp.Pow(x ** 2 + 1, -1, evaluate=False))
+        return "factors", (x ** 2 - 1, sp.Pow(x ** 2 + 1, -1, evaluate=False))
     return "atoms", [(e, 1)]
 
 
@@ -94,10 +94,10 @@ def _collect(e, sp, atoms: dict, seen: set) -> None:
         return
     seen.add(e)
     kind, *rest = _parts(e, sp)
-    if kind in ("add", "mul"):
+    if kind in ("terms", "factors"):
         for a in rest[0]:
             _collect(a, sp, atoms, seen)
-    elif kind == "pow":
+    elif kind == "power":
         _collect(rest[0], sp, atoms, seen)
     elif kind == "atoms":
         for key, _ in rest[0]:
@@ -122,11 +122,11 @@ class _Reader:
         kind, *rest = _parts(e, self.sp)
         if kind == "number":
             return self.R(self.QQ(int(rest[0].p), int(rest[0].q))), {}
-        if kind == "add":
+        if kind == "terms":
             return self._add([self.read(a) for a in rest[0]])
-        if kind == "mul":
+        if kind == "factors":
             return self._mul([self.read(a) for a in rest[0]])
-        if kind == "pow":
+        if kind == "power":
             base, k = rest
             return self._power(self.read(base), k, base)
         factors = []
