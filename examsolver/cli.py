@@ -339,7 +339,7 @@ def _run_files(files: list, keys, tolerance, jobs: int, debug: bool) -> list:
 
             _import_for_workers(files)
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = {pool.submit(_verify_one, tasks[k]): k for k in _longest_first(files)}
+                futures = {pool.submit(_verify_one, tasks[k]): k for k in _slow_first(files)}
                 for future in as_completed(futures):
                     reports[futures[future]] = future.result()
                     progress.advance(bar)
@@ -361,7 +361,7 @@ def _import_for_workers(files: list) -> None:
         import sympy  # noqa: F401
 
 
-def _longest_first(files: list) -> list:
+def _slow_first(files: list) -> list:
     """Indices of files, the symbolic specs (sympy's: the slow ones) first, so that no worker starts one
     when the others are about to finish."""
     return sorted(range(len(files)), key=lambda k: not _symbolic(files[k]))
