@@ -88,13 +88,17 @@ def _is_sympy(value) -> bool:
 
 
 def as_decimal(value) -> Decimal | None:
-    """A scalar (Exact, sympy number, int) to high precision; None for free symbols."""
+    """A scalar (Exact, sympy number, int) to high precision; None for free symbols and for what has no
+    real decimal (√−1 from a symbolic evaluation, ∞)."""
     if hasattr(value, "decimal"):
         return value.decimal(_DIGITS)
     if _is_sympy(value):
         if not getattr(value, "is_number", False):
             return None
-        return Decimal(str(value.evalf(_DIGITS)))
+        number = value.evalf(_DIGITS)
+        if not (number.is_real and number.is_finite):
+            return None
+        return Decimal(str(number))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return Decimal(str(value))
     return None
