@@ -558,6 +558,9 @@ class Solver:
                 if isinstance(bound, sp.MatrixBase) or getattr(bound, "is_real", None) is False:
                     raise SpecError([self.doc.problem(loc + ("interval", i), "an interval's ends are real numbers")])
             domain = sp.Interval.open(lo, hi)
+        if not _small_enough(lhs - rhs, sp):     # factoring is unbounded on e^1000 coefficients: refused first
+            raise SpecError([self.doc.problem(loc + ("equation",), "an equation too large to solve exactly "
+                                              "(over 60 operations, or a number beyond 10¹²)")])
         section = self.solution.section("symbolic.section.solve", unknown=Sym(task.for_))
         factored = sp.factor(lhs - rhs)
         section.add(Step(lhs=Expr(lhs - rhs), extra_forms=[Expr(factored), Expr(sp.Integer(0))]))
@@ -746,7 +749,7 @@ def _piecewise_max(expr, sp):
 
 def _small_enough(expr, sp) -> bool:
     """Few operations and no huge numbers: sympy's solve factors polynomials, which with a coefficient such
-    as e^1000 runs for minutes; an optional analysis is skipped then."""
+    as e^1000 runs for minutes; an optional analysis is skipped then, a `solve` task refused."""
     if sp.count_ops(expr) > 60:
         return False
     for node in sp.preorder_traversal(expr):
