@@ -43,6 +43,7 @@ def test_reproducer_is_solved_or_refused_with_its_line(name):
         solution = solve_file(path)
         for lang in ("hr", "en"):      # rendering must not fail either (4,300-digit numbers once did)
             assert render_document([solution], "md", lang)
+        assert render_document([solution], "json", "en")     # nor the JSON of a value that is not real (√−1)
         return
     with pytest.raises(SpecError) as info:
         solve_file(path)

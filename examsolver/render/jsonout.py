@@ -37,8 +37,7 @@ def result_entry(value) -> dict:
     """{"exact": text our parser reads back (only where every entry has an exact form),
     "value": floats (None for free symbols), "digits": certified decimals where an entry is irrational}."""
     if type(value).__module__.startswith("sympy"):
-        number = float(value) if getattr(value, "is_number", False) else None
-        return {"exact": V.sympy_code(value), "value": number}
+        return {"exact": V.sympy_code(value), "value": _real_float(value)}
     if isinstance(value, (str, int, bool)) and not hasattr(value, "_t"):
         return {"exact": str(value), "value": value}
     entries = np.asarray(value, dtype=object).flat
@@ -48,6 +47,14 @@ def result_entry(value) -> dict:
         entry["digits"] = _nested_map(lambda v: V.decimal_text(v, places=V.DIGITS, significant=True)
                                       .replace("−", "-"), value)
     return entry
+
+
+def _real_float(value) -> float | None:
+    """A sympy number as a float; None for free symbols and for what is not a real number (√−1, zoo)."""
+    if not getattr(value, "is_number", False):
+        return None
+    number = value.evalf()
+    return float(number) if number.is_real and number.is_finite else None
 
 
 def _computed(value):
