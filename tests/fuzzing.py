@@ -132,6 +132,7 @@ def run_spec(data) -> tuple:
         text = yaml.safe_dump(data, allow_unicode=True)
         solution = solve_document(load_text(text, "fuzz.yaml"), with_alternatives=False)
         render_document([solution], "md", "en")
+        render_document([solution], "json", "en")      # the machine-readable results too
 
     return _classify(action)
 
