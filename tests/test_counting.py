@@ -342,3 +342,22 @@ architectures:
     total = s.results["params.total"]
     assert sympy.expand(total - (64 * sympy.Symbol("d") + 1322)) == 0
     assert not total.atoms(sympy.Float)
+
+
+def test_shapes_with_letters_are_results_a_key_can_check():
+    """W_ih of an LSTM with input size d is 4h × d: the result reads back from the key "[64, d]"."""
+    from examsolver.verify import check_answers
+
+    s = solve_document(load_text("""
+id: c
+kind: counting
+architectures:
+  - layers: [{lstm: {input_size: d, hidden_size: 16}}]
+"""))
+    import sympy
+
+    assert s.results["shape.lstm1.W_ih"] == sympy.ImmutableMatrix([64, sympy.Symbol("d")])
+    assert list(s.results["shape.lstm1.W_hh"]) == [64, 16]
+    checks = check_answers({"shape.lstm1.W_ih": "[64, d]", "shape.lstm1.b_ih": "[64]"}, s.results)
+    assert [c.status for c in checks] == ["match", "match"]
+    assert [c.status for c in check_answers({"shape.lstm1.W_ih": "[16, d]"}, s.results)] == ["mismatch"]

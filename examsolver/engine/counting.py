@@ -378,6 +378,15 @@ def shape_node(shape: tuple):
     return Op("times", tuple(_node(d) for d in shape)) if len(shape) > 1 else _node(shape[0])
 
 
+def _shape_result(shape):
+    """A shape as a result: exact numbers, or with letters a sympy column (a key reads "[64, d]" as one)."""
+    if _numeric(shape):
+        return np.array([Exact(d) for d in shape], dtype=object)
+    import sympy
+
+    return sympy.ImmutableMatrix([sympy.Integer(d) if isinstance(d, int) else d for d in shape])
+
+
 def _numeric(shape) -> bool:
     return all(isinstance(d, int) for d in shape)
 
@@ -407,8 +416,8 @@ def count_section(solution: Solution, arch: Architecture, doc, loc: tuple) -> li
             for tensor, shape in tensors.items():
                 count = _node(_size_count(shape)) if stored else ""
                 rows.append([c.name, _tensor_sym(tensor), Phrase(role), shape_node(shape), count])
-                if stored and _numeric(shape):
-                    solution.results[f"{prefix}shape.{c.name}.{tensor}"] = np.array([Exact(d) for d in shape], dtype=object)
+                if stored:
+                    solution.results[f"{prefix}shape.{c.name}.{tensor}"] = _shape_result(shape)
     section.add(Table(header=[Phrase("counting.label.layer"), Phrase("counting.label.tensor"),
                               Phrase("counting.label.role"), Phrase("counting.label.shape"),
                               Phrase("counting.label.count")], rows=rows,
