@@ -379,15 +379,17 @@ def _recurrent_stack(solution, problem) -> str:
         for key, value in unit.initial().items():
             var = initial.setdefault(key, {})[unit.short] = s.var(f"{unit.short}.{key}0")
             s.tensor(var, value, grad=True, note="an initial state")
-    module = f"torch.nn.{cell.torch_class}({{inputs}}, {H}, num_layers={{layers}}, " \
-             f"bidirectional={bool(cell.p.bidirectional)}, bias={any(k.startswith('b') for k in units[0].weights)}, " \
-             f"batch_first=True{cell.torch_options()})"
+    bias = any(k.startswith("b") for k in units[0].weights)
+
+    def module(inputs, num_layers) -> str:
+        return (f"torch.nn.{cell.torch_class}({inputs}, {H}, num_layers={num_layers}, bidirectional="
+                f"{bool(cell.p.bidirectional)}, bias={bias}, batch_first=True{cell.torch_options()})")
 
     def state(of_units) -> str:
         states = [f"torch.stack([{', '.join(initial[key][u.short] for u in of_units)}]).unsqueeze(1)" for key in initial]
         return states[0] if len(states) == 1 else f"({', '.join(states)})"
 
-    s.add("", f"model = {module.format(inputs=cell.input_size, layers=layers)}",
+    s.add("", f"model = {module(cell.input_size, layers)}",
           f"params = {{{', '.join(params)}}}",
           f"out = torch.func.functional_call(model, params, (x.unsqueeze(0), {state(units)}))[0][0]  # (T, directions·H)")
     s.add(*[f'show("h{t}", out[{t - 1}])' for t in range(1, T + 1)])
@@ -398,7 +400,7 @@ def _recurrent_stack(solution, problem) -> str:
         of_layer = [u for u in units if int(u.tag.rstrip("r")) == layer]
         if layers > 1:
             inputs = cell.input_size if layer == 1 else directions * H
-            s.add(f"layer = {module.format(inputs=inputs, layers=1)}",
+            s.add(f"layer = {module(inputs, 1)}",
                   f"below = torch.func.functional_call(layer, {{{', '.join(alone[layer])}}}, ({below}, "
                   f"{state(of_layer)}))[0]")
             below = "below"
