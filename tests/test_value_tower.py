@@ -44,6 +44,25 @@ def test_near_ties_are_decided_correctly(value, gap):
     assert [(v - value).sign() > 0 for v in (above, below)] == [True, False]
 
 
+def test_ring_signs_near_a_tie_are_decided_correctly():
+    ln2 = scalar.ln_prime(2)
+    close = q(693147180559945309417232121458176568075500134360255254120680, 10**60)   # ln 2 to 60 digits, truncated
+    assert (ln2 - close).sign() == 1 and (close - ln2).sign() == -1
+    assert (scalar.E * scalar.PI - scalar.PI * scalar.E).sign() == 0
+    assert (q(-1, 9) * ln2 / scalar.sqrt(q(3))).sign() == -1   # terms of one sign: decided without bounds
+
+
+def test_a_solve_inside_the_ring_needs_no_arb():
+    """Ring values are bounded by MPFR (gmpy2, already loaded): arb's library is loaded only past the ring."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-X", "importtime", "-m", "examsolver", "solve", "problems/2022_z3.yaml", "--lang", "en"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "≈ [0.0770, 0.0770, 0.0770]" in done.stdout      # certified decimals of ln 2/9 printed
+    assert "examsolver.engine.scalar" in done.stderr and "| flint" not in done.stderr
+
+
 def test_an_exact_tie_between_different_computations_is_found_exactly():
     a = scalar.exp(q(1, 3))
     left = (a + 1) * 2
@@ -92,6 +111,11 @@ def _cases():
         "log sigmoid": (scalar.log(scalar.sigmoid(q(-7, 3))), lambda: -mpmath.log(1 + mpmath.e ** (mpmath.mpf(7) / 3))),
         "ring": (scalar.ln_prime(2) * scalar.PI - scalar.E, lambda: mpmath.log(2) * mpmath.pi - mpmath.e),
         "sqrt": (scalar.sqrt(q(7)) / 3, lambda: mpmath.sqrt(7) / 3),
+        # a ring value's bounds come from MPFR, not arb: reciprocal atoms and a near-cancellation
+        "ring reciprocal": (scalar.ln_prime(3) / scalar.ln_prime(2) - scalar.sqrt(q(2)) / scalar.PI,
+                            lambda: mpmath.log(3) / mpmath.log(2) - mpmath.sqrt(2) / mpmath.pi),
+        "ring cancel": (scalar.ln_prime(2) - q(693147180559945309417232121458, 10**30),
+                        lambda: mpmath.log(2) - mpmath.mpf(693147180559945309417232121458) / 10**30),
         "tiny": (scalar.tanh(q(1, 10**6)) - q(1, 10**6), lambda: mpmath.tanh(mpmath.mpf(1) / 10**6) - mpmath.mpf(1) / 10**6),
         "rnn": (_rnn(), lambda: _rnn(mpmath.tanh, mpmath.mpf)),
     }

@@ -18,11 +18,13 @@ enclosed (an overflowing exponent) is refused with an EngineError.
 
 from __future__ import annotations
 
+import math
 import operator
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 
+import gmpy2
 from gmpy2 import mpq as Q
 
 from examsolver.errors import EngineError
@@ -186,8 +188,12 @@ class Exact:
 
     def _sign(self) -> int:
         """The sign, not recorded: for the tower's own arithmetic (a division's zero test is no decision)."""
-        if not self._poly():
+        terms = self._poly()
+        if not terms:
             return 0
+        positive = {c > 0 for c in terms.values()}
+        if len(positive) == 1:      # every atom is positive: terms of one sign cannot cancel
+            return 1 if True in positive else -1
         sign = _ball_sign(self, 64)
         if sign is None:
             raise EngineError(f"cannot decide the sign of {self}")
@@ -236,7 +242,7 @@ class Exact:
         every point of a ball that encloses the value."""
         prec = 64
         while prec <= _MAX_PREC:
-            low, high = _endpoints(self.ball(prec))
+            low, high = self.bounds(prec)
             text = fmt(low)
             if fmt(high) == text:
                 return text
@@ -245,13 +251,29 @@ class Exact:
             return fmt(Fraction(0))
         raise EngineError(f"cannot round {self} with certainty")
 
+    def bounds(self, prec: int) -> tuple[Fraction, Fraction]:
+        """Rationals low ≤ value ≤ high, about `prec` bits apart.  A ring value's come from MPFR's
+        correctly rounded atoms (gmpy2), so that a solve that never leaves the ring never imports arb."""
+        low = high = Q(0)
+        for mono, c in self._poly().items():
+            below, above = _mono_bounds(mono, prec)
+            if c > 0:
+                low, high = low + c * below, high + c * above
+            else:
+                low, high = low + c * above, high + c * below
+        return _fraction(low), _fraction(high)
+
     def decimal(self, digits: int = 30) -> Decimal:
         """The value to about `digits` significant digits."""
-        ball = self.ball(int(digits * 3.33) + 64)
-        return _to_decimal(_dyadic(ball.mid()), digits)
+        low, high = self.bounds(int(digits * 3.33) + 64)
+        return _to_decimal((low + high) / 2, digits)
 
     def __float__(self):
-        return float(self.ball(64).mid())
+        low, high = self.bounds(64)
+        try:
+            return float((low + high) / 2)
+        except OverflowError:           # e^1000: past the largest float, as float arithmetic says it
+            return math.inf if low > 0 else -math.inf
 
     def __int__(self):
         return int(self.as_fraction())
@@ -452,6 +474,16 @@ class Cert(Exact):
 
     def ball(self, prec: int = _WORK_PREC):
         return self._b if prec <= _WORK_PREC else _ball_at(self, prec)
+
+    def bounds(self, prec: int) -> tuple[Fraction, Fraction]:
+        return _endpoints(self.ball(prec))
+
+    def decimal(self, digits: int = 30) -> Decimal:
+        ball = self.ball(int(digits * 3.33) + 64)
+        return _to_decimal(_dyadic(ball.mid()), digits)
+
+    def __float__(self):
+        return float(self._b.mid())
 
 
 _ONE_Q = Q(1)
@@ -912,6 +944,41 @@ def _atom_ball(atom: Atom, prec: int):
         return arb.const_e()
 
 
+def _mono_bounds(mono: Mono, prec: int) -> tuple:
+    """mpq bounds of a monomial (atoms are positive): every factor, power and product rounded outward."""
+    return _mono_bound(mono, prec, False), _mono_bound(mono, prec, True)
+
+
+@lru_cache(maxsize=4096)
+def _mono_bound(mono: Mono, prec: int, up: bool):
+    value = _ONE_Q
+    if mono:
+        with gmpy2.context(precision=prec + 10, round=gmpy2.RoundUp if up else gmpy2.RoundDown):
+            value = gmpy2.mpfr(1)
+            for atom, k in mono:      # x**k falls with x when k < 0: the other bound of x
+                value *= _atom_bound(atom, prec, up == (k > 0)) ** k
+    return Q(value)
+
+
+@lru_cache(maxsize=1024)
+def _atom_bound(atom: Atom, prec: int, up: bool):
+    """An atom rounded up or down by MPFR (correctly rounded: a certified bound)."""
+    kind = atom[0]
+    bits = prec + 10 + (atom[1].bit_length() if len(atom) > 1 else 0)    # the integer itself is exact
+    with gmpy2.context(precision=bits, round=gmpy2.RoundUp if up else gmpy2.RoundDown):
+        if kind == "ln":
+            return gmpy2.log(atom[1])
+        if kind == "sqrt":
+            return gmpy2.sqrt(atom[1])
+        if kind == "pi":
+            return gmpy2.const_pi()
+        return gmpy2.exp(1)
+
+
+def _fraction(q) -> Fraction:
+    return Fraction(int(q.numerator), int(q.denominator))
+
+
 def _dyadic(point) -> Fraction:
     m, e = point.man_exp()
     m, e = int(m), int(e)
@@ -1028,10 +1095,10 @@ def _function(op: str, x: Exact) -> Cert:
 def _ball_sign(value, prec: int) -> int | None:
     """The sign from ever finer balls, from `prec` bits up to the limit; None when every ball holds 0."""
     while prec <= _MAX_PREC:
-        ball = value.ball(prec)
-        if ball > 0:
+        low, high = value.bounds(prec)
+        if low > 0:
             return 1
-        if ball < 0:
+        if high < 0:
             return -1
         prec *= 4
     return None
