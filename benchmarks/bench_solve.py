@@ -39,20 +39,42 @@ def commands(spec: Path) -> dict:
     exe = shutil.which("examsolver")
     if exe is None:
         sys.exit("the examsolver console script is not installed (pip install -e .)")
+    solve = [exe, "solve", str(spec), "--lang", "en"]
     return {
-        "examsolver solve": [exe, "solve", str(spec), "--lang", "en"],
+        "examsolver solve": solve,
         "PyTorch check script": [sys.executable, str(ROOT / "benchmarks" / "torch_check_z3.py")],
         "python -c 'import sympy'": [sys.executable, "-c", "import sympy"],
         "examsolver --help": [exe, "--help"],
-        "the libraries alone": [sys.executable, "-c", f"import {', '.join(STACK)}"],
+        "the libraries alone": [sys.executable, "-c", _importer(imported_by(solve))],
+        "python -c 'import typer'": [sys.executable, "-c", "import typer"],
     }
 
 
-# What a solve of 2022_z3 imports from other projects (typer parses options through pydantic and needs
-# typer._adapters; pydantic's plugin loader and gmpy2 import importlib.metadata): the floor under any
-# solve with this stack, shown beside the targets (not one of them).
-STACK = ("numpy", "pydantic.main", "pydantic.types", "typer", "typer._adapters", "rich.console", "rich.table",
-         "yaml", "gmpy2", "flint", "importlib.metadata")
+# The floors under the targets, shown beside them (not targets themselves): "the libraries alone" imports
+# every module from other projects and the standard library that the solve imports, in its order (read
+# from a run of the solve, so it follows the code), and `import typer` is the floor under `--help`.
+_MODULES = """
+import runpy, sys
+sys.argv = {argv!r}
+try:
+    runpy.run_module("examsolver", run_name="__main__")
+except SystemExit:
+    pass
+print("\\n".join(m for m in sys.modules if not m.startswith(("examsolver", "__main__", "__editable__"))),
+      file=sys.stderr)
+"""
+
+
+def imported_by(argv: list) -> list:
+    code = _MODULES.format(argv=argv)
+    done = subprocess.run([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          cwd=ROOT, text=True, check=True)
+    return done.stderr.split()
+
+
+def _importer(modules: list) -> str:
+    return (f"import importlib\nfor m in {modules!r}:\n    try:\n        importlib.import_module(m)\n"
+            f"    except Exception:\n        pass")
 
 
 def once(argv: list) -> float:
@@ -111,7 +133,7 @@ def report(measured: dict, unit: str) -> int:
         print(f"{'command':<{width}}  {'median s':>9}  {'min s':>7}  {'max s':>7}  runs")
         for name, values in measured.items():
             print(f"{name:<{width}}  {median[name]:9.3f}  {min(values):7.3f}  {max(values):7.3f}  {len(values)}")
-    solve, torch_script, sympy_import, help_, stack = (median[k] for k in measured)
+    solve, torch_script, sympy_import, help_, stack, typer = (median[k] for k in measured)
     ratio_torch, ratio_sympy, ratio_help = solve / torch_script, solve / sympy_import, help_ / solve
     ok_torch, ok_sympy, ok_help = ratio_torch <= 0.2, ratio_sympy <= 1.0, ratio_help <= 0.2
     print()
@@ -121,6 +143,7 @@ def report(measured: dict, unit: str) -> int:
     own = f"{solve - stack:+,.0f} instructions" if unit == "instructions" else f"{solve - stack:+.3f} s"
     print(f"libraries alone / PyTorch script = {stack / torch_script:.3f}  (the floor under a solve with this "
           f"stack; the solve's own part: {own})")
+    print(f"import typer / solve   = {typer / solve:.3f}  (the floor under --help: --help is {help_ / typer:.2f}× it)")
     return 0 if ok_torch and ok_sympy and ok_help else 1
 
 
