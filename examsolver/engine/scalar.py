@@ -7,9 +7,11 @@ measured end to end) or a polynomial with rational coefficients over those atoms
 tanh(3/5), e^{1/2}/(1 + e^{1/2}) — becomes a `Cert`: a node of the computation
 (operation and operands) with a ball enclosing its value (python-flint's arb).
 The node keeps a short closed form for display while it is short, and lets the
-ball be recomputed at any precision: every printed digit is certified, and every
-decision (a ReLU mask, a max-pool winner, a ranking) is taken from a ball that
-excludes the tie, or else by an exact test — never from a rounded float alone.
+ball be recomputed at any precision.  A ring value is bounded by MPFR's correctly
+rounded atoms instead (gmpy2; arb is loaded only past the ring).  Every printed
+digit is certified, and every decision (a ReLU mask, a max-pool winner, a
+ranking) is taken from bounds that exclude the tie, or else by an exact test —
+never from a rounded float alone.
 
 Every value has a size budget (digits of a rational, terms of a polynomial,
 nodes of a closed form); past it the certified form takes over.  What cannot be
