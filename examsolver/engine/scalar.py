@@ -93,7 +93,7 @@ class Exact:
     @property
     def terms(self) -> dict:
         """{monomial: Fraction} of a ring value."""
-        return {m: Fraction(int(c.numerator), int(c.denominator)) for m, c in self._poly().items()}
+        return {m: _fraction(c) for m, c in self._poly().items()}
 
     def is_rational(self) -> bool:
         return False
@@ -196,7 +196,7 @@ class Exact:
         positive = {c > 0 for c in terms.values()}
         if len(positive) == 1:      # every atom is positive: terms of one sign cannot cancel
             return 1 if True in positive else -1
-        sign = _ball_sign(self, 64)
+        sign = _bounds_sign(self, 64)
         if sign is None:
             raise EngineError(f"cannot decide the sign of {self}")
         return sign
@@ -241,7 +241,7 @@ class Exact:
 
     def rounded(self, fmt) -> str:
         """fmt(x) for a monotone rounding `fmt` (Fraction → str), certified: the same text for
-        every point of a ball that encloses the value."""
+        every point between bounds that enclose the value."""
         prec = 64
         while prec <= _MAX_PREC:
             low, high = self.bounds(prec)
@@ -306,8 +306,7 @@ class Rat(Exact):
         return True
 
     def as_fraction(self) -> Fraction:
-        q = self._q
-        return Fraction(int(q.numerator), int(q.denominator))
+        return _fraction(self._q)
 
     def denominator(self) -> int:
         return int(self._q.denominator)
@@ -458,7 +457,7 @@ class Cert(Exact):
             return 1
         if ball < 0:
             return -1
-        sign = _ball_sign(self, _WORK_PREC * 4)
+        sign = _bounds_sign(self, _WORK_PREC * 4)
         return sign if sign is not None else _exact_sign(self)
 
     def __eq__(self, other):
@@ -1094,8 +1093,8 @@ def _function(op: str, x: Exact) -> Cert:
     return node
 
 
-def _ball_sign(value, prec: int) -> int | None:
-    """The sign from ever finer balls, from `prec` bits up to the limit; None when every ball holds 0."""
+def _bounds_sign(value, prec: int) -> int | None:
+    """The sign from ever closer bounds, from `prec` bits up to the limit; None when all of them hold 0."""
     while prec <= _MAX_PREC:
         low, high = value.bounds(prec)
         if low > 0:
