@@ -274,6 +274,24 @@ def test_unknown_parameter_in_wrt(tmp_path):
     _one_error(path, r"unknown parameter 'conv9.W'.*conv1.W", _line_of(path, "conv9.W"))
 
 
+@pytest.mark.parametrize("old, new, marker, pattern", [
+    # a layer's parameter under its PyTorch name
+    ("padding: 0}", "padding: 0, bias: [0, 0]}", "bias:",
+     r"unknown field 'bias' \(did you mean 'b'\? expected one of: name, out, inputs, kernels, b, stride, padding"),
+    # a misspelt field deep in a task (loc passes through a union tag)
+    ("wrt: [conv1.W]}", "wrt: [conv1.W], methd: batch}", "methd",
+     r"unknown field 'methd' \(did you mean 'method'\? expected one of: wrt, method"),
+    # an optimizer's option (validated after the spec, with the training task)
+    ("gradient: {wrt: [conv1.W]}", "train: {optimizer: {adam: {lr: 1/10, betas2: 1}}, steps: 1}", "betas2",
+     r"unknown field 'betas2' \(did you mean 'betas'\? expected one of: lr, betas, eps"),
+    # a language the title does not have: no guess, the choices
+    ('en: "Convolutional classifier"', 'fr: "Classifieur"', "fr:", r"unknown field 'fr' \(expected one of: hr, en\)$"),
+])
+def test_an_unknown_field_names_what_was_expected(tmp_path, old, new, marker, pattern):
+    path = _variant(tmp_path, "a.yaml", old, new)
+    _one_error(path, pattern, _line_of(path, marker))
+
+
 def test_field_name_in_messages_is_the_yaml_key(tmp_path):
     """pydantic's union tags must not leak into messages ('dense: …' for a bad x)."""
     path = _variant(tmp_path, "a.yaml", "x: [4, -1, 2, 0, 1]", "x: [4, -1, 2**100, 0, 1]")

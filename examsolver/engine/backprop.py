@@ -17,7 +17,7 @@ import re
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from examsolver.errors import EngineError, SpecError
 from examsolver.mathnodes import Deriv, Sym
@@ -170,19 +170,14 @@ class Derivation:
 
     def layer(self, i: int, entry: dict, registry: dict):
         """(op class, its validated args) of one entry of the layer list."""
-        from examsolver.spec.model import _message, _yaml_path
+        from examsolver.spec.model import validate
 
         if len(entry) != 1:
             self.fail(("layers", i), "a layer is one op with its arguments (linear: {W: W1, out: a, size: H})")
         (kind, raw), = entry.items()
         if kind not in registry:
             self.fail(("layers", i), f"unknown layer {kind!r} (expected one of: {', '.join(registry)})")
-        try:
-            args = registry[kind].MatrixArgs.model_validate(raw or {})
-        except ValidationError as err:
-            e = err.errors()[0]
-            where = _yaml_path(raw, e["loc"])
-            self.fail(("layers", i, kind) + where, _message(e, where))
+        args = validate(self.solver.doc, registry[kind].MatrixArgs, raw or {}, self.loc + ("layers", i, kind))
         return registry[kind], args
 
     def fail(self, where, message):

@@ -546,15 +546,9 @@ def _training_model():
 
 
 def _training(doc, raw: dict, where: tuple):
-    from pydantic import ValidationError
+    from examsolver.spec.model import validate
 
-    from examsolver.spec.model import _message, _yaml_path
-
-    try:
-        return _training_model().model_validate(raw)
-    except ValidationError as err:
-        raise SpecError([doc.problem(where + _yaml_path(raw, e["loc"]), _message(e, _yaml_path(raw, e["loc"])))
-                         for e in err.errors()]) from None
+    return validate(doc, _training_model(), raw, where)
 
 
 def _optimize(net: Network, solution: Solution, tasks: Tasks) -> None:

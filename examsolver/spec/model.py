@@ -115,11 +115,9 @@ def validate_entries(doc: Document, entries, registry: dict, loc: tuple, what: s
             problems.append(doc.problem(here, f"unknown {what} {kind!r} (expected one of: {expected})"))
             continue
         try:
-            out.append((kind, registry[kind].Params.model_validate(params)))
-        except ValidationError as err:
-            for e in err.errors():
-                path = _yaml_path(doc.data, here + (kind,) + tuple(e["loc"]))
-                problems.append(doc.problem(path, _message(e)))
+            out.append((kind, validate(doc, registry[kind].Params, params, here + (kind,))))
+        except SpecError as err:
+            problems += err.problems
     return out, problems
 
 
@@ -355,13 +353,17 @@ def validate_network(doc: Document):
 
 
 # ----- validation ------------------------------------------------------------
-def validate(doc: Document, model_cls) -> Any:
-    """The validated spec, or SpecError with every problem located."""
+def validate(doc: Document, model_cls, raw: Any = None, where: tuple = ()) -> Any:
+    """The validated spec (or the part `raw` of it found at `where`), or SpecError with every problem
+    located."""
+    data = doc.data if raw is None else raw
     try:
-        return model_cls.model_validate(doc.data)
+        return model_cls.model_validate(data)
     except ValidationError as err:
-        paths = [_yaml_path(doc.data, e["loc"]) for e in err.errors()]
-        problems = [doc.problem(path, _message(e, path)) for e, path in zip(err.errors(), paths)]
+        problems = []
+        for e in err.errors():
+            path = _yaml_path(data, e["loc"])
+            problems.append(doc.problem(where + path, _message(e, path, model_cls)))
         raise SpecError(_dedupe(problems)) from None
 
 
@@ -378,7 +380,7 @@ def _yaml_path(data, loc: tuple) -> tuple:
     return tuple(path)
 
 
-def _message(error: dict, path: tuple = ()) -> str:
+def _message(error: dict, path: tuple = (), model=None) -> str:
     kind, loc = error["type"], error["loc"]
     field = next((str(p) for p in reversed(loc) if isinstance(p, str)), "value")
     if kind not in ("missing", "extra_forbidden"):   # name the YAML key, not a union tag such as 'dense'
@@ -386,11 +388,85 @@ def _message(error: dict, path: tuple = ()) -> str:
     if kind == "missing":
         return f"missing field {field!r}"
     if kind == "extra_forbidden":
-        return f"unknown field {field!r}"
+        return f"unknown field {field!r}{_expected(field, _fields_at(model, loc[:-1]))}"
     text = error["msg"]
     if text.startswith("Value error, "):
         text = text[len("Value error, "):]
     return f"{field}: {text}" if field != "value" and kind not in ("unknown_layer", "unknown_loss") else text
+
+
+_PYTORCH_NAMES = {"weight": "W", "bias": "b"}     # PyTorch's parameter names → the spec's
+
+
+def _expected(field: str, fields: list | None) -> str:
+    """' (did you mean 'kernel_size'? expected one of: …)' for an unknown field, when its model is known."""
+    if not fields:
+        return ""
+    guess = _guess(field, fields)
+    guess = f"did you mean {guess!r}? " if guess else ""
+    return f" ({guess}expected one of: {', '.join(fields)})"
+
+
+def _guess(field: str, fields: list) -> str | None:
+    """PyTorch's name for it, the one field it is a word of (size → kernel_size), or the closest spelling."""
+    from difflib import get_close_matches
+
+    if _PYTORCH_NAMES.get(field.lower()) in fields:
+        return _PYTORCH_NAMES[field.lower()]
+    words = [f for f in fields if field.lower() in f.lower().split("_")]
+    if len(words) == 1:
+        return words[0]
+    close = get_close_matches(field, fields, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _fields_at(model, loc: tuple) -> list | None:
+    """The YAML keys of the model that validates the value at pydantic's `loc` (which names union tags
+    as well as fields), or None where the way there is not a plain model."""
+    node = model
+    for part in loc:
+        node = _child(node, part)
+        if node is None:
+            return None
+    found = [t for _, t in _members(node) if isinstance(t, type) and issubclass(t, BaseModel)]
+    if len(found) != 1:
+        return None
+    return [f.alias or name for name, f in found[0].model_fields.items()]
+
+
+def _members(tp) -> list:
+    """(tag, type) for each alternative of a type: Annotated unwrapped (its Tag kept), unions expanded."""
+    from typing import get_args, get_origin
+    from types import UnionType
+
+    if get_origin(tp) is Annotated:
+        inner, *extra = get_args(tp)
+        tag = next((m.tag for m in extra if isinstance(m, Tag)), None)
+        return [(tag or t, m) for t, m in _members(inner)]
+    if get_origin(tp) in (Union, UnionType):
+        return [member for arg in get_args(tp) for member in _members(arg)]
+    return [(None, tp)]
+
+
+def _child(node, part):
+    """The type one step down `loc` from `node`: a union member by its tag, a model's field, a list's item."""
+    from typing import get_args, get_origin
+
+    members = _members(node)
+    for tag, tp in members:
+        if isinstance(part, str) and part in (tag, getattr(tp, "__name__", None)):
+            return tp
+    for _, tp in members:
+        origin, args = get_origin(tp), get_args(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):
+            field = next((f for name, f in tp.model_fields.items() if part in (name, f.alias)), None)
+            if field is not None:
+                return field.annotation if not field.metadata else Annotated[(field.annotation, *field.metadata)]
+        if isinstance(part, int) and origin in (list, tuple) and args:
+            return args[0]
+        if isinstance(part, str) and origin is dict and len(args) == 2:
+            return args[1]
+    return None
 
 
 def _dedupe(problems: list) -> list:
