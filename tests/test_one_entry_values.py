@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 import numpy as np
 
 from examsolver.engine.scalar import Exact
@@ -82,3 +83,27 @@ tasks: [forward]
     text = render_document([solution], "md", "en")
     assert "1/1" not in text and "\\frac{1}{1}" not in text
     assert abs(float(solution.results["loss"]) - math.log(1 + math.exp(-2))) < 1e-12    # −ln softmax([3, 1])₀
+
+
+def test_a_number_written_as_a_sum_is_parenthesized_as_a_factor():
+    """σ(11) − 1 put into ∂L/∂s · h is (σ(11) − 1) · 11/2, never σ(11) − 1 · 11/2 (nor ln 3 − ln 2 · x)."""
+    from examsolver.engine import scalar
+
+    s, h = Sym("s"), Sym("h")
+    for value, text in [(scalar.sigmoid(Exact(11)) - 1, "σ(11) − 1"), (scalar.ln_prime(3) - scalar.ln_prime(2), "ln 3 − ln 2")]:
+        bound = {s: Value(np.array([value], dtype=object)), h: Value(arr(Fraction(11, 2)))}
+        assert PlainPrinter(bound).print(Op("mul", (Transpose(s), Transpose(h)))) == f"({text}) · 11/2"
+        assert PlainPrinter(bound).print(Op("mul", (h, s))) == f"11/2 · ({text})"
+        assert PlainPrinter(bound).print(Neg(s)) == f"−({text})"
+        assert PlainPrinter(bound).print(Op("+", (h, s))) == f"11/2 + {text}"     # a sum's term needs none
+    signed = {s: Value(arr(Fraction(-1, 9))), h: Value(arr(2))}
+    assert PlainPrinter(signed).print(Op("mul", (s, h))) == "−1/9 · 2"               # a sign is not a sum
+
+
+def test_rational_factors_of_a_closed_form_are_folded():
+    """2 · (2 (σ(11) − 1)) is written 4 (σ(11) − 1), not 2 2 (σ(11) − 1)."""
+    from examsolver.engine import scalar
+
+    inner = 2 * (scalar.sigmoid(Exact(11)) - 1)
+    assert PlainPrinter().print(Value(np.array([3 * inner], dtype=object))) == "6 (σ(11) − 1)"
+    assert PlainPrinter().print(Value(np.array([-inner / 4], dtype=object))) == "−(σ(11) − 1)/2"

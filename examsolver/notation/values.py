@@ -259,8 +259,24 @@ def _certified(value, n: Notation) -> tuple[str, int]:
 def _product(a, b, n: Notation) -> str:
     if a.is_rational() or b.is_rational():
         q, x = (a, b) if a.is_rational() else (b, a)
-        return _scaled(q.as_fraction(), _piece(x, n, 2), n)
+        q, x = _peeled(q.as_fraction(), x)
+        return _scaled(q, _piece(x, n, 2), n)
     return _piece(a, n, 2) + n.cdot + _piece(b, n, 2)
+
+
+def _peeled(q: Fraction, x) -> tuple:
+    """(q · the rational factors of x's closed form, the rest of x, written): 2 · 2 (σ(11) − 1) is
+    4 (σ(11) − 1), not 2 2 (σ(11) − 1)."""
+    while x.is_symbolic and x.closed_form() is not None:
+        op, args = x.closed_form()
+        if op == "neg":
+            q, x = -q, args[0]
+        elif op == "mul" and (args[0].is_rational() or args[1].is_rational()):
+            r, x = (args[0], args[1]) if args[0].is_rational() else (args[1], args[0])
+            q *= r.as_fraction()
+        else:
+            break
+    return q, x
 
 
 def _scaled(q: Fraction, text: str, n: Notation) -> str:
@@ -273,18 +289,33 @@ def _scaled(q: Fraction, text: str, n: Notation) -> str:
 
 def _piece(value, n: Notation, needed: int) -> str:
     """An operand, in parentheses when it binds less tightly than its place needs."""
+    text, prec = _precedence(value, n)
+    return text if prec >= needed else n.paren(text)
+
+
+def _precedence(value, n: Notation) -> tuple[str, int]:
+    """(text, how tightly it binds): 1 a sum or a signed term, 2 a product or fraction, 3 a power, 4 an atom."""
     if value.is_symbolic:
-        text, prec = _certified(value, n)
-    else:
-        text = _scalar(value, n)
-        terms = value.terms
-        stacked = "frac" in text if n.stacked else "/" in text
-        prec = 1 if len(terms) > 1 or n.is_signed(text) else 2 if stacked else 4
-        if prec == 4 and not value.is_rational() and n.times in text:
-            prec = 2
-    if prec >= needed:
-        return text
-    return n.paren(text)
+        return _certified(value, n)
+    text = _scalar(value, n)
+    stacked = "frac" in text if n.stacked else "/" in text
+    prec = 1 if len(value.terms) > 1 or n.is_signed(text) else 2 if stacked else 4
+    if prec == 4 and not value.is_rational() and n.times in text:
+        prec = 2
+    return text, prec
+
+
+def is_sum(value) -> bool:
+    """Written as a sum or difference (ln 3 − ln 2, σ(11) − 1), not merely with a sign: a factor of a
+    product that needs parentheses."""
+    if not _is_exact(value):
+        return False
+    form = value.closed_form()
+    if form is not None and form[0] == "neg":
+        return is_sum(form[1][0])
+    if not value.is_symbolic:
+        return len(value.terms) > 1
+    return form is not None and _certified(value, PLAIN)[1] <= 1
 
 
 # ----- decimals ---------------------------------------------------------------

@@ -93,7 +93,8 @@ class Printer:
 
     def _print_Neg(self, node) -> str:
         inner = self.print(node.arg)
-        low = isinstance(node.arg, Op) and node.arg.op in "+-" or self._negative_scalar(node.arg) is not None
+        low = isinstance(node.arg, Op) and node.arg.op in "+-" or self._negative_scalar(node.arg) is not None \
+            or self._sum_scalar(node.arg)
         return self.negated(self.paren(inner) if low else inner)
 
     def negated(self, text: str) -> str:
@@ -104,7 +105,7 @@ class Printer:
             out = self.operand(node.args[0], node)
             for arg in node.args[1:]:
                 negative = self._negative_scalar(arg)
-                if negative is not None:
+                if negative is not None and not V.is_sum(negative):      # a + (σ(11) − 1) is a + σ(11) − 1
                     out += self.ops["-"] + self.scalar(-negative)
                 else:
                     text = self.operand(arg, node)
@@ -132,10 +133,20 @@ class Printer:
         text = self.print(arg)
         if parent.op == "=":        # b₂ = −1: a relation needs no parentheses
             return text
-        low = isinstance(arg, Op) and arg.op in ("+", "-") and parent.op != "+"
+        low = (isinstance(arg, Op) and arg.op in ("+", "-") or self._sum_scalar(arg)) and parent.op != "+"
         if low or (parent.op != "+" and self._negative_scalar(arg) is not None and arg is not parent.args[0]):
             return self.paren(text)
         return text
+
+    def _sum_scalar(self, node) -> bool:
+        """A number put in that is written as a sum (σ(11) − 1): (σ(11) − 1) · 11/2, not σ(11) − 1 · 11/2."""
+        if isinstance(node, Transpose):         # a one-entry vector transposed is the same number
+            node = node.arg
+        bound = self.bindings.get(node) if self.bindings and _hashable(node) else None
+        bound = node if isinstance(node, (Value, Const)) else bound
+        if isinstance(bound, (Value, Const)) and np.size(bound.value) == 1 and not _is_sympy(bound.value):
+            return V.is_sum(np.asarray(bound.value, dtype=object).flat[0])
+        return False
 
     def _negative_scalar(self, node):
         value = self.bindings.get(node) if self.bindings and _hashable(node) else None
