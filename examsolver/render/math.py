@@ -14,7 +14,7 @@ import itertools
 
 import numpy as np
 
-from examsolver.mathnodes import Call, Const, Deriv, Expr, Frac, Node, Op, Paren, Sym, Transpose, Value, children
+from examsolver.mathnodes import Call, Const, Deriv, Expr, Frac, Neg, Node, Op, Paren, Sym, Transpose, Value, children
 from examsolver.notation import values as V
 
 GREEK = {"mu": ("\\mu", "μ"), "sigma": ("\\sigma", "σ"), "eta": ("\\eta", "η"), "epsilon": ("\\varepsilon", "ε"),
@@ -27,6 +27,9 @@ _FROM_SUP = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 MAX_ROWS = 8       # larger tensors are elided: first rows, dots, last row
 MAX_ENTRIES = 10
 MAX_BLOCKS = 4     # of a 3-D tensor's matrices: the first, dots, the last two
+
+
+_ENTRYWISE = ("star", "odot", "oslash", "fullconv")    # operators that are not a product with a scalar factor
 
 
 class Printer:
@@ -102,19 +105,19 @@ class Printer:
 
     def _print_Op(self, node: Op) -> str:
         if node.op == "+":
-            out = self.operand(node.args[0], node)
+            out = self.operand(node.args[0], node, first=True)
             for arg in node.args[1:]:
                 negative = self._negative_scalar(arg)
                 if negative is not None and not V.is_sum(negative):      # a + (σ(11) − 1) is a + σ(11) − 1
                     out += self.ops["-"] + self.scalar(-negative)
                 else:
-                    text = self.operand(arg, node)
+                    text = self.operand(arg, node, first=False)
                     signed = text.startswith(self.minus) and self.minus.strip() != ""
                     # a + (−b …) is a − b …: a sum's operand is never parenthesized, so this is the same sum
                     out += self.ops["-"] + text[len(self.minus):] if signed else self.ops["+"] + text
             return out
         joiner = self.ops[node.op]
-        texts = [self.operand(a, node) for a in node.args]
+        texts = [self.operand(a, node, first=i == 0) for i, a in enumerate(node.args)]
         if node.op != "mul":
             return joiner.join(texts)
         out = texts[0]    # juxtaposition, but a dot where a number meets anything
@@ -129,14 +132,43 @@ class Printer:
         bound = self.bindings.get(node) if self.bindings and _hashable(node) else None
         return isinstance(bound or node, (Value, Const, Frac))
 
-    def operand(self, arg, parent: Op) -> str:
+    def operand(self, arg, parent: Op, first: bool) -> str:
+        """An operand's text, in parentheses where its place needs them (`first`: it opens the expression)."""
         text = self.print(arg)
         if parent.op == "=":        # b₂ = −1: a relation needs no parentheses
             return text
         low = (isinstance(arg, Op) and arg.op in ("+", "-") or self._sum_scalar(arg)) and parent.op != "+"
-        if low or (parent.op != "+" and self._negative_scalar(arg) is not None and arg is not parent.args[0]):
+        signed = self._negative_scalar(arg) is not None or self._starts_signed(arg)
+        scaled = parent.op in _ENTRYWISE and not first and self._factored(arg)
+        if low or scaled or (parent.op != "+" and signed and not first):       # a − (−√6/2 · [1, 1]), a ⊙ (−b)
             return self.paren(text)
         return text
+
+    def _starts_signed(self, node) -> bool:
+        """Its text opens with a minus sign: −b, −√6/2 · [1, 1] ⊙ v (told from the nodes, for every printer)."""
+        if isinstance(node, Neg):
+            return True
+        if isinstance(node, Op) and node.op != "=":
+            return self._starts_signed(node.args[0])
+        if isinstance(node, Transpose):
+            return self._starts_signed(node.arg)
+        bound = self.bindings.get(node) if self.bindings and _hashable(node) else None
+        bound = node if isinstance(node, (Value, Const)) else bound
+        if not isinstance(bound, (Value, Const)) or _is_sympy(bound.value):
+            return False
+        entries = list(np.asarray(bound.value, dtype=object).flat)
+        factored = V.common_factor(entries) if len(entries) > 1 else None
+        first = entries[0] if len(entries) == 1 else factored[0] if factored else None
+        return first is not None and hasattr(first, "sign") and first.sign() < 0 and not V.is_sum(first)
+
+    def _factored(self, node) -> bool:
+        """A tensor put in that is written with its common factor (√6/3 · [1, 1]): a product, which right of
+        ⋆, ⊙ or ⊘ needs parentheses, as the slides write x ⋆ (ln 2/9 · [1, 0, 1])."""
+        bound = self.bindings.get(node) if self.bindings and _hashable(node) else None
+        bound = node if isinstance(node, Value) else bound
+        if not isinstance(bound, Value) or _is_sympy(bound.value) or np.size(bound.value) < 2:
+            return False
+        return V.common_factor(list(np.asarray(bound.value, dtype=object).flat)) is not None
 
     def _sum_scalar(self, node) -> bool:
         """A number put in that is written as a sum (σ(11) − 1): (σ(11) − 1) · 11/2, not σ(11) − 1 · 11/2."""
