@@ -276,3 +276,27 @@ def test_rnn_is_a_layer_of_a_network_too():
     assert [v for v in gx.flat] == [Fraction(1, 4), Fraction(1, 2), 1]
     # ∂L/∂a(t) = 1/4, 1/2, 1 for t = 1, 2, 3; ∂L/∂W_hh = Σ ∂L/∂a(t) h(t−1) = 1/4·0 + 1/2·1 + 1·5/2 = 3
     assert grads["W_hh"][0, 0] == 3
+
+
+def test_a_value_known_only_in_decimals_is_approximately_equal_to_them():
+    """A GRU's second step outgrows every closed form: its state is written ≈ 0.5520 (all places), never
+    '= 0.552', which would claim an exact value."""
+    from examsolver.render.output import render_document
+
+    solution = _solve("""
+id: gru_two_steps
+kind: recurrent
+title: {en: "A GRU over two steps"}
+cell:
+  gru: {W_ih: [[1], [-1], [1/2]], W_hh: [[1/2], [1], [-1]], b_ih: [0, 0, 0], b_hh: [0, 1/2, 0], h0: [0]}
+inputs: [[1], [2]]
+loss: mse
+targets: [[1/2], [0]]
+tasks:
+  - gradient: {wrt: [W_ih]}
+""")
+    text = render_document([solution], "term", "en")
+    h2 = next(line for line in text.splitlines() if "≈ 0.5520" in line)
+    assert "= 0.552" not in text and h2.lstrip().startswith("≈")
+    assert "|0.5520 − 0|² ≈ 0.3047" in text                  # put into a formula with its places too
+    assert "−(−0.2794 ⊙ tanh(1/2))" in text                   # a negated operand opening with a minus

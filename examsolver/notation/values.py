@@ -230,7 +230,8 @@ def _certified(value, n: Notation) -> tuple[str, int]:
     """(text, precedence) of a certified value: its closed form while it has one, else its decimals."""
     form = value.closed_form()
     if form is None:
-        text = decimal_text(value, places=DIGITS, significant=True) if n is CODE else decimal_text(value)
+        # all its places, as beside ≈ (0.5520, not 0.552, which would look exact)
+        text = decimal_text(value, places=DIGITS, significant=True) if n is CODE else decimal_texts([value])[0]
         return n.decimal(text), 4
     op, args = form
     if op == "sympy":
@@ -376,6 +377,12 @@ def decimal_texts(values: list, separator: str = ".", places: int = APPROX_DECIM
             text = f"{whole}.{fraction.ljust(places, '0')}"
         out.append(text.replace(".", separator))
     return out
+
+
+def in_decimals(value) -> bool:
+    """A certified value whose closed form outgrew its budget: it can only be written in decimals, so it is
+    approximately equal to what is shown (≈ 0.6307, never = 0.6307)."""
+    return _is_exact(value) and value.is_symbolic and not value.has_exact_form()
 
 
 def needs_decimal(value) -> bool:

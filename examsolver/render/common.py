@@ -7,7 +7,10 @@ import string
 
 from examsolver.locales import catalog
 from examsolver.mathnodes import Node
-from examsolver.render.math import Printer
+import numpy as np
+
+from examsolver.notation import values as V
+from examsolver.render.math import Printer, _is_sympy
 from examsolver.solution import Phrase, Step
 
 DECIMAL_SEPARATOR = {"hr": ",", "en": "."}
@@ -20,7 +23,7 @@ def equation_parts(step: Step, printer: Printer) -> list[str]:
     if step.forms and step.bindings:
         parts.append(printer.substituted(step.forms[-1], step.bindings))
     parts += [printer.print(form) for form in step.extra_forms]
-    if step.result is not None:
+    if step.result is not None and not _only_approximate(step.result):     # that one follows ≈ alone
         result = printer.print(step.result) if isinstance(step.result, Node) else \
             printer.value(step.result, step.layout)
         if not parts or result != parts[-1]:
@@ -29,13 +32,24 @@ def equation_parts(step: Step, printer: Printer) -> list[str]:
     for part in parts:       # a form that prints like its neighbour adds nothing
         if not unique or part != unique[-1]:
             unique.append(part)
+    if len(unique) > 1 and _only_approximate(step.result) and unique[-1] == approximation(step, printer):
+        unique.pop()         # the value put in is its own decimals: it follows ≈, not =
     return unique
 
 
 def approximation(step: Step, printer: Printer) -> str | None:
-    if step.result is None or isinstance(step.result, Node) or not step.approx:
+    if step.result is None or isinstance(step.result, Node):
+        return None
+    if not step.approx and not _only_approximate(step.result):
         return None
     return printer.approx(step.result, step.layout)
+
+
+def _only_approximate(result) -> bool:
+    """A computed result with an entry that has no exact form: it is shown after ≈ only."""
+    if isinstance(result, Node) or _is_sympy(result):
+        return False
+    return any(V.in_decimals(v) for v in np.asarray(result, dtype=object).flat)
 
 
 # A word argument that is a name from code (running_mean, conv1.W): typeset as code, never as prose.

@@ -97,7 +97,7 @@ class Printer:
     def _print_Neg(self, node) -> str:
         inner = self.print(node.arg)
         low = isinstance(node.arg, Op) and node.arg.op in "+-" or self._negative_scalar(node.arg) is not None \
-            or self._sum_scalar(node.arg)
+            or self._sum_scalar(node.arg) or self._starts_signed(node.arg)          # −(−0.2794 ⊙ n), not −−
         return self.negated(self.paren(inner) if low else inner)
 
     def negated(self, text: str) -> str:
@@ -236,7 +236,7 @@ class Printer:
         if _is_sympy(value):
             return None
         array = np.asarray(value, dtype=object)
-        if not any(V.needs_decimal(v) for v in array.flat):
+        if not any(V.needs_decimal(v) or V.in_decimals(v) for v in array.flat):
             return None
         sep, places = self.s["decimal_separator"], self.s["approx_places"]
         texts = _shown_texts(array, lambda v: self.decimal(
