@@ -130,7 +130,9 @@ def test_inline_math_is_rebuilt_from_allowed_tokens():
 
 
 def test_inline_math_in_unicode():
-    assert plain_text(r"Given $\mathbf{x}^{(1)} = [1, 1]^T$ and $\mathbf{W}_{hh}$.") == "Given x⁽¹⁾ = [1, 1]ᵀ and Wₕₕ."
+    # a subscript word is written W_hh, as W_hy must be (ᵧ does not exist) and as the equations write both
+    assert plain_text(r"Given $\mathbf{x}^{(1)} = [1, 1]^T$ and $\mathbf{W}_{hh}$, $x_{i}$.") == \
+        "Given x⁽¹⁾ = [1, 1]ᵀ and W_hh, xᵢ."
     assert plain_text(r"$\frac{e^x}{1 + e^x}$, $\sqrt{2}$") == "eˣ/(1 + eˣ), √2"
     assert split(r"costs \$5, `np.log` and $x$") == [("text", "costs $5, "), ("code", "np.log"), ("text", " and "),
                                                       ("math", "x")]

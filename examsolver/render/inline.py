@@ -210,10 +210,12 @@ class _Plain:
             mark = self.take()
             arg = self.argument()
             table = _TO_SUB if mark == "_" else _TO_SUP
-            if all(ch in table for ch in arg):
+            word = mark == "_" and sum(ch.isalpha() for ch in arg) > 1    # W_in, as the equations write it
+            if all(ch in table for ch in arg) and not word:
                 out += "".join(table[ch] for ch in arg)
             else:
-                out += ("_" if mark == "_" else "^") + (arg if len(arg) == 1 else f"({arg})")
+                plain = len(arg) == 1 or word and arg.isalnum()
+                out += ("_" if mark == "_" else "^") + (arg if plain else f"({arg})")
         return out
 
     def command(self, name: str) -> str:

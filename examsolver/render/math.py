@@ -471,7 +471,11 @@ class PlainPrinter(Printer):
             text = text + "\u0302"
         if node.sub:
             sub = node.sub.translate(_SUB)
-            text += sub if all(ch in "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₊₋₌₍₎," for ch in sub) else f"_{node.sub}"
+            # subscript letters only for a single letter (xᵢ, h₁₁): a word is written W_iz, W_ir, c_out alike,
+            # not Wᵢᵣ beside W_iz (ᶻ has no subscript form) or Nₗᵢₙₑₐᵣ₆ beside N_conv2d1
+            word = sum(ch.isalpha() for ch in node.sub) > 1
+            text += sub if not word and all(ch in "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₊₋₌₍₎," for ch in sub) \
+                else f"_{node.sub}"
         if node.sup:
             sup = node.sup.translate(_SUP)
             text += sup if all(ch in "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵀᵁᴾᴰⁿᵗᵏⁱ" for ch in sup) else f"^{node.sup}"
