@@ -107,3 +107,13 @@ def test_rational_factors_of_a_closed_form_are_folded():
     inner = 2 * (scalar.sigmoid(Exact(11)) - 1)
     assert PlainPrinter().print(Value(np.array([3 * inner], dtype=object))) == "6 (σ(11) − 1)"
     assert PlainPrinter().print(Value(np.array([-inner / 4], dtype=object))) == "−(σ(11) − 1)/2"
+
+
+def test_a_quotient_scaled_by_a_rational_is_one_fraction():
+    """(1/(1 + 2e))/2 — a softmax entry in a minibatch mean — is written 1/(2 (1 + 2 e)), and 0 − x is −x."""
+    from examsolver.engine import scalar
+
+    p = 1 / (1 + 2 * scalar.E)                  # outside the ring: a certified quotient
+    assert PlainPrinter().print(Value(np.array([p / 2], dtype=object))) == "1/(2 (1 + 2 e))"
+    assert PlainPrinter().print(Value(np.array([Exact(0) - p / 4], dtype=object))) == "−1/(4 (1 + 2 e))"
+    assert "\\frac{1}{2 \\left(1 + 2 e\\right)}" in LatexPrinter().print(Value(np.array([p / 2], dtype=object)))

@@ -580,6 +580,8 @@ def _sub(a: Exact, b: Exact) -> Exact:
         return _add(a, -b)
     if _is_zero(b):
         return a
+    if _is_zero(a):             # 0 − x is −x (a weight 0 minus its step), not a closed form "0 − x"
+        return -b
     return _made("sub", a, b)
 
 

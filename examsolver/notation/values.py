@@ -261,6 +261,12 @@ def _product(a, b, n: Notation) -> str:
     if a.is_rational() or b.is_rational():
         q, x = (a, b) if a.is_rational() else (b, a)
         q, x = _peeled(q.as_fraction(), x)
+        form = x.closed_form()
+        if form is not None and form[0] == "div" and q.denominator != 1:    # 1/(2 (1 + 2 e)), not 1/(1 + 2 e)/2
+            top, bottom = form[1]
+            num = _scaled(Fraction(q.numerator), _piece(top, n, 2), n)
+            den = _scaled(Fraction(q.denominator), _piece(bottom, n, 2), n)
+            return n.frac(num, den) if n.stacked else f"{num}/{n.paren(den)}"
         return _scaled(q, _piece(x, n, 2), n)
     return _piece(a, n, 2) + n.cdot + _piece(b, n, 2)
 

@@ -389,6 +389,10 @@ def _message(error: dict, path: tuple = (), model=None) -> str:
         return f"missing field {field!r}"
     if kind == "extra_forbidden":
         return f"unknown field {field!r}{_expected(field, _fields_at(model, loc[:-1]))}"
+    if kind == "model_type":               # not 'a valid dictionary or instance of TripletSpec'
+        fields = _fields_at(model, loc)
+        if fields:
+            return f"{field}: expected a mapping with the keys {', '.join(fields)}"
     text = error["msg"]
     if text.startswith("Value error, "):
         text = text[len("Value error, "):]
