@@ -43,3 +43,15 @@ def test_an_operand_opening_with_a_minus_is_parenthesized_after_an_operator():
 def test_the_same_node_twice_is_parenthesized_where_it_is_not_first():
     bound = {n: Value(np.array([Exact(Fraction(-1, 2))], dtype=object))}
     assert PlainPrinter(bound).print(Op("odot", (n, n))) == "−1/2 ⊙ (−1/2)"
+
+
+def test_a_sum_whose_value_is_put_in_is_that_value():
+    """𝟙[h > 0] + 1/10 · (1 − 𝟙[h > 0]) bound to [1/10, 1] is written ⊙ [1/10, 1], not ⊙ ([1/10, 1]);
+    a sum bound to a number written as a sum keeps its parentheses."""
+    from examsolver.engine import scalar
+
+    total = Op("+", (a, x))
+    assert PlainPrinter({g: vec(3, 4), total: vec(Fraction(1, 10), 1)}).print(Op("odot", (g, total))) == \
+        "[3, 4] ⊙ [1/10, 1]"
+    near = Value(np.array([scalar.sigmoid(Exact(11)) - 1], dtype=object))
+    assert PlainPrinter({g: vec(3), total: near}).print(Op("mul", (g, total))) == "3 · (σ(11) − 1)"

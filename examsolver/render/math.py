@@ -137,7 +137,10 @@ class Printer:
         text = self.print(arg)
         if parent.op == "=":        # b₂ = −1: a relation needs no parentheses
             return text
-        low = (isinstance(arg, Op) and arg.op in ("+", "-") or self._sum_scalar(arg)) and parent.op != "+"
+        bound = self.bindings.get(arg) if self.bindings and _hashable(arg) else None
+        arg = arg if bound is None else bound       # a sum whose value is put in is that value: ⊙ [1/10, 1]
+        low = (isinstance(arg, Op) and arg.op in ("+", "-") or self._sum_scalar(arg) or _sympy_sum(arg)) \
+            and parent.op != "+"
         signed = self._negative_scalar(arg) is not None or self._starts_signed(arg)
         scaled = parent.op in _ENTRYWISE and not first and self._factored(arg)
         if low or scaled or (parent.op != "+" and signed and not first):       # a − (−√6/2 · [1, 1]), a ⊙ (−b)
@@ -283,6 +286,12 @@ def _shown_texts(array, fmt) -> np.ndarray:
                 index = lead + ((r, c) if r is not None else (c,))
                 texts[index] = fmt(array[index])
     return texts
+
+
+def _sympy_sum(node) -> bool:
+    """A sympy sum put in (itself or as a Value's value): a factor needs parentheses around it."""
+    value = node.value if isinstance(node, Value) else node
+    return _is_sympy(value) and bool(getattr(value, "is_Add", False))
 
 
 def _is_sympy(value) -> bool:
