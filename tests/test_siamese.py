@@ -288,3 +288,22 @@ def test_a_triplet_on_the_margin_with_irrational_distances_is_decided_exactly():
     assert loss.hinge(d_ap, d_an).sign() == 0 and loss.slope(d_ap, d_an) == loss.kink_grad
     loss.kink_grad = 0
     assert not any(v != 0 for v in np.asarray(loss.grad(rows)).flat)
+
+
+def test_a_triplet_written_as_a_list_is_told_the_keys_it_needs():
+    """pydantic's 'a valid dictionary or instance of TripletSpec' names a class of ours, not the spec's keys."""
+    text = """
+id: t
+kind: siamese
+model:
+  - linear: {W: [[1, 0], [1, -1]], b: [0, 0]}
+loss: {triplet: {margin: 1}}
+inputs: {a: [1, 2], p: [2, 2], n: [0, 1]}
+triplets:
+  - [a, p, n]
+"""
+    with pytest.raises(SpecError) as err:
+        solve_document(load_text(text, "t.yaml"))
+    message = str(err.value)
+    assert "t.yaml:9:5: triplets: expected a mapping with the keys anchor, positive, negative" in message
+    assert "TripletSpec" not in message
