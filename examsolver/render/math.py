@@ -155,9 +155,8 @@ class Printer:
             return self._starts_signed(node.args[0])
         if isinstance(node, Transpose):
             return self._starts_signed(node.arg)
-        bound = self.bindings.get(node) if self.bindings and _hashable(node) else None
-        bound = node if isinstance(node, (Value, Const)) else bound
-        if not isinstance(bound, (Value, Const)) or _is_sympy(bound.value):
+        bound = self._put_in(node)
+        if bound is None or _is_sympy(bound.value):
             return False
         entries = list(np.asarray(bound.value, dtype=object).flat)
         factored = V.common_factor(entries) if len(entries) > 1 else None
@@ -167,9 +166,8 @@ class Printer:
     def _factored(self, node) -> bool:
         """A tensor put in that is written with its common factor (√6/3 · [1, 1]): a product, which right of
         ⋆, ⊙ or ⊘ needs parentheses, as the slides write x ⋆ (ln 2/9 · [1, 0, 1])."""
-        bound = self.bindings.get(node) if self.bindings and _hashable(node) else None
-        bound = node if isinstance(node, Value) else bound
-        if not isinstance(bound, Value) or _is_sympy(bound.value) or np.size(bound.value) < 2:
+        bound = self._put_in(node)
+        if bound is None or _is_sympy(bound.value) or np.size(bound.value) < 2:
             return False
         return V.common_factor(list(np.asarray(bound.value, dtype=object).flat)) is not None
 
@@ -177,11 +175,17 @@ class Printer:
         """A number put in that is written as a sum (σ(11) − 1): (σ(11) − 1) · 11/2, not σ(11) − 1 · 11/2."""
         if isinstance(node, Transpose):         # a one-entry vector transposed is the same number
             node = node.arg
-        bound = self.bindings.get(node) if self.bindings and _hashable(node) else None
-        bound = node if isinstance(node, (Value, Const)) else bound
-        if isinstance(bound, (Value, Const)) and np.size(bound.value) == 1 and not _is_sympy(bound.value):
+        bound = self._put_in(node)
+        if bound is not None and np.size(bound.value) == 1 and not _is_sympy(bound.value):
             return V.is_sum(np.asarray(bound.value, dtype=object).flat[0])
         return False
+
+    def _put_in(self, node):
+        """The Value or Const a node stands for once the values are put in (itself if it is one), else None."""
+        if isinstance(node, (Value, Const)):
+            return node
+        bound = self.bindings.get(node) if self.bindings and _hashable(node) else None
+        return bound if isinstance(bound, (Value, Const)) else None
 
     def _negative_scalar(self, node):
         value = self.bindings.get(node) if self.bindings and _hashable(node) else None
