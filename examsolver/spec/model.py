@@ -8,7 +8,8 @@ whitelist parser (spec/expr.py) into exact values during validation.
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any, Literal, Union
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
                       ValidationError, WithJsonSchema, create_model, model_validator)
@@ -353,10 +354,13 @@ def validate_network(doc: Document):
 
 
 # ----- validation ------------------------------------------------------------
-def validate(doc: Document, model_cls, raw: Any = None, where: tuple = ()) -> Any:
+_WHOLE = object()       # validate's default part: the whole spec (a part may itself be None)
+
+
+def validate(doc: Document, model_cls, raw: Any = _WHOLE, where: tuple = ()) -> Any:
     """The validated spec (or the part `raw` of it found at `where`), or SpecError with every problem
     located."""
-    data = doc.data if raw is None else raw
+    data = doc.data if raw is _WHOLE else raw
     try:
         return model_cls.model_validate(data)
     except ValidationError as err:
@@ -440,9 +444,6 @@ def _fields_at(model, loc: tuple) -> list | None:
 
 def _members(tp) -> list:
     """(tag, type) for each alternative of a type: Annotated unwrapped (its Tag kept), unions expanded."""
-    from typing import get_args, get_origin
-    from types import UnionType
-
     if get_origin(tp) is Annotated:
         inner, *extra = get_args(tp)
         tag = next((m.tag for m in extra if isinstance(m, Tag)), None)
@@ -454,8 +455,6 @@ def _members(tp) -> list:
 
 def _child(node, part):
     """The type one step down `loc` from `node`: a union member by its tag, a model's field, a list's item."""
-    from typing import get_args, get_origin
-
     members = _members(node)
     for tag, tp in members:
         if isinstance(part, str) and part in (tag, getattr(tp, "__name__", None)):
