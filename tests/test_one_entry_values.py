@@ -117,3 +117,9 @@ def test_a_quotient_scaled_by_a_rational_is_one_fraction():
     assert PlainPrinter().print(Value(np.array([p / 2], dtype=object))) == "1/(2 (1 + 2 e))"
     assert PlainPrinter().print(Value(np.array([Exact(0) - p / 4], dtype=object))) == "−1/(4 (1 + 2 e))"
     assert "\\frac{1}{2 \\left(1 + 2 e\\right)}" in LatexPrinter().print(Value(np.array([p / 2], dtype=object)))
+
+
+def test_a_one_row_matrix_is_written_as_a_row():
+    """A 1 × n weight is [1, −1, 1/2] (as the slides write W₂ = [1, 1]), not [[1, −1, 1/2]]; two rows stay nested."""
+    assert PlainPrinter().print(Value(arr(1, -1, Fraction(1, 2), shape=(1, 3)))) == "[1, −1, 1/2]"
+    assert PlainPrinter().print(Value(arr(1, 2, 3, 4, shape=(2, 2)))) == "[[1, 2], [3, 4]]"

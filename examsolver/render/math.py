@@ -473,6 +473,8 @@ class PlainPrinter(Printer):
         if len(rows) > MAX_ROWS:
             rows = rows[:MAX_ROWS - 3] + [["⋮"]] + rows[-2:]
         sep = self.item_separator
+        if len(rows) == 1:          # a 1 × n matrix is a row, as the slides write W₂ = [1, 1]
+            return "[" + sep.join(rows[0]) + "]"
         return "[" + sep.join("[" + sep.join(r) + "]" for r in rows) + "]"
 
     def brackets(self, parts: list) -> str:
