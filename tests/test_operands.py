@@ -55,3 +55,15 @@ def test_a_sum_whose_value_is_put_in_is_that_value():
         "[3, 4] ⊙ [1/10, 1]"
     near = Value(np.array([scalar.sigmoid(Exact(11)) - 1], dtype=object))
     assert PlainPrinter({g: vec(3), total: near}).print(Op("mul", (g, total))) == "3 · (σ(11) − 1)"
+
+
+def test_a_fraction_put_into_an_inline_denominator_is_parenthesized():
+    """(h − μ)/σ with σ = √6/3 is ([1, 2, 3] − 2)/(√6/3) on the terminal, never …/√6/3 (read as (…/√6)/3)."""
+    from examsolver.mathnodes import Frac
+
+    s6 = scalar.sqrt(Exact(6)) / 3
+    sigma, h, mu = Sym("sigma"), Sym("h"), Sym("mu")
+    bound = {sigma: Value(np.array([s6], dtype=object)), h: vec(1, 2, 3), mu: Value(np.array([Exact(2)], dtype=object))}
+    assert PlainPrinter(bound).print(Frac(Op("-", (h, mu)), sigma)) == "([1, 2, 3] − 2)/(√6/3)"
+    assert PlainPrinter({sigma: Value(np.array([Exact(3)], dtype=object)), h: vec(1, 2)}).print(Frac(h, sigma)) == \
+        "[1, 2]/3"                                                         # a plain number needs none

@@ -312,6 +312,11 @@ def _precedence(value, n: Notation) -> tuple[str, int]:
     return text, prec
 
 
+def precedence(value) -> int:
+    """How tightly a value's text binds: 1 a sum or signed, 2 a product or fraction, 3 a power, 4 an atom."""
+    return _precedence(value, PLAIN)[1] if _is_exact(value) else 4
+
+
 def is_sum(value) -> bool:
     """Written as a sum or difference (ln 3 − ln 2, σ(11) − 1), not merely with a sign: a factor of a
     product that needs parentheses."""

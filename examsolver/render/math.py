@@ -180,6 +180,16 @@ class Printer:
             return V.is_sum(np.asarray(bound.value, dtype=object).flat[0])
         return False
 
+    def _looser_than(self, node, needed: int) -> bool:
+        """The value put in binds less tightly than its place needs (values.precedence; a factored tensor
+        is a product)."""
+        bound = self._put_in(node)
+        if bound is None or _is_sympy(bound.value):
+            return False
+        if np.size(bound.value) == 1:
+            return V.precedence(np.asarray(bound.value, dtype=object).flat[0]) < needed
+        return needed > 2 and self._factored(node)
+
     def _put_in(self, node):
         """The Value or Const a node stands for once the values are put in (itself if it is one), else None."""
         if isinstance(node, (Value, Const)):
@@ -505,9 +515,9 @@ class PlainPrinter(Printer):
 
     def _print_Frac(self, node: Frac) -> str:
         num, den = self.print(node.num), self.print(node.den)
-        if isinstance(node.num, Op):
+        if isinstance(node.num, Op) or self._looser_than(node.num, 2):
             num = self.paren(num)
-        if isinstance(node.den, Op):
+        if isinstance(node.den, Op) or self._looser_than(node.den, 3):     # x/(√6/3), not x/√6/3
             den = self.paren(den)
         return f"{num}/{den}"
 
