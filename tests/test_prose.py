@@ -173,3 +173,14 @@ def test_python_api():
     spec = {"id": "demo", "title": {"hr": "Demo", "en": "Demo"}, "model": [{"linear": {"W": [[1, 2]], "b": [0.5]}}],
             "loss": "mse", "data": {"x": [1, -1], "y": [0]}, "tasks": ["forward"]}
     assert examsolver.solve(spec)["loss"] == Fraction(1, 4)
+
+
+@pytest.mark.parametrize("name", ["extra_attention", "2022_z5"])
+def test_a_matrix_too_wide_for_the_terminal_is_written_on_its_line(name):
+    """At 80 columns a drawn matrix whose row the edge would cut is written [[…], […]] instead: every line
+    that opens a box row closes it."""
+    console = Console(record=True, width=80, file=open(os.devnull, "w"), color_system=None)
+    TerminalRenderer("en", console).render(solved(PROBLEMS / f"{name}.yaml"))
+    for line in console.export_text().splitlines():
+        assert line.count("⎡") + line.count("⎢") + line.count("⎣") == \
+            line.count("⎤") + line.count("⎥") + line.count("⎦"), line

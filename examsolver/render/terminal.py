@@ -77,9 +77,10 @@ class TerminalRenderer:
             if block.text:
                 self.print(Text(self.text(block.text)))
             number = f"({block.number}) " if block.number else ""
-            boxes = MatrixBoxes(decimal_separator=self.math.s["decimal_separator"], lang=self.lang)
-            lines = wrapped_chain(equation_parts(block, boxes), approximation(block, boxes),
-                                  self.console.width, 2 + len(number), boxes.width)
+            boxes, lines = self.chain(block, 2 + len(number), draw=True)
+            room = self.console.width - 2 - len(number)
+            if any("\x01" in text and boxes.width(text + approx) > room for text, approx in lines):
+                boxes, lines = self.chain(block, 2 + len(number), draw=False)   # a box cut at the edge is unreadable
             for i, (text, approx) in enumerate(lines):
                 rows = boxes.compose(text + approx)
                 middle = (len(rows) - 1) // 2
@@ -103,6 +104,13 @@ class TerminalRenderer:
         elif isinstance(block, Figure):
             self.print(Text(f"[{block.kind}]", style="dim"))
 
+    def chain(self, step: Step, indent: int, draw: bool):
+        """(printer, lines) of a step's equation chain; with draw, small matrices over several lines."""
+        boxes = MatrixBoxes(draw=draw, decimal_separator=self.math.s["decimal_separator"], lang=self.lang)
+        lines = wrapped_chain(equation_parts(step, boxes), approximation(step, boxes), self.console.width, indent,
+                              boxes.width)
+        return boxes, lines
+
     def checks(self, solution: Solution) -> None:
         table = RichTable(title=self.heading("heading.answers"))
         for key in ("label.name", "label.expected", "label.computed", "label.status"):
@@ -124,17 +132,18 @@ class MatrixBoxes(PlainPrinter):
 
     MAX_ROWS, MAX_COLUMNS = 6, 8
 
-    def __init__(self, bindings=None, **settings):
+    def __init__(self, bindings=None, draw: bool = True, **settings):
         super().__init__(bindings, **settings)
         self.boxes: list[list[str]] = []
+        self.draw = draw                        # False: every matrix on its line, where the text can wrap
 
     def substituted(self, node, bindings: dict) -> str:
-        printer = type(self)(bindings, **self.s)
+        printer = type(self)(bindings, self.draw, **self.s)
         printer.boxes = self.boxes              # one store for every printer of the equation
         return printer.print(node)
 
     def matrix(self, rows: list) -> str:
-        if not 1 < len(rows) <= self.MAX_ROWS or max(len(r) for r in rows) > self.MAX_COLUMNS:
+        if not self.draw or not 1 < len(rows) <= self.MAX_ROWS or max(len(r) for r in rows) > self.MAX_COLUMNS:
             return super().matrix(rows)
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         cells = ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
