@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import string
 
-from examsolver.locales import catalog
-from examsolver.mathnodes import Node
 import numpy as np
 
+from examsolver.locales import catalog
+from examsolver.mathnodes import Node
 from examsolver.notation import values as V
 from examsolver.render.math import Printer, _is_sympy
 from examsolver.solution import Phrase, Step
