@@ -274,8 +274,8 @@ def _product(a, b, n: Notation) -> str:
 def _peeled(q: Fraction, x) -> tuple:
     """(q · the rational factors of x's closed form, the rest of x, written): 2 · 2 (σ(11) − 1) is
     4 (σ(11) − 1), not 2 2 (σ(11) − 1)."""
-    while x.is_symbolic and x.closed_form() is not None:
-        op, args = x.closed_form()
+    while x.is_symbolic and (form := x.closed_form()) is not None:
+        op, args = form
         if op == "neg":
             q, x = -q, args[0]
         elif op == "mul" and (args[0].is_rational() or args[1].is_rational()):

@@ -96,8 +96,8 @@ class Printer:
 
     def _print_Neg(self, node) -> str:
         inner = self.print(node.arg)
-        low = isinstance(node.arg, Op) and node.arg.op in "+-" or self._negative_scalar(node.arg) is not None \
-            or self._sum_scalar(node.arg) or self._starts_signed(node.arg)          # −(−0.2794 ⊙ n), not −−
+        low = isinstance(node.arg, Op) and node.arg.op in "+-" or self._sum_scalar(node.arg) \
+            or self._starts_signed(node.arg)                                        # −(−0.2794 ⊙ n), not −−
         return self.negated(self.paren(inner) if low else inner)
 
     def negated(self, text: str) -> str:
@@ -141,9 +141,9 @@ class Printer:
         arg = arg if bound is None else bound       # a sum whose value is put in is that value: ⊙ [1/10, 1]
         low = (isinstance(arg, Op) and arg.op in ("+", "-") or self._sum_scalar(arg) or _sympy_sum(arg)) \
             and parent.op != "+"
-        signed = self._negative_scalar(arg) is not None or self._starts_signed(arg)
         scaled = parent.op in _ENTRYWISE and not first and self._factored(arg)
-        if low or scaled or (parent.op != "+" and signed and not first):       # a − (−√6/2 · [1, 1]), a ⊙ (−b)
+        signed = parent.op != "+" and not first and self._starts_signed(arg)    # a − (−√6/2 · [1, 1]), a ⊙ (−b)
+        if low or scaled or signed:
             return self.paren(text)
         return text
 
