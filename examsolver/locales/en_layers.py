@@ -26,8 +26,11 @@ PHRASES = {
     "convention.layernorm": "Layer normalization: biased variance (n in the denominator), ε = {eps} (PyTorch's default is 1e-5).",
     # dropout
     "forward.dropout": "Dropout {layer} with the given mask m (p = {p}):",
-    "forward.dropout_eval": "Dropout {layer} in evaluation mode:",
+    "forward.dropout_eval": "Dropout {layer} in evaluation mode is the identity (inverted dropout, as PyTorch): no unit is dropped and nothing is scaled:",
+    "forward.dropout_eval_plain": "Dropout {layer} in evaluation mode (the textbook form): no unit is dropped, every activation is scaled by 1 − p (p = {p}):",
     "backward.dropout": "Backward pass through dropout {layer} (the gradient passes where the mask is 1):",
+    "backward.dropout_eval": "Backward pass through dropout {layer} in evaluation mode: the identity passes the gradient unchanged:",
+    "backward.dropout_eval_plain": "Backward pass through dropout {layer} in evaluation mode: the gradient is scaled by 1 − p:",
     "convention.dropout_inverted": "Dropout is inverted (as PyTorch): in training the kept activations are scaled by 1/(1 − p), in evaluation the layer is the identity.",
     "convention.dropout_plain": "Dropout without scaling in training (the textbook form): in evaluation the activations are scaled by 1 − p.",
     "convention.dropout_eval": "Dropout {layer} is in evaluation mode.",

@@ -26,8 +26,11 @@ PHRASES = {
     "convention.layernorm": "Normalizacija nad slojem: pristrani procjenitelj varijance (n u nazivniku), ε = {eps} (u PyTorchu zadano 1e-5).",
     # dropout
     "forward.dropout": "Isključivanje neurona (dropout) {layer} sa zadanom maskom m (p = {p}):",
-    "forward.dropout_eval": "Isključivanje neurona (dropout) {layer} u načinu evaluacije:",
+    "forward.dropout_eval": "Isključivanje neurona (dropout) {layer} u načinu evaluacije je identiteta (obrnuto isključivanje, kao u PyTorchu): nijedan se neuron ne isključuje i ništa se ne skalira:",
+    "forward.dropout_eval_plain": "Isključivanje neurona (dropout) {layer} u načinu evaluacije (udžbenički oblik): nijedan se neuron ne isključuje, a svaka se aktivacija skalira s 1 − p (p = {p}):",
     "backward.dropout": "Unatražni prolaz kroz isključivanje neurona {layer} (gradijent prolazi gdje je maska 1):",
+    "backward.dropout_eval": "Unatražni prolaz kroz isključivanje neurona {layer} u načinu evaluacije: identiteta propušta gradijent nepromijenjen:",
+    "backward.dropout_eval_plain": "Unatražni prolaz kroz isključivanje neurona {layer} u načinu evaluacije: gradijent se skalira s 1 − p:",
     "convention.dropout_inverted": "Isključivanje neurona je obrnuto (kao u PyTorchu): pri učenju se zadržane aktivacije skaliraju s 1/(1 − p), pri evaluaciji sloj je identiteta.",
     "convention.dropout_plain": "Isključivanje neurona bez skaliranja pri učenju (udžbenički oblik): pri evaluaciji aktivacije se skaliraju s 1 − p.",
     "convention.dropout_eval": "Isključivanje neurona {layer} je u načinu evaluacije.",
