@@ -75,3 +75,96 @@ def test_dropout_in_evaluation_mode_is_the_identity_or_the_textbook_scale(conven
         assert "evaluation mode is the identity" in en and "evaluacije je identiteta" in hr
     else:
         assert "scaled by 1 − p" in en and "skalira s 1 − p" in hr
+
+
+# ----- symbolic minimize: coupled parameters updated at once -----------------------------------------
+COUPLED = """
+id: coupled
+kind: symbolic
+symbols: [a, b]
+define:
+  f: "(a*b - 1)**2"
+tasks:
+  - minimize: {of: f, wrt: [a, b], optimizer: sgd, steps: 2}
+"""
+
+
+def test_two_sgd_steps_on_coupled_parameters_use_both_previous_values():
+    """f(a, b) = (ab − 1)²: a⁽²⁾ = a⁽¹⁾ − η ∂f/∂a(a⁽¹⁾, b⁽¹⁾) with both a⁽¹⁾ and b⁽¹⁾ put in at once.  One
+    after another (b⁽¹⁾ substituted into the a⁽¹⁾ just put in) gave η⁵ and η⁶ terms that do not exist."""
+    s = _solve(COUPLED)
+    a, b, eta = sympy.symbols("a b eta")
+
+    def grad(p, q):                  # ∂f/∂a, ∂f/∂b by hand; a Python call substitutes simultaneously
+        return 2 * q * (p * q - 1), 2 * p * (p * q - 1)
+
+    a1, b1 = a - eta * grad(a, b)[0], b - eta * grad(a, b)[1]
+    a2, b2 = a1 - eta * grad(a1, b1)[0], b1 - eta * grad(a1, b1)[1]
+    for key, expected in (("a.updated(1)", a1), ("b.updated(1)", b1), ("a.updated(2)", a2), ("b.updated(2)", b2)):
+        assert sympy.expand(sympy.sympify(s.results[key]) - expected) == 0, key
+    assert sympy.degree(sympy.expand(sympy.sympify(s.results["a.updated(2)"])), eta) == 4
+    # and at numbers, torch.optim.SGD on the same function
+    for start, lr in (((0.5, 1.5), 0.1), ((2.0, -1.0), 0.05)):
+        p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.SGD([p], lr=lr)
+        for _ in range(2):
+            optimizer.zero_grad()
+            ((p[0] * p[1] - 1) ** 2).backward()
+            optimizer.step()
+        point = {a: start[0], b: start[1], eta: lr}
+        got = [float(sympy.sympify(s.results[k]).subs(point)) for k in ("a.updated(2)", "b.updated(2)")]
+        np.testing.assert_allclose(got, p.detach().numpy())
+
+
+def test_evaluating_at_a_point_puts_every_coordinate_in_at_once():
+    """at (a, b) = (b, a), a − 2b is b − 2a (a Lambda called there), not −a (a then b put in)."""
+    s = _solve("id: swap\nkind: symbolic\nsymbols: [a, b]\ntasks:\n"
+               "  - evaluate: {of: ['a - 2*b'], at: {a: b, b: a}, names: [v]}\n")
+    a, b = sympy.symbols("a b")
+    assert sympy.expand(sympy.sympify(s.results["v"]) - sympy.Lambda((a, b), a - 2 * b)(b, a)) == 0
+
+
+# ----- minimize of an unspecified function ---------------------------------------------------------
+UNSPECIFIED = """
+id: unspecified
+kind: symbolic
+symbols: [theta]
+functions: {{J: [theta]}}
+tasks:
+  - minimize: {{of: J, {start}, optimizer: {optimizer}, steps: 2}}
+"""
+
+
+def test_sgd_on_an_unspecified_function_writes_its_gradient_at_each_point():
+    """J(θ) unspecified (TypeError before): θ⁽¹⁾ = θ − η J′(θ), θ⁽²⁾ = θ⁽¹⁾ − η J′(θ⁽¹⁾), checked with a
+    sympy Function J differentiated by hand, and at a concrete J against torch.optim.SGD."""
+    s = _solve(UNSPECIFIED.format(start="wrt: [theta]", optimizer="sgd"))
+    theta, eta = sympy.symbols("theta eta")
+    dJ = sympy.Function("dJ")
+    theta1 = theta - eta * dJ(theta)
+    theta2 = theta1 - eta * dJ(theta1)
+
+    def concrete(e, derivative=lambda v: sympy.sin(v) + v ** 3):
+        """∂J/∂θ (the result's symbol dJ_dtheta, or dJ_dtheta(point)) made J′ = sin θ + θ³."""
+        e = e.replace(lambda n: getattr(n, "func", None).__name__ in ("dJ", "dJ_dtheta") and bool(n.args),
+                      lambda n: derivative(n.args[0]))
+        return e.subs(sympy.Symbol("dJ_dtheta"), derivative(theta))
+
+    assert sympy.expand(concrete(s.results["theta.updated(1)"]) - concrete(theta1)) == 0
+    assert sympy.simplify(concrete(s.results["theta.updated(2)"]) - concrete(theta2)) == 0
+    assert sympy.simplify(concrete(s.results["theta.grad(2)"]) - concrete(dJ(theta1))) == 0
+    # J(θ) = θ⁴/4 − cos θ has J′ = θ³ + sin θ: torch.optim.SGD from θ = 0.7 with lr 0.1
+    p = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.SGD([p], lr=0.1)
+    for _ in range(2):
+        optimizer.zero_grad()
+        (p ** 4 / 4 - torch.cos(p)).backward()
+        optimizer.step()
+    assert np.isclose(float(concrete(s.results["theta.updated(2)"]).subs({theta: 0.7, eta: 0.1})), p.item())
+    # the steps write g⁽²⁾ = ∂J/∂θ at θ⁽¹⁾, the point after it
+    assert "\\frac{\\partial J}{\\partial \\theta}\\left(- \\eta" in _text(s, "en")
+
+
+def test_an_unspecified_function_from_numbers_is_refused_at_the_task():
+    with pytest.raises(SpecError, match=r"spec.yaml:7:\d+: J is an unspecified function.*`wrt`"):
+        _solve(UNSPECIFIED.format(start="from: {theta: 1}", optimizer="{sgd: {lr: 1/10}}"))
