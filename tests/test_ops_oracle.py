@@ -137,8 +137,8 @@ def per_example(fn):
 
 
 def t_linear(layer, X, w):
-    W, b = w["W"], w["b"]
-    return X @ (W.T if W.dim() == 2 else W) + b
+    out = X @ (w["W"].T if w["W"].dim() == 2 else w["W"])
+    return out + w["b"] if "b" in w else out          # no b given: nn.Linear(bias=False)
 
 
 def t_conv1d(layer, X, w):

@@ -168,3 +168,70 @@ def test_sgd_on_an_unspecified_function_writes_its_gradient_at_each_point():
 def test_an_unspecified_function_from_numbers_is_refused_at_the_task():
     with pytest.raises(SpecError, match=r"spec.yaml:7:\d+: J is an unspecified function.*`wrt`"):
         _solve(UNSPECIFIED.format(start="from: {theta: 1}", optimizer="{sgd: {lr: 1/10}}"))
+
+
+# ----- a missing bias is no bias ----------------------------------------------------------------------
+def _train(model: str, optimizer: str, steps: int, data: str = "{x: [1], y: [0]}"):
+    return _solve(f"id: nobias\nmodel:\n{model}\nloss: mse\ndata: {data}\n"
+                  f"tasks:\n  - train: {{optimizer: {optimizer}, steps: {steps}}}\n")
+
+
+def test_a_linear_layer_given_no_b_has_no_bias_to_train():
+    """w₂w₁x with SGD (lr 1) against nn.Linear(bias=False): the weights oscillate 1 → −1 → 1; the zero bias
+    once added took gradients and updates (−2, 0, −10) and drove W₂ to 5."""
+    s = _train("  - linear: {name: fc1, W: [[1]]}\n  - linear: {name: fc2, W: [[1]]}", "{sgd: {lr: 1}}", 3)
+    net = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(1, 1, bias=False)).double()
+    with torch.no_grad():
+        for layer in net:
+            layer.weight.fill_(1)
+    optimizer = torch.optim.SGD(net.parameters(), lr=1)
+    x, y = torch.ones(1, 1, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64)
+    for t in (1, 2, 3):
+        optimizer.zero_grad()
+        ((net(x) - y) ** 2).sum().backward()
+        optimizer.step()
+        for name, layer in zip(("fc1", "fc2"), net):
+            np.testing.assert_allclose(_floats(s.results[f"{name}.W.updated({t})"]), layer.weight.detach().numpy())
+    assert not [key for key in s.results if ".b." in key or key.endswith(".b")]
+    assert "nn.Linear(bias=False)" in _text(s, "en") and "nema pomaka" in _text(s, "hr")
+    printed = _run_torch_script(s)                  # the check script has no bias either
+    assert not [key for key in printed if ".b." in key] and printed["fc2.W.updated(3)"] == [[-1.0]]
+
+
+def _run_torch_script(solution) -> dict:
+    """The exported check script run, its `name = value` lines read."""
+    import contextlib
+    import io
+    import json
+
+    from examsolver.render.torch_script import torch_script
+
+    out, dtype = io.StringIO(), torch.get_default_dtype()
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(torch_script(solution), "check.py", "exec"), {"__name__": "__main__"})
+    finally:
+        torch.set_default_dtype(dtype)
+    return {name: json.loads(value) for name, _, value in (line.partition(" = ") for line in out.getvalue().splitlines())}
+
+
+def test_adamw_leaves_a_bias_free_layer_without_bias():
+    """AdamW's decoupled decay and step on W only (the phantom zero bias moved to 1/10)."""
+    s = _train("  - linear: {name: fc, W: [[1, 2]]}", "{adamw: {lr: 1/10, eps: 0}}", 2, "{x: [1, -1], y: [0]}")
+    fc = torch.nn.Linear(2, 1, bias=False).double()
+    with torch.no_grad():
+        fc.weight.copy_(torch.tensor([[1.0, 2.0]]))
+    optimizer = torch.optim.AdamW(fc.parameters(), lr=0.1, eps=0)
+    x = torch.tensor([[1.0, -1.0]], dtype=torch.float64)
+    for t in (1, 2):
+        optimizer.zero_grad()
+        (fc(x) ** 2).sum().backward()
+        optimizer.step()
+        np.testing.assert_allclose(_floats(s.results[f"fc.W.updated({t})"]), fc.weight.detach().numpy())
+    assert "fc.b.updated(1)" not in s.results
+
+
+def test_a_bias_free_layer_refuses_a_gradient_of_its_bias():
+    with pytest.raises(SpecError, match=r"unknown parameter 'fc\.b'"):
+        _solve("id: nb\nmodel:\n  - linear: {name: fc, W: [[1, 2]]}\nloss: mse\ndata: {x: [1, 1], y: [0]}\n"
+               "tasks:\n  - gradient: {wrt: [fc.b]}\n")

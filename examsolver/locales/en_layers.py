@@ -44,6 +44,7 @@ PHRASES = {
     "backward.embedding": "Gradient of embedding {layer}: each upstream row is added to the row of W it came from (the indices get no gradient):",
     "convention.embedding_padding": "Embedding {layer}: row {index} is the padding row (PyTorch's padding index) and gets no gradient.",
     "convention.weights_in_out": "Weights stored input × output, as in the courses of the Andrew Ng / MIT 6.036 tradition: $\\mathbf{{z}} = \\mathbf{{W}}^\\top \\mathbf{{x}} + \\mathbf{{b}}$; W, its gradient $\\partial L/\\partial \\mathbf{{W}} = \\mathbf{{x}}\\, \\partial L/\\partial \\mathbf{{z}}$ and its updates are given in that layout (PyTorch's W is their transpose).",
+    "convention.linear_no_bias": "A fully connected layer given no b has no bias: it computes the product with W alone, as nn.Linear(bias=False).",
     # scaled dot-product attention
     "forward.attention": "Scaled dot-product attention {layer} (one head), softmax(QKᵀ/√d)V as in PyTorch. {details}",
     "attention.projections": "Queries, keys and values: projections of the input X (weights stored output × input, as in PyTorch):",

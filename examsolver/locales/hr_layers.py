@@ -44,6 +44,7 @@ PHRASES = {
     "backward.embedding": "Gradijent ugrađivanja {layer}: svaki redak gradijenta dodaje se retku matrice W iz kojeg je došao (indeksi nemaju gradijent):",
     "convention.embedding_padding": "Ugrađivanje {layer}: redak {index} je redak nadopune (indeks nadopune u PyTorchu) i nema gradijent.",
     "convention.weights_in_out": "Težine su spremljene kao ulaz × izlaz, kao na kolegijima tradicije Andrewa Nga / MIT 6.036: $\\mathbf{{z}} = \\mathbf{{W}}^\\top \\mathbf{{x}} + \\mathbf{{b}}$; W, njegov gradijent $\\partial L/\\partial \\mathbf{{W}} = \\mathbf{{x}}\\, \\partial L/\\partial \\mathbf{{z}}$ i ažuriranja daju se u tom rasporedu (W u PyTorchu je njihov transponat).",
+    "convention.linear_no_bias": "Potpuno povezani sloj bez zadanog b nema pomaka: računa samo umnožak s W, kao nn.Linear(bias=False).",
     # skalirana pažnja
     "forward.attention": "Pažnja sa skaliranim produktom {layer} (jedna glava), softmax(QKᵀ/√d)V kao u PyTorchu. {details}",
     "attention.projections": "Upiti, ključevi i vrijednosti: projekcije ulaza X (težine spremljene kao izlaz × ulaz, kao u PyTorchu):",
