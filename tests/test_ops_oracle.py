@@ -241,7 +241,7 @@ def t_rnn(layer, X, w):
     h = as_torch(layer.h0).expand(X.shape[0], -1)
     out = []
     for t in range(X.shape[1]):
-        h = f(h @ w["W_hh"].T + X[:, t] @ w["W_xh"].T + w["b_h"])
+        h = f(h @ w["W_hh"].T + X[:, t] @ w["W_xh"].T + w.get("b_h", 0))       # no b_h given: none
         out.append(h)
     return torch.stack(out, dim=1)
 

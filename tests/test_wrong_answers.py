@@ -235,3 +235,75 @@ def test_a_bias_free_layer_refuses_a_gradient_of_its_bias():
     with pytest.raises(SpecError, match=r"unknown parameter 'fc\.b'"):
         _solve("id: nb\nmodel:\n  - linear: {name: fc, W: [[1, 2]]}\nloss: mse\ndata: {x: [1, 1], y: [0]}\n"
                "tasks:\n  - gradient: {wrt: [fc.b]}\n")
+
+
+RECURRENT = """
+id: cell
+kind: recurrent
+cell:
+  {kind}: {{W_ih: [[1], [-1/2], [1/2], [-1]], W_hh: [[1/3], [1], [1], [1/2]], h0: [1/2], c0: [-1]{more}}}
+inputs: [[1], [-1/2]]
+loss: mse
+loss_over: sum
+targets: [[1/2], [-1]]
+tasks:
+  - gradient: {{wrt: [{wrt}]}}
+"""
+
+
+def _lstm_torch(bias: bool):
+    """nn.LSTM(1, 1, bias=…) with the cell's weights (zero biases when it has them), its loss backpropagated.
+    Its float64 kernel is off by ~2e-10 here (∂L/∂W_ih[3]: mpmath's central difference at 50 digits gives
+    the engine's −0.000377939471424424, torch −0.000377939641830), hence the absolute tolerance."""
+    net = torch.nn.LSTM(1, 1, bias=bias).double()
+    with torch.no_grad():
+        net.weight_ih_l0.copy_(torch.tensor([[1], [-0.5], [0.5], [-1]]))
+        net.weight_hh_l0.copy_(torch.tensor([[1 / 3], [1], [1], [0.5]]))
+        if bias:
+            net.bias_ih_l0.zero_()
+            net.bias_hh_l0.zero_()
+    state = (torch.tensor([[[0.5]]], dtype=torch.float64), torch.tensor([[[-1.0]]], dtype=torch.float64))
+    out, _ = net(torch.tensor([[[1.0]], [[-0.5]]], dtype=torch.float64), state)
+    ((out[:, 0] - torch.tensor([[0.5], [-1.0]], dtype=torch.float64)) ** 2).sum().backward()
+    return net
+
+
+def test_a_cell_given_no_biases_has_none():
+    """An LSTM given no b_ih, b_hh is nn.LSTM(bias=False): the same states and gradients, and no bias to
+    ask a gradient of (PyTorch's two zero biases were added before, and reported)."""
+    s = _solve(RECURRENT.format(kind="lstm", more="", wrt="W_ih, W_hh"))
+    net = _lstm_torch(bias=False)
+    np.testing.assert_allclose(_floats(s.results["W_ih.grad"]), net.weight_ih_l0.grad.numpy(), atol=1e-9)
+    np.testing.assert_allclose(_floats(s.results["W_hh.grad"]), net.weight_hh_l0.grad.numpy(), atol=1e-9)
+    assert not [key for key in s.results if key.startswith("b")]
+    with pytest.raises(SpecError, match="b_ih"):
+        _solve(RECURRENT.format(kind="lstm", more="", wrt="W_ih, b_ih"))
+
+
+def test_bias_true_adds_the_usual_biases_at_zero_and_says_so():
+    """`bias: true` (PyTorch's default written out): b_ih and b_hh start at zero and are parameters, their
+    gradients PyTorch's; the conventions say which were not given."""
+    s = _solve(RECURRENT.format(kind="lstm", more=", bias: true", wrt="W_ih, b_ih, b_hh"))
+    net = _lstm_torch(bias=True)
+    for ours, theirs in (("W_ih", net.weight_ih_l0), ("b_ih", net.bias_ih_l0), ("b_hh", net.bias_hh_l0)):
+        np.testing.assert_allclose(_floats(s.results[f"{ours}.grad"]), theirs.grad.numpy(), atol=1e-9)
+    assert "not given: they start at zero" in _text(s, "en")
+    assert "nisu zadani: počinju od nule" in _text(s, "hr")
+
+
+def test_one_bias_of_pytorchs_pair_alone_is_refused_at_the_cell():
+    with pytest.raises(SpecError, match=r"spec.yaml:5:\d+: .*b_hh without its pair"):
+        _solve(RECURRENT.format(kind="lstm", more=", b_hh: [0, 0, 0, 1]", wrt="W_ih"))
+
+
+def test_layernorm_without_gamma_and_beta_starts_at_pytorchs_values_and_says_so():
+    """The documented default (γ = 1, β = 0, nn.LayerNorm's initial values) is kept and now stated."""
+    s = _solve("id: ln\nmodel:\n  - layernorm: {name: ln, eps: 0}\n  - linear: {name: fc, W: [[1, 0, -1]], b: [0]}\n"
+               "loss: mse\ndata: {x: [1, 2, 4], y: [1]}\ntasks:\n  - gradient: {wrt: [ln.gamma, ln.beta]}\n")
+    ln = torch.nn.LayerNorm(3, eps=0).double()
+    fc = torch.tensor([[1.0, 0.0, -1.0]], dtype=torch.float64)
+    (((ln(torch.tensor([[1.0, 2.0, 4.0]], dtype=torch.float64)) @ fc.T) - 1) ** 2).sum().backward()
+    np.testing.assert_allclose(_floats(s.results["ln.gamma.grad"]), ln.weight.grad.numpy())
+    np.testing.assert_allclose(_floats(s.results["ln.beta.grad"]), ln.bias.grad.numpy())
+    assert "not given start at PyTorch's initial values" in _text(s, "en")
+    assert "nezadani γ, β počinju od početnih vrijednosti" in _text(s, "hr")

@@ -24,6 +24,7 @@ PHRASES = {
     "affine.layernorm": "Scaling and shift:",
     "backward.layernorm": "Backward pass through layer normalization {layer} (including the example's statistics):",
     "convention.layernorm": "Layer normalization: biased variance (n in the denominator), ε = {eps} (PyTorch's default is 1e-5).",
+    "convention.affine_defaults": "Normalization {layer}: {names} not given start at PyTorch's initial values (γ = 1, β = 0) and are parameters like the others.",
     # dropout
     "forward.dropout": "Dropout {layer} with the given mask m (p = {p}):",
     "forward.dropout_eval": "Dropout {layer} in evaluation mode is the identity (inverted dropout, as PyTorch): no unit is dropped and nothing is scaled:",

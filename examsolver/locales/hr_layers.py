@@ -24,6 +24,7 @@ PHRASES = {
     "affine.layernorm": "Skaliranje i pomak:",
     "backward.layernorm": "Unatražni prolaz kroz normalizaciju nad slojem {layer} (uključujući statistike podatka):",
     "convention.layernorm": "Normalizacija nad slojem: pristrani procjenitelj varijance (n u nazivniku), ε = {eps} (u PyTorchu zadano 1e-5).",
+    "convention.affine_defaults": "Normalizacija {layer}: nezadani {names} počinju od početnih vrijednosti u PyTorchu (γ = 1, β = 0) i parametri su kao i ostali.",
     # dropout
     "forward.dropout": "Isključivanje neurona (dropout) {layer} sa zadanom maskom m (p = {p}):",
     "forward.dropout_eval": "Isključivanje neurona (dropout) {layer} u načinu evaluacije je identiteta (obrnuto isključivanje, kao u PyTorchu): nijedan se neuron ne isključuje i ništa se ne skalira:",
