@@ -307,3 +307,128 @@ def test_layernorm_without_gamma_and_beta_starts_at_pytorchs_values_and_says_so(
     np.testing.assert_allclose(_floats(s.results["ln.beta.grad"]), ln.bias.grad.numpy())
     assert "not given start at PyTorch's initial values" in _text(s, "en")
     assert "nezadani γ, β počinju od početnih vrijednosti" in _text(s, "hr")
+
+
+# ----- the weights' layout read by every op with weight matrices --------------------------------------
+ATTENTION = """
+id: attention_layout
+model:
+  - attention: {{name: attn, W_q: {W_q}, W_k: {W_k}, W_v: {W_v}, b_v: [1/2, 0, -1]}}
+loss: mse
+data:
+  - {{x: [[1, 0], [0, 1], [1, -1]], y: [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}}
+conventions: {{weights: {layout}}}
+tasks:
+  - forward
+  - gradient: {{wrt: [attn.W_q, attn.W_v, attn.b_v, x]}}
+"""
+W_Q = np.array([[1, 2], [0, 1]])           # out × in, as nn.Linear: d_k = 2, d_model = 2
+W_K = np.array([[1, 0], [1, 1]])
+W_V = np.array([[1, -1], [0, 2], [1, 1]])  # d_v = 3
+
+
+def _yaml(a) -> str:
+    return "[" + ", ".join("[" + ", ".join(str(v) for v in row) + "]" for row in a) + "]"
+
+
+def _attention(layout: str):
+    laid = (lambda W: W.T) if layout == "in_out" else (lambda W: W)
+    return _solve(ATTENTION.format(layout=layout, W_q=_yaml(laid(W_Q)), W_k=_yaml(laid(W_K)), W_v=_yaml(laid(W_V))))
+
+
+def test_attention_reads_the_in_out_layout_of_its_projections():
+    """Q = X W_q (W_q in × out) is nn.Linear with weight W_qᵀ: the same output and loss as PyTorch's layout,
+    ∂L/∂W_q = Xᵀ ∂L/∂Q the transpose of torch's weight.grad.  Before, in × out weights were read as out × in
+    without a word (a square W_q gave another answer; a rectangular one a wrong shape error)."""
+    s = _attention("in_out")
+    X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]], dtype=torch.float64, requires_grad=True)
+    W = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in (("q", W_Q), ("k", W_K), ("v", W_V))}
+    b_v = torch.tensor([0.5, 0.0, -1.0], dtype=torch.float64, requires_grad=True)
+    Y = torch.nn.functional.scaled_dot_product_attention(
+        torch.nn.functional.linear(X, W["q"]), torch.nn.functional.linear(X, W["k"]),
+        torch.nn.functional.linear(X, W["v"], b_v))
+    loss = ((Y - torch.eye(3, dtype=torch.float64)) ** 2).sum()
+    loss.backward()
+    np.testing.assert_allclose(_floats(s.results["attn(1)"]), Y.detach().numpy())
+    assert np.isclose(float(s.results["loss"]), loss.item())
+    np.testing.assert_allclose(_floats(s.results["attn.W_q.grad"]), W["q"].grad.numpy().T)
+    np.testing.assert_allclose(_floats(s.results["attn.W_v.grad"]), W["v"].grad.numpy().T)
+    np.testing.assert_allclose(_floats(s.results["attn.b_v.grad"]), b_v.grad.numpy())
+    np.testing.assert_allclose(_floats(s.results["x.grad(1)"]), X.grad.numpy())
+    printed = _run_torch_script(s)
+    np.testing.assert_allclose(printed["attn.W_q.grad"], W["q"].grad.numpy().T)
+    en, hr = _text(s, "en"), _text(s, "hr")
+    assert "projection weights stored input × output" in en and "spremljene su kao ulaz × izlaz" in hr
+    out_in = _attention("out_in")                      # the same function in PyTorch's layout
+    np.testing.assert_allclose(_floats(out_in.results["attn.W_q.grad"]), W["q"].grad.numpy())
+
+
+def test_a_recurrent_cell_refuses_the_in_out_layout_it_cannot_read():
+    with pytest.raises(SpecError, match=r"spec.yaml:3:\d+: .*weights: in_out.* not implemented for recurrent"):
+        _solve("id: r\nkind: recurrent\ncell: {rnn: {W_hh: [[1/2]], W_xh: [[1, 2]], b_h: [0]}}\n"
+               "inputs: [[1, 0], [0, 1]]\nconventions: {weights: in_out}\n")
+    with pytest.raises(SpecError, match=r"spec.yaml:4:\d+: .*not implemented for recurrent"):
+        _solve("id: r\nmodel:\n  - linear: {name: fc, W: [[1], [2]]}\n  - rnn: {W_hh: [[1/2]], W_xh: [[1]]}\n"
+               "loss: mse\ndata: {x: [[1, 0]], y: [[1]]}\nconventions: {weights: in_out}\ntasks: [forward]\n")
+
+
+def test_convolution_kernels_and_embeddings_keep_their_layout_and_say_so():
+    """Kernels stay c_out × c_in × k (F.conv1d), an embedding's W one row per token (F.embedding)."""
+    s = _solve("id: c\nmodel:\n  - conv1d: {name: conv, kernels: [[1, 0, -1], [1, 1, 1]]}\n  - global_avg_pool\n"
+               "  - linear: {name: fc, W: [[1], [-1]], b: [0]}\nloss: mse\ndata: {x: [1, 2, 0, -1], y: [1]}\n"
+               "conventions: {weights: in_out}\ntasks:\n  - gradient: {wrt: [conv.W, fc.W]}\n")
+    K = torch.tensor([[[1.0, 0.0, -1.0]], [[1.0, 1.0, 1.0]]], dtype=torch.float64, requires_grad=True)
+    W = torch.tensor([[1.0], [-1.0]], dtype=torch.float64, requires_grad=True)       # in × out: z = Wᵀh
+    h = torch.nn.functional.conv1d(torch.tensor([[[1.0, 2.0, 0.0, -1.0]]], dtype=torch.float64), K).mean(-1)
+    ((h @ W - 1) ** 2).sum().backward()
+    np.testing.assert_allclose(_floats(s.results["conv.W.grad"]), K.grad.numpy()[:, 0])
+    np.testing.assert_allclose(_floats(s.results["fc.W.grad"]), W.grad.numpy())
+    assert "one kernel per output channel" in _text(s, "en") and "jedna jezgra po izlaznom kanalu" in _text(s, "hr")
+    e = _solve("id: e\nmodel:\n  - embedding: {name: emb, W: [[1, 2], [0, -1], [3, 1]]}\n"
+               "  - linear: {name: fc, W: [[1], [1]]}\nloss: mse\ndata: {x: 2, y: [1]}\n"
+               "conventions: {weights: in_out}\ntasks: [forward]\n")
+    table = torch.tensor([[1.0, 2.0], [0.0, -1.0], [3.0, 1.0]], dtype=torch.float64)
+    expected = torch.nn.functional.embedding(torch.tensor(2), table) @ torch.ones(2, 1, dtype=torch.float64)
+    np.testing.assert_allclose(_floats(e.results["o"]), expected.numpy())
+    assert "one row per token" in _text(e, "en") and "jedan redak po tokenu" in _text(e, "hr")
+
+
+def test_counting_in_the_in_out_layout_transposes_every_weight_matrix():
+    """The shapes of torch's parameters, each weight matrix transposed (in × out); the counts unchanged."""
+    s = _solve("id: c\nkind: counting\nconventions: {weights: in_out}\narchitectures:\n  - layers: [\n"
+               "      {linear: {name: fc, in_features: 3, out_features: 5}},\n"
+               "      {attention: {name: attn, embed_dim: 4, d_k: 2}},\n"
+               "      {lstm: {name: lstm, input_size: 3, hidden_size: 2, num_layers: 2}},\n"
+               "      {rnn: {name: rnn, input_size: 3, hidden_size: 4}},\n"
+               "      {conv1d: {name: conv, in_channels: 3, out_channels: 8, kernel_size: 3}},\n"
+               "      {embedding: {name: emb, num_embeddings: 10, embedding_dim: 4}}]\n")
+    modules = {"fc": torch.nn.Linear(3, 5), "lstm": torch.nn.LSTM(3, 2, num_layers=2), "rnn": torch.nn.RNN(3, 4),
+               "conv": torch.nn.Conv1d(3, 8, 3), "emb": torch.nn.Embedding(10, 4)}
+    ours = {"weight": "W", "weight_ih_l0": "layer1.W_ih", "weight_hh_l0": "layer1.W_hh", "bias_ih_l0": "layer1.b_ih",
+            "bias_hh_l0": "layer1.b_hh", "weight_ih_l1": "layer2.W_ih", "weight_hh_l1": "layer2.W_hh",
+            "bias_ih_l1": "layer2.b_ih", "bias_hh_l1": "layer2.b_hh", "bias": "b"}
+    matrices = {("fc", "weight"), ("lstm", "weight_ih_l0"), ("lstm", "weight_hh_l0"), ("lstm", "weight_ih_l1"),
+                ("lstm", "weight_hh_l1"), ("rnn", "weight_ih_l0"), ("rnn", "weight_hh_l0")}
+    for name, module in modules.items():
+        for key, p in module.named_parameters():
+            if name == "rnn":            # the slides' rnn: W_xh, W_hh and one bias b_h (PyTorch's two added)
+                if key == "bias_hh_l0":
+                    continue
+                key = {"weight_ih_l0": "W_xh", "weight_hh_l0": "W_hh", "bias_ih_l0": "b_h"}[key]
+                shape = tuple(p.shape)[::-1] if key.startswith("W") else tuple(p.shape)
+            else:
+                shape = tuple(p.shape)[::-1] if (name, key) in matrices else tuple(p.shape)
+                key = ours[key]
+            assert tuple(int(d) for d in s.results[f"shape.{name}.{key}"]) == shape, (name, key)
+    # attention's projections as nn.Linear(embed_dim, d_k) weights, transposed
+    assert tuple(int(d) for d in s.results["shape.attn.W_q"]) == (4, 2)
+    assert tuple(int(d) for d in s.results["shape.attn.W_v"]) == (4, 4)
+    assert int(s.results["params.total"]) == sum(p.numel() for m in modules.values() for p in m.parameters()) \
+        - 4 + (4 * 2 * 2 + 4 * 4 + 2 * 2 + 4)      # the rnn's second bias; attention's W_q, W_k, W_v, biases
+    assert "input × output" in _text(s, "en") and "ulaz × izlaz" in _text(s, "hr")
+
+
+def test_counting_refuses_a_convention_it_does_not_read():
+    with pytest.raises(SpecError, match="convolution"):
+        _solve("id: c\nkind: counting\nconventions: {convolution: convolution}\narchitectures:\n"
+               "  - layers: [{linear: {in_features: 3, out_features: 5}}]\n")

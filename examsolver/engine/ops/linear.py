@@ -36,6 +36,7 @@ class Linear(Layer):
     kind = "linear"
     Params = LinearParams
     count_options = ("bias",)              # counting: `bias: false` is an option, not a size
+    layout_weights = ("W",)
 
     MatrixArgs = LinearMatrixArgs
 

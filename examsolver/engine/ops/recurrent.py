@@ -149,6 +149,10 @@ class Recurrent(Layer):
     units: list = []               # a stack's cells; empty for a single cell
 
     def init_weights(self) -> dict:
+        if self.conventions.weights == "in_out":       # its steps write W x with W as PyTorch holds it
+            raise EngineError(f"{self.name}: conventions: {{weights: in_out}} is not implemented for recurrent "
+                              f"cells: give W_hh and {self.layout_weights[0]} in PyTorch's layout (output × input) "
+                              f"and the problem without that convention")
         if self.p.layers is None:
             return self.unit_weights()
         dirs = 2 if self.p.bidirectional else 1
@@ -508,6 +512,7 @@ class RNN(Recurrent):
 
     default_biases = "one"
     single_bias = "b_h"
+    layout_weights = ("W_xh", "W_hh", "W_hy")
 
     def unit_weights(self) -> dict:
         W_hh = self.p.W_hh
@@ -596,6 +601,7 @@ class Gated(Recurrent):
     gate_names: tuple = ()
     gated = True
     single_bias = "b"
+    layout_weights = ("W_ih", "W_hh")
 
     def unit_weights(self) -> dict:
         g = self.gates
