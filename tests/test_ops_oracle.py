@@ -137,8 +137,8 @@ def per_example(fn):
 
 
 def t_linear(layer, X, w):
-    W, b = w["W"], w["b"]
-    return X @ (W.T if W.dim() == 2 else W) + b
+    out = X @ (w["W"].T if w["W"].dim() == 2 else w["W"])
+    return out + w["b"] if "b" in w else out          # no b given: nn.Linear(bias=False)
 
 
 def t_conv1d(layer, X, w):
@@ -241,7 +241,7 @@ def t_rnn(layer, X, w):
     h = as_torch(layer.h0).expand(X.shape[0], -1)
     out = []
     for t in range(X.shape[1]):
-        h = f(h @ w["W_hh"].T + X[:, t] @ w["W_xh"].T + w["b_h"])
+        h = f(h @ w["W_hh"].T + X[:, t] @ w["W_xh"].T + w.get("b_h", 0))       # no b_h given: none
         out.append(h)
     return torch.stack(out, dim=1)
 

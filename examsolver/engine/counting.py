@@ -30,7 +30,7 @@ from examsolver.engine.scalar import Exact
 from examsolver.errors import EngineError, SpecError
 from examsolver.mathnodes import Call, Const, Expr, Op, Paren, Sym, mul
 from examsolver.solution import Figure, Phrase, Solution, Step, Table
-from examsolver.spec.model import TITLE_PAGE, Localized, Strict, Text
+from examsolver.spec.model import TITLE_PAGE, Conventions, Localized, Strict, Text
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
 PROBES = ([1009, 1013, 1019, 1021, 1031, 1033, 1039, 1049, 1051, 1061, 1063, 1069, 1087, 1091, 1093, 1097],
@@ -52,6 +52,13 @@ class Architecture(Strict):
     receptive_field: bool = False  # how much of the input one position of each layer sees
 
 
+class CountingConventions(Strict):
+    """What a count depends on: the layout of the weight matrices, as in the network kind (any other
+    convention changes no shape and is refused, not ignored)."""
+
+    weights: Conventions.model_fields["weights"].annotation = "out_in"
+
+
 class AnchorCandidates(Strict):
     classes: int | str
     per_class: int | str
@@ -69,6 +76,7 @@ def counting_spec_model():
         statement=(Localized | None, None),
         architectures=(list[Architecture], Field(default_factory=list, max_length=20)),
         anchor_candidates=(AnchorCandidates | None, None),
+        conventions=(CountingConventions, Field(default_factory=CountingConventions)),
         answers=(dict[str, Any], Field(default_factory=dict)),
     )
 
@@ -289,7 +297,16 @@ def _as_value(number):
     return number
 
 
-def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
+def laid_out(cls, shapes: dict, layout: str) -> dict:
+    """The op's shapes (PyTorch's out × in) in the problem's layout: in × out transposes its weight
+    matrices (layout_weights; a stack's layer1.W_ih is a W_ih)."""
+    if layout != "in_out":
+        return shapes
+    return {key: tuple(reversed(shape)) if key.rpartition(".")[2] in cls.layout_weights and len(shape) == 2
+            else shape for key, shape in shapes.items()}
+
+
+def count_layer(kind: str, raw: dict, position: int, where: str, layout: str = "out_in") -> Counted:
     if kind not in LAYERS:
         raise EngineError(f"unknown layer {kind!r} (expected one of: {', '.join(LAYERS)})")
     cls = LAYERS[kind]
@@ -301,8 +318,12 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
     if cls.is_activation:
         return Counted(name, kind, {}, {}, {}, None, {}, Exact(0), Exact(0))
     read = _Reads(sizes)
+
+    def param_shapes(sizes):
+        return laid_out(cls, cls.param_shapes(sizes), layout)
+
     try:
-        shapes = {k: tuple(s) for k, s in cls.param_shapes(read).items()}
+        shapes = {k: tuple(s) for k, s in param_shapes(read).items()}
         buffers = {k: tuple(s) for k, s in cls.buffer_shapes(read).items()}
         io = cls.io_shapes(read)
         window = cls.window(read) if all(_whole_numbers(v) for v in sizes.values()) else "letters"
@@ -315,7 +336,7 @@ def count_layer(kind: str, raw: dict, position: int, where: str) -> Counted:
     _refuse_unread(kind, cls, raw, read.keys_read, where)
     if not shapes and not buffers:
         return Counted(name, kind, {}, {}, io, None, {}, Exact(0), Exact(0), window, cls.io_role)
-    structure = _probe(cls.param_shapes, sizes, keys)
+    structure = _probe(param_shapes, sizes, keys)
     bindings = {_sym(letters[k]): _node(sizes[k]) for k in keys
                 if isinstance(sizes[k], int) or str(sizes[k]) != letters[k]}     # not n = n
     if structure is not None and structure.keys() == shapes.keys():
@@ -396,15 +417,16 @@ def _affine_chain(layers: list) -> bool:
                for c in layers)
 
 
-def count_section(solution: Solution, arch: Architecture, doc, loc: tuple) -> list:
-    """Count one architecture into its own section; results under `<name>.` when it is named."""
+def count_section(solution: Solution, arch: Architecture, doc, loc: tuple, layout: str = "out_in") -> list:
+    """Count one architecture into its own section; results under `<name>.` when it is named; weight
+    matrices in `layout` (out × in as PyTorch, or in × out)."""
     prefix = f"{arch.name}." if arch.name else ""
     counted = []
     for i, entry in enumerate(arch.layers):
         here = loc + ("layers", i)
         kind, raw = _entry(entry, doc, here)
         try:
-            counted.append(count_layer(kind, raw, i, f"layer {i + 1}"))
+            counted.append(count_layer(kind, raw, i, f"layer {i + 1}", layout))
         except EngineError as err:
             raise SpecError([doc.problem(here, str(err))]) from None
     title = arch.title.model_dump() if arch.title else {"hr": arch.name or "", "en": arch.name or ""}
@@ -449,7 +471,7 @@ def count_section(solution: Solution, arch: Architecture, doc, loc: tuple) -> li
     if arch.largest:
         _largest(solution, section, counted, prefix)
     if arch.formula or arch.diagram:
-        _chain(solution, section, counted, arch, doc, loc)
+        _chain(solution, section, counted, arch, doc, loc, layout)
     if arch.receptive_field:
         if any(c.window == "letters" for c in counted):
             raise SpecError([doc.problem(loc + ("receptive_field",), "receptive fields are computed from "
@@ -531,8 +553,9 @@ def _largest(solution, section, counted, prefix) -> None:
     solution.results[f"{prefix}largest.count"] = Exact(best)
 
 
-def _chain(solution, section, counted, arch, doc, loc) -> None:
-    """y = W₃(W₂(W₁x + b₁) + b₂) + b₃ and the node diagram, for chains of affine layers."""
+def _chain(solution, section, counted, arch, doc, loc, layout: str) -> None:
+    """y = W₃(W₂(W₁x + b₁) + b₂) + b₃ and the node diagram, for chains of affine layers (W₁ᵀx in × out)."""
+    transposed = layout == "in_out"
     if not _affine_chain(counted) or not all(_numeric(s) for c in counted for s in c.params.values()):
         raise SpecError([doc.problem(loc + ("formula",), "the output formula and the diagram are for chains of "
                                                          "fully connected layers and activations with numeric sizes")])
@@ -545,14 +568,14 @@ def _chain(solution, section, counted, arch, doc, loc) -> None:
             continue
         k += 1
         W, b = Sym("W", str(k), bold=True), Sym("b", str(k), bold=True)
-        out, inp = c.params["W"]
+        out, inp = reversed(c.params["W"]) if transposed else c.params["W"]
         if not widths:
             widths.append(inp)
         elif widths[-1] != inp:
             raise SpecError([doc.problem(loc, f"{c.name} takes {inp} inputs but the layer before gives {widths[-1]}")])
         widths.append(out)
         inner = Paren(node) if isinstance(node, Op) else node
-        node = mul(W, inner)
+        node = mul(W.T if transposed else W, inner)
         if "b" in c.params:
             node = Op("+", (node, b))
     if arch.formula:
@@ -609,9 +632,11 @@ def solve(spec, doc) -> Solution:
     if not spec.architectures and spec.anchor_candidates is None:
         raise SpecError([doc.problem((), "nothing to count: give `architectures:` or `anchor_candidates:`")])
     for i, arch in enumerate(spec.architectures):
-        count_section(solution, arch, doc, ("architectures", i))
+        count_section(solution, arch, doc, ("architectures", i), spec.conventions.weights)
     if spec.anchor_candidates is not None:
         anchor_section(solution, spec.anchor_candidates, doc)
     solution.conventions = [Phrase("convention.counting_trainable", {})]
+    if spec.conventions.weights == "in_out":
+        solution.conventions.append(Phrase("convention.counting_in_out", {}))
     solution.number_equations()
     return solution

@@ -41,7 +41,7 @@ class Minimize(optim.Training):
 
 
 def run(solver, task: Minimize, loc: tuple) -> None:
-    from examsolver.engine.symbolic import display_name, shown
+    from examsolver.engine.symbolic import display_name, shown, substitute
 
     sp, doc = solver.sp, solver.doc
     f = solver.expr(task.of, loc + ("of",))
@@ -53,6 +53,11 @@ def run(solver, task: Minimize, loc: tuple) -> None:
     symbolic = task.wrt is not None
     entries, start = (_symbolic_start if symbolic else _exact_start)(solver, task, loc)
     free = f.free_symbols - {s for xs in entries.values() for s in xs} - _hyper_symbols(solver, task, loc)
+    unknown = solver.scope.unspecified_in(f)
+    if unknown and not symbolic:
+        raise SpecError([doc.problem(loc + ("from",), f"{', '.join(unknown)} is an unspecified function: its gradient "
+                                     "has a value at no point, so `from` cannot start it; give `wrt` (the update "
+                                     "rule in symbols, the gradient written ∂J/∂θ at each step's point)")])
     if free and not symbolic:
         raise SpecError([doc.problem(loc + ("of",), "the objective depends on symbols without a starting value: "
                                      + ", ".join(sorted(s.name for s in free)))])
@@ -64,7 +69,7 @@ def run(solver, task: Minimize, loc: tuple) -> None:
 
     def grad_fn(params) -> dict:
         subs = at(params)
-        return {n: _values([e.subs(subs) for e in gradient[n]], start[n].shape, sp, symbolic) for n in entries}
+        return {n: _values([substitute(e, subs) for e in gradient[n]], start[n].shape, sp, symbolic) for n in entries}
 
     fname = task.name or (task.of if isinstance(task.of, str) and task.of in solver.scope.names else "f")
     loss = display_name(fname)
@@ -80,7 +85,7 @@ def run(solver, task: Minimize, loc: tuple) -> None:
 
     def show_objective(t, params, section) -> None:
         if not symbolic:
-            objective.append(_objective_step(loss, symbols, t, _values([f.subs(at(params))], (), sp, False)[()]))
+            objective.append(_objective_step(loss, symbols, t, _values([substitute(f, at(params))], (), sp, False)[()]))
             section.add(objective[-1])
 
     show_objective(0, start, section)
@@ -176,13 +181,9 @@ def _values(exprs: list, shape, sp, symbolic: bool) -> np.ndarray:
 
 def _result(solver, value):
     """A symbolic result as answer keys name it: sympy, ∂J/∂θ as the plain symbol dJ_dtheta."""
-    from examsolver.engine.symfuncs import plain
-
     array = np.asarray(value, dtype=object)
     expr = array[()] if array.ndim == 0 else solver.sp.Matrix(list(array.flat))
-    if not hasattr(expr, "subs"):
-        return value
-    return plain(expr).subs(solver.scope.derivative_names) if solver.scope.derivative_names else plain(expr)
+    return solver.scope.answer_form(expr) if hasattr(expr, "subs") else value
 
 
 def _objective_step(loss: Sym, symbols: dict, t: int, value) -> Step:

@@ -183,7 +183,9 @@ class Scope:
                 self.names.setdefault(p.name, p)
             self.vectors[name] = sp.Matrix(parts)
             self.names[name] = self.vectors[name]
-        self.derivative_names: dict = {}
+        self.derivative_names: dict = {}     # ∂J/∂θ at θ → the plain symbol dJ_dtheta
+        self.elsewhere: dict = {}            # ∂J/∂θ's class → the function dJ_dtheta (at another point)
+        self.functions: dict = {}            # unspecified J → the classes of J and its partials
         for name, args in spec.functions.items():
             self.unspecified(name, args)
         unknown = self.distributions - set(self.vectors)
@@ -211,10 +213,24 @@ class Scope:
             variables.append(self.names[arg])
         base, partials = _unspecified_function(name, tuple(variables))
         self.names[name] = base(*variables)
+        self.functions[name] = (base, *partials)
         for v, partial in zip(variables, partials):
             key = f"d{name}_d{v.name}"
             self.names[key] = partial(*variables)
             self.derivative_names[self.names[key]] = sp.Symbol(key)
+            self.elsewhere[partial] = _sympy_function(key)
+
+    def answer_form(self, value):
+        """A result as answer keys write it: ∂J/∂θ at θ is the plain symbol dJ_dtheta, at another point
+        (an optimizer's θ⁽¹⁾) the function of that point dJ_dtheta(θ⁽¹⁾)."""
+        value = substitute(plain(value), self.derivative_names)
+        for partial, named in self.elsewhere.items():
+            value = value.replace(partial, named)
+        return value
+
+    def unspecified_in(self, expr) -> list[str]:
+        """The unspecified functions expr holds (their values are known at no point)."""
+        return [name for name, classes in self.functions.items() if expr.has(*classes)]
 
     def parse(self, text, loc: tuple):
         from examsolver.spec.expr import parse_symbolic
@@ -339,14 +355,13 @@ class Solver:
 
     def record(self, task, default_name: str, value) -> None:
         name = task.name or default_name
-        self.solution.results[name] = plain(value).subs(self.scope.derivative_names) \
-            if self.scope.derivative_names else plain(value)
+        self.solution.results[name] = self.scope.answer_form(value)
         if task.as_:
             self.scope.names[task.as_] = value
 
     def given(self, expr, given: dict, loc):
         subs = {self.scope.symbol(k, loc + ("given", k)): self.expr(v, loc + ("given", k)) for k, v in given.items()}
-        return expr.subs(subs) if subs else expr
+        return substitute(expr, subs)
 
     def chain(self, f, x):
         """Forms of df/dx: the elementary derivative when f has no σ/softplus in it, else
@@ -499,7 +514,7 @@ class Solver:
         section.say("symbolic.values", values=", ".join(f"{n} = {_plain_text(v)}" for n, v in shown_at))
         for j, text in enumerate(task.of):
             expr = self.expr(text, loc + ("of", j))
-            value = plain(_piecewise_max(expr, sp)).subs(subs)
+            value = substitute(plain(_piecewise_max(expr, sp)), subs)
             with located(self.doc, loc + ("at",)):
                 check_sympy_exponentials(value)
             value = value.applyfunc(sp.simplify) if isinstance(value, sp.MatrixBase) else sp.simplify(value)
@@ -568,7 +583,7 @@ class Solver:
             section.say("symbolic.domain", unknown=Sym(task.for_), domain=Expr(domain))
         cases = _cases(task.cases, self, loc)
         for case in cases:
-            equation = factored.subs(case)
+            equation = substitute(factored, case)
             solutions = _solveset(equation, unknown, domain)
             if case:
                 section.say("symbolic.case", case=", ".join(f"{k} = {v}" for k, v in case.items()))
@@ -705,21 +720,39 @@ def _unspecified_function(name: str, variables: tuple):
     """J(θ) as a sympy function printed J(θ), with its derivatives ∂J/∂θᵢ as functions of their own.
 
     Why not sympy's Derivative: it prints as Derivative(J(theta), theta); here ∂J/∂θ prints as the
-    course writes it, and it stays a function of θ (so a second derivative is not silently 0)."""
+    course writes it, and it stays a function of θ (so a second derivative is not silently 0).
+    At another point (an optimizer's θ⁽¹⁾) the point is written after it: ∂J/∂θ(θ − η ∂J/∂θ)."""
     import sympy as sp
 
-    def printed(cls_name, text, latex):
-        return type(cls_name, (sp.Function,), {
-            "_sympystr": lambda self, printer: text,
-            "_latex": lambda self, printer, exp=None: latex if exp is None else f"\\left({latex}\\right)^{{{exp}}}",
-        })
+    def printed(cls_name, text, latex, point_always: bool):
+        def at(self, written):
+            return "" if self.args == variables and not point_always else ", ".join(written(a) for a in self.args)
 
-    args = ", ".join(v.name for v in variables)
-    partials = [printed(f"d{name}_d{v.name}", f"∂{name}/∂{v.name}", f"\\frac{{\\partial {name}}}{{\\partial {sp.latex(v)}}}")
-                for v in variables]
-    base = printed(name, f"{name}({args})", f"{name}\\left({', '.join(sp.latex(v) for v in variables)}\\right)")
+        def plain(self, printer):
+            point = at(self, printer._print)
+            return f"{text}({point})" if point else text
+
+        def tex(self, printer, exp=None):
+            point = at(self, printer._print)
+            form = f"{latex}\\left({point}\\right)" if point else latex
+            return form if exp is None else f"\\left({form}\\right)^{{{exp}}}"
+
+        # __module__: the printers tell a sympy value by its class's module (notation/values.py)
+        return type(cls_name, (sp.Function,), {"_sympystr": plain, "_latex": tex, "__module__": sp.Function.__module__})
+
+    partials = [printed(f"d{name}_d{v.name}", f"∂{name}/∂{v.name}",
+                        f"\\frac{{\\partial {name}}}{{\\partial {sp.latex(v)}}}", False) for v in variables]
+    base = printed(name, name, name, True)
     base.fdiff = lambda self, argindex=1: partials[argindex - 1](*self.args)
     return base, partials
+
+
+def _sympy_function(name: str):
+    """A sympy function class printed name(args); sympy's own Function(name) has no module, by which
+    the printers tell a sympy value (notation/values.py)."""
+    import sympy as sp
+
+    return type(name, (sp.Function,), {"__module__": sp.Function.__module__})
 
 
 @lru_cache(maxsize=256)
@@ -783,6 +816,12 @@ def _cases(cases: dict, solver, loc) -> list[dict]:
             if isinstance(v, solver.sp.MatrixBase):
                 raise SpecError([solver.doc.problem(loc + ("cases", n, i), f"{n}: a case's value is a scalar")])
     return [dict(zip((solver.scope.named(n) for n in names), combo)) for combo in itertools.product(*values)]
+
+
+def substitute(expr, values: dict):
+    """expr with every key of values replaced at once: the point (a, b) = (a⁽¹⁾, b⁽¹⁾) where a⁽¹⁾ holds b.
+    One after another (sympy's plain subs) would put b⁽¹⁾ into the a⁽¹⁾ just substituted."""
+    return expr.subs(values, simultaneous=True) if values else expr
 
 
 def _numeric(value, sp):

@@ -23,6 +23,7 @@ PHRASES = {
     "counting.positives": "Positives: the other examples of the anchor's class:",
     "counting.negatives": "Negatives: all examples of the other K − 1 classes:",
     "convention.counting_trainable": "Parameters are the trained tensors; stored statistics (batch normalization's running mean and variance) are listed separately.",
+    "convention.counting_in_out": "Weight matrices stored input × output ($\\mathbf{{z}} = \\mathbf{{W}}^T \\mathbf{{x}} + \\mathbf{{b}}$), the transposes of PyTorch's: a fully connected layer's W is n_in × n_out, attention's W_q, W_k, W_v are d × d_k, a recurrent cell's W_xh (W_ih) is d_x × d_h and W_hh d_h × d_h (gates · d_h columns for LSTM and GRU); convolution kernels stay c_out × c_in × k and an embedding's W num_embeddings × embedding_dim. The counts are the same in either layout.",
     "counting.receptive_intro": "Receptive field: how many positions of the input one output position of each layer sees, per spatial axis. From $r_0 = 1$ and the jump $j_0 = 1$ (the distance in the input between neighbouring positions of a layer), a layer whose kernel spans $k$ positions (dilated: $d(k - 1) + 1$) with stride $s$ gives $r = r' + (k - 1) j'$ and $j = j' s$.",
     "counting.receptive_layer": "Layer {layer}: the kernel spans $k = {k}$ positions, stride $s = {s}$:",
     "counting.receptive_whole": "From layer {layer} on, every output sees the whole input.",

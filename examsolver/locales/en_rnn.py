@@ -40,4 +40,5 @@ PHRASES = {
     "convention.rnn_two_biases": "Two bias vectors as in PyTorch, $\\mathbf{{b}}_{{ih}}$ with the input and $\\mathbf{{b}}_{{hh}}$ with the previous state, in place of the one $\\mathbf{{b}}_h$.",
     "convention.gated_one_bias": "One bias vector per gate, $\\mathbf{{b}}$, added with the input's product (PyTorch's $\\mathbf{{b}}_{{ih}}$ with $\\mathbf{{b}}_{{hh}} = \\mathbf{{0}}$; for an LSTM the same as the sum of PyTorch's two).",
     "convention.no_bias": "No bias vectors (PyTorch's `bias=False`).",
+    "convention.zero_biases": "Cell {layer} has `bias: true` and {names} not given: they start at zero and are parameters like the others (their gradients and updates are computed).",
 }

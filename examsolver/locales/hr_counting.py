@@ -23,6 +23,7 @@ PHRASES = {
     "counting.positives": "Pozitivni primjeri: ostali primjeri razreda sidra:",
     "counting.negatives": "Negativni primjeri: svi primjeri ostalih K − 1 razreda:",
     "convention.counting_trainable": "Parametri su tenzori koji se uče; pohranjene statistike (pomični prosjek i varijanca normalizacije nad grupom) navedene su zasebno.",
+    "convention.counting_in_out": "Matrice težina spremljene su kao ulaz × izlaz ($\\mathbf{{z}} = \\mathbf{{W}}^T \\mathbf{{x}} + \\mathbf{{b}}$), transponati onih u PyTorchu: W potpuno povezanog sloja je n_in × n_out, W_q, W_k, W_v pažnje su d × d_k, W_xh (W_ih) povratne ćelije je d_x × d_h, a W_hh d_h × d_h (za LSTM i GRU broj vrata · d_h stupaca); jezgre konvolucije ostaju c_out × c_in × k, a W ugrađivanja num_embeddings × embedding_dim. Brojevi parametara jednaki su u oba rasporeda.",
     "counting.receptive_intro": "Receptivno polje: koliko položaja ulaza vidi jedan izlazni položaj svakog sloja, po prostornoj osi. Od $r_0 = 1$ i pomaka $j_0 = 1$ (razmaka u ulazu između susjednih položaja sloja), sloj čija jezgra pokriva $k$ položaja (s dilatacijom $d(k - 1) + 1$) uz korak $s$ daje $r = r' + (k - 1) j'$ i $j = j' s$.",
     "counting.receptive_layer": "Sloj {layer}: širina jezgre $k = {k}$, korak $s = {s}$:",
     "counting.receptive_whole": "Od sloja {layer} nadalje svaki izlaz vidi cijeli ulaz.",

@@ -40,4 +40,5 @@ PHRASES = {
     "convention.rnn_two_biases": "Dva vektora pomaka kao u PyTorchu, $\\mathbf{{b}}_{{ih}}$ uz ulaz i $\\mathbf{{b}}_{{hh}}$ uz prethodno stanje, umjesto jednog $\\mathbf{{b}}_h$.",
     "convention.gated_one_bias": "Jedan vektor pomaka po vratima, $\\mathbf{{b}}$, pribraja se umnošku s ulazom ($\\mathbf{{b}}_{{ih}}$ u PyTorchu uz $\\mathbf{{b}}_{{hh}} = \\mathbf{{0}}$; za LSTM isto što i zbroj dvaju pomaka PyTorcha).",
     "convention.no_bias": "Bez vektora pomaka (`bias=False` u PyTorchu).",
+    "convention.zero_biases": "Ćelija {layer} ima `bias: true`, a {names} nisu zadani: počinju od nule i parametri su kao i ostali (računaju se njihovi gradijenti i ažuriranja).",
 }

@@ -4,7 +4,9 @@
     S = Q Kᵀ / √d_k,   A = softmax(S) row by row,   Y = A V
 
 as torch.nn.functional.scaled_dot_product_attention(Q, K, V, attn_mask, is_causal, scale) computes it,
-the projections in PyTorch's layout (out × in, as nn.Linear).  A boolean mask follows PyTorch: true (1)
+the projections in PyTorch's layout (out × in, as nn.Linear), or with `conventions: {weights: in_out}`
+stored in × out, Q = X W_q + b_q: kept as given, so each weight, its gradient ∂L/∂W_q = Xᵀ ∂L/∂Q
+and its update are in the spec's layout.  A boolean mask follows PyTorch: true (1)
 where a query may attend to a key, false (0) where the score is −∞, i.e. where the weight is exactly 0;
 `is_causal: true` keeps the lower triangle.  The softmax is exact (values of the scalar tower).
 """
@@ -49,18 +51,32 @@ class Attention(Layer):
     kind = "attention"
     Params = AttentionParams
     printed = {"latex": "\\mathrm{attention}", "plain": "attention"}
+    layout_weights = tuple(f"W_{role}" for role in ROLES)
+
+    @property
+    def transposed(self) -> bool:
+        """The projections stored input × output, Q = X W_q (conventions: {weights: in_out})."""
+        return self.conventions.weights == "in_out"
+
+    def _matrix(self, role: str):
+        """W_role as nn.Linear holds it (out × in), whatever the layout it is given in; None: no projection."""
+        W = self.weights.get(f"W_{role}")
+        return W.T if W is not None and self.transposed else W
 
     def init_weights(self) -> dict:
         weights = {}
+        layout = "in × out" if self.transposed else "out × in"
         for role in ROLES:
             W, b = getattr(self.p, f"W_{role}"), getattr(self.p, f"b_{role}")
             if W is not None:
                 if W.ndim != 2:
-                    raise EngineError(f"{self.name}: W_{role} must be a matrix (out × in), got shape {W.shape}")
+                    raise EngineError(f"{self.name}: W_{role} must be a matrix ({layout}), got shape {W.shape}")
                 weights[f"W_{role}"] = W
             if b is not None:
-                if W is None or b.reshape(-1).shape != (W.shape[0],):
-                    raise EngineError(f"{self.name}: b_{role} needs W_{role} and one entry per row of it")
+                outputs = None if W is None else W.shape[1 if self.transposed else 0]
+                if outputs is None or b.reshape(-1).shape != (outputs,):
+                    raise EngineError(f"{self.name}: b_{role} needs W_{role} and one entry per output of it "
+                                      f"({'column' if self.transposed else 'row'})")
                 weights[f"b_{role}"] = b.reshape(-1)
         if self.p.mask is not None and self.p.is_causal:
             raise EngineError(f"{self.name}: give either mask or is_causal, not both (as PyTorch)")
@@ -71,6 +87,7 @@ class Attention(Layer):
     def param_shapes(cls, sizes: dict) -> dict[str, tuple[int, ...]]:
         """W_q, W_k: d_k × d_model, W_v: d_v × d_model, with biases unless `bias: false`."""
         d, d_k, d_v = sizes["embed_dim"], sizes.get("d_k", sizes["embed_dim"]), sizes.get("d_v", sizes["embed_dim"])
+        # out × in as PyTorch; counting transposes the layout_weights under in_out
         shapes = {"W_q": (d_k, d), "W_k": (d_k, d), "W_v": (d_v, d)}
         if sizes.get("bias", True):
             shapes.update({"b_q": (d_k,), "b_k": (d_k,), "b_v": (d_v,)})
@@ -86,7 +103,7 @@ class Attention(Layer):
             raise EngineError(f"{self.name}: attention reads a sequence X (tokens × features), got shape {x.shape}")
         dims = {}
         for role in ROLES:
-            W = self.weights.get(f"W_{role}")
+            W = self._matrix(role)
             if W is not None and W.shape[1] != x.shape[1]:
                 raise EngineError(f"{self.name}: W_{role} takes {W.shape[1]} features, X has {x.shape[1]}")
             dims[role] = x.shape[1] if W is None else W.shape[0]
@@ -103,6 +120,9 @@ class Attention(Layer):
             return self.p.mask
         return [[not self.p.is_causal or j <= i for j in range(n)] for i in range(n)]
 
+    def conventions_used(self):
+        return [Phrase("convention.attention_in_out", {})] if self.transposed else []
+
     @property
     def masked(self) -> bool:
         return self.p.mask is not None or self.p.is_causal
@@ -112,7 +132,7 @@ class Attention(Layer):
 
     # forward and VJP, side by side
     def _project(self, x, role: str):
-        W, b = self.weights.get(f"W_{role}"), self.weights.get(f"b_{role}")
+        W, b = self._matrix(role), self.weights.get(f"b_{role}")
         out = x if W is None else tdot(x, W.T)
         return out if b is None else out + b
 
@@ -149,11 +169,12 @@ class Attention(Layer):
         g["q"], g["k"] = tdot(gS, p["K"]) * c, tdot(gS.T, p["Q"]) * c
         gx, grads = zeros(x.shape), {}
         for role in ROLES:
-            W = self.weights.get(f"W_{role}")
+            W = self._matrix(role)
             if W is None:
                 gx = gx + g[role]
                 continue
-            grads[f"W_{role}"] = tdot(g[role].T, x)
+            # ∂L/∂W = ∂L/∂Qᵀ X (out × in); stored in × out, its transpose Xᵀ ∂L/∂Q
+            grads[f"W_{role}"] = tdot(x.T, g[role]) if self.transposed else tdot(g[role].T, x)
             if f"b_{role}" in self.weights:
                 grads[f"b_{role}"] = g[role].sum(axis=0)
             gx = gx + tdot(g[role], W)
@@ -166,11 +187,13 @@ class Attention(Layer):
         return A * (gA - rowsum.reshape(-1, 1))
 
     def torch(self, x, weights):
-        """torch's own scaled_dot_product_attention after the projections (nn.Linear's layout)."""
+        """torch's own scaled_dot_product_attention after the projections (nn.Linear's layout: an
+        in × out weight is given transposed)."""
         def proj(role):
             if f"W_{role}" not in weights:
                 return x
-            return f"F.linear({x}, {weights[f'W_{role}']}, {weights.get(f'b_{role}', 'None')})"
+            W = weights[f"W_{role}"] + (".T" if self.transposed else "")
+            return f"F.linear({x}, {W}, {weights.get(f'b_{role}', 'None')})"
         options = ""
         if self.p.mask is not None:
             options += f", attn_mask=torch.tensor({self.p.mask})"
@@ -197,13 +220,15 @@ class Attention(Layer):
         for role, sym in zip(ROLES, (Q, K, V)):
             W = Sym("W", role, bold=True)
             if f"W_{role}" in self.weights:
-                form, bindings = mul(X, W.T), {X: val(flow.x), W.T: val(self.weights[f"W_{role}"].T)}
+                laid = W if self.transposed else W.T          # X W_q (in × out) or X W_qᵀ (out × in)
+                form, bindings = mul(X, laid), {X: val(flow.x), laid: val(self._matrix(role).T)}
                 if f"b_{role}" in self.weights:
                     b = Sym("b", role, bold=True)
                     form = Op("+", (form, b))
                     bindings[b] = val(self.weights[f"b_{role}"], "row")
+                text = Phrase("attention.projections_in_out" if self.transposed else "attention.projections", {})
                 steps.append(Step(lhs=sym, forms=[form], bindings=bindings, result=p[role.upper()],
-                                  text=None if steps else Phrase("attention.projections", {})))
+                                  text=None if steps else text))
         scale, bindings = self._scale_node(p["Q"].shape[1])
         bindings.update({Q: val(p["Q"]), K.T: val(p["K"].T)})
         steps.append(Step(lhs=S, forms=[mul(scale, mul(Q, K.T))], bindings=bindings, result=p["S"],
@@ -243,12 +268,13 @@ class Attention(Layer):
                 terms.append(d(sym))
                 continue
             if f"W_{role}" in grads:
-                steps.append(Step(lhs=d(W), forms=[mul(d(sym).T, X)],
-                                  bindings={d(sym).T: val(values[role].T), X: val(flow.x)}, result=grads[f"W_{role}"]))
+                form, bindings = (mul(X.T, d(sym)), {X.T: val(flow.x.T), d(sym): val(values[role])}) \
+                    if self.transposed else (mul(d(sym).T, X), {d(sym).T: val(values[role].T), X: val(flow.x)})
+                steps.append(Step(lhs=d(W), forms=[form], bindings=bindings, result=grads[f"W_{role}"]))
             if f"b_{role}" in grads:
                 steps.append(Step(lhs=d(Sym("b", role, bold=True)), forms=[call("colsum", d(sym))],
                                   bindings={d(sym): val(values[role])}, result=grads[f"b_{role}"], layout="row"))
-            terms.append(mul(d(sym), W))
+            terms.append(mul(d(sym), W.T if self.transposed else W))
         if want_input:
             steps.append(Step(lhs=d(X), forms=[Op("+", tuple(terms))], result=gx,
                               text=Phrase("attention.input_backward", {})))

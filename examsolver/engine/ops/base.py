@@ -124,6 +124,7 @@ class Layer:
     printed: ClassVar[dict] = {}            # how printers write that function: {"latex": …, "plain": …}
     size_symbols: ClassVar[dict] = {}       # counting: the letter of each size (hidden_size: d_h)
     count_options: ClassVar[tuple] = ()     # counting: options that are no sizes (an LSTM's biases: one/two)
+    layout_weights: ClassVar[tuple] = ()    # weight matrices `conventions: {weights: in_out}` stores in × out
     stats: dict = {}                        # statistics a forward pass computed (batchnorm's μ, σ², x̂)
     # spatial-size algebra (engine/shapes.py infers an image size through these)
     spatial: ClassVar[bool] = False         # has out_extent / in_extent / out_channels (conv2d, pooling)

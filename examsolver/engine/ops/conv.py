@@ -181,7 +181,8 @@ class Convolution(Layer):
         return {"x": (sizes.get("in_channels", 1),) + extent, "h": (sizes["out_channels"],) + out}
 
     def conventions_used(self):
-        return [Phrase(f"convention.{self.conventions.convolution}", {})]
+        layout = [Phrase("convention.kernels_in_out", {})] if self.conventions.weights == "in_out" else []
+        return [Phrase(f"convention.{self.conventions.convolution}", {})] + layout
 
     def input_channels(self) -> int | None:
         return self.kernels.shape[1] * self.groups

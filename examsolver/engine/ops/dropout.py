@@ -106,9 +106,8 @@ class Dropout(Layer):
         m = (flow.n or 1) - 1
         mask, x = Sym("m", bold=True), flow.x_sym
         bindings = {x: val(flow.x), mask: val(self.mask_of(m, flow.x)), Sym("p"): val(self.p.p)}
-        key = "forward" if self.p.train else "forward_eval"
         return [Step(lhs=flow.y_sym, forms=[self._form(x, mask)], bindings=bindings, result=flow.y,
-                     text=Phrase(f"{key}.dropout", {"layer": self.name, "p": self.p.p}))]
+                     text=self.phrase("forward"))]
 
     def backward_steps(self, flow: Flow, gy, gx, grads, want_input) -> list:
         if not want_input:
@@ -118,4 +117,9 @@ class Dropout(Layer):
         bindings = {g: val(gy, "row"), mask: val(self.mask_of(m, flow.x), "row"), Sym("p"): val(self.p.p)}
         return [Step(lhs=flow.d(flow.x_sym), forms=[self._form(g, mask)], bindings=bindings, result=gx,
                      layout="row", text=self.phrase("backward"))]
+
+    def phrase(self, direction: str) -> Phrase:
+        """Training: the mask; evaluation: the identity (inverted) or the scale 1 − p (plain)."""
+        mode = "" if self.p.train else "_eval" if self.inverted else "_eval_plain"
+        return Phrase(f"{direction}.dropout{mode}", {"layer": self.name, "p": self.p.p})
 

@@ -57,9 +57,11 @@ class Embedding(Layer):
         return f"F.embedding({x}.long(), {weights['W']}, padding_idx={self.p.padding_idx})"
 
     def conventions_used(self):
+        # W, one row per token, is input × output already (h = onehot(x) W): the layout leaves it as it is
+        out = [Phrase("convention.embedding_in_out", {})] if self.conventions.weights == "in_out" else []
         if self.padding is None:
-            return []
-        return [Phrase("convention.embedding_padding", {"layer": self.name, "index": self.padding})]
+            return out
+        return out + [Phrase("convention.embedding_padding", {"layer": self.name, "index": self.padding})]
 
     def _indices(self, x) -> list[int]:
         return [int(v) for v in np.asarray(x, dtype=object).flat]

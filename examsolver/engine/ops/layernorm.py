@@ -76,7 +76,10 @@ class LayerNorm(Layer):
                 f"eps={float(self.p.eps)!r})")
 
     def conventions_used(self):
-        return [Phrase("convention.layernorm", {"eps": self.p.eps})]
+        from examsolver.engine.ops.norm import affine_defaults
+
+        defaults = affine_defaults(self.name, self.p) if self.p.elementwise_affine else []
+        return [Phrase("convention.layernorm", {"eps": self.p.eps})] + defaults
 
     # forward and VJP, side by side (rows: the leading positions, each normalised on its own)
     def _rows(self, x):

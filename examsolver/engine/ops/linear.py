@@ -1,5 +1,7 @@
 """Fully connected layer: y = W x + b, W stored output × input (PyTorch, the 2022 slides).
 
+A layer given no b has no bias, as nn.Linear(bias=False): y = W x, no b to differentiate or update.
+
 The convention `weights: in_out` (courses in the Andrew Ng / MIT 6.036 tradition) stores
 W input × output with y = Wᵀx + b: W is kept as the spec gives it, so every weight, its
 gradient and its update is reported in the spec's layout (∂L/∂W = x ∂L/∂y, n_in × n_out).
@@ -11,7 +13,7 @@ import numpy as np
 from pydantic import Field
 
 from examsolver.engine.ops.base import MATRIX_NAME, Flow, Layer, MatrixArgs, NoParams, grouped, layer, val
-from examsolver.engine.tensor import tdot, zeros
+from examsolver.engine.tensor import tdot
 from examsolver.errors import EngineError
 from examsolver.mathnodes import Deriv, Transpose, mul
 from examsolver.solution import Step
@@ -34,6 +36,7 @@ class Linear(Layer):
     kind = "linear"
     Params = LinearParams
     count_options = ("bias",)              # counting: `bias: false` is an option, not a size
+    layout_weights = ("W",)
 
     MatrixArgs = LinearMatrixArgs
 
@@ -85,11 +88,17 @@ class Linear(Layer):
         W = self.p.W
         if W.ndim not in (1, 2):
             raise EngineError(f"{self.name}: W must be a matrix (or one row), got shape {W.shape}")
+        if self.p.b is None:
+            return {"W": W}
         out_shape = (W.shape[1 if self.transposed else 0],) if W.ndim == 2 else ()
-        b = self.p.b if self.p.b is not None else zeros(out_shape)
+        b = self.p.b
         if b.shape != out_shape and not (b.size == 1 and out_shape == ()):
             raise EngineError(f"{self.name}: b has shape {b.shape}, expected {out_shape} to match W")
         return {"W": W, "b": b.reshape(out_shape)}
+
+    @property
+    def biased(self) -> bool:
+        return "b" in self.weights
 
     def check_input(self, x):
         if x.ndim != 1 or x.shape[0] != self.in_features:
@@ -98,22 +107,28 @@ class Linear(Layer):
 
     # forward and VJP, side by side
     def forward_one(self, x):
-        return np.asarray(tdot(self._matrix(), x) + self.weights["b"], dtype=object)
+        y = tdot(self._matrix(), x)
+        return np.asarray(y + self.weights["b"] if self.biased else y, dtype=object)
 
     def torch(self, x, weights):
-        W, b = weights["W"], weights["b"]
-        return f"{x} @ {W}.T + {b}" if self.weights["W"].ndim == 2 and not self.transposed else f"{x} @ {W} + {b}"
+        W = weights["W"]
+        product = f"{x} @ {W}.T" if self.weights["W"].ndim == 2 and not self.transposed else f"{x} @ {W}"
+        return f"{product} + {weights['b']}" if self.biased else product
 
     def vjp_one(self, x, y, gy):
         gW = np.multiply.outer(gy, x)                 # ∂L/∂W = (∂L/∂y)ᵀ xᵀ
         gx = tdot(gy, self._matrix(), axes=np.ndim(gy))          # ∂L/∂x = ∂L/∂y W
         # input × output: ∂L/∂W = x ∂L/∂y, the transpose
-        return gx, {"W": gW.T if self.transposed else gW, "b": np.asarray(gy, dtype=object)}
+        grads = {"W": gW.T if self.transposed else gW}
+        if self.biased:
+            grads["b"] = np.asarray(gy, dtype=object)
+        return gx, grads
 
     def conventions_used(self):
         from examsolver.solution import Phrase
 
-        return [Phrase("convention.weights_in_out", {})] if self.transposed else []
+        layout = [Phrase("convention.weights_in_out", {})] if self.transposed else []
+        return layout + ([] if self.biased else [Phrase("convention.linear_no_bias", {})])
 
     def _W(self):
         """W as the formulas write it: W, or Wᵀ when stored input × output."""
@@ -124,18 +139,20 @@ class Linear(Layer):
     def formula(self, x):
         from examsolver.mathnodes import Op, Paren
 
-        return Op("+", (mul(self._W(), Paren(x) if isinstance(x, Op) else x), self.weight_sym("b")))
+        product = mul(self._W(), Paren(x) if isinstance(x, Op) else x)
+        return Op("+", (product, self.weight_sym("b"))) if self.biased else product
 
     def forward_steps(self, flow: Flow) -> list:
-        W, b = self.weight_sym("W"), self.weight_sym("b")
-        x = flow.x_sym
-        return [Step(lhs=flow.y_sym, forms=[mul(self._W(), x) + b],
-                     bindings={W: val(self.weights["W"], self.weight_layout("W")),
-                               x: val(flow.x), b: val(self.weights["b"])},
-                     result=flow.y, text=self.phrase("forward"))]
+        W, x = self.weight_sym("W"), flow.x_sym
+        form = mul(self._W(), x)
+        bindings = {W: val(self.weights["W"], self.weight_layout("W")), x: val(flow.x)}
+        if self.biased:
+            b = self.weight_sym("b")
+            form, bindings[b] = form + b, val(self.weights["b"])
+        return [Step(lhs=flow.y_sym, forms=[form], bindings=bindings, result=flow.y, text=self.phrase("forward"))]
 
     def backward_steps(self, flow: Flow, gy, gx, grads, want_input) -> list:
-        W, b = self.weight_sym("W"), self.weight_sym("b")
+        W = self.weight_sym("W")
         x, y = flow.x_sym, flow.y_sym
         gy_node = flow.d(y)
         gy_t = gy_node if np.ndim(gy) == 0 else gy_node.T
@@ -148,6 +165,7 @@ class Linear(Layer):
                             result=grads["W"], layout=self.weight_layout("W"), text=self.phrase("backward") if first else None))
             first = False
         if "b" in grads:
+            b = self.weight_sym("b")
             out.append(Step(lhs=flow.d(b), forms=[mul(gy_node, Deriv(y, b)), gy_node],
                             bindings={gy_node: val(gy, "row")}, result=grads["b"], layout="row",
                             text=self.phrase("backward") if first else None))

@@ -39,6 +39,13 @@ class BatchNormParams(NoParams):
     running_var: Tensor | None = None
 
 
+def affine_defaults(layer: str, params) -> list[Phrase]:
+    """γ and β not given start at PyTorch's 1 and 0 (they are parameters all the same): said once."""
+    names = ", ".join(sym for key, sym in (("gamma", "γ"), ("beta", "β")) if getattr(params, key) is None
+                      and (key == "gamma" or getattr(params, "bias", True)))
+    return [Phrase("convention.affine_defaults", {"layer": layer, "names": names})] if names else []
+
+
 @layer
 class BatchNorm(Layer):
     kind = "batchnorm"
@@ -146,7 +153,7 @@ class BatchNorm(Layer):
                Phrase(f"convention.batchnorm_backward_{self.conventions.batchnorm_backward}", {})]
         if self.tracks:
             out.append(Phrase("convention.batchnorm_running", {"m": self.p.momentum}))
-        return out
+        return out + (affine_defaults(self.name, self.p) if self.p.affine else [])
 
     # forward and VJP, side by side
     def forward(self, xs: list) -> list:

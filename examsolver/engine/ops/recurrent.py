@@ -91,6 +91,10 @@ def _present(nodes: dict, *keys) -> list:
     return [next(nodes[k] for k in keys if k in nodes)] if any(k in nodes for k in keys) else []
 
 
+def _bias_keys(unit) -> list:
+    return [k for k in unit.weights if k.startswith("b")]
+
+
 def as_sequence(x: np.ndarray, d: int, name: str) -> np.ndarray:
     """A sequence as T × d (a flat list is a sequence of scalars when d = 1)."""
     if x.ndim == 1 and d == 1:
@@ -145,6 +149,10 @@ class Recurrent(Layer):
     units: list = []               # a stack's cells; empty for a single cell
 
     def init_weights(self) -> dict:
+        if self.conventions.weights == "in_out":       # its steps write W x with W as PyTorch holds it
+            raise EngineError(f"{self.name}: conventions: {{weights: in_out}} is not implemented for recurrent "
+                              f"cells: give W_hh and {self.layout_weights[0]} in PyTorch's layout (output × input) "
+                              f"and the problem without that convention")
         if self.p.layers is None:
             return self.unit_weights()
         dirs = 2 if self.p.bidirectional else 1
@@ -163,6 +171,9 @@ class Recurrent(Layer):
                                   f"({dirs} × {self.units[0].hidden}), W_ih has {unit.input_size} columns")
             if k == 1 and self.units and unit.input_size != self.units[0].input_size:
                 raise EngineError(f"{unit.name}: {unit.input_size} input columns, layer1 has {self.units[0].input_size}")
+            if self.units and _bias_keys(unit) != _bias_keys(self.units[0]):
+                raise EngineError(f"{unit.name}: biases {', '.join(_bias_keys(unit)) or 'none'}, layer1 has "
+                                  f"{', '.join(_bias_keys(self.units[0])) or 'none'} (PyTorch's one `bias` for all)")
             self.units.append(unit)
         return {f"{u.short}.{key}": w for u in self.units for key, w in u.weights.items()}
 
@@ -174,14 +185,32 @@ class Recurrent(Layer):
         """The unit's name without the layer's (layer1_reverse)."""
         return self.name.rpartition(".")[2]
 
+    single_bias: ClassVar[str] = ""     # the one-bias form's key (b_h, b), beside PyTorch's pair b_ih, b_hh
+    zero_biases: tuple = ()             # biases `bias: true` added at zero (stated in the solution)
+
     def _biases(self, given: dict, size: int) -> dict:
-        """The bias vectors present: none (bias: false), the given ones, or zeros for the default form."""
-        given = {k: v for k, v in given.items() if v is not None}
-        if not self.p.bias:
+        """The bias vectors: those given and no others (a bias not given is no bias, as PyTorch's
+        bias=False); `bias: true` adds the cell's usual ones (default_biases) at zero where not given,
+        `bias: false` takes none.  One of PyTorch's pair alone is refused: say which form is meant."""
+        given = {k: _vector(v, size, k, self.name) for k, v in given.items() if v is not None}
+        if self.p.bias is False:
             if given:
                 raise EngineError(f"{self.name}: bias: false takes no {', '.join(given)}")
             return {}
-        return {k: _vector(v, size, k, self.name) for k, v in given.items()}
+        if self.single_bias in given and len(given) > 1:
+            raise EngineError(f"{self.name}: one bias {self.single_bias} or PyTorch's two, b_ih and b_hh, not both")
+        pair = ("b_ih", "b_hh")
+        partial = len(given) == 1 and next(iter(given)) in pair
+        if not self.p.bias:
+            if partial:
+                raise EngineError(f"{self.name}: {next(iter(given))} without its pair: give both b_ih and b_hh "
+                                  f"(PyTorch's two), {self.single_bias} alone (one bias), or bias: true (the "
+                                  f"missing one zero)")
+            return given
+        usual = pair if partial or not given and self.default_biases == "two" else \
+            (self.single_bias,) if not given else tuple(given)
+        self.zero_biases = tuple(k for k in usual if k not in given)
+        return {k: given[k] if k in given else zeros((size,)) for k in usual}
 
     @property
     def hidden(self) -> int:
@@ -358,9 +387,11 @@ class Recurrent(Layer):
             phrases.append(Phrase("convention.stacked_rnn", {"layers": self.p.num_layers}))
         if self.p.bidirectional:
             phrases.append(Phrase("convention.bidirectional_rnn", {}))
-        bias_form = (self.units or [self])[0].bias_form
-        if bias_form:
-            phrases.append(Phrase(f"convention.{bias_form}", {}))
+        first = (self.units or [self])[0]
+        if first.bias_form:
+            phrases.append(Phrase(f"convention.{first.bias_form}", {}))
+        if first.zero_biases:
+            phrases.append(Phrase("convention.zero_biases", {"layer": self.name, "names": ", ".join(first.zero_biases)}))
         return phrases
 
     def convention_args(self) -> dict:
@@ -423,7 +454,7 @@ class Stacking(NoParams):
 
     num_layers: int = Field(1, ge=1, le=8)
     bidirectional: bool = False
-    bias: bool = True
+    bias: bool | None = None            # None: the biases given; true: PyTorch's, zero where not given
 
     @model_validator(mode="after")
     def _one_form(self):
@@ -480,6 +511,8 @@ class RNN(Recurrent):
         return f", nonlinearity={self.p.activation!r}"
 
     default_biases = "one"
+    single_bias = "b_h"
+    layout_weights = ("W_xh", "W_hh", "W_hy")
 
     def unit_weights(self) -> dict:
         W_hh = self.p.W_hh
@@ -490,15 +523,7 @@ class RNN(Recurrent):
         if W_xh.shape[0] != H:
             raise EngineError(f"{self.name}: W_xh has {W_xh.shape[0]} rows, W_hh has {H}")
         biases = self._biases({"b_h": self.p.b_h, "b_ih": self.p.b_ih, "b_hh": self.p.b_hh}, H)
-        if "b_h" in biases and len(biases) > 1:
-            raise EngineError(f"{self.name}: one bias b_h or PyTorch's two, b_ih and b_hh, not both")
-        if self.p.bias and not biases:
-            biases = {"b_h": zeros((H,))}           # the slides' one bias, zero when not given
-        if set(biases) & {"b_ih", "b_hh"}:
-            biases = {k: biases.get(k, zeros((H,))) for k in ("b_ih", "b_hh")}
-            self.bias_form = "rnn_two_biases"
-        elif not biases:
-            self.bias_form = "no_bias"
+        self.bias_form = "rnn_two_biases" if "b_ih" in biases else "" if biases else "no_bias"
         self.h0 = _vector(self.p.h0, H, "h0", self.name) if self.p.h0 is not None else zeros((H,))
         self.f = elementwise(self.p.activation, self.conventions)
         return {"W_hh": W_hh, "W_xh": W_xh, **biases}
@@ -533,7 +558,8 @@ class RNN(Recurrent):
                 f"batch_first=True)", params)
 
     def torch_step(self, x, state, weights, t):
-        a = f"{state['h']} @ {weights['W_hh']}.T + {x} @ {weights['W_xh']}.T + {weights['b_h']}"
+        biases = "".join(f" + {weights[k]}" for k in ("b_h", "b_ih", "b_hh") if k in self.weights)
+        a = f"{state['h']} @ {weights['W_hh']}.T + {x} @ {weights['W_xh']}.T{biases}"
         return [(f"a{t}", a), (f"h{t}", self.f.torch(f"a{t}", {}))]
 
     # parameter count
@@ -574,6 +600,8 @@ class Gated(Recurrent):
 
     gate_names: tuple = ()
     gated = True
+    single_bias = "b"
+    layout_weights = ("W_ih", "W_hh")
 
     def unit_weights(self) -> dict:
         g = self.gates
@@ -586,10 +614,6 @@ class Gated(Recurrent):
         if W_ih.shape[0] != g * H:
             raise EngineError(f"{self.name}: W_ih has {W_ih.shape[0]} rows, expected {g}·{H} = {g * H}")
         biases = self._biases({"b_ih": self.p.b_ih, "b_hh": self.p.b_hh, "b": self.p.b}, g * H)
-        if "b" in biases and len(biases) > 1:
-            raise EngineError(f"{self.name}: one bias b per gate or PyTorch's two, b_ih and b_hh, not both")
-        if self.p.bias and "b" not in biases:            # PyTorch's two, zero where not given
-            biases = {k: biases.get(k, zeros((g * H,))) for k in ("b_ih", "b_hh")}
         self.bias_form = "gated_one_bias" if "b" in biases else "" if biases else "no_bias"
         weights = {"W_ih": W_ih, "W_hh": W_hh, **biases}
         self.h0 = _vector(self.p.h0, H, "h0", self.name) if self.p.h0 is not None else zeros((H,))
@@ -631,11 +655,15 @@ class Gated(Recurrent):
         """σ or tanh of W_i· x + b_i· + W_h· h + b_h·, each block the gate's rows of the stacked weights."""
         k, H = self.gate_names.index(name), self.hidden
         rows = f"[{k * H}:{(k + 1) * H}]"
-        hidden = f"{h} @ {weights['W_hh']}{rows}.T + {weights['b_hh']}{rows}"
+
+        def biases(*keys) -> str:               # the biases the cell has
+            return "".join(f" + {weights[key]}{rows}" for key in keys if key in self.weights)
+
+        hidden = f"{h} @ {weights['W_hh']}{rows}.T{biases('b_hh')}"
         if reset is not None:
             hidden = f"{reset} * ({hidden})"
         fn = self.tanh if name in ("g", "n") else self.sigmoid
-        return fn.torch(f"{x} @ {weights['W_ih']}{rows}.T + {weights['b_ih']}{rows} + {hidden}", {})
+        return fn.torch(f"{x} @ {weights['W_ih']}{rows}.T{biases('b_ih', 'b')} + {hidden}", {})
 
     def gate(self, graph, name: str, x, h, t: int, reset=None):
         fn = self.tanh if name in ("g", "n") else self.sigmoid
