@@ -10,6 +10,8 @@ forward(inputs), backward_inputs(grads), backward_params(grads).
 User symbols keep their names in the code (it is read by students); every name the generator
 adds itself starts with an underscore, which no symbol name can (they start with a letter), and
 the code calls no builtin a symbol could shadow, so no declared name can change what it computes.
+A name reaches the code only when it is a plain identifier (`_plain`: the spec's schema asks the
+same, this is the printer's own guard), and text in docstrings is escaped (examsolver.pysource).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import textwrap
 from functools import lru_cache
 
 from examsolver.errors import EngineError
+from examsolver.pysource import escaped, is_plain_name, literal
 
 SIGMOID_HELPER = '''
 def _sigmoid(x):
@@ -70,10 +73,24 @@ class NoNumericForm(EngineError):
     """The spec asks for code or a plot of an expression numpy cannot compute (J(θ) left unspecified)."""
 
 
+class UnsafeName(EngineError):
+    """A name that cannot stand in generated code as it is."""
+
+
+def _plain(name: str) -> str:
+    """name, written into code as it is: a plain identifier, else refused."""
+    if not is_plain_name(name):
+        raise UnsafeName(f"{name!r} cannot name anything in generated code (ASCII letters, digits and _, "
+                         "a letter first, no Python keyword)")
+    return name
+
+
 def to_numpy(expr) -> str:
     """One numpy expression; names are the sympy symbols' names."""
     from sympy.printing.codeprinter import PrintMethodNotImplementedError
 
+    for symbol in expr.free_symbols:
+        _plain(symbol.name)
     try:
         return _printer_class()().doprint(expr)
     except PrintMethodNotImplementedError:      # e.g. J(θ), a function the spec leaves unspecified
@@ -113,21 +130,22 @@ def activation_layer(class_name: str, f, x) -> tuple[str, list[str]]:
     from examsolver.engine.symfuncs import recognize, tidy
 
     df = tidy(recognize(sp.diff(f, x)))
+    class_name, x_name = _plain(class_name), _plain(x.name)
     body = f'''
 class {class_name}(Layer):
-    """y = {sp.sstr(f)} elementwise; tensors of any rank and shape."""
+    """y = {escaped(sp.sstr(f))} elementwise; tensors of any rank and shape."""
 
-    def __init__(self, name="{class_name.lower()}"):
+    def __init__(self, name={literal(class_name.lower())}):
         self.name = name
         self.has_params = False
 
     def forward(self, inputs):
         self.inputs = np.asarray(inputs, dtype=np.float64)
-        {x.name} = self.inputs
+        {x_name} = self.inputs
         return {_elementwise(f, x)}
 
     def backward_inputs(self, grads):
-        {x.name} = self.inputs
+        {x_name} = self.inputs
         return grads * {_elementwise(df, x)}
 
     def backward_params(self, grads):
@@ -144,6 +162,9 @@ def equations_layer(class_name: str, inputs: list, params: list, outputs: list) 
     from examsolver.engine.symfuncs import recognize, tidy
 
     outputs = [recognize(q) for q in outputs]
+    class_name = _plain(class_name)
+    for symbol in [*inputs, *params]:
+        _plain(symbol.name)
     unpack_in = "\n".join(f"{p.name} = inputs[..., {j}]" for j, p in enumerate(inputs))
     unpack_w = (", ".join(w.name for w in params) + (",", "")[len(params) > 1] + " = self.params") if params \
         else "pass  # no parameters"
@@ -163,13 +184,13 @@ def equations_layer(class_name: str, inputs: list, params: list, outputs: list) 
     indent = "        "
     body = f'''
 class {class_name}(Layer):
-    """{"; ".join(f"q{i + 1} = {sp.sstr(q)}" for i, q in enumerate(outputs))}.
+    """{escaped("; ".join(f"q{i + 1} = {sp.sstr(q)}" for i, q in enumerate(outputs)))}.
 
     inputs: array (..., {len(inputs)}) holding {", ".join(p.name for p in inputs)} (any batch shape);
     params: [{", ".join(w.name for w in params)}].  Parameter gradients are summed over the batch.
     """
 
-    def __init__(self, params, name="{class_name.lower()}"):
+    def __init__(self, params, name={literal(class_name.lower())}):
         self.params = np.asarray(params, dtype=np.float64)
         self.name = name
         self.has_params = True
@@ -213,18 +234,19 @@ def loss_function(name: str, loss, z, inputs: list, reduction: str) -> tuple[str
     from examsolver.engine.symfuncs import tidy
 
     grad = tidy(sp.diff(loss, z))
-    args = ", ".join(v.name for v in inputs)
+    name, z_name = _plain(name), _plain(z.name)
+    args = ", ".join(_plain(v.name) for v in inputs)
     convert = "\n".join(f"    {v.name} = np.asarray({v.name}, dtype=np.float64)" for v in inputs)
     scale = "1.0 / _size" if reduction == "mean" else "1.0"
     reduce = "np.mean" if reduction == "mean" else "np.sum"
     body = f'''
 def {name}({args}):
-    """Loss {sp.sstr(loss)} over a batch of any size ({reduction} over all entries),
-    and its gradient with respect to {z.name} (same shape as {z.name})."""
+    """Loss {escaped(sp.sstr(loss))} over a batch of any size ({reduction} over all entries),
+    and its gradient with respect to {z_name} (same shape as {z_name})."""
 {convert}
-    _size = {z.name}.size
-    _loss = {reduce}(np.broadcast_to({to_numpy(loss)}, {z.name}.shape))
-    _grad = np.broadcast_to({to_numpy(grad)}, {z.name}.shape) * ({scale})
+    _size = {z_name}.size
+    _loss = {reduce}(np.broadcast_to({to_numpy(loss)}, {z_name}.shape))
+    _grad = np.broadcast_to({to_numpy(grad)}, {z_name}.shape) * ({scale})
     return _loss, _grad
 '''
     return _header(body) + body, _stability_notes(loss, grad)
@@ -234,7 +256,8 @@ def sample(expr, x, grid):
     """expr at the float points of grid, through the same stable printer (for plots)."""
     import numpy as np
 
-    source = f"def _f({x.name}):\n    return np.broadcast_to({to_numpy(expr)}, {x.name}.shape)\n"
+    x_name = _plain(x.name)
+    source = f"def _f({x_name}):\n    return np.broadcast_to({to_numpy(expr)}, {x_name}.shape)\n"
     namespace: dict = {}
     exec(compile(_header(source) + source, "<examsolver-sample>", "exec"), namespace)   # code we generated
     with np.errstate(all="ignore"):
