@@ -376,8 +376,9 @@ class DocumentBuilder:
             formulas.append(markup)
             return f"{mark}{len(formulas) - 1}\x00"
 
-        sentence = translate(localized_phrase(phrase, self.sep), self.lang, lambda node: held(self.node_in_sentence(node)),
-                             lambda latex: held(self.formula(latex)), self.sep, lambda name: held(self.identifier(name)))
+        sentence = translate(localized_phrase(phrase, self.sep), self.lang,
+                             lambda node: held(self.node_in_sentence(node)), lambda latex: held(self.formula(latex)),
+                             self.sep, lambda name: held(self.identifier(name)))
         escaped = self.escape(sentence)
         return re.sub(f"{mark}(\\d+)\x00", lambda m: formulas[int(m.group(1))], escaped).replace("\x00", "")
 

@@ -73,7 +73,7 @@ _SCRIPT_STARTS = set(_PRIMES) | set(SUPERSCRIPTS) | set(SUBSCRIPTS) | {"^", "_"}
 _NO_ARGUMENT = {None, "}", "&", "\\\\", "\\end", "\\left", "\\right"} | _SCRIPT_STARTS
 _UNCLOSED = {"}": "unbalanced braces", "\\end": "\\begin without \\end", "]": "\\sqrt[ without ]"}
 MAX_DEPTH = 20              # groups and arguments inside each other (TeX allows 255, Python's stack less)
-MATRIX_COLUMNS = 10         # amsmath's MaxMatrixCols
+MATRIX_COLUMNS = 100        # the documents' MaxMatrixCols (templates/preamble.tex.j2)
 
 
 class InlineMathError(ExamsolverError):
@@ -217,7 +217,11 @@ class _Latex(_Reader):
         self.text, self.depth = text, 0
 
     def formula(self) -> str:
-        return self.group(None).strip()
+        """The whole formula, without its outer spaces (tokens: a control space `\\ ` stays whole)."""
+        while self.toks and self.toks[-1] == " ":
+            self.toks.pop()
+        self.skip_spaces()
+        return self.group(None)
 
     def group(self, stop: str | None, matrix: bool = False) -> str:
         """Atoms and their scripts up to the token stop (left for the caller); `&` and `\\\\` only in a
@@ -374,7 +378,8 @@ class _Latex(_Reader):
                 name += self.take()
             self.take() if self.peek() == "}" else None
         if name not in _ENVIRONMENTS:
-            raise _refuse(f"unknown environment {name[:20]!r} after {owner} (allowed: {', '.join(sorted(_ENVIRONMENTS))})")
+            allowed = ", ".join(sorted(_ENVIRONMENTS))
+            raise _refuse(f"unknown environment {name[:20]!r} after {owner} (allowed: {allowed})")
         return name
 
 

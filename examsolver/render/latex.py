@@ -138,7 +138,7 @@ class LatexBuilder(DocumentBuilder):
         return escape(text)
 
     def inline(self, latex: str) -> str:
-        return f"${latex}$"
+        return f"${latex}$" if latex else ""        # $$ would open displayed math
 
     def words_in_math(self, words: str) -> str:
         return escape(words)

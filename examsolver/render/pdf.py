@@ -63,7 +63,8 @@ def compile_pdf(tex: str, figures: dict, target: Path, full: bool = True, log_to
             (build_dir / name).write_bytes(data)
         flags = ["-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "-no-shell-escape"]
         # -norc: no latexmkrc can put shell escape back (or change the command that runs)
-        command = ["latexmk", "-norc", "-pdf", "-silent", *flags, "main.tex"] if full else ["pdflatex", *flags, "main.tex"]
+        command = ["latexmk", "-norc", "-pdf", "-silent", *flags, "main.tex"] if full else \
+            ["pdflatex", *flags, "main.tex"]
         try:
             run = subprocess.run(command, cwd=build_dir, env=tex_environment(), capture_output=True, encoding="utf-8",
                                  errors="replace", timeout=TIMEOUT, stdin=subprocess.DEVNULL)
