@@ -310,3 +310,21 @@ def test_pdf_of_hostile_text_holds_it_as_text_and_reads_and_writes_nothing(tmp_p
 def test_figure_file_names_are_safe_words():
     assets = Assets(prefix="my exam {1}%$#~_ č-")
     assert assets.add("pdf", b"") == "my-exam--1-----_---fig1.pdf"
+
+
+def test_names_a_spec_gives_results_are_written_in_formulas_as_their_characters(tmp_path, monkeypatch):
+    """A result's `name:` becomes the symbol of an equation: TeX reads none of it as a command."""
+    need(*TEX_TOOLS)
+    secret = tmp_path / "secret.tex"
+    secret.write_text("SECRET-CONTENTS-7f3a\n")
+    name = f"\\input{{{secret}}}^^5c_x_y%#&$~{{}}"
+    spec = tmp_path / "names.yaml"
+    spec.write_text(yaml.safe_dump({"id": "names", "kind": "symbolic", "title": {"en": "names"}, "symbols": ["x"],
+                                    "tasks": [{"evaluate": {"of": ["x**2"], "at": {"x": 2}, "names": [name]}},
+                                              {"simplify": {"of": "x + x", "name": name + "2"}}]}))
+    for fmt in ("tex", "beamer"):
+        result = _run(["solve", str(spec), "--pdf", "-f", fmt, "--lang", "en", "-o", f"out-{fmt}"], tmp_path,
+                      monkeypatch)
+        assert result.exit_code == 0, result.output
+        shown = _pdf_text(next((tmp_path / f"out-{fmt}").glob("*.pdf")))
+        assert "SECRET" not in shown and "input{/" in shown.replace(" ", "")
