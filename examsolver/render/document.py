@@ -10,6 +10,7 @@ LaTeX printer, the same composer every other format uses.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,10 @@ class Assets:
     files: dict = field(default_factory=dict)      # file name → bytes
 
     def add(self, suffix: str, data: bytes) -> str:
-        name = f"{self.prefix}fig{len(self.files) + 1}.{suffix}"
+        """The file's name: letters, digits, - and _ only, so it is the same word in a path, in LaTeX's
+        \\includegraphics and in Markdown."""
+        prefix = re.sub(r"[^A-Za-z0-9_-]", "-", self.prefix)
+        name = f"{prefix}fig{len(self.files) + 1}.{suffix}"
         self.files[name] = data
         return name
 
@@ -344,7 +348,11 @@ class DocumentBuilder:
         """A `$…$` formula of a statement or a phrase: rebuilt from its allowed tokens, then inline."""
         from examsolver.render.inline import to_latex
 
-        return self.inline(to_latex(latex, self.sep))
+        return self.inline(to_latex(latex, self.sep, self.words_in_math))
+
+    def words_in_math(self, words: str) -> str:
+        """The words of a formula's `\\text{…}` (no character special to TeX can be in them)."""
+        return words
 
     def table(self, header: list[str], rows: list[list[str]], caption: str | None) -> str:
         raise NotImplementedError
@@ -362,22 +370,17 @@ class DocumentBuilder:
     def text(self, phrase: Phrase) -> str:
         """The translated sentence, escaped, with formula arguments as inline math."""
         formulas: list[str] = []
+        mark = f"\x00{secrets.token_hex(8)}:"     # a placeholder that spec text in the sentence cannot forge
 
-        def hold(node) -> str:
-            formulas.append(self.node_in_sentence(node))
-            return f"\x00{len(formulas) - 1}\x00"
+        def held(markup: str) -> str:
+            formulas.append(markup)
+            return f"{mark}{len(formulas) - 1}\x00"
 
-        def hold_formula(latex: str) -> str:
-            formulas.append(self.formula(latex))
-            return f"\x00{len(formulas) - 1}\x00"
-
-        def hold_code(name: str) -> str:
-            formulas.append(self.identifier(name))
-            return f"\x00{len(formulas) - 1}\x00"
-
-        sentence = translate(localized_phrase(phrase, self.sep), self.lang, hold, hold_formula, self.sep, hold_code)
+        sentence = translate(localized_phrase(phrase, self.sep), self.lang,
+                             lambda node: held(self.node_in_sentence(node)), lambda latex: held(self.formula(latex)),
+                             self.sep, lambda name: held(self.identifier(name)))
         escaped = self.escape(sentence)
-        return re.sub("\x00(\\d+)\x00", lambda m: formulas[int(m.group(1))], escaped)
+        return re.sub(f"{mark}(\\d+)\x00", lambda m: formulas[int(m.group(1))], escaped).replace("\x00", "")
 
     def cell(self, value) -> str:
         if isinstance(value, Phrase):

@@ -21,7 +21,11 @@ from examsolver.solution import Code, Figure, Step, Table
 
 _SPECIAL = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "$": "\\$", "&": "\\&", "#": "\\#", "%": "\\%",
             "_": "\\_", "^": "\\textasciicircum{}", "~": "\\textasciitilde{}", '"': "\\textquotedbl{}",
-            "\t": " ", "\r": "", "\u0302": ""}
+            "`": "\\textasciigrave{}", "[": "{[}", "]": "{]}", "\n": " ", "\t": " ", "\r": " ", "\u0302": ""}
+# (a bracket braced: text never becomes the optional argument of \\item or \\\\; a line break a space:
+# a title or a table cell never ends its paragraph)
+# Pairs the T1 fonts join into one glyph (-- is –, '' is ”, << is «, ,, is „): kept apart, each as written.
+_LIGATURES = set("-'<>,")
 
 _MATH_SYMBOLS = dict(UNICODE_MATH)
 _MATH_SYMBOLS.update({s: f"^{{{d}}}" for s, d in SUPERSCRIPTS.items()})
@@ -48,24 +52,28 @@ _CYRILLIC = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъы
 _CYRILLIC.update({k.upper(): v.capitalize() for k, v in _CYRILLIC.items()})
 _TEXT_SYMBOLS = {"⚠": "\\textbf{!}", "✓": "\\ensuremath{\\checkmark}", "✗": "\\ensuremath{\\times}",
                  "•": "\\textbullet{}", "€": "EUR", "\u00a0": "~", "\u2009": "\\,", "\u202f": "\\,"}
-# Typeset directly by inputenc (utf8) with T1/TS1 fonts: Latin-1, Latin Extended-A, punctuation.
+# Typeset directly by inputenc (utf8) with T1/TS1 fonts: Latin-1, Latin Extended-A (but for the letters
+# T1 lacks), punctuation.
 _PASS = set("–—…‘’“”„‚«»†‡‰")
+_NOT_IN_T1 = set("ĦħĸĿŀŉŦŧſ")
 
 
 def escape(text: str) -> str:
     """Spec or catalog text → LaTeX that typesets those characters, and nothing else."""
     out = []
-    for ch in text:
+    for i, ch in enumerate(text):
         if ch in _SPECIAL:
             out.append(_SPECIAL[ch])
+        elif ch in _LIGATURES and text[i + 1:i + 2] == ch:
+            out.append(ch + "{}")
         elif ch in _MATH_SYMBOLS:
             out.append(f"\\ensuremath{{{_MATH_SYMBOLS[ch]}}}")
         elif ch in _TEXT_SYMBOLS:
             out.append(_TEXT_SYMBOLS[ch])
         elif ch in _CYRILLIC:
             out.append(_CYRILLIC[ch])
-        elif ord(ch) < 0x180 or ch in _PASS or ch == "\x00":
-            out.append(ch if ch.isprintable() or ch in "\n\x00" else " ")
+        elif (ord(ch) < 0x180 or ch in _PASS) and ch not in _NOT_IN_T1:
+            out.append(ch if ch.isprintable() or ch == "\x00" else " ")
         elif _script_letter(ch):
             out.append(f"\\ensuremath{{{_script_letter(ch)}}}")
         else:
@@ -115,7 +123,7 @@ def escape_code(source: str) -> str:
             out.append(special[ch])
         elif ch in _MATH_SYMBOLS:
             out.append(f"\\ensuremath{{{_MATH_SYMBOLS[ch]}}}")
-        elif ord(ch) < 0x180 or ch in _PASS:
+        elif (ord(ch) < 0x180 or ch in _PASS) and ch not in _NOT_IN_T1:
             out.append(ch if ch.isprintable() or ch == "\n" else " ")
         else:
             out.append(f"[U+{ord(ch):04X}]")
@@ -130,7 +138,10 @@ class LatexBuilder(DocumentBuilder):
         return escape(text)
 
     def inline(self, latex: str) -> str:
-        return f"${latex}$"
+        return f"${latex}$" if latex else ""        # $$ would open displayed math
+
+    def words_in_math(self, words: str) -> str:
+        return escape(words)
 
     def identifier(self, name: str) -> str:
         return "\\texttt{" + escape(name) + "}"

@@ -326,6 +326,25 @@ def _hashable(node) -> bool:
         return False
 
 
+# A name a spec wrote (a result's `name:`, "dL/dz(z=1)") in a formula: each character as itself, never
+# read as TeX (math-mode escapes, which MathJax reads as LaTeX does); other Unicode as U+XXXX.
+_NAME_SPECIAL = {"\\": "\\backslash ", "{": "\\{", "}": "\\}", "$": "\\$", "&": "\\&", "#": "\\#", "%": "\\%",
+                 "_": "\\_", "^": "\\hat{}", "~": "\\sim ", '"': "''", "`": "'"}
+
+
+def latex_name(name: str) -> str:
+    from examsolver.render.inline import UNICODE_MATH
+
+    def char(ch: str) -> str:
+        if ch in _NAME_SPECIAL:
+            return _NAME_SPECIAL[ch]
+        if ch in UNICODE_MATH:
+            return UNICODE_MATH[ch] + " "
+        return ch if ch.isascii() and ch.isprintable() else f"[U+{ord(ch):04X}]"
+
+    return "".join(char(ch) for ch in name)
+
+
 class LatexPrinter(Printer):
     minus = "-"
     infinity = "\\infty"
@@ -381,13 +400,13 @@ class LatexPrinter(Printer):
             text = GREEK[base][0]
             text = f"\\boldsymbol{{{text}}}" if node.bold else text
         else:
-            text = f"\\mathbf{{{base}}}" if node.bold else base
+            text = f"\\mathbf{{{latex_name(base)}}}" if node.bold else latex_name(base)
         if node.hat:
             text = f"\\hat{{{text}}}"
         if node.sub:
-            text += f"_{{{node.sub}}}"
+            text += f"_{{{latex_name(node.sub)}}}"
         if node.sup:
-            sup = "\\text{UPD}" if node.sup == "UPD" else node.sup
+            sup = "\\text{UPD}" if node.sup == "UPD" else latex_name(node.sup)
             text += f"^{{{sup}}}"
         return text
 
@@ -398,7 +417,7 @@ class LatexPrinter(Printer):
         if node.fn == "sqrt":
             return f"\\sqrt{{{args}}}"
         letter = len(node.fn.rstrip("'")) == 1          # a function known by its letter, f and f', is italic
-        name = self.functions.get(node.fn, node.fn if letter else f"\\mathrm{{{node.fn}}}")
+        name = self.functions.get(node.fn, latex_name(node.fn) if letter else f"\\mathrm{{{latex_name(node.fn)}}}")
         return f"{name}\\left({args}\\right)"
 
 

@@ -1,7 +1,11 @@
 """PDF through latexmk + pdfLaTeX, compiled in a temporary directory and moved in whole.
 
-The .tex comes from untrusted specs, so it runs with shell escape off and with
--halt-on-error; a failed compile leaves no PDF, only its log beside the target.
+The .tex comes from untrusted specs.  Its text is escaped and its formulas rebuilt from an
+allow-list (render/latex.py, render/inline.py); should anything still slip through, TeX runs with
+shell escape off and in kpathsea's paranoid mode (openin_any=p, openout_any=p: no absolute path,
+no `..`, no dot file), so it can read and write only inside its fresh build directory (and read
+the TeX installation), and with -halt-on-error; a failed compile leaves no PDF, only its log beside
+the target.
 """
 
 from __future__ import annotations
@@ -57,11 +61,12 @@ def compile_pdf(tex: str, figures: dict, target: Path, full: bool = True, log_to
         (build_dir / "main.tex").write_text(tex, encoding="utf-8")
         for name, data in figures.items():
             (build_dir / name).write_bytes(data)
-        env = {**os.environ, "max_print_line": "1000", "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
         flags = ["-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "-no-shell-escape"]
-        command = ["latexmk", "-pdf", "-silent", *flags, "main.tex"] if full else ["pdflatex", *flags, "main.tex"]
+        # -norc: no latexmkrc can put shell escape back (or change the command that runs)
+        command = ["latexmk", "-norc", "-pdf", "-silent", *flags, "main.tex"] if full else \
+            ["pdflatex", *flags, "main.tex"]
         try:
-            run = subprocess.run(command, cwd=build_dir, env=env, capture_output=True, encoding="utf-8",
+            run = subprocess.run(command, cwd=build_dir, env=tex_environment(), capture_output=True, encoding="utf-8",
                                  errors="replace", timeout=TIMEOUT, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise CompileError(f"latexmk took more than {TIMEOUT} s on {target.name}") from None
@@ -75,6 +80,14 @@ def compile_pdf(tex: str, figures: dict, target: Path, full: bool = True, log_to
         if log_to is not None:
             write_atomic(log_to, log_text)
     return time.monotonic() - start
+
+
+def tex_environment() -> dict:
+    """The environment TeX runs in: paranoid file access, no shell escape, no output directory of the
+    user's that TeX could also write to, reproducible dates and a long log line."""
+    env = {k: v for k, v in os.environ.items() if k != "TEXMFOUTPUT"}
+    return {**env, "openin_any": "p", "openout_any": "p", "shell_escape": "f", "max_print_line": "1000",
+            "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
 
 
 def overfull_boxes(log: str, tolerance: float = 5.0) -> list[str]:

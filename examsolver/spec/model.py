@@ -11,7 +11,7 @@ from functools import cache
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
                       ValidationError, WithJsonSchema, create_model, model_validator)
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
@@ -65,9 +65,22 @@ class Strict(BaseModel):
                               defer_build=True)
 
 
+def _inline_math(text: str) -> str:
+    """Text whose `$…$` formulas are in the inline-math allow-list: refused here, where they are written."""
+    from examsolver.render.inline import InlineMathError, check_text
+
+    try:
+        check_text(text)
+    except InlineMathError as err:
+        raise PydanticCustomError("inline_math", str(err)) from None
+    return text
+
+
 class Localized(Strict):
-    hr: Text | None = None
-    en: Text | None = None
+    """Text a document shows (a title, a statement, a note): `$…$` in it is inline math."""
+
+    hr: Annotated[Text, AfterValidator(_inline_math)] | None = None
+    en: Annotated[Text, AfterValidator(_inline_math)] | None = None
 
 
 Line = Annotated[str, Field(max_length=300)]
@@ -400,7 +413,7 @@ def _message(error: dict, path: tuple = (), model=None) -> str:
     text = error["msg"]
     if text.startswith("Value error, "):
         text = text[len("Value error, "):]
-    return f"{field}: {text}" if field != "value" and kind not in ("unknown_layer", "unknown_loss") else text
+    return f"{field}: {text}" if field != "value" and kind not in ("unknown_layer", "unknown_loss", "inline_math") else text
 
 
 _PYTORCH_NAMES = {"weight": "W", "bias": "b"}     # PyTorch's parameter names → the spec's
