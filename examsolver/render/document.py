@@ -129,6 +129,25 @@ class Booklet:
         return out
 
 
+class Held:
+    """Markup set aside while the sentence around it is escaped: put() leaves a mark in its place,
+    fill() puts it back.  A mark carries a random key, so no text of a spec can spell one (a NUL and
+    a number alone once picked a formula, or past the end of the list an internal error)."""
+
+    def __init__(self):
+        import secrets
+
+        self.key = secrets.token_hex(8)
+        self.items: list[str] = []
+
+    def put(self, markup: str) -> str:
+        self.items.append(markup)
+        return f"\x00{self.key}:{len(self.items) - 1}\x00"
+
+    def fill(self, text: str) -> str:
+        return re.sub(f"\x00{self.key}:(\\d+)\x00", lambda m: self.items[int(m.group(1))], text)
+
+
 def roman(n: int) -> str:
     out = ""
     for value, letters in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"),
@@ -361,23 +380,12 @@ class DocumentBuilder:
 
     def text(self, phrase: Phrase) -> str:
         """The translated sentence, escaped, with formula arguments as inline math."""
-        formulas: list[str] = []
-
-        def hold(node) -> str:
-            formulas.append(self.node_in_sentence(node))
-            return f"\x00{len(formulas) - 1}\x00"
-
-        def hold_formula(latex: str) -> str:
-            formulas.append(self.formula(latex))
-            return f"\x00{len(formulas) - 1}\x00"
-
-        def hold_code(name: str) -> str:
-            formulas.append(self.identifier(name))
-            return f"\x00{len(formulas) - 1}\x00"
-
-        sentence = translate(localized_phrase(phrase, self.sep), self.lang, hold, hold_formula, self.sep, hold_code)
-        escaped = self.escape(sentence)
-        return re.sub("\x00(\\d+)\x00", lambda m: formulas[int(m.group(1))], escaped)
+        held = Held()
+        sentence = translate(localized_phrase(phrase, self.sep), self.lang,
+                             lambda node: held.put(self.node_in_sentence(node)),
+                             lambda latex: held.put(self.formula(latex)), self.sep,
+                             lambda name: held.put(self.identifier(name)))
+        return held.fill(self.escape(sentence))
 
     def cell(self, value) -> str:
         if isinstance(value, Phrase):
