@@ -77,7 +77,7 @@ def solved(data: dict):
 
 
 def render(solution, fmt: str, lang: str = "en") -> str:
-    return out.render_document([solution], fmt, lang, options=Options(key=True))
+    return out.render_document([solution], fmt, lang, options=Options(key=True, torch=True))
 
 
 def terminal(solution, lang: str = "en") -> str:

@@ -57,9 +57,20 @@ def one_line(markdown: str) -> str:
 def code(text: str) -> str:
     """A name or a key's text as a code span: delimited by more backticks than it holds, on one line."""
     text = re.sub(r"[\r\n]+", " ", text)
-    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    fence = _backticks(text, 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def fenced(source: str, language: str) -> list[str]:
+    """A code block: fenced by more backticks than any run inside it (a name in the code may hold ```)."""
+    fence = _backticks(source, 3)
+    return [fence + language, source.rstrip(), fence]
+
+
+def _backticks(text: str, least: int) -> str:
+    """A fence of backticks longer than any run of them in the text, at least `least` long."""
+    return "`" * max(least, max(map(len, re.findall("`+", text)), default=0) + 1)
 
 
 _MATH_TOKEN = re.compile(r"\\(?:[A-Za-z]+|.)|.", re.S)
@@ -155,7 +166,7 @@ class MarkdownRenderer:
                 out += self.block(block) + [""]
         script = self.torch and torch_script(solution)
         if script:
-            out += [f"{h}# {self.heading('doc.torch_check')}", "", "```python", script.rstrip(), "```", ""]
+            out += [f"{h}# {self.heading('doc.torch_check')}", ""] + fenced(script, "python") + [""]
         if solution.checks and self.key:
             out += self.checks(solution, h)
         return emitted("\n".join(out).rstrip() + "\n")
@@ -168,7 +179,7 @@ class MarkdownRenderer:
         if isinstance(block, Table):
             return self.table(block)
         if isinstance(block, Code):
-            return [f"```{block.language}", block.source.rstrip(), "```"]
+            return fenced(block.source, block.language)
         if isinstance(block, Figure):
             return [f"*\\[{escape(block.kind)}\\]*"]
         raise TypeError(f"cannot render {type(block).__name__}")
