@@ -3,12 +3,13 @@ markup or as a control sequence (issue 20).
 
 Hostile strings — fixed payloads, and hypothesis's draws from an alphabet of dangerous characters —
 go into every text a spec has: id, source, title, statement prose, a formula's \\text{…}, a code name,
-the title page, a layer's name, an answer key's names and texts.  Each output is read back by a parser
-of its language and compared with what the printer makes of the same spec with harmless text:
-HTML by html.parser (only the elements and attributes the printer makes) and by Chromium;
-Markdown by markdown-it (CommonMark with GFM tables: no HTML, link or image, the same headings,
-lists, tables and code blocks); Moodle XML by xml.etree, its question text by Moodle's Cloze grammar
-(the blanks examsolver made, and no other); the terminal for control characters.
+the title page, a layer's name, an answer key's names and texts, a symbolic problem's conventions,
+notes and result names.  Each output is read back by a parser of its language and compared with what
+the printer makes of the same spec with harmless text: HTML by html.parser (only the elements and
+attributes the printer makes) and by Chromium; Markdown by markdown-it (CommonMark with GFM tables: no
+HTML, link or image, the same headings, lists, tables and code blocks); Moodle XML by xml.etree, its
+question text by Moodle's Cloze grammar (the blanks examsolver made, and no other); the terminal for
+control characters.
 """
 
 from __future__ import annotations
@@ -57,15 +58,32 @@ BENIGN = "q"             # no name of a result, so it plays every part the hosti
 
 def spec(text: str, formula: str = BENIGN, code: str = BENIGN) -> dict:
     """A network problem with text in every channel a spec has."""
-    prose = text.replace("$", "\\$")          # a dollar of prose, as a spec writes it
-    return {
-        "id": text, "source": text, "title": {"en": text, "hr": text},
-        "statement": {"en": f"S {prose} $\\text{{{formula}}}$ `{code}` {prose} end", "hr": prose},
-        "document": {"course": text[:300], "author": text[:300], "date": text[:300]},
+    return _common(text, formula, code) | {
         "model": [{"linear": {"name": text, "W": [[1, 0], [1, -1]], "b": [0, 1]}}],
         "loss": "mse", "data": {"x": [1, 2], "y": [0, 1]}, "tasks": ["forward"],
         "answers": {"o": [1, 0], text: 3, "L": text},
     }
+
+
+def symbolic_spec(text: str, formula: str = BENIGN, code: str = BENIGN) -> dict:
+    """A symbolic problem: its conventions, notes and results named by the spec."""
+    return _common(text, formula, code) | {
+        "kind": "symbolic", "symbols": ["z"], "define": {"f": "tanh(z)"},
+        "conventions": [{"en": text, "hr": text}], "notes": [{"en": text, "hr": text}],
+        "tasks": [{"derivative": {"of": "f", "wrt": "z", "name": text, "as": "df"}},
+                  {"evaluate": {"of": ["df"], "at": {"z": 0}, "names": [text + "(0)"]}}],
+        "answers": {text: "1 - tanh(z)**2", text + "(0)": 1, "L": text},
+    }
+
+
+def _common(text: str, formula: str, code: str) -> dict:
+    prose = text.replace("$", "\\$")          # a dollar of prose, as a spec writes it
+    return {"id": text, "source": text, "title": {"en": text, "hr": text},
+            "statement": {"en": f"S {prose} $\\text{{{formula}}}$ `{code}` {prose} end", "hr": prose},
+            "document": {"course": text[:300], "author": text[:300], "date": text[:300]}}
+
+
+KINDS = {"network": spec, "symbolic": symbolic_spec}
 
 
 def solved(data: dict):
@@ -204,28 +222,29 @@ def assert_no_control(text: str) -> None:
 
 # ----- every output of one spec ----------------------------------------------------------------
 @functools.cache
-def benign(fmt: str) -> str:
-    return render(solved(spec(BENIGN)), fmt)
+def benign(kind: str, fmt: str) -> str:
+    return render(solved(KINDS[kind](BENIGN)), fmt)
 
 
-def check_every_output(text: str, formula: str = BENIGN, code: str = BENIGN) -> str | None:
+def check_every_output(kind: str, text: str, formula: str = BENIGN, code: str = BENIGN) -> str | None:
     """Every output checked; the terminal's text returned (None: the spec was refused, which is right too)."""
-    hostile = solved(spec(text, formula, code))
+    hostile = solved(KINDS[kind](text, formula, code))
     if hostile is None:
         return None
-    assert_html_made_by_printer(render(hostile, "html"), benign("html"))
+    assert_html_made_by_printer(render(hostile, "html"), benign(kind, "html"))
     document = render(hostile, "md")
-    assert_markdown_made_by_printer(document, benign("md"))
+    assert_markdown_made_by_printer(document, benign(kind, "md"))
     assert shown(text) in shown(markdown_text(document)), "the source does not read as written"
-    assert quiz_blanks(render(hostile, "moodle")) == quiz_blanks(benign("moodle"))
+    assert quiz_blanks(render(hostile, "moodle")) == quiz_blanks(benign(kind, "moodle"))
     shown_on_terminal = terminal(hostile)
     assert_no_control(shown_on_terminal)
     return shown_on_terminal
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("payload", PAYLOADS, ids=range(len(PAYLOADS)))
-def test_payloads_in_every_channel_stay_text(payload):
-    on_terminal = check_every_output(payload, formula=FORMULA_PAYLOADS[len(payload) % len(FORMULA_PAYLOADS)],
+def test_payloads_in_every_channel_stay_text(payload, kind):
+    on_terminal = check_every_output(kind, payload, formula=FORMULA_PAYLOADS[len(payload) % len(FORMULA_PAYLOADS)],
                                      code=payload.replace("`", ""))
     if on_terminal is not None and "[bold red]" in payload:
         assert "[bold red]R[/]" in on_terminal and ":smile:" in on_terminal     # rich markup printed as written
@@ -234,11 +253,14 @@ def test_payloads_in_every_channel_stay_text(payload):
 def test_the_benign_spec_exercises_every_channel():
     """The comparisons mean something: the harmless spec has the blanks, the answer key table, the
     formula and the code name that the hostile ones are measured against."""
-    assert quiz_blanks(benign("moodle")) == [4]      # o and the layer's output, two entries each; L no result
-    page = elements(benign("html"))
-    assert page.elements["mtext"] and page.elements["code"] and page.elements["td"]
-    tokens = markdown_tokens(benign("md"))
-    assert tokens["td_open"] and tokens["code_inline"] and tokens["heading_open"]
+    assert quiz_blanks(benign("network", "moodle")) == [4]   # o and the layer's output, two entries each
+    assert quiz_blanks(benign("symbolic", "moodle")) == [1]  # q(0); q is a formula, L no result
+    for kind in KINDS:
+        page = elements(benign(kind, "html"))
+        assert page.elements["mtext"] and page.elements["code"] and page.elements["td"]
+        tokens = markdown_tokens(benign(kind, "md"))
+        assert tokens["td_open"] and tokens["code_inline"] and tokens["heading_open"]
+    assert markdown_tokens(benign("network", "md"))["fence"]      # the PyTorch script
 
 
 _DANGEROUS = st.sampled_from(list("<>&\"'`\\[]()!#*_|~{}=:%;/-+.1 \n\r\t\x00\x07\x08\x0b\x1b\x7f\x85\x9b"
@@ -250,9 +272,9 @@ HOSTILE = st.lists(st.one_of(_DANGEROUS, _FRAGMENTS), min_size=1, max_size=12).m
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(text=HOSTILE)
-def test_hostile_text_in_every_channel_stays_text(text):
-    assume(check_every_output(text, code=text.replace("`", "")) is not None)
+@given(text=HOSTILE, kind=st.sampled_from(list(KINDS)))
+def test_hostile_text_in_every_channel_stays_text(text, kind):
+    assume(check_every_output(kind, text, code=text.replace("`", "")) is not None)
 
 
 def test_a_booklet_links_only_to_its_own_anchors():

@@ -24,22 +24,25 @@ from examsolver.solution import literal_text
 
 # ----- escaping --------------------------------------------------------------------------
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}          # no HTML, no autolink, no block quote
-_PUNCTUATION = set("\\`*_[]#|~$")            # code, emphasis, links and images, headings, tables, math
-_BLOCK_MARK = re.compile(r"[-+=]|\d{1,9}(?=[.)])")   # a list item or a setext underline at a line's start
+_PUNCTUATION = set("\\`*_#~$")                # escapes, code, emphasis, headings, strikethrough, math
+# at a line's start: a list item, a break, a heading's underline, a link's definition, a table's row
+_BLOCK_MARK = re.compile(r"[-+=\[|:]|\d{1,9}(?=[.)])")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def escape(text: str) -> str:
-    """Text as Markdown that shows exactly its characters; each line after a line break starts safely
-    (`line`): a break inside a paragraph may start a block."""
+    """Text as Markdown that shows exactly its characters.  A bracket or a bar (common in prose: `[0, 1]`,
+    `|x|`) makes a link only as `](`, a table only with a row of its own, a link only with a definition
+    at a line's start: so `](` is broken and each line after a line break starts safely (`line`)."""
     out = "".join(_ENTITIES.get(ch) or ("\\" + ch if ch in _PUNCTUATION else ch) for ch in text)
-    first, *rest = re.split(r"\r\n?|\n", out)
+    first, *rest = re.split(r"\r\n?|\n", out.replace("](", "]\\("))
     return "\n".join([first] + [line(text) for text in rest])
 
 
 def line(text: str) -> str:
     """Escaped text that begins a block (a paragraph, a list item): a leading indentation dropped (it
-    would make code), a leading `-`, `+`, `=` or `1.` escaped (a list, a break or a heading's underline)."""
+    would make code), a leading `-`, `+`, `=`, `[`, `|`, `:` or `1.` escaped (a list, a break, a heading's
+    underline, a link's definition, a table's delimiter row)."""
     text = text.lstrip(" \t")
     mark = _BLOCK_MARK.match(text)
     if mark is None:
