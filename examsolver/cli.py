@@ -68,7 +68,14 @@ def limits(
 
 def _fail(problems) -> None:
     for problem in problems:
-        typer.echo(str(problem), err=True)
+        _say(str(problem))
+
+
+def _say(line: str) -> None:
+    """A line on stderr that may quote a spec (a name, a formula): its control characters shown as escapes."""
+    from examsolver.render.terminal import visible
+
+    typer.echo(visible(line), err=True)
 
 
 class _Internal:
@@ -89,11 +96,11 @@ def _run_guarded(debug: bool, action, name: str = ""):
     except ExamsolverError as err:
         if debug:
             raise
-        typer.echo(f"{name + ': ' if name else ''}error: {err}", err=True)
+        _say(f"{name + ': ' if name else ''}error: {err}")
     except Exception as err:  # a bug of ours: say so plainly, no traceback unless asked
         if debug:
             raise
-        typer.echo(internal_error_line(name, err), err=True)
+        _say(internal_error_line(name, err))
         return _Internal()
     return None
 
@@ -168,7 +175,7 @@ def _write_solutions(solutions, fmt: str, lang: str, output: Optional[Path], pdf
     groups = [[s] for s in solutions] if split else [solutions]
     for group in groups:
         for line in (options or Options()).title_page_conflicts(group, lang):
-            typer.echo(f"warning: {line}", err=True)
+            _say(f"warning: {line}")
     try:
         if pdf:
             from examsolver.render.document import Assets
@@ -197,7 +204,7 @@ def _write_solutions(solutions, fmt: str, lang: str, output: Optional[Path], pdf
     except ExamsolverError as err:   # no TeX (2), a LaTeX failure (1): the message says what to do
         if debug:
             raise
-        typer.echo(f"error: {err}", err=True)
+        _say(f"error: {err}")
         return err.exit_code
     return 0
 
@@ -238,8 +245,8 @@ def _vary(spec: Path, count: int, seed: int, output: Path, report: bool, fmt, la
     doc = load_file(spec)
     variants, stress = variants_of.draw(doc, count, seed, max_tries, seconds)
     for path in variants_of.unshown(doc):
-        typer.echo(f"warning: the statement does not show {path} (write it as {{{{{path}}}}}): the variants' "
-                   "statements repeat the original's numbers there", err=True)
+        _say(f"warning: the statement does not show {path} (write it as {{{{{path}}}}}): the variants' "
+             "statements repeat the original's numbers there")
     for path in variants_of.write_variants(doc, variants, seed, output):
         typer.echo(str(path))
     stem = output / str(doc.data.get("id", spec.stem))

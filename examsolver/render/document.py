@@ -133,6 +133,24 @@ class Booklet:
         return out
 
 
+class Held:
+    """Markup set aside while the sentence around it is escaped: put() leaves a mark in its place,
+    fill() puts it back.  A mark carries a random key, so no text of a spec can spell one (a NUL and
+    a number alone once picked a formula, or past the end of the list an internal error)."""
+
+    def __init__(self):
+        self.key = secrets.token_hex(8)
+        self.items: list[str] = []
+
+    def put(self, markup: str) -> str:
+        self.items.append(markup)
+        return f"\x00{self.key}:{len(self.items) - 1}\x00"
+
+    def fill(self, text: str) -> str:
+        """The text with the markup back in place; a NUL of the spec's own is dropped (TeX refuses it)."""
+        return re.sub(f"\x00{self.key}:(\\d+)\x00", lambda m: self.items[int(m.group(1))], text).replace("\x00", "")
+
+
 def roman(n: int) -> str:
     out = ""
     for value, letters in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"),
@@ -369,18 +387,12 @@ class DocumentBuilder:
 
     def text(self, phrase: Phrase) -> str:
         """The translated sentence, escaped, with formula arguments as inline math."""
-        formulas: list[str] = []
-        mark = f"\x00{secrets.token_hex(8)}:"     # a placeholder that spec text in the sentence cannot forge
-
-        def held(markup: str) -> str:
-            formulas.append(markup)
-            return f"{mark}{len(formulas) - 1}\x00"
-
+        held = Held()
         sentence = translate(localized_phrase(phrase, self.sep), self.lang,
-                             lambda node: held(self.node_in_sentence(node)), lambda latex: held(self.formula(latex)),
-                             self.sep, lambda name: held(self.identifier(name)))
-        escaped = self.escape(sentence)
-        return re.sub(f"{mark}(\\d+)\x00", lambda m: formulas[int(m.group(1))], escaped).replace("\x00", "")
+                             lambda node: held.put(self.node_in_sentence(node)),
+                             lambda latex: held.put(self.formula(latex)), self.sep,
+                             lambda name: held.put(self.identifier(name)))
+        return held.fill(self.escape(sentence))
 
     def cell(self, value) -> str:
         if isinstance(value, Phrase):

@@ -27,14 +27,28 @@ class MathError(ValueError):
 
 def mathml_inner(latex: str) -> str:
     """The MathML content (inside <math>) of a LaTeX formula."""
-    from latex2mathml.converter import convert
+    from latex2mathml.converter import convert_to_element
 
     try:
-        out = convert(latex)
+        element = convert_to_element(latex)
     except Exception as err:   # latex2mathml raises many unrelated types
         raise MathError(f"{type(err).__name__}: {err} in {latex!r}") from err
+    out = _serialized(element)
     inner = out[out.index(">") + 1:out.rindex("</math>")]
     return _tidy(inner)
+
+
+def _serialized(element) -> str:
+    """latex2mathml's tree as markup, every text and attribute escaped.  Its own `convert` unescapes
+    the whole serialization to keep the character references it writes into texts (`&#x0003C;`), and
+    with them the raw text of `\\text{…}`: `\\text{<img …>}` became an element.  Here only those
+    references are restored (one the formula's text spelled out would still be a character, not markup)."""
+    from xml.etree.ElementTree import tostring
+
+    return _REFERENCE.sub(r"&\1", tostring(element, encoding="unicode"))
+
+
+_REFERENCE = re.compile(r"&amp;(#x[0-9A-Fa-f]+;)")
 
 
 def _tidy(mathml: str) -> str:

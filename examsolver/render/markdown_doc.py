@@ -11,7 +11,7 @@ import re
 
 from examsolver.locales import catalog
 from examsolver.render.document import SEPARATORS, Assets, booklet_title, localized_phrase
-from examsolver.render.markdown import MarkdownRenderer
+from examsolver.render.markdown import MarkdownRenderer, emitted, escape, line, one_line
 from examsolver.render.math import LatexPrinter
 from examsolver.solution import Figure, Phrase
 
@@ -37,11 +37,11 @@ class DocumentMarkdown(MarkdownRenderer):
             return super().block(block)
         caption = self.text(block.caption) if block.caption else ""
         if self.assets is None:
-            return [f"*{catalog(self.lang)['doc.figure_omitted']}*"]
+            return [f"*{escape(catalog(self.lang)['doc.figure_omitted'])}*"]
         from examsolver.render.plots import render_figure
 
         name = self.assets.add("svg", render_figure(block, "svg", self.lang))
-        out = [f"![{caption or block.kind}]({name})"]
+        out = [f"![{one_line(caption or escape(block.kind))}]({name})"]
         return out + ([f"*{caption}*"] if caption else [])
 
 
@@ -54,21 +54,22 @@ def _slug(text: str) -> str:
 def render_markdown(solutions: list, lang: str, decimal: str | None = None, assets: Assets | None = None,
                     options=None) -> str:
     renderer = DocumentMarkdown(lang, decimal, assets, options)
-    byline = [t for t in (renderer.options.course, renderer.options.author, renderer.options.date) if t]
+    byline = [escape(t) for t in (renderer.options.course, renderer.options.author, renderer.options.date) if t]
     if len(solutions) == 1:
         title, _, rest = renderer.render(solutions[0]).partition("\n")    # the byline under the title, as in HTML
-        return "\n".join([title, "", " · ".join(byline), rest] if byline else [title, rest])
+        return emitted("\n".join([title, "", line(" · ".join(byline)), rest] if byline else [title, rest]))
     from examsolver.render.common import title_of
     from examsolver.render.document import Booklet
 
     book = Booklet.of(solutions)
-    out = [f"# {book.title or booklet_title(lang)}", ""] + ([" · ".join(byline), ""] if byline else [])
-    out += [f"## {catalog(lang)['heading.contents']}", ""]
+    out = [f"# {one_line(escape(book.title or booklet_title(lang)))}", ""]
+    out += [line(" · ".join(byline)), ""] if byline else []
+    out += [f"## {escape(catalog(lang)['heading.contents'])}", ""]
     for i, solution in enumerate(book.solutions, 1):
         title = title_of(solution, lang)
-        out.append(f"{i}. [{title}](#{_slug(title)})")
+        out.append(f"{i}. [{one_line(escape(title))}](#{_slug(title)})")
     parts = ["\n".join(out) + "\n"]
     for solution, offset in zip(book.solutions, book.offsets):
         renderer.offset = offset
         parts.append(renderer.render(solution, level=2))
-    return "\n".join(parts)
+    return emitted("\n".join(parts))

@@ -27,7 +27,7 @@ _APPLY = "<mo>&#x2061;</mo>"          # function application: no space between l
 
 
 def mo(text: str, **attrs) -> str:
-    extra = "".join(f' {k}="{v}"' for k, v in attrs.items())
+    extra = "".join(f' {k}="{escape(str(v))}"' for k, v in attrs.items())
     return f"<mo{extra}>{escape(text, quote=False)}</mo>"
 
 

@@ -20,7 +20,7 @@ from decimal import Decimal
 import numpy as np
 
 from examsolver.render.common import paragraphs, title_of, with_math
-from examsolver.render.document import SolutionView
+from examsolver.render.document import Held, SolutionView
 from examsolver.render.html import HtmlBuilder
 from examsolver.render.names import math_name
 from examsolver.notation.values import APPROX_DECIMALS
@@ -37,7 +37,8 @@ def cloze_escape(feedback: str) -> str:
     back: the feedback ends at the first `~` or `}` not after a backslash, then its HTML entities
     are decoded and `\\}`, `\\#` unescaped.  So `&` is written `&amp;` (our entities survive the
     decoding), `~` as an entity, `}` and `#` with a backslash; a backslash stays as it is, so TeX's
-    `\\(` reaches MathJax unchanged (Moodle leaves `\\\\` doubled)."""
+    `\\(` reaches MathJax unchanged (Moodle leaves `\\\\` doubled).  (`=`, `%` and `:` mean something
+    only at the start of an answer, which is always ours: a number.)"""
     text = feedback.replace("&", "&amp;").replace("}", "\\}").replace("#", "\\#").replace("~", "&#126;")
     return text + " " if text.endswith("\\") else text     # a last backslash would escape the closing brace
 
@@ -235,21 +236,35 @@ def layout(blanks: np.ndarray) -> str:
 
 
 # ----- questions and categories ----------------------------------------------------------------
+_OPENING = re.compile(r"\{(?=\d*:|#)")
+
+
+def no_blanks(markup: str) -> str:
+    """Question text that makes no blank: Moodle's Cloze parser (qtype_multianswer_extract_question)
+    reads a blank, `{1:MULTICHOICE:…}`, wherever a `{`, digits and `:` stand, whatever stands around
+    them (a backslash escapes nothing outside a blank), and later each blank's place, `{#1}`.  Such a
+    `{` — of a statement, a name, a formula's TeX — is written as its character reference: the
+    browser, and MathJax after it, still read `{`."""
+    return _OPENING.sub("&#123;", markup)
+
+
 def question(builder: MoodleBuilder, solution, index: int, partial: int) -> ET.Element:
     """The problem as a Cloze question: statement, blanks, the worked solution as general feedback."""
     entries = blank_entries(solution)
     by_mistake = mistake_values(solution, [name for name, _ in entries])
-    lines, most = [], 0
+    lines, most, held = [], 0, Held()
     for name, key in entries:
         value = solution.results[name]
         mistakes = [(entry, found[name]) for entry, found in by_mistake if name in found]
         blanks, places = result_blanks(builder, value, key, mistakes, partial)
         most = max(most, places)
-        lines.append(f"<p>{builder.name_of(solution, name)} = {layout(blanks)}</p>")
+        marks = np.array([held.put(b) for b in blanks.flat], dtype=object).reshape(blanks.shape)
+        lines.append(f"<p>{builder.name_of(solution, name)} = {layout(marks)}</p>")
     view = builder.view(solution, index)
     text = builder.statement(solution)
     if lines:
         text += f"\n<p><em>{builder.word('moodle.instructions', places=most)}</em></p>\n" + "\n".join(lines)
+    text = held.fill(no_blanks(text))          # the blanks made here are the question's only ones
     # no numeric result (a symbolic derivation): a description, as a Cloze without blanks is refused
     q = ET.Element("question", type="cloze" if lines else "description")
     _text(ET.SubElement(q, "name"), f"{html.unescape(view.task)}: {title_of(solution, builder.lang)}")
@@ -257,16 +272,20 @@ def question(builder: MoodleBuilder, solution, index: int, partial: int) -> ET.E
     _text(ET.SubElement(q, "generalfeedback", format="html"), builder.solution_html(view))
     ET.SubElement(q, "penalty").text = "0.3333333"
     ET.SubElement(q, "hidden").text = "0"
-    ET.SubElement(q, "idnumber").text = solution.problem_id or ""
+    ET.SubElement(q, "idnumber").text = (solution.problem_id or "")[:IDNUMBER_LENGTH]
     return q
 
 
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+IDNUMBER_LENGTH = 100        # Moodle's column: a longer idnumber fails the question's import
 
 
 def _text(parent: ET.Element, text: str) -> None:
-    """A <text> child; characters XML 1.0 cannot hold (a control character of a statement) left out."""
-    ET.SubElement(parent, "text").text = _NOT_XML.sub("", text)
+    ET.SubElement(parent, "text").text = text
+
+
+# Control characters (XML 1.0 cannot hold most of C0, and no reader wants the rest), lone surrogates
+# (not UTF-8) and the two non-characters: left out of the quiz file wherever they came from.
+_NOT_XML = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 _VARIANT = re.compile(r"[-_.]v\d+$")        # `vary` names variant k of `2022_z3` `2022_z3_v0k`
@@ -304,4 +323,4 @@ def render_moodle(solutions: list, lang: str, decimal: str | None = None, assets
             index += 1
             quiz.append(question(builder, solution, index, partial))
     ET.indent(quiz)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="unicode") + "\n"
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + _NOT_XML.sub("", ET.tostring(quiz, encoding="unicode")) + "\n"

@@ -1,6 +1,14 @@
-"""The terminal: rich text with Unicode math, one numbered equation per line."""
+"""The terminal: rich text with Unicode math, one numbered equation per line.
+
+Every text reaches rich through `visible` (as `Text`, never as markup): a control character, an
+escape sequence or a bidirectional override from a spec is shown as an escape (`\\x1b`), so it can
+neither clear, recolour or retitle the terminal nor reorder what it shows.
+"""
 
 from __future__ import annotations
+
+import re
+import secrets
 
 from rich.console import Console, Group
 from rich.rule import Rule
@@ -15,6 +23,24 @@ from examsolver.solution import Code, Figure, Phrase, Solution, Step, Table
 from examsolver.solution import literal_text
 
 STATUS_STYLE = {"match": "green", "mismatch": "bold red", "missing": "yellow", "invalid": "yellow"}
+
+# C0 but tab and line feed, DEL, C1, and Unicode's bidirectional controls (LRE … RLO, LRI … PDI, marks)
+_UNSEEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """Text as the terminal may show it: each control character as its escape (ESC as `\\x1b`)."""
+    return _UNSEEN.sub(_escape, text)
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_text(text: str, style: str = "") -> Text:
+    """Text for rich: shown as it is (never read as markup), its control characters as escapes."""
+    return Text(visible(text), style=style)
 
 
 class TerminalRenderer:
@@ -45,25 +71,25 @@ class TerminalRenderer:
         self.console.print(Group(*self.lines))
 
     def collect(self, solution: Solution) -> None:
-        self.print(Rule(Text(title_of(solution, self.lang), style="bold")))
+        self.print(Rule(safe_text(title_of(solution, self.lang), style="bold")))
         if solution.source:
-            self.print(Text(f"{self.heading('heading.source')}: {solution.source}", style="dim"))
+            self.print(safe_text(f"{self.heading('heading.source')}: {solution.source}", style="dim"))
         if solution.statement and solution.statement.get(self.lang):
             for paragraph in paragraphs(solution.statement[self.lang]):
-                self.print(Text(with_math(paragraph, str, self.formula, self.identifier)))
+                self.print(safe_text(with_math(paragraph, str, self.formula, self.identifier)))
         if solution.conventions:
-            self.print(Text(self.heading("heading.conventions"), style="bold"))
+            self.print(safe_text(self.heading("heading.conventions"), style="bold"))
             for p in solution.conventions:
-                self.print(Text(f"  • {self.text(p)}"))
+                self.print(safe_text(f"  • {self.text(p)}"))
         for p in solution.warnings:
-            self.print(Text(f"⚠ {self.text(p)}", style="yellow"))
+            self.print(safe_text(f"⚠ {self.text(p)}", style="yellow"))
         for alt in solution.alternatives:
             shown = ", ".join(f"{self.identifier(name)} = {self.math.value(value, 'row')}" for name, value in alt.values)
-            self.print(Text(f"  {self.heading('verify.heading.alternatives')} {self.text(alt.phrase)}: {shown}",
-                         style="yellow"))
+            self.print(safe_text(f"  {self.heading('verify.heading.alternatives')} {self.text(alt.phrase)}: {shown}",
+                             style="yellow"))
         for section in solution.sections:
             self.print()
-            self.print(Text(self.text(section.title), style="bold cyan"))
+            self.print(safe_text(self.text(section.title), style="bold cyan"))
             for block in section.blocks:
                 self.block(block)
         if solution.checks:
@@ -75,11 +101,11 @@ class TerminalRenderer:
     def block(self, block) -> None:
         if isinstance(block, Step):
             if block.text:
-                self.print(Text(self.text(block.text)))
+                self.print(safe_text(self.text(block.text)))
             number = f"({block.number}) " if block.number else ""
             boxes, lines = self.chain(block, 2 + len(number), draw=True)
             room = self.console.width - 2 - len(number)
-            if any("\x01" in text and boxes.width(text + approx) > room for text, approx in lines):
+            if any(boxes.drawn(text) and boxes.width(text + approx) > room for text, approx in lines):
                 boxes, lines = self.chain(block, 2 + len(number), draw=False)   # a box cut at the edge is unreadable
             for i, (text, approx) in enumerate(lines):
                 rows = boxes.compose(text + approx)
@@ -92,38 +118,46 @@ class TerminalRenderer:
                     line.append(row[cut:], style="dim")
                     self.print(line)
         elif isinstance(block, Phrase):
-            self.print(Text(self.text(block)))
+            self.print(safe_text(self.text(block)))
         elif isinstance(block, Table):
-            table = RichTable(*[self.text(h) if isinstance(h, Phrase) else str(h) for h in block.header])
+            table = RichTable()
+            for h in block.header:
+                table.add_column(safe_text(self.text(h) if isinstance(h, Phrase) else str(h)))
             for row in block.rows:     # Text(): brackets in values are not rich markup
-                table.add_row(*[Text(self.text(v) if isinstance(v, Phrase) else v if isinstance(v, str)
-                                     else self.math.print(v)) for v in row])
+                table.add_row(*[safe_text(self.text(v) if isinstance(v, Phrase) else v if isinstance(v, str)
+                                      else self.math.print(v)) for v in row])
             self.print(table)
         elif isinstance(block, Code):
-            self.print(Text(block.source.rstrip(), style="green"))
+            self.print(safe_text(block.source.rstrip(), style="green"))
         elif isinstance(block, Figure):
-            self.print(Text(f"[{block.kind}]", style="dim"))
+            self.print(safe_text(f"[{block.kind}]", style="dim"))
 
     def chain(self, step: Step, indent: int, draw: bool):
         """(printer, lines) of a step's equation chain; with draw, small matrices over several lines."""
         boxes = MatrixBoxes(draw=draw, decimal_separator=self.math.s["decimal_separator"], lang=self.lang)
-        lines = wrapped_chain(equation_parts(step, boxes), approximation(step, boxes), self.console.width, indent,
+        parts, approx = equation_parts(step, boxes), approximation(step, boxes)
+        lines = wrapped_chain([visible(p) for p in parts], approx and visible(approx), self.console.width, indent,
                               boxes.width)
         return boxes, lines
 
     def checks(self, solution: Solution) -> None:
-        table = RichTable(title=self.heading("heading.answers"))
+        table = RichTable(title=safe_text(self.heading("heading.answers")))
         for key in ("label.name", "label.expected", "label.computed", "label.status"):
-            table.add_column(self.heading(key))
+            table.add_column(safe_text(self.heading(key)))
         for check in solution.checks:
             computed = "" if check.computed is None else self.math.value(check.computed, "row")
             status = self.heading(f"status.{check.status}")
             if check.detail:
                 status += f" ({self.text(check.detail)})"
-            table.add_row(Text(check.name), Text(literal_text(check.expected)), Text(computed),
-                          Text(status, style=STATUS_STYLE[check.status]))
+            table.add_row(safe_text(check.name), safe_text(literal_text(check.expected)), safe_text(computed),
+                          safe_text(status, style=STATUS_STYLE[check.status]))
         self.print()
         self.print(table)
+
+
+# A drawn matrix's token in the one-line text: a random key in it, so that no text of a spec spells one
+_BOX_KEY = secrets.token_hex(8)
+_BOX = re.compile(f"\ue000{_BOX_KEY}(\\d+)\ue000")
 
 
 class MatrixBoxes(PlainPrinter):
@@ -145,20 +179,26 @@ class MatrixBoxes(PlainPrinter):
     def matrix(self, rows: list) -> str:
         if not self.draw or not 1 < len(rows) <= self.MAX_ROWS or max(len(r) for r in rows) > self.MAX_COLUMNS:
             return super().matrix(rows)
+        rows = [[visible(v) for v in r] for r in rows]
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         cells = ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
         left = ["⎡"] + ["⎢"] * (len(rows) - 2) + ["⎣"]
         right = ["⎤"] + ["⎥"] * (len(rows) - 2) + ["⎦"]
         self.boxes.append([f"{a} {c} {b}" for a, c, b in zip(left, cells, right)])
-        return f"\x01{len(self.boxes) - 1}\x01"
+        return f"\ue000{_BOX_KEY}{len(self.boxes) - 1}\ue000"
+
+    @staticmethod
+    def drawn(text: str) -> bool:
+        """Whether the text holds a matrix drawn over several lines."""
+        return _BOX.search(text) is not None
 
     def width(self, text: str) -> int:
         """Columns the text takes once its matrices are drawn."""
-        return sum(len(self.boxes[int(p)][0]) if i % 2 else len(p) for i, p in enumerate(text.split("\x01")))
+        return sum(len(self.boxes[int(p)][0]) if i % 2 else len(p) for i, p in enumerate(_BOX.split(text)))
 
     def compose(self, text: str) -> list[str]:
         """The line's rows: text on the middle row, each matrix centred on it."""
-        pieces = text.split("\x01")
+        pieces = _BOX.split(text)
         blocks = [self.boxes[int(p)] if i % 2 else [p] for i, p in enumerate(pieces)]
         height = max(len(b) for b in blocks)
         rows = [""] * height

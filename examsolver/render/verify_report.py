@@ -67,39 +67,39 @@ def print_reports(reports: list[FileReport], lang: str, console=None, summary: b
 
 def print_file(report: FileReport, words: Words, console) -> None:
     from rich.table import Table
-    from rich.text import Text
+    from examsolver.render.terminal import safe_text
 
     title = report.path + (f" · {report.problem_id}" if report.problem_id else "")
-    console.rule(Text(title, style="bold"))
+    console.rule(safe_text(title, style="bold"))
     if report.errors:
         for line in report.errors:
-            console.print(Text(line, style="bold yellow"))
+            console.print(safe_text(line, style="bold yellow"))
         return
     if report.key_source and report.key_source != report.path:
-        console.print(Text(words("verify.key_from", path=report.key_source), style="dim"))
+        console.print(safe_text(words("verify.key_from", path=report.key_source), style="dim"))
     for warning in report.warnings:
-        console.print(Text(f"⚠ {words(warning)}", style="yellow"))
+        console.print(safe_text(f"⚠ {words(warning)}", style="yellow"))
     if report.alternatives:
-        console.print(Text(words("verify.heading.alternatives"), style="yellow"))
+        console.print(safe_text(words("verify.heading.alternatives"), style="yellow"))
         for alt in report.alternatives:
-            console.print(Text(f"  • {words.alternative(alt)}", style="yellow"))
+            console.print(safe_text(f"  • {words.alternative(alt)}", style="yellow"))
     if not report.entries:
-        console.print(Text(words("verify.status.nokey"), style="yellow"))
+        console.print(safe_text(words("verify.status.nokey"), style="yellow"))
         return
     table = Table(show_lines=False)
     for key in ("label.name", "label.expected", "label.computed", "label.status", "verify.label.explanation"):
         table.add_column(words(key), overflow="fold")
     for entry in report.entries:
         c = entry.check
-        table.add_row(Text(c.name), Text(literal_text(c.expected)), Text(words.value(c.computed)),
-                      Text(words(f"status.{c.status}"), style=STATUS_STYLE.get(c.status, "")),
-                      Text(words.detail(entry)))
+        table.add_row(safe_text(c.name), safe_text(literal_text(c.expected)), safe_text(words.value(c.computed)),
+                      safe_text(words(f"status.{c.status}"), style=STATUS_STYLE.get(c.status, "")),
+                      safe_text(words.detail(entry)))
     console.print(table)
 
 
 def print_summary(reports: list[FileReport], words: Words, console) -> None:
     from rich.table import Table
-    from rich.text import Text
+    from examsolver.render.terminal import safe_text
 
     table = Table(title=words("verify.heading.summary"))
     for key in ("verify.label.file", "verify.label.problem", "verify.label.correct", "verify.label.wrong",
@@ -107,11 +107,11 @@ def print_summary(reports: list[FileReport], words: Words, console) -> None:
         table.add_column(words(key), overflow="fold")
     for r in reports:
         good = sum(e.ok for e in r.entries)
-        table.add_row(Text(r.path), Text(r.problem_id or ""), str(good), str(len(r.entries) - good),
-                      Text(words(f"verify.status.{r.status}"), style=FILE_STYLE[r.status]), f"{r.seconds:.2f} s")
+        table.add_row(safe_text(r.path), safe_text(r.problem_id or ""), str(good), str(len(r.entries) - good),
+                      safe_text(words(f"verify.status.{r.status}"), style=FILE_STYLE[r.status]), f"{r.seconds:.2f} s")
     console.print()
     console.print(table)
-    console.print(Text(totals(reports, words)))
+    console.print(safe_text(totals(reports, words)))
 
 
 def totals(reports, words) -> str:
