@@ -175,11 +175,12 @@ def assert_markdown_made_by_printer(document: str, benign: str) -> None:
     assert not structure, structure
 
 
-_UNSHOWN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_UNSHOWN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f]")
 
 
 def shown(text: str) -> str:
-    """Text as a reader sees it: control characters gone, white space one space."""
+    """Text as a reader sees it: control characters gone, white space one space (NEL, U+0085, is a line
+    break to YAML and to str.split, so white space too)."""
     return " ".join(_UNSHOWN.sub("", text).split())
 
 
