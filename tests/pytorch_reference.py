@@ -61,7 +61,7 @@ OPTIONS = {                            # a layer's or a loss's options left out 
     "rnn": {"activation": "tanh", "bias": True},                       # nn.RNN: tanh
     "lstm": {"bias": True},
     "gru": {"bias": True},
-    # losses (each one example's; the minibatch reduces them, see TRAINING)
+    # losses (each one example's; the minibatch reduces them, see PROBLEM)
     "cross_entropy": {"label_smoothing": 0, "weight": None,
                       "label_smoothing_convention": "pytorch"},  # ε/K on every class (F.cross_entropy);
                                                                  # wrong_classes: ε/(K − 1) on the wrong ones
@@ -74,18 +74,19 @@ OPTIONS = {                            # a layer's or a loss's options left out 
     "kl_div": {"log_target": False},
     "distillation": {"temperature": 1},
     "triplet": {"margin": 1, "p": 2, "squared": False,   # nn.TripletMarginLoss(margin=1, p=2) …
-                "eps": 0},                               # … but ε = 0 in the distance (PyTorch: 1e-6)
+                "eps": 0},                               # … but ε = 0 in the distance (PyTorch: 1e-6), and
+                                                         # the hinge's derivative at 0 is ReLU′(0) (PyTorch: 1)
     "contrastive": {"margin": 1, "p": 2, "eps": 0, "half": False, "squared": True},  # L⁺ = d², L⁻ = max(0, m − d)²
 }
 
-TRAINING = {
+PROBLEM = {                            # a problem's own options left out
     "reduction": "mean",               # the minibatch loss: the mean of the examples' losses (÷ N)
-    "method": "per_example",           # a gradient task backpropagates each example's loss L⁽ⁿ⁾
-    "siamese_reduction": "none",       # a siamese problem's pairs or triplets, one loss each
-    "loss_over": "last",               # a recurrent problem's loss: at the last step
-    "output_activation": "softmax",    # a recurrent problem's output layer o(t) = W_hy h(t) + b_y, then softmax
-    "triplet_kink": "relu_grad_at_zero",  # the hinge's derivative at 0 (torch's clamp_min passes 1 there)
-    "input_size": "smallest",          # `shape: infer`: the smallest square image the model accepts
+    "method": "per_example",           # a gradient task backpropagates each example's loss L⁽ⁿ⁾ on its own
+    "siamese_reduction": "none",       # a siamese problem's pairs or triplets: one loss each
+    "loss_over": "last",               # a recurrent problem's loss: at the last step only
+    "output_activation": "softmax",    # a recurrent problem's output o(t) = W_hy h(t) + b_y, then softmax
+    "sparse_shape": "infer",           # a sparse input's shape: the smallest square image the model accepts
+    "sparse_value": 1,                 # a sparse input's listed entry
 }
 
 OPTIMIZERS = {                         # torch.optim's defaults (written out, passed explicitly)
@@ -107,10 +108,9 @@ OPTIMIZER_STATE = {                    # the results' names of torch.optim's sta
 }
 
 GATES = {                              # PyTorch's stacked weight blocks, in its row order
-    "lstm": "ifgo",                    # W_ih = [W_ii; W_if; W_ig; W_io]
-    "gru": "rzn",                      # W_ih = [W_ir; W_iz; W_in]
-}
-GRU_RESET = "after"                    # n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)): reset after the product
+    "lstm": "ifgo",                    # W_ih = [W_ii; W_if; W_ig; W_io]; c = f ⊙ c + i ⊙ g, h = o ⊙ tanh(c)
+    "gru": "rzn",                      # W_ih = [W_ir; W_iz; W_in]; the reset gate after the product:
+}                                      # n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h = (1 − z) ⊙ n + z ⊙ h
 
 
 # ----- reading the spec ------------------------------------------------------------------------------
@@ -154,51 +154,67 @@ def _pair(value, dims: int) -> tuple:
 
 
 # ----- layers: weights, then fn(p, c, X, w) on a batch X (first axis: the examples) -------------------
-def layer_weights(kind: str, p: dict, c: dict, example_shape: tuple) -> dict:
-    """The trainable tensors a layer's mapping declares (float arrays), by the names of the results."""
-    given = {k: values(v) for k, v in p.items() if k in WEIGHT_KEYS.get(kind, ()) and v is not None}
-    if kind in ("conv1d", "conv2d"):
-        given["W"] = values(p["kernels"] if "kernels" in p else p["W"])
-        given.pop("kernels", None)
-        if "b" in given:
-            given["b"] = given["b"].reshape(-1)
-    if kind == "linear" and "b" not in given:
-        W = given["W"]
-        out = () if W.ndim == 1 else (W.shape[1] if convention(c, "weights") == "in_out" else W.shape[0],)
-        given["b"] = np.zeros(out)
-    if kind == "batchnorm":
-        given = {k: v.reshape(-1) for k, v in given.items()}
-        if option(kind, p, "affine"):
-            given.setdefault("gamma", np.ones(example_shape[0]))
-            given.setdefault("beta", np.zeros(example_shape[0]))
-    if kind == "layernorm" and option(kind, p, "elementwise_affine"):
-        shape = _normalized_shape(p, example_shape)
-        given.setdefault("gamma", np.ones(shape))
-        if option(kind, p, "bias"):
-            given.setdefault("beta", np.zeros(shape))
-    if kind == "attention":
-        given = {k: v.reshape(-1) if k.startswith("b") else v for k, v in given.items()}
-    if kind in ("rnn", "lstm", "gru"):
-        for key in ("W_ih", "W_hh", "W_xh"):          # a flat list: one column (input or hidden size 1)
-            if key in given and given[key].ndim == 1:
-                given[key] = given[key].reshape(-1, 1)
-        if option(kind, p, "bias"):
-            rows = given["W_hh"].shape[0]
-            if kind == "rnn" and not {"b_ih", "b_hh"} & set(given):
-                given.setdefault("b_h", np.zeros(rows))                # the slides' one bias, zero
-            elif "b" not in given:                                     # PyTorch's two, zero where not given
-                given.setdefault("b_ih", np.zeros(rows))
-                given.setdefault("b_hh", np.zeros(rows))
-    return given
-
-
-WEIGHT_KEYS = {
-    "linear": ("W", "b"), "conv1d": ("b",), "conv2d": ("b",), "batchnorm": ("gamma", "beta"),
-    "layernorm": ("gamma", "beta"), "embedding": ("W",),
+WEIGHT_KEYS = {                        # the spec's keys that hold trainable tensors (conv's W: `kernels`)
+    "linear": ("W", "b"), "conv1d": ("kernels", "W", "b"), "conv2d": ("kernels", "W", "b"),
+    "batchnorm": ("gamma", "beta"), "layernorm": ("gamma", "beta"), "embedding": ("W",),
     "attention": ("W_q", "W_k", "W_v", "b_q", "b_k", "b_v"),
     "rnn": ("W_hh", "W_xh", "b_h", "b_ih", "b_hh"), "lstm": ("W_ih", "W_hh", "b_ih", "b_hh", "b"),
     "gru": ("W_ih", "W_hh", "b_ih", "b_hh", "b"),
 }
+
+
+def layer_weights(kind: str, p: dict, c: dict, example_shape: tuple) -> dict:
+    """The trainable tensors a layer's mapping declares (float arrays) under the results' names, with
+    the ones it implies though it does not give them (a linear layer's zero bias, γ = 1 and β = 0)."""
+    given = {"W" if key == "kernels" else key: values(p[key]) for key in WEIGHT_KEYS.get(kind, ())
+             if p.get(key) is not None}
+    implied = IMPLIED_WEIGHTS.get(kind)
+    return implied(given, p, c, example_shape) if implied else given
+
+
+def _linear_weights(given, p, c, shape):
+    W = given["W"]
+    out = () if W.ndim == 1 else (W.shape[1] if convention(c, "weights") == "in_out" else W.shape[0],)
+    return {"b": np.full(out, number(OPTIONS["linear"]["b"])), **given}
+
+
+def _vector_biases(given, p, c, shape):
+    return {k: v.reshape(-1) if k.startswith("b") else v for k, v in given.items()}
+
+
+def _batchnorm_weights(given, p, c, shape):
+    given = {k: v.reshape(-1) for k, v in given.items()}
+    if option("batchnorm", p, "affine"):           # PyTorch's initial values
+        given = {"gamma": np.ones(shape[0]), "beta": np.zeros(shape[0]), **given}
+    return given
+
+
+def _layernorm_weights(given, p, c, shape):
+    if not option("layernorm", p, "elementwise_affine"):
+        return given
+    normalized = _normalized_shape(p, shape)
+    implied = {"gamma": np.ones(normalized)}
+    if option("layernorm", p, "bias"):
+        implied["beta"] = np.zeros(normalized)
+    return {**implied, **given}
+
+
+def _cell_weights(kind: str):
+    def weights(given, p, c, shape):
+        given = {k: v.reshape(-1, 1) if k.startswith("W") and v.ndim == 1 else v    # a flat list: one column
+                 for k, v in given.items()}
+        if not option(kind, p, "bias") or "b" in given:
+            return given
+        rows = np.zeros(given["W_hh"].shape[0])
+        if kind == "rnn" and not {"b_ih", "b_hh"} & set(given):
+            return {"b_h": rows, **given}                               # the slides' one bias, zero
+        return {"b_ih": rows, "b_hh": rows, **given}                   # PyTorch's two, zero where not given
+    return weights
+
+
+IMPLIED_WEIGHTS = {"linear": _linear_weights, "conv1d": _vector_biases, "conv2d": _vector_biases,
+                   "attention": _vector_biases, "batchnorm": _batchnorm_weights, "layernorm": _layernorm_weights,
+                   "rnn": _cell_weights("rnn"), "lstm": _cell_weights("lstm"), "gru": _cell_weights("gru")}
 
 
 def _normalized_shape(p: dict, example_shape: tuple) -> tuple:

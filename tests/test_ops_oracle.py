@@ -373,14 +373,20 @@ def random_batch(rng, case: Case) -> list:
             for _ in range(case.batch)]
 
 
-def check_layer(kind: str, case: Case, seed: int, drop_first: bool) -> None:
-    """One random draw: forward values, ∂L/∂x and ∂L/∂θ against autograd."""
-    rng = random.Random(zlib.crc32(f"{kind}/{case.id}/{seed}".encode()))
+def drawn(kind: str, case: Case, rng):
+    """The case's spec mapping with its random entries, the engine's layer of it, a batch it accepts."""
     params = fill_params(case.params, rng)
     layer = engine_layer(kind, params, case.conventions)
     xs = random_batch(rng, case)
     for x in xs:
         layer.check_input(x)
+    return params, layer, xs
+
+
+def check_layer(kind: str, case: Case, seed: int, drop_first: bool) -> None:
+    """One random draw: forward values, ∂L/∂x and ∂L/∂θ against autograd."""
+    rng = random.Random(zlib.crc32(f"{kind}/{case.id}/{seed}".encode()))
+    params, layer, xs = drawn(kind, case, rng)
     ys = layer.forward(xs)
     gys = [exact_array(rng, np.shape(y)) for y in ys]
     if drop_first:
@@ -574,12 +580,7 @@ def _weight_names(layer) -> dict:
 def test_declared_torch_reference_matches_the_reference(kind, case):
     """The expression an op declares for the exported script computes what the reference computes from the
     spec: values and every gradient (the conventions' derivatives too, ReLU′(0))."""
-    rng = random.Random(zlib.crc32(f"reference/{kind}/{case.id}".encode()))
-    params = fill_params(case.params, rng)
-    layer = engine_layer(kind, params, case.conventions)
-    xs = random_batch(rng, case)
-    for x in xs:
-        layer.check_input(x)
+    params, layer, xs = drawn(kind, case, random.Random(zlib.crc32(f"reference/{kind}/{case.id}".encode())))
     expression = layer.torch("X", _weight_names(layer))
     if (kind, case.id) in NO_TORCH_EXPRESSION:
         assert expression is None, f"{kind}/{case.id} has an expression now: drop it from NO_TORCH_EXPRESSION"
@@ -806,6 +807,8 @@ LOSS_CASES: dict = {
     "contrastive": [
         LossCase("positive", _rows(2, 1)),
         LossCase("negative", _rows(2, 0), {"margin": 6}),
+        LossCase("negative_default_margin", lambda rng: (exact_array(rng, (2, 2), lo=-1, hi=1, dens=(5, 6, 8)),
+                                                         tensor(0))),     # closer than the margin 1: active
         LossCase("half_random_label", _rows(2), {"margin": 5, "half": True}),
         LossCase("unsquared", _rows(2), {"margin": 4, "squared": False}),
         LossCase("p1_eps", _rows(2), {"margin": 5, "p": 1, "eps": "1/1000"}),
@@ -1060,7 +1063,7 @@ def test_pytorch_does_what_the_table_says():
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_the_gate_equations_of_the_table_are_pytorchs(kind):
-    """torch_problems.cell_steps writes LSTM's and GRU's equations from GATES and GRU_RESET: torch.nn's
+    """torch_problems.cell_steps writes LSTM's and GRU's equations as GATES says: torch.nn's
     modules with the same weights give the same states."""
     torch.manual_seed(3)
     module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](2, 3, dtype=torch.float64)

@@ -41,8 +41,8 @@ def forward(model: list, c: dict, X: torch.Tensor, weights: dict) -> dict:
 
 def _sparse(x: dict, model: list, c: dict) -> np.ndarray:
     """Zeros but the listed entries; `shape: infer`: the smallest square image the model accepts."""
-    entries = [(tuple(e["at"]), number(e.get("value", 1))) for e in x.get("entries", [])]
-    shape = x.get("shape", "infer")
+    entries = [(tuple(e["at"]), number(e.get("value", R.PROBLEM["sparse_value"]))) for e in x.get("entries", [])]
+    shape = x.get("shape", R.PROBLEM["sparse_shape"])
     if shape == "infer":
         shape = _smallest_input(model, c, 1 + max((max(at) for at, _ in entries), default=0))
     out = np.zeros(shape)
@@ -52,8 +52,9 @@ def _sparse(x: dict, model: list, c: dict) -> np.ndarray:
 
 
 def _smallest_input(model: list, c: dict, least: int) -> tuple:
-    first = next(entry_p for kind, entry_p in model if kind in ("conv2d",))
-    kernels = values(first.get("kernels", first.get("W")))
+    """n × n (C × n × n when the first convolution's kernels have an input-channel axis), n from `least` up."""
+    first = next((p for kind, p in model if kind == "conv2d"), {})
+    kernels = values(first.get("kernels", first.get("W", 0)))
     channels = (kernels.shape[1] * first.get("groups", 1),) if kernels.ndim == 4 else ()
     for n in range(least, 200):
         try:
@@ -72,7 +73,7 @@ def _examples(spec: dict):
 
 def _tasks(spec: dict, loss_p: dict) -> dict:
     """What the tasks ask: wrt names, method, reduction, upstream, a train step or training."""
-    asked = {"wrt": [], "method": R.TRAINING["method"], "reduction": None, "upstream": None, "lr": None,
+    asked = {"wrt": [], "method": R.PROBLEM["method"], "reduction": None, "upstream": None, "lr": None,
              "train": None}
     for task in spec.get("tasks", ["forward"]):
         if task == "forward":
@@ -88,7 +89,7 @@ def _tasks(spec: dict, loss_p: dict) -> dict:
             asked["train"] = options
         asked["method"] = options.get("method", asked["method"])
         asked["reduction"] = options.get("reduction", asked["reduction"])
-    asked["reduction"] = asked["reduction"] or loss_p.get("reduction") or R.TRAINING["reduction"]
+    asked["reduction"] = asked["reduction"] or loss_p.get("reduction") or R.PROBLEM["reduction"]
     return asked
 
 
@@ -104,7 +105,7 @@ def network(spec: dict) -> dict:
     weights: dict = {}
     nodes = forward(model, c, X, weights)
     results = {}
-    for i, (kind, p) in enumerate(model):
+    for _, p in model:
         if p.get("name"):
             _per_example(results, p["name"], nodes[p["name"]], batched)
     params = {f"{layer}.{key}": leaf for layer, ws in weights.items() for key, leaf in ws.items()}
@@ -222,7 +223,7 @@ def siamese(spec: dict) -> dict:
         for e in dict.fromkeys(names):           # ∂L/∂e of every embedding the item reads
             (g,) = torch.autograd.grad(losses[-1], embedded[e], retain_graph=True)
             results[f"e{list(embedded).index(e) + 1}.grad{mark(k)}"] = _float(g)
-    reduction = loss_p.get("reduction") or spec.get("reduction") or R.TRAINING["siamese_reduction"]
+    reduction = loss_p.get("reduction") or spec.get("reduction") or R.PROBLEM["siamese_reduction"]
     if count > 1 and reduction != "none":
         total = torch.stack(losses).sum() / (count if reduction == "mean" else 1)
         results["loss"] = _float(total)
@@ -250,7 +251,7 @@ def _blocks(kind: str, v: torch.Tensor) -> dict:
 
 def cell_steps(kind: str, p: dict, c: dict, w: dict, X: torch.Tensor, h0, c0=None) -> list[dict]:
     """Every step's named nodes of one cell on the sequence X (T × d), its equations written out from the
-    tables: the RNN's h = f(W_hh h + W_xh x + b), LSTM's gates in GATES order, GRU's reset after the product."""
+    tables: the RNN's h = f(W_hh h + W_xh x + b), LSTM's and GRU's as GATES says (GRU's reset after the product)."""
     h, cell, steps = h0, c0, []
     if kind == "rnn":
         f = {"tanh": torch.tanh, "relu": R.relu(c), "identity": lambda v: v}[option("rnn", p, "activation")]
@@ -272,7 +273,6 @@ def cell_steps(kind: str, p: dict, c: dict, w: dict, X: torch.Tensor, h0, c0=Non
             steps.append({"i": i, "f": f, "g": g, "o": o, "c": cell, "h": h})
         else:
             r, z = (torch.sigmoid(gx[k] + gh[k]) for k in "rz")
-            assert R.GRU_RESET == "after"
             n = torch.tanh(gx["n"] + r * gh["n"])
             h = (1 - z) * n + z * h
             steps.append({"r": r, "z": z, "n": n, "h": h})
@@ -305,12 +305,12 @@ def recurrent(spec: dict) -> dict:
         b_y = tensor(head["b_y"] if head.get("b_y") is not None else np.zeros(W_hy.shape[0]), grad=True)
         params.update(W_hy=W_hy, b_y=b_y)
         act = {"softmax": lambda v: torch.softmax(v, -1), "sigmoid": torch.sigmoid, "identity": lambda v: v}[
-            head.get("activation", R.TRAINING["output_activation"])]
+            head.get("activation", R.PROBLEM["output_activation"])]
         out = [act(W_hy @ h + b_y) for h in out]
     if not spec.get("loss"):
         return results
     loss_kind, loss_p = entry(spec["loss"])
-    over = spec.get("loss_over", R.TRAINING["loss_over"])
+    over = spec.get("loss_over", R.PROBLEM["loss_over"])
     at = range(len(steps)) if over == "sum" else [len(steps) - 1]
     losses = [R.LOSSES[loss_kind](loss_p, c, out[t], tensor(spec["targets"][t])) for t in at]
     for t, value in zip(at, losses):
