@@ -5,6 +5,7 @@ import random
 
 import numpy as np
 import pytest
+import torch
 
 from examsolver.engine.ops.conv2d import Conv2d
 from examsolver.engine.ops.pool2d import MaxPool2d
@@ -16,7 +17,6 @@ from examsolver.spec.load import load_text
 
 from conftest import PROBLEMS
 
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 

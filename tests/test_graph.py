@@ -1,8 +1,8 @@
 """The computation graph: one reverse pass for a whole problem, checked against PyTorch autograd.
 
 Models are written as specs (the user's path: YAML → graph → values and gradients)
-and rebuilt in torch from the same spec by a small interpreter below, so every
-value and gradient the engine reports is compared with autograd's.  A property
+and rebuilt in torch from the same spec by torch_problems.network (which reads the spec
+itself), so every value and gradient the engine reports is compared with autograd's.  A property
 test draws random valid graphs (chains, residual sums, products, concatenations),
 random minibatches and random `wrt` lists.
 """
@@ -19,6 +19,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import torch_problems
 from examsolver.engine.graph import Graph, GraphOp
 from examsolver.pipeline import solve_document
 from examsolver.engine.tensor import to_float
@@ -39,71 +40,22 @@ def as_t(value, grad=False) -> torch.Tensor:
     return torch.tensor(array, dtype=torch.float64, requires_grad=grad)
 
 
-# ----- a torch interpreter of network specs ----------------------------------------------
-def torch_layer(kind: str, p: dict, inputs: list, params: dict):
-    x = inputs[0]
-    if kind == "linear":
-        return x @ params["W"].T + params["b"]
-    if kind in ("relu", "sigmoid", "tanh"):
-        return getattr(torch, kind)(x)
-    if kind == "softmax":
-        return torch.softmax(x, dim=-1)
-    if kind == "add":
-        return sum(inputs[1:], inputs[0])
-    if kind == "mul":
-        return inputs[0] * inputs[1]
-    if kind == "concat":
-        return torch.cat(inputs, dim=1)
-    if kind == "batchnorm":
-        mu, var = x.mean(0), x.var(0, unbiased=False)
-        out = (x - mu) / torch.sqrt(var + number(p.get("eps", 0)))
-        return out * params["gamma"] + params["beta"] if "gamma" in params else out
-    raise AssertionError(f"no torch rule for {kind}")
-
-
-def torch_solve(spec: dict, wrt: list, method: str = "batch"):
-    """Values of named nodes and gradients of the batch loss (mean) with respect to `wrt`."""
-    data = spec["data"] if isinstance(spec["data"], list) else [spec["data"]]
-    nodes = {"x": as_t([d["x"] for d in data], grad=True)}
-    leaves = {"x": nodes["x"]}
-    last = nodes["x"]
-    for i, entry in enumerate(spec["model"]):
-        kind, p = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
-        p = p or {}
-        name = p.get("name", f"{kind}{i + 1}")
-        params = {k: as_t(v, grad=True) for k, v in p.items() if k in ("W", "b", "gamma", "beta")}
-        if kind == "linear" and "b" not in params:
-            params["b"] = torch.zeros(len(p["W"]), dtype=torch.float64, requires_grad=True)
-        leaves.update({f"{name}.{k}": t for k, t in params.items()})
-        inputs = [nodes[n] for n in p["inputs"]] if "inputs" in p else [last]
-        last = nodes[name] = torch_layer(kind, p, inputs, params)
-        last.retain_grad()
-    y = as_t([d["y"] for d in data])
-    loss = spec["loss"]
-    if loss == "mse":
-        per = ((last - y) ** 2).sum(dim=1)
-    elif loss == "cross_entropy":
-        per = -torch.log(last[torch.arange(len(data)), y.long()])
-    else:
-        raise AssertionError(loss)
-    L = per.mean()
-    L.backward()
-    grads = {w: (leaves[w] if w in leaves else nodes[w]).grad for w in wrt}
-    return {"loss": L.item(), **{f"{w}.grad": g for w, g in grads.items()}}
+def check_against_torch(spec: dict, wrt: list):
+    """The batch gradients of `wrt`, the loss and the named nodes against torch_problems.network, which
+    reads the same spec on its own (its tables: PyTorch's defaults and the conventions' meanings)."""
+    spec = {**spec, "tasks": [{"gradient": {"wrt": wrt, "method": "batch"}}]}
+    results = solve_spec(spec).results
+    expected = torch_problems.network(spec)
+    for key in ["loss"] + [f"{w}.grad" for w in wrt]:
+        assert key in results and key in expected, f"{key}: engine {sorted(results)}, oracle {sorted(expected)}"
+    for key, value in expected.items():
+        if key in results:
+            assert_close(results[key], value, key)
 
 
 def assert_close(engine, expected, what):
     np.testing.assert_allclose(np.asarray(to_float(engine), dtype=float), expected.detach().numpy()
                                if isinstance(expected, torch.Tensor) else expected, rtol=1e-9, atol=1e-12, err_msg=what)
-
-
-def check_against_torch(spec: dict, wrt: list):
-    spec = {**spec, "tasks": [{"gradient": {"wrt": wrt, "method": "batch"}}]}
-    results = solve_spec(spec).results
-    expected = torch_solve(spec, wrt)
-    for key, value in expected.items():
-        assert key in results, f"{key} missing from {sorted(results)}"
-        assert_close(results[key], value, key)
 
 
 # ----- the graph itself -------------------------------------------------------------------

@@ -4,6 +4,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import torch
 
 from examsolver.pipeline import solve_document, solve_file
 from examsolver.engine.tensor import to_float
@@ -38,7 +39,6 @@ def test_z5_states_match_slides(z5):
 
 
 def test_z5_states_match_torch():
-    torch = pytest.importorskip("torch")
     rnn = torch.nn.RNN(2, 3, nonlinearity="relu", bias=False, batch_first=True, dtype=torch.float64)
     with torch.no_grad():
         rnn.weight_hh_l0.copy_(torch.tensor([[1., 0, 0], [0, 1, 0], [1, -1, 0]]))
@@ -124,8 +124,6 @@ tasks: [forward, {{gradient: {{wrt: [W_hh, W_xh, b_h{", W_hy, b_y" if output els
 
 
 def _torch_grads(activation, loss_over, output, values):
-    import torch
-
     W_hh, W_xh, b, h0, xs, W_hy, b_y, targets = values
     t = lambda a: torch.tensor(a, dtype=torch.float64, requires_grad=True)
     P = {"W_hh": t(W_hh), "W_xh": t(W_xh), "b_h": t(b), "W_hy": t(W_hy), "b_y": t(b_y)}
@@ -148,7 +146,6 @@ def _torch_grads(activation, loss_over, output, values):
 @pytest.mark.parametrize("loss_over", ["last", "sum"])
 @pytest.mark.parametrize("output", [True, False])
 def test_bptt_matches_autograd(activation, loss_over, output):
-    pytest.importorskip("torch")
     text, values = _rnn_case(activation, loss_over, output)
     s = _solve(text)
     loss, grads = _torch_grads(activation, loss_over, output, values)
@@ -161,7 +158,6 @@ def test_bptt_matches_autograd(activation, loss_over, output):
 # ----- LSTM and GRU forward against torch ----------------------------------------------------------
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_gated_cells_match_torch(kind):
-    torch = pytest.importorskip("torch")
     H, d, T = 2, 2, 2
     g = 4 if kind == "lstm" else 3
     rng = np.random.default_rng(3)
@@ -195,8 +191,6 @@ GATED_CASES = {
 
 def _torch_gated(kind: str, values: dict, xs: list) -> dict:
     """PyTorch's LSTM/GRU equations for hidden size 1, every named node kept for its gradient."""
-    import torch
-
     h, c, nodes = values["h0"], values.get("c0"), {}
 
     def pre(k, x, h):
@@ -224,8 +218,6 @@ def _torch_gated(kind: str, values: dict, xs: list) -> dict:
 @pytest.mark.parametrize("kind", sorted(GATED_CASES))
 def test_gated_cell_backpropagation_through_time_matches_torch(kind):
     """LSTM/GRU BPTT comes from the gate equations' graph: parameters, initial states and gates vs autograd."""
-    import torch
-
     params, wanted = GATED_CASES[kind]
     column = {k: [[v] for v in vs] if k.startswith("W") else vs for k, vs in params.items()}
     cell = ", ".join(f"{k}: {v}".replace("'", "") for k, v in column.items())

@@ -5,13 +5,13 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import torch
 
 from examsolver.engine.tensor import to_float
 from examsolver.errors import SpecError
 from examsolver.pipeline import solve_document
 from examsolver.spec.load import load_text
 
-torch = pytest.importorskip("torch")
 
 MODULES = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}
 INPUT_WEIGHT = {"rnn": "W_xh", "gru": "W_ih", "lstm": "W_ih"}
@@ -85,6 +85,28 @@ def _torch_run(kind, net, units, data):
     return out[0].detach().numpy(), xt, h0t, c0t
 
 
+def stacked_in_torch(kind, net, units, data, bias=True) -> dict:
+    """The torch module's outputs, loss and gradients under the results' names (`layer2_reverse.W_hh.grad`)."""
+    out, xt, h0t, c0t = _torch_run(kind, net, units, data)
+    T, H = out.shape[0], net.hidden_size
+    values = {f"h{t + 1}": out[t] for t in range(T)}
+    top = units[-2:] if len(units) > 1 and units[-1][0].endswith("_reverse") else units[-1:]
+    for j, (name, _) in enumerate(top):             # the top layer's units' states are the output's halves
+        values.update({f"{name}.h{t + 1}": out[t, j * H:(j + 1) * H] for t in range(T)})
+    values["loss"] = ((out - data[3]) ** 2).sum()                   # loss_over: sum
+    values.update({f"loss({t + 1})": ((out[t] - data[3][t]) ** 2).sum() for t in range(T)})
+    for k, (name, suffix) in enumerate(units):
+        for ours, theirs in ((INPUT_WEIGHT[kind], "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"),
+                             ("b_hh", "bias_hh")):
+            if bias or not ours.startswith("b"):
+                values[f"{name}.{ours}.grad"] = getattr(net, theirs + suffix).grad.numpy()
+        values[f"{name}.h0.grad"] = h0t.grad[k, 0].numpy()
+        if kind == "lstm":
+            values[f"{name}.c0.grad"] = c0t.grad[k, 0].numpy()
+    values.update({f"x{t + 1}.grad": xt.grad[0, t].numpy() for t in range(T)})
+    return values
+
+
 def _close(actual, expected, what):
     np.testing.assert_allclose(np.asarray(to_float(actual), dtype=float).reshape(-1),
                                np.asarray(expected, dtype=float).reshape(-1), rtol=1e-9, atol=1e-12, err_msg=what)
@@ -100,25 +122,9 @@ def test_stacked_cells_match_torch(kind, layers, bidirectional, bias):
     weights and initial states and the inputs, against torch.nn.RNN/GRU/LSTM with autograd."""
     spec, net, units, data = _case(kind, layers, bidirectional, bias, seed=layers + 3 * bidirectional)
     s = solve_document(load_text(spec, "stacked.yaml"))
-    out, xt, h0t, c0t = _torch_run(kind, net, units, data)
-    T, H = out.shape[0], net.hidden_size
-    for t in range(T):
-        _close(s.results[f"h{t + 1}"], out[t], f"h{t + 1}")
-    top = units[-2:] if bidirectional else units[-1:]
-    for j, (name, _) in enumerate(top):             # the top layer's units' states are the output's halves
-        for t in range(T):
-            _close(s.results[f"{name}.h{t + 1}"], out[t, j * H:(j + 1) * H], f"{name}.h{t + 1}")
-    _close(s.results["loss"], ((out - data[3]) ** 2).sum(), "loss")
-    for k, (name, suffix) in enumerate(units):
-        for ours, theirs in ((INPUT_WEIGHT[kind], "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"),
-                             ("b_hh", "bias_hh")):
-            if bias or not ours.startswith("b"):
-                _close(s.results[f"{name}.{ours}.grad"], getattr(net, theirs + suffix).grad.numpy(), f"{name}.{ours}")
-        _close(s.results[f"{name}.h0.grad"], h0t.grad[k, 0].numpy(), f"{name}.h0")
-        if kind == "lstm":
-            _close(s.results[f"{name}.c0.grad"], c0t.grad[k, 0].numpy(), f"{name}.c0")
-    for t in range(T):
-        _close(s.results[f"x{t + 1}.grad"], xt.grad[0, t].numpy(), f"x{t + 1}")
+    expected = stacked_in_torch(kind, net, units, data, bias)
+    for name, value in expected.items():
+        _close(s.results[name], value, name)
 
 
 def test_stacked_forward_without_loss_and_a_wider_state():
@@ -217,6 +223,32 @@ def test_malformed_stacks_are_located_spec_errors(cell, message):
     assert "t.yaml:3:" in str(err.value)
 
 
+def bidirectional_gru_in_torch() -> dict:
+    """problems/extra_bidirectional_gru.yaml read into torch.nn.GRU(bidirectional=True): the results by name."""
+    import yaml
+
+    import pytorch_reference as R
+    from conftest import PROBLEMS
+
+    spec = yaml.safe_load((PROBLEMS / "extra_bidirectional_gru.yaml").read_text(encoding="utf-8"))
+    units = spec["cell"]["gru"]["layers"]
+    net = torch.nn.GRU(1, 1, bidirectional=True, dtype=torch.float64)
+    with torch.no_grad():
+        for entry, (_, suffix) in zip(units, _units(1, True)):
+            for ours, theirs in (("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh")):
+                getattr(net, theirs + suffix).copy_(R.tensor(entry[ours]))
+    x = R.tensor(spec["inputs"]).requires_grad_()
+    h0 = torch.stack([R.tensor(u.get("h0", [0])) for u in units]).requires_grad_()   # h0: zeros unless given
+    out, _ = net(x, h0)
+    loss = ((out[-1] - R.tensor(spec["targets"][-1])) ** 2).sum()
+    loss.backward()
+    values = {"layer1.h1": out[0, :1], "layer1_reverse.h1": out[0, 1:], "h1": out[0], "h2": out[1], "h3": out[2],
+              "loss": loss, "loss(3)": loss, "layer1.W_hh.grad": net.weight_hh_l0.grad,
+              "layer1_reverse.W_hh.grad": net.weight_hh_l0_reverse.grad, "layer1.h0.grad": h0.grad[0],
+              "layer1_reverse.h0.grad": h0.grad[1], "x1.grad": x.grad[0]}
+    return {name: value.detach().numpy() for name, value in values.items()}
+
+
 def test_bidirectional_gru_problem_key_matches_torch():
     """problems/extra_bidirectional_gru.yaml: its answer key against torch.nn.GRU(bidirectional=True)."""
     import yaml
@@ -225,25 +257,13 @@ def test_bidirectional_gru_problem_key_matches_torch():
     from examsolver.pipeline import solve_file
 
     path = PROBLEMS / "extra_bidirectional_gru.yaml"
-    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    number = lambda v: float(Fraction(str(v)))
-    value = lambda a: torch.tensor(np.vectorize(number, otypes=[float])(np.array(a, dtype=object)))
-    net = torch.nn.GRU(1, 1, bidirectional=True, dtype=torch.float64)
-    with torch.no_grad():
-        for entry, (_, suffix) in zip(spec["cell"]["gru"]["layers"], _units(1, True)):
-            for ours, theirs in (("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh")):
-                getattr(net, theirs + suffix).copy_(value(entry[ours]))
-    x = value(spec["inputs"]).requires_grad_()
-    h0 = torch.tensor([[0.0], [0.5]], dtype=torch.float64, requires_grad=True)
-    out, _ = net(x, h0)
-    loss = ((out[-1] - value(spec["targets"][-1])) ** 2).sum()
-    loss.backward()
-    expected = {"layer1.h1": out[0, :1], "layer1_reverse.h1": out[0, 1:], "h2": out[1], "h3": out[2], "loss": loss,
-                "layer1.W_hh.grad": net.weight_hh_l0.grad, "layer1_reverse.W_hh.grad": net.weight_hh_l0_reverse.grad,
-                "layer1.h0.grad": h0.grad[0], "layer1_reverse.h0.grad": h0.grad[1], "x1.grad": x.grad[0]}
-    assert set(expected) == set(spec["answers"])
-    for key, torch_value in expected.items():
-        np.testing.assert_allclose(np.array(spec["answers"][key], dtype=float).reshape(-1),
-                                   torch_value.detach().numpy().reshape(-1), atol=5e-5, err_msg=key)
+    key = yaml.safe_load(path.read_text(encoding="utf-8"))["answers"]
+    expected = bidirectional_gru_in_torch()
+    assert set(key) <= set(expected), set(key) - set(expected)
+    for name in key:
+        np.testing.assert_allclose(np.array(key[name], dtype=float).reshape(-1), expected[name].reshape(-1),
+                                   atol=5e-5, err_msg=name)
     s = solve_file(path)
     assert s.checks and all(c.status == "match" for c in s.checks)
+    for name, value in expected.items():
+        _close(s.results[name], value, name)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from examsolver.pipeline import solve_document, solve_file
 from examsolver.engine.tensor import to_float
@@ -10,7 +11,6 @@ from examsolver.spec.load import load_text
 
 from conftest import PROBLEMS
 
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 XP1 = [1.0, 1.0, 1.3, 1.0, 1.0, 1.3]

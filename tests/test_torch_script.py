@@ -1,5 +1,8 @@
 """The exported PyTorch check script (issue 13, item 2): it runs, and torch's autograd gives the
-engine's numbers under the same names (an independent computation: float64 autograd vs exact)."""
+engine's numbers under the same names (float64 autograd vs exact).  The script is the engine's own
+reading of the spec written in PyTorch, so each one is also checked against an oracle that reads the
+spec itself (torch_problems.py, the problems' hand-written PyTorch runs): a convention the engine gets
+wrong is written wrong into its script too, and only the oracle tells."""
 
 from __future__ import annotations
 
@@ -12,7 +15,10 @@ import runpy
 import numpy as np
 import pytest
 import torch
+import yaml
 from typer.testing import CliRunner
+
+import torch_problems
 
 from examsolver.cli import app
 from examsolver.pipeline import solve_file
@@ -25,7 +31,6 @@ from conftest import PROBLEMS
 
 SOLVED = {p.stem: solve_file(p) for p in sorted(PROBLEMS.glob("*.yaml"))}
 WITH_TORCH = [pid for pid, s in SOLVED.items() if torch_script(s)]
-# references another branch declares (issue 9, h10): these problems get their script once it lands
 # why the others have none: the comment written in place of the script says it
 WITHOUT = {"symbolic": "derived symbolically", "counting": "counts parameters", "retrieval": "ranks given scores"}
 # known gaps of the exporter, each with the reason its comment must state
@@ -55,15 +60,47 @@ def as_float(value) -> np.ndarray:
     return np.vectorize(float, otypes=[float])(np.asarray(value, dtype=object))
 
 
-def test_the_problems_with_a_torch_equivalent_have_a_script():
-    assert {"2022_z1", "2022_z3", "extra_residual_block", "extra_lstm_bptt", "000_t5", "2022_z5",
-            "extra_sgd_momentum_clip", "extra_adam_quadratic"} <= set(WITH_TORCH)
+def _from_yaml(pid: str):
+    return lambda: torch_problems.solve(yaml.safe_load((PROBLEMS / f"{pid}.yaml").read_text(encoding="utf-8")))
+
+
+def _elsewhere(module: str, function: str):
+    return lambda: getattr(__import__(module), function)()
+
+
+# every problem with a script, and the oracle its printed numbers are checked against
+ORACLES = {
+    **{pid: _from_yaml(pid) for pid in ("000_t2", "000_t5", "000_t6", "2022_z1", "2022_z3", "2022_z5",
+                                        "extra_attention", "extra_conv_dilation_groups", "extra_embedding_maxpool",
+                                        "extra_huber_regression", "extra_label_smoothing_ce", "extra_layernorm_dropout",
+                                        "extra_lstm_bptt", "extra_residual_block")},
+    "extra_bidirectional_gru": _elsewhere("test_recurrent_stacked", "bidirectional_gru_in_torch"),
+    "extra_adam_quadratic": _elsewhere("test_optim", "adam_quadratic_in_torch"),
+    "extra_sgd_momentum_clip": _elsewhere("test_optim", "sgd_momentum_clip_in_torch"),
+}
+
+
+def same_as_oracle(printed: dict, expected: dict, what: str) -> None:
+    """The printed numbers agree with the oracle's (1e-9) under every name both have, and the oracle has
+    every loss, distance, embedding, gradient and update the script prints."""
+    unchecked = [name for name in printed if RECOMPUTED.fullmatch(name) and name not in expected]
+    assert not unchecked, f"{what}: the oracle does not recompute {unchecked}"
+    common = [name for name in printed if name in expected]
+    assert common, f"{what}: nothing in common with the oracle"
+    for name in common:
+        np.testing.assert_allclose(np.asarray(printed[name], dtype=float).reshape(np.shape(expected[name])),
+                                   expected[name], rtol=1e-9, atol=1e-9, err_msg=f"{what}: {name} (oracle)")
+
+
+def test_the_problems_with_a_script_are_those_with_an_oracle():
+    assert sorted(WITH_TORCH) == sorted(ORACLES)
 
 
 @pytest.mark.parametrize("pid", list(SOLVED))
-def test_the_script_gives_the_engines_numbers(pid, tmp_path):
-    """Every problem: its script's numbers are the engine's (1e-9), under the results' names, and it prints every
-    loss, gradient and update the solution has; without a script, the comment names the reason."""
+def test_the_script_gives_the_engines_and_the_oracles_numbers(pid, tmp_path):
+    """Every problem: its script's numbers are the engine's (1e-9) and the oracle's, under the results' names,
+    and it prints every loss, gradient and update the solution has; without a script, the comment names
+    the reason."""
     solution = SOLVED[pid]
     script = torch_script(solution)
     if script is None:
@@ -78,6 +115,7 @@ def test_the_script_gives_the_engines_numbers(pid, tmp_path):
                                    rtol=1e-9, atol=1e-9, err_msg=name)
     missing = [name for name in solution.results if RECOMPUTED.fullmatch(name) and name not in printed]
     assert not missing, f"not recomputed by the script: {missing}"
+    same_as_oracle(printed, ORACLES[pid](), pid)
 
 
 def test_a_wrapped_listing_still_runs(tmp_path):
@@ -125,7 +163,7 @@ LOSS_SPECS = {
 def test_each_loss_has_a_script_with_the_engines_numbers(name, tmp_path):
     loss, last, y1, y2 = LOSS_SPECS[name]
     path = tmp_path / f"{name}.yaml"
-    path.write_text(f"""id: {name}
+    text = f"""id: {name}
 title: {{hr: t, en: t}}
 model:
   - linear: {{name: fc, W: [[1, -1], [1/2, 2]], b: [0, 1/2]}}
@@ -136,7 +174,8 @@ data:
   - {{x: [-1, 1/2], y: {y2}}}
 tasks:
   - gradient: {{wrt: [fc.W, fc.b], method: batch}}
-""", encoding="utf-8")
+"""
+    path.write_text(text, encoding="utf-8")
     solution = solve_file(path)
     script = torch_script(solution)
     assert script is not None
@@ -145,6 +184,7 @@ tasks:
     for key, value in printed.items():
         exact = np.vectorize(float, otypes=[float])(np.asarray(solution.results[key], dtype=object))
         np.testing.assert_allclose(np.asarray(value, dtype=float), exact, rtol=1e-12, atol=1e-12, err_msg=key)
+    same_as_oracle(printed, torch_problems.solve(yaml.safe_load(text)), name)
 
 
 # ----- what no file in problems/ exercises: each spec's script gives the engine's numbers -------------------
@@ -240,7 +280,8 @@ SPECS = {
 def test_each_kind_of_task_has_a_script_with_the_engines_numbers(name, tmp_path):
     from examsolver.api import solve
 
-    solution = solve({"id": name, "title": {"hr": "t", "en": "t"}, **SPECS[name]})
+    spec = {"id": name, "title": {"hr": "t", "en": "t"}, **SPECS[name]}
+    solution = solve(spec)
     script = torch_script(solution)
     assert script is not None, torch_text(solution)
     printed = run(script, tmp_path)
@@ -249,6 +290,7 @@ def test_each_kind_of_task_has_a_script_with_the_engines_numbers(name, tmp_path)
     for key, value in printed.items():
         np.testing.assert_allclose(np.asarray(value, dtype=float), as_float(solution.results[key]), rtol=1e-9,
                                    atol=1e-9, err_msg=key)
+    same_as_oracle(printed, torch_problems.solve(spec), name)
 
 
 def test_an_op_without_an_equivalent_is_named_with_the_reason():
@@ -270,12 +312,12 @@ def test_stacked_and_bidirectional_cells_have_a_script(kind, layers, bidirection
     """PyTorch's own module with every unit's weights: the outputs, every layer's and direction's states (a
     stack's lower layers run alone), the loss and every gradient the spec asks for (weights, h0/c0 of every
     unit, the inputs) are the engine's."""
-    from test_recurrent_stacked import _case
+    from test_recurrent_stacked import _case, stacked_in_torch
 
     from examsolver.pipeline import solve_document
     from examsolver.spec.load import load_text
 
-    spec = _case(kind, layers, bidirectional, bias, seed=7)[0]
+    spec, net, units, data = _case(kind, layers, bidirectional, bias, seed=7)
     solution = solve_document(load_text(spec, "stacked.yaml"))
     printed = run(torch_script(solution), tmp_path)
     states = re.compile(r"layer\d+(_reverse)?\.h\d+")
@@ -286,3 +328,4 @@ def test_stacked_and_bidirectional_cells_have_a_script(kind, layers, bidirection
     for key, value in printed.items():
         np.testing.assert_allclose(np.asarray(value, dtype=float), as_float(solution.results[key]), rtol=1e-9,
                                    atol=1e-9, err_msg=key)
+    same_as_oracle(printed, stacked_in_torch(kind, net, units, data, bias), f"{kind} stack")
