@@ -102,14 +102,19 @@ def _radius(text: str) -> Fraction:
     return Fraction(1, 2 * 10 ** len(match.group(1))) if match else Fraction(0)
 
 
-def keys_of(pid: str) -> dict:
-    """The problem's key, {name: as written}, every scalar kept as its text (YAML read as text)."""
-    text = (PROBLEMS / f"{pid}.yaml").read_text(encoding="utf-8")
+def _path(problem) -> Path:
+    return problem if isinstance(problem, Path) else PROBLEMS / f"{problem}.yaml"
+
+
+def keys_of(problem) -> dict:
+    """The key of a problem (its id, or a spec's path), {name: as written}, every scalar kept as its text
+    (YAML read as text)."""
+    text = _path(problem).read_text(encoding="utf-8")
     return dict(yaml.load(text, Loader=yaml.BaseLoader).get("answers") or {})
 
 
-def spec_of(pid: str) -> dict:
-    return yaml.safe_load((PROBLEMS / f"{pid}.yaml").read_text(encoding="utf-8"))
+def spec_of(problem) -> dict:
+    return yaml.safe_load(_path(problem).read_text(encoding="utf-8"))
 
 
 def floats(value) -> np.ndarray:
@@ -434,15 +439,17 @@ def _bn_count(spec):
 
 @source("2022_z2", "hand")
 def _retrieval(spec):
-    X, y = floats(spec["X"]), floats(spec["y"])
-    query, label = floats(spec["query"]["x"]), float(read(spec["query"]["y"]))
-    distance = [Fraction(str(d)) for d in np.abs(X - query).sum(axis=1)]
+    """Reciprocal L1 similarity, ranking, precision and recall at every threshold, both APs (no ties)."""
+    X = [[read(v) for v in row] for row in spec["X"]]
+    query, y, label = [read(v) for v in spec["query"]["x"]], spec["y"], spec["query"]["y"]
+    distance = [sum(abs(a - b) for a, b in zip(query, row)) for row in X]
     similarity = [1 / d for d in distance]
-    order = sorted(range(len(X)), key=lambda j: -similarity[j])            # no ties here
+    order = sorted(range(len(X)), key=lambda j: -similarity[j])
+    assert len(set(similarity)) == len(X), "tied similarities: a tie rule would be needed"
     relevant = [y[j] == label for j in order]
     total = sum(relevant)
-    precision = [Fraction(sum(relevant[:n + 1]), n + 1) for n in range(len(order))]
-    recall = [Fraction(sum(relevant[:n + 1]), total) for n in range(len(order))]
+    precision = [sp.Rational(sum(relevant[:n + 1]), n + 1) for n in range(len(order))]
+    recall = [sp.Rational(sum(relevant[:n + 1]), total) for n in range(len(order))]
     steps = [r - q for r, q in zip(recall, [0] + recall[:-1])]
     return {"distance": distance, "similarity": similarity, "ranking": [j + 1 for j in order],
             "precision": precision, "recall": recall,
