@@ -6,6 +6,7 @@ the pytest run: one mutant costs a pytest run of its subset, the whole list half
     python benchmarks/mutants.py --all           # every mutant against the whole suite (slow)
     python benchmarks/mutants.py --only relu_default tanh_vjp_sign -j 2
     python benchmarks/mutants.py --list
+    python benchmarks/mutants.py --report mutants.json      # every catching test of every mutant, as JSON
 
 A mutant is an exact search/replace in one file of the copy (or a swap of two phrases of a catalog):
 when its text no longer occurs exactly once, the mutant is reported STALE (fix the list), never
@@ -16,6 +17,7 @@ and passed without it.  Exit status 0 only when every mutant is caught and none 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -236,6 +238,7 @@ def main() -> int:
     parser.add_argument("--list", action="store_true", help="list the mutants and their tests")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="mutants run at once (one copy each)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per pytest run")
+    parser.add_argument("--report", type=Path, help="write every mutant's verdict and catching tests (JSON)")
     options = parser.parse_args()
 
     mutants = [m for m in MUTANTS if not options.only or m.name in options.only]
@@ -278,6 +281,8 @@ def main() -> int:
         with ThreadPoolExecutor(len(copies)) as pool:
             results = list(pool.map(one, mutants))
 
+    if options.report:
+        options.report.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     bad = [r for r in results if r["status"] != "caught"]
     print(f"\n{len(results) - len(bad)} of {len(results)} mutants caught"
           + (f"; not caught: {', '.join(r['name'] + ' (' + r['status'] + ')' for r in bad)}" if bad else ""))
