@@ -59,6 +59,13 @@ def recorded() -> dict:
     return out
 
 
+def unrecorded(path: Path, text: str) -> bool:
+    """Whether the file's content differs from text or has no reason recorded (e.g. after a merge)."""
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        return True
+    return digest(text) not in recorded().get(path.name, [])
+
+
 def write_snapshot(path: Path, text: str, reason: str) -> None:
     path.write_text(text, encoding="utf-8")
     line = f"{digest(text)}\t{path.name}\t{datetime.date.today().isoformat()}\t{reason}\n"
@@ -68,9 +75,9 @@ def write_snapshot(path: Path, text: str, reason: str) -> None:
 
 def compare_snapshot(path: Path, text: str, rerun: str) -> None:
     """Fail with a diff when the text differs from the snapshot (rewrite it, with a reason, when one
-    is given and the text changed)."""
+    is given and the text changed or its content has no reason yet)."""
     reason = update_reason()
-    if reason is not None and (not path.exists() or path.read_text(encoding="utf-8") != text):
+    if reason is not None and unrecorded(path, text):
         write_snapshot(path, text, reason)
     how = f'{UPDATE}="<why it changed>" python -m pytest {rerun}'
     assert path.exists(), f"snapshot {path.name} missing: if intended, {how}"
@@ -125,10 +132,10 @@ def test_seed_results_unchanged_since_the_snapshot(name):
     snapshot = json.loads(SEED_RESULTS.read_text(encoding="utf-8"))
     results = _results(name)
     if (reason := update_reason()) is not None:
-        now = {key: _text(results[key]) for key in snapshot[name] if key in results}
-        if now != snapshot[name]:
-            snapshot[name] = now
-            write_snapshot(SEED_RESULTS, json.dumps(snapshot, ensure_ascii=False, indent=1) + "\n", reason)
+        snapshot[name] = {key: _text(results[key]) for key in snapshot[name] if key in results}
+        text = json.dumps(snapshot, ensure_ascii=False, indent=1)
+        if unrecorded(SEED_RESULTS, text):
+            write_snapshot(SEED_RESULTS, text, reason)
     assert set(snapshot[name]) <= set(results), "results named in the snapshot are gone"
     for key, before in snapshot[name].items():
         if not _compared(results[key]):
