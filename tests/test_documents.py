@@ -1,9 +1,8 @@
 """Documents: every problem in every format and language; LaTeX compiled; HTML laid out in Chromium.
 
-Golden files guard the Markdown and LaTeX of the 2022 tasks 1 and 3 against unintended changes.
-After an intended change, regenerate them and review the diff:
-
-    EXAMSOLVER_UPDATE_GOLDEN=1 python -m pytest tests/test_documents.py -k golden
+Snapshots of the Markdown and LaTeX of the 2022 tasks 1 and 3 notice any change of those documents;
+they are the engine's own output, so they detect change and verify nothing (tests/test_snapshots.py says
+how to rewrite them: with a reason).
 
 Tests that need TeX Live or Chromium skip when those are not installed, unless
 EXAMSOLVER_REQUIRE_TOOLS=1 (set by .ci/run, which installs them): then they fail.
@@ -41,7 +40,6 @@ from conftest import PROBLEMS, ROOT
 PROBLEM_FILES = sorted(PROBLEMS.glob("*.yaml"))
 IDS = [p.stem for p in PROBLEM_FILES]
 LANGS = ("hr", "en")
-GOLDEN = Path(__file__).parent / "golden"
 ARTIFACTS = ROOT / "test-artifacts"
 REQUIRE = os.environ.get("EXAMSOLVER_REQUIRE_TOOLS") == "1"
 _SOLVED: dict = {}
@@ -239,27 +237,19 @@ def test_failed_compile_leaves_no_pdf_only_a_log(tmp_path):
     assert not target.exists() and target.with_suffix(".log").exists()
 
 
-# ----- golden files ---------------------------------------------------------------------------------
-GOLDEN_CASES = [(pid, lang, fmt) for pid in ("2022_z1", "2022_z3") for lang in LANGS
-                for fmt in ("md", "tex", "beamer")]
+# ----- snapshots: change detectors, not checks ------------------------------------------------------------
+SNAPSHOT_CASES = [(pid, lang, fmt) for pid in ("2022_z1", "2022_z3") for lang in LANGS
+                  for fmt in ("md", "tex", "beamer")]
 
 
-@pytest.mark.parametrize("pid,lang,fmt", GOLDEN_CASES, ids=[f"{p}.{l}.{f}" for p, l, f in GOLDEN_CASES])
-def test_golden_documents(pid, lang, fmt):
+@pytest.mark.parametrize("pid,lang,fmt", SNAPSHOT_CASES, ids=[f"{p}.{l}.{f}" for p, l, f in SNAPSHOT_CASES])
+def test_document_unchanged_since_its_snapshot(pid, lang, fmt):
+    """The document as the engine last wrote it (tests/snapshots/): any change shows up here as a diff."""
+    from test_snapshots import SNAPSHOTS, compare_snapshot
+
     text = out.render_document([solved(PROBLEMS / f"{pid}.yaml")], fmt, lang)
-    path = GOLDEN / f"{pid}.{lang}.{'beamer.tex' if fmt == 'beamer' else fmt}"
-    if os.environ.get("EXAMSOLVER_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"{path} missing: run EXAMSOLVER_UPDATE_GOLDEN=1 pytest tests/test_documents.py -k golden"
-    expected = path.read_text(encoding="utf-8")
-    if text != expected:
-        import difflib
-
-        diff = "".join(list(difflib.unified_diff(expected.splitlines(True), text.splitlines(True),
-                                                 str(path), "rendered"))[:60])
-        pytest.fail(f"{path.name} changed (if intended: EXAMSOLVER_UPDATE_GOLDEN=1 pytest "
-                    f"tests/test_documents.py -k golden):\n{diff}")
+    path = SNAPSHOTS / f"{pid}.{lang}.{'beamer.tex' if fmt == 'beamer' else fmt}"
+    compare_snapshot(path, text, "tests/test_documents.py -k snapshot")
 
 
 # ----- LaTeX compiled for real -------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """`examsolver vary`: reproducible variants whose every worked-solution value stays nice, each a spec
-whose key the engine computes — checked here against PyTorch for the convolutional problem, and the
-refusals of a bad `vary:` block located like every other spec error."""
+whose key the engine computes — confirmed here against PyTorch (the convolutional problem) and a hand
+computation (the retrieval problem), and the refusals of a bad `vary:` block located like every other
+spec error."""
 
 from __future__ import annotations
 
@@ -80,7 +81,23 @@ def test_z3_variant_keys_agree_with_pytorch(z3_variants):
         assert np.allclose(_floats(key["p"]), p, atol=1e-12), path.name
 
 
-def test_written_variants_verify(z2_variants, z3_variants):
+def test_z2_variant_keys_agree_with_a_hand_computation(z2_variants):
+    """The retrieval keys `vary` wrote, against test_key_sources.py's hand computation (distances,
+    ranking, precision and recall, both APs) from each variant's own numbers."""
+    from test_key_sources import SOURCES, keys_of, mismatches, spec_of
+
+    paths, _ = z2_variants
+    assert len(paths) == 4
+    compute, _ = SOURCES["2022_z2"]
+    for path in paths:
+        values, keys = compute(spec_of(path)), keys_of(path)
+        assert set(keys) == set(values), path.name
+        assert not {name: bad for name, written in keys.items() if (bad := mismatches(written, values[name]))}, path.name
+
+
+def test_written_variants_read_back_and_verify(z2_variants, z3_variants):
+    """A consistency check, not a proof: `verify` reads back the keys `vary` wrote and finds the engine's
+    own results (the z3 keys are confirmed by PyTorch, the z2 keys by hand, in the tests above)."""
     paths = z2_variants[0] + z3_variants[0]
     result = run("verify", *paths)
     assert result.exit_code == 0, result.output
