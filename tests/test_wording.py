@@ -446,6 +446,35 @@ CONVENTIONS += [
      {"en": ("derivative of |d| at d = 0", "taken to be 1"), "hr": ("Derivaciju od |d| u d = 0", "uzimamo kao 1")}),
 ]
 
+ATTENTION = {
+    "id": "w_attention",
+    "model": [{"attention": {"name": "attn", "W_q": [[1, 0], [0, 1]], "W_k": [[1, 1], [0, 1]], "W_v": [[1, 0], [0, 2]]}}],
+    "loss": "mse", "data": {"x": [[1, 0], [0, 1]], "y": [[1, 0], [0, 1]]}, "tasks": [{"gradient": {"wrt": ["attn.W_q"]}}],
+}
+EMBEDDING = {
+    "id": "w_embedding",
+    "model": [{"embedding": {"name": "emb", "W": [[1, -1], [0, 3]]}}, "global_max_pool"],
+    "loss": "mse", "data": {"x": 1, "y": 2}, "tasks": [{"gradient": {"wrt": ["emb.W"]}}],
+}
+COUNT = {"id": "w_count", "kind": "counting",
+         "architectures": [{"layers": [{"linear": {"in_features": 3, "out_features": 5}}]}]}
+IN_OUT = {"conventions": {"weights": "in_out"}}
+CONV_LAYERS = _merged(CONV, {"model": CONV["model"][:3], "loss": None, "tasks": ["forward"]})
+CONVENTIONS += [
+    ("attention layout", None, ATTENTION, None),
+    ("attention layout", "convention.attention_in_out", _merged(ATTENTION, IN_OUT),
+     {"en": ("projection weights stored input × output",), "hr": ("projekcija pažnje spremljene su kao ulaz × izlaz",)}),
+    ("kernel layout", None, CONV_LAYERS, None),
+    ("kernel layout", "convention.kernels_in_out", _merged(CONV_LAYERS, IN_OUT),
+     {"en": ("kernels keep PyTorch's layout",), "hr": ("zadržavaju raspored iz PyTorcha",)}),
+    ("embedding layout", None, EMBEDDING, None),
+    ("embedding layout", "convention.embedding_in_out", _merged(EMBEDDING, IN_OUT),
+     {"en": ("one row per token", "input × output already"), "hr": ("jedan redak po tokenu", "već ulaz × izlaz")}),
+    ("counting layout", None, COUNT, None),
+    ("counting layout", "convention.counting_in_out", _merged(COUNT, IN_OUT),
+     {"en": ("Weight matrices stored input × output",), "hr": ("Matrice težina spremljene su kao ulaz × izlaz",)}),
+]
+
 # Convention sentences that state no choice between alternatives (a fact of the op, a parameter's
 # value, a name), so no pair of renderings can disagree about them; every other one needs a row.
 STATED_WITHOUT_ALTERNATIVE = {
@@ -460,7 +489,7 @@ STATED_WITHOUT_ALTERNATIVE = {
     "convention.no_bias", "convention.rnn_units", "convention.sgd", "convention.siamese_reduction_mean",
     "convention.siamese_reduction_none", "convention.siamese_reduction_sum", "convention.siamese_shared",
     "convention.smooth_l1", "convention.softplus", "convention.stacked_rnn", "convention.triplet_no_eps",
-    "convention.triplet_squared",
+    "convention.triplet_squared", "convention.affine_defaults", "convention.zero_biases", "convention.linear_no_bias",
 }
 
 
