@@ -405,13 +405,24 @@ CONVENTIONS = [
      _optimizer({"sgd": {"lr": "1/10", "momentum": "1/2"}}, conventions={"momentum": "velocity"}),
      {"en": ("Momentum as a velocity", "v ← μv − ηg", "θ ← θ + v"),
       "hr": ("Zamah kao brzina", "v ← μv − ηg", "θ ← θ + v")}),
-    ("sgd", "optim.convention.nesterov", _optimizer({"sgd": {"lr": "1/10", "momentum": "1/2", "nesterov": True}}),
-     {"en": ("Nesterov momentum", "θ ← θ − η(g + μv)"), "hr": ("Nesterovljev zamah", "θ ← θ − η(g + μv)")}),
+    ("sgd nesterov", "optim.convention.nesterov", _optimizer({"sgd": {"lr": "1/10", "momentum": "1/2", "nesterov": True}}),
+     {"en": ("Nesterov momentum", "θ ← θ − η(g + μv)"), "hr": ("Nesterovljevim zamahom", "θ ← θ − η(g + μv)")}),
+    ("sgd nesterov", "optim.convention.nesterov_ema",
+     _optimizer({"sgd": {"lr": "1/10", "momentum": "1/2", "nesterov": True}}, conventions={"momentum": "ema"}),
+     {"en": ("Nesterov momentum", "exponential moving average", "θ ← θ − η(βv + (1 − β)g)"),
+      "hr": ("Nesterovljev zamah", "eksponencijalni pomični prosjek", "θ ← θ − η(βv + (1 − β)g)")}),
+    ("sgd nesterov", "optim.convention.nesterov_velocity",
+     _optimizer({"sgd": {"lr": "1/10", "momentum": "1/2", "nesterov": True}}, conventions={"momentum": "velocity"}),
+     {"en": ("Nesterov momentum as a velocity", "θ ← θ + μv − ηg"),
+      "hr": ("Nesterovljev zamah kao brzina", "θ ← θ + μv − ηg")}),
     ("adam", "optim.convention.adam", _optimizer({"adam": {"lr": "1/10"}}),
      {"en": ("Adam as in PyTorch", "bias-corrected moments"), "hr": ("Adam kao u PyTorchu", "s korekcijom pristranosti")}),
-    ("adam", "optim.convention.no_bias_correction",
+    ("adam without bias correction", "optim.convention.adam_no_bias_correction",
      _optimizer({"adam": {"lr": "1/10"}}, conventions={"bias_correction": False}),
-     {"en": ("without bias correction",), "hr": ("bez korekcije pristranosti",)}),
+     {"en": ("Adam without bias correction",), "hr": ("Adam bez korekcije pristranosti",)}),
+    ("adam without bias correction", "optim.convention.adamw_no_bias_correction",
+     _optimizer({"adamw": {"lr": "1/10"}}, conventions={"bias_correction": False}),
+     {"en": ("AdamW without bias correction",), "hr": ("AdamW bez korekcije pristranosti",)}),
     ("adam", "optim.convention.adamw", _optimizer({"adamw": {"lr": "1/10"}}),
      {"en": ("AdamW", "decoupled weight decay"), "hr": ("AdamW", "odvojeno opadanje težina")}),
     ("adam", "optim.convention.adagrad", _optimizer({"adagrad": {"lr": "1/10"}}),
@@ -497,8 +508,6 @@ STATED_WITHOUT_ALTERNATIVE = {
 # base rule's instead of in its place (engine/optim/sgd.py and adam.py, conventions_used): left to
 # the engine, strict so that the fix is noticed.
 CONTRADICTIONS = {
-    "optim.convention.nesterov": "Nesterov's θ ← θ − η(g + μv) is stated beside plain momentum's θ ← θ − ηv",
-    "optim.convention.no_bias_correction": "'without bias correction' is stated beside Adam's 'bias-corrected moments'",
 }
 
 

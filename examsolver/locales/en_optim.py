@@ -26,15 +26,23 @@ PHRASES = {
                                 "θ ← θ − ηv (PyTorch: v ← μv + g).",
     "optim.convention.sgd_velocity": "Momentum as a velocity: v ← μv − ηg with v⁽⁰⁾ = 0, θ ← θ + v (PyTorch's rule "
                                      "with v = −η·v_PyTorch).",
-    "optim.convention.nesterov": "Nesterov momentum: the step takes the gradient plus the momentum applied once more "
-                                 "(PyTorch: θ ← θ − η(g + μv)).",
+    "optim.convention.nesterov": "SGD with Nesterov momentum as in PyTorch: v ← μv + g (v = g at the first step), "
+                                 "and the step takes the gradient plus the momentum applied once more: θ ← θ − η(g + μv).",
+    "optim.convention.nesterov_ema": "Nesterov momentum as an exponential moving average: v ← βv + (1 − β)g with "
+                                     "v⁽⁰⁾ = 0, θ ← θ − η(βv + (1 − β)g).",
+    "optim.convention.nesterov_velocity": "Nesterov momentum as a velocity: v ← μv − ηg with v⁽⁰⁾ = 0, "
+                                          "θ ← θ + μv − ηg.",
     "optim.convention.adagrad": "Adagrad as in PyTorch: r ← r + g ⊙ g, θ ← θ − η g ⊘ (√r + ε).",
     "optim.convention.rmsprop": "RMSprop as in PyTorch: r ← αr + (1 − α)g ⊙ g, θ ← θ − η g ⊘ (√r + ε), "
                                 "ε outside the square root.",
     "optim.convention.adam": "Adam as in PyTorch: bias-corrected moments, θ ← θ − η m̂ ⊘ (√v̂ + ε); weight decay "
                              "is added to the gradient (L2).",
     "optim.convention.adamw": "AdamW as in PyTorch: decoupled weight decay, θ ← (1 − ηλ)θ − η m̂ ⊘ (√v̂ + ε).",
-    "optim.convention.no_bias_correction": "The moments are used without bias correction (m̂ = m, v̂ = v).",
+    "optim.convention.adam_no_bias_correction": "Adam without bias correction: the moments are used as they are "
+                                                "(m̂ = m, v̂ = v), θ ← θ − η m ⊘ (√v + ε); weight decay is added to "
+                                                "the gradient (L2).",
+    "optim.convention.adamw_no_bias_correction": "AdamW without bias correction: decoupled weight decay, the moments "
+                                                 "used as they are (m̂ = m, v̂ = v), θ ← (1 − ηλ)θ − η m ⊘ (√v + ε).",
     "optim.convention.clip_norm_pytorch": "Gradients clipped by their total norm as PyTorch's `clip_grad_norm_` "
                                           "does: g ← g · min(1, c/(‖g‖ + 10⁻⁶)) with c = {c}.",
     "optim.convention.clip_norm_exact": "Gradients clipped by their total norm: g ← g · min(1, c/‖g‖) with c = {c} "

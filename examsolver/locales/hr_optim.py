@@ -26,15 +26,24 @@ PHRASES = {
                                 "θ ← θ − ηv (PyTorch: v ← μv + g).",
     "optim.convention.sgd_velocity": "Zamah kao brzina: v ← μv − ηg uz v⁽⁰⁾ = 0, θ ← θ + v (pravilo PyTorcha "
                                      "uz v = −η·v_PyTorch).",
-    "optim.convention.nesterov": "Nesterovljev zamah: korak ide u smjeru gradijenta uvećanog za još jednom "
-                                 "primijenjen zamah (PyTorch: θ ← θ − η(g + μv)).",
+    "optim.convention.nesterov": "SGD s Nesterovljevim zamahom kao u PyTorchu: v ← μv + g (u prvom koraku v = g), "
+                                 "a korak ide u smjeru gradijenta uvećanog za još jednom primijenjen zamah: "
+                                 "θ ← θ − η(g + μv).",
+    "optim.convention.nesterov_ema": "Nesterovljev zamah kao eksponencijalni pomični prosjek: v ← βv + (1 − β)g uz "
+                                     "v⁽⁰⁾ = 0, θ ← θ − η(βv + (1 − β)g).",
+    "optim.convention.nesterov_velocity": "Nesterovljev zamah kao brzina: v ← μv − ηg uz v⁽⁰⁾ = 0, θ ← θ + μv − ηg.",
     "optim.convention.adagrad": "Adagrad kao u PyTorchu: r ← r + g ⊙ g, θ ← θ − η g ⊘ (√r + ε).",
     "optim.convention.rmsprop": "RMSprop kao u PyTorchu: r ← αr + (1 − α)g ⊙ g, θ ← θ − η g ⊘ (√r + ε), "
                                 "ε izvan korijena.",
     "optim.convention.adam": "Adam kao u PyTorchu: momenti s korekcijom pristranosti, θ ← θ − η m̂ ⊘ (√v̂ + ε); "
                              "opadanje težina dodaje se gradijentu (L2).",
     "optim.convention.adamw": "AdamW kao u PyTorchu: odvojeno opadanje težina, θ ← (1 − ηλ)θ − η m̂ ⊘ (√v̂ + ε).",
-    "optim.convention.no_bias_correction": "Momenti se koriste bez korekcije pristranosti (m̂ = m, v̂ = v).",
+    "optim.convention.adam_no_bias_correction": "Adam bez korekcije pristranosti: momenti se koriste takvi kakvi jesu "
+                                                "(m̂ = m, v̂ = v), θ ← θ − η m ⊘ (√v + ε); opadanje težina dodaje se "
+                                                "gradijentu (L2).",
+    "optim.convention.adamw_no_bias_correction": "AdamW bez korekcije pristranosti: odvojeno opadanje težina, momenti "
+                                                 "se koriste takvi kakvi jesu (m̂ = m, v̂ = v), "
+                                                 "θ ← (1 − ηλ)θ − η m ⊘ (√v + ε).",
     "optim.convention.clip_norm_pytorch": "Gradijenti se podrezuju po ukupnoj normi kao u "
                                           "`clip_grad_norm_` u PyTorchu: g ← g · min(1, c/(‖g‖ + 10⁻⁶)) uz c = {c}.",
     "optim.convention.clip_norm_exact": "Gradijenti se podrezuju po ukupnoj normi: g ← g · min(1, c/‖g‖) uz c = {c} "

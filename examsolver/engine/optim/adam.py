@@ -120,10 +120,9 @@ class Adam(Optimizer):
         return result
 
     def conventions_used(self):
-        phrases = [Phrase(f"optim.convention.{'adamw' if self.decoupled else self.name}", {})]
-        if not self.conventions.bias_correction:
-            phrases.append(Phrase("optim.convention.no_bias_correction", {}))
-        return phrases
+        rule = "adamw" if self.decoupled else self.name
+        return [Phrase(f"optim.convention.{rule}" + ("" if self.conventions.bias_correction else "_no_bias_correction"),
+                       {})]
 
 
 @optimizer("adamw")

@@ -99,5 +99,6 @@ class SGD(Optimizer):
     def conventions_used(self):
         if self.p.momentum == 0:
             return [Phrase("optim.convention.sgd", {})]
-        nesterov = [Phrase("optim.convention.nesterov", {})] if self.p.nesterov else []
-        return [Phrase(f"optim.convention.sgd_{self.form}", {})] + nesterov
+        if self.p.nesterov:        # the whole rule in one sentence (a second would state θ ← θ − ηv too)
+            return [Phrase("optim.convention.nesterov" + ("" if self.form == "pytorch" else f"_{self.form}"), {})]
+        return [Phrase(f"optim.convention.sgd_{self.form}", {})]
